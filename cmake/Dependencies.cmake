@@ -1,0 +1,46 @@
+# Every dependency comes from Debian (scripts/setup installs them).
+find_package(OpenMP REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# FFTW3 in double and float, with its OpenMP threads library.
+find_path(FFTW3_INCLUDE_DIR fftw3.h REQUIRED)
+foreach(lib fftw3 fftw3f fftw3_omp fftw3f_omp)
+  find_library(${lib}_LIBRARY ${lib} REQUIRED)
+endforeach()
+add_library(spire_fftw INTERFACE)
+target_include_directories(spire_fftw INTERFACE ${FFTW3_INCLUDE_DIR})
+target_link_libraries(spire_fftw INTERFACE
+  ${fftw3_omp_LIBRARY} ${fftw3f_omp_LIBRARY} ${fftw3_LIBRARY} ${fftw3f_LIBRARY})
+
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)
+find_package(HDF5 REQUIRED COMPONENTS C)
+# xsimd is header-only; Debian's config drags in xtl, which we do not use.
+find_path(XSIMD_INCLUDE_DIR xsimd/xsimd.hpp REQUIRED)
+add_library(spire_xsimd INTERFACE)
+target_include_directories(spire_xsimd INTERFACE ${XSIMD_INCLUDE_DIR})
+find_package(CLI11 CONFIG REQUIRED)
+find_package(toml11 CONFIG REQUIRED)
+find_package(fmt CONFIG REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
+find_package(PNG REQUIRED)
+find_package(MPI COMPONENTS C)
+
+# CUDA is optional: AUTO builds it when nvcc is found.
+set(SPIRE_HAVE_CUDA OFF)
+if(NOT SPIRE_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    set(SPIRE_HAVE_CUDA ON)
+  elseif(SPIRE_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "SPIRE_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()

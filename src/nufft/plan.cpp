@@ -1,0 +1,289 @@
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <string>
+
+#include "core/error.hpp"
+#include "nufft/nufft.hpp"
+#include "nufft/spread_interp.hpp"
+
+namespace spire::nufft {
+
+template <typename T>
+struct Plan<T>::State {
+  int type = 0, sign = 0, threads = 1;
+  Options options;
+  std::array<std::int64_t, 3> modes{}, nf{};
+  KernelParams kernel;
+  AlignedArray<T> coeff, coeff_dup;
+  int coeff_stride = 0, coeff_dup_stride = 0;
+  // Per dimension and mode index: the fine-grid index and 1 / psihat(k).
+  std::array<std::vector<std::int64_t>, 3> fine_index;
+  std::array<std::vector<T>, 3> correction;
+  AlignedArray<std::complex<T>> grid;
+  std::unique_ptr<FftPlan3<T>> fft;
+  Bins bins;
+  std::int64_t n_points = 0;
+  AlignedArray<T> xs, ys, zs;
+  AlignedArray<std::int64_t> perm;
+
+  SpreadContext<T> context() const {
+    SpreadContext<T> ctx;
+    ctx.nf = nf;
+    ctx.kernel = kernel;
+    ctx.coeff = coeff.get();
+    ctx.coeff_stride = coeff_stride;
+    ctx.coeff_dup = coeff_dup.get();
+    ctx.coeff_dup_stride = coeff_dup_stride;
+    ctx.xs = xs.get();
+    ctx.ys = ys.get();
+    ctx.zs = zs.get();
+    ctx.perm = perm.get();
+    ctx.simd = options.simd;
+    return ctx;
+  }
+
+  std::int64_t grid_size() const { return nf[0] * nf[1] * nf[2]; }
+  std::int64_t n_modes() const { return modes[0] * modes[1] * modes[2]; }
+
+  // Modes (scaled by the kernel correction) into the zeroed fine grid (type 2), or back
+  // out of it (type 1).
+  void modes_to_grid(const std::complex<T>* f) {
+    std::fill(grid.get(), grid.get() + grid_size(), std::complex<T>(0));
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t k3 = 0; k3 < modes[2]; ++k3)
+      for (std::int64_t k2 = 0; k2 < modes[1]; ++k2) {
+        const T s = correction[2][k3] * correction[1][k2];
+        std::complex<T>* g = grid.get() + nf[0] * (fine_index[1][k2] + nf[1] * fine_index[2][k3]);
+        const std::complex<T>* fr = f + modes[0] * (k2 + modes[1] * k3);
+        for (std::int64_t k1 = 0; k1 < modes[0]; ++k1)
+          g[fine_index[0][k1]] = fr[k1] * (s * correction[0][k1]);
+      }
+  }
+  void grid_to_modes(std::complex<T>* f) const {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t k3 = 0; k3 < modes[2]; ++k3)
+      for (std::int64_t k2 = 0; k2 < modes[1]; ++k2) {
+        const T s = correction[2][k3] * correction[1][k2];
+        const std::complex<T>* g =
+            grid.get() + nf[0] * (fine_index[1][k2] + nf[1] * fine_index[2][k3]);
+        std::complex<T>* fr = f + modes[0] * (k2 + modes[1] * k3);
+        for (std::int64_t k1 = 0; k1 < modes[0]; ++k1)
+          fr[k1] = g[fine_index[0][k1]] * (s * correction[0][k1]);
+      }
+  }
+
+  void spread(const std::complex<T>* c) {
+    std::fill(grid.get(), grid.get() + grid_size(), std::complex<T>(0));
+    const SpreadContext<T> ctx = context();
+    const int nb = bins.count[0] * bins.count[1] * bins.count[2];
+    const std::int64_t sub_size = subgrid_size(bins, kernel.width);
+    // Eight parity colours: bins of one colour are at least one bin apart in some
+    // dimension, so their kernels never reach the same grid point.
+    for (int colour = 0; colour < 8; ++colour) {
+#pragma omp parallel num_threads(threads)
+      {
+        AlignedArray<std::complex<T>> sub = aligned_zeros<std::complex<T>>(sub_size);
+#pragma omp for schedule(dynamic, 1)
+        for (int b = 0; b < nb; ++b) {
+          const int bx = b % bins.count[0], by = (b / bins.count[0]) % bins.count[1],
+                    bz = b / (bins.count[0] * bins.count[1]);
+          if ((bx % 2) + 2 * (by % 2) + 4 * (bz % 2) != colour) continue;
+          spread_bin(ctx, bins, b, c, sub.get(), grid.get());
+        }
+      }
+    }
+  }
+
+  void interpolate(std::complex<T>* c) const {
+    const SpreadContext<T> ctx = context();
+    constexpr std::int64_t chunk = 4096;
+    const std::int64_t n_chunks = (n_points + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
+    for (std::int64_t i = 0; i < n_chunks; ++i)
+      interp(ctx, grid.get(), i * chunk, std::min(n_points, (i + 1) * chunk), c);
+  }
+};
+
+template <typename T>
+Plan<T>::Plan(int type, std::array<std::int64_t, 3> modes, int sign, double tolerance,
+              const Options& options)
+    : s_(std::make_unique<State>()) {
+  if (type != 1 && type != 2) fail("NUFFT type must be 1 or 2, got " + std::to_string(type));
+  if (sign != 1 && sign != -1) fail("NUFFT sign must be +1 or -1, got " + std::to_string(sign));
+  for (auto n : modes)
+    if (n < 1) fail("NUFFT mode counts must be positive, got " + std::to_string(n));
+  State& s = *s_;
+  s.type = type;
+  s.sign = sign;
+  s.options = options;
+  s.threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  s.modes = modes;
+  s.kernel = choose_kernel(tolerance, options.upsampling, sizeof(T) == 4);
+  for (int d = 0; d < 3; ++d) s.nf[d] = fine_grid_size(modes[d], options.upsampling, s.kernel.width);
+
+  // Horner tables, plain and with each value duplicated for (re, im) lanes.
+  const int lanes = simd_lanes<T>();
+  s.coeff_stride = (s.kernel.width + lanes - 1) / lanes * lanes;
+  s.coeff_dup_stride = (2 * s.kernel.width + lanes - 1) / lanes * lanes;
+  const auto table = horner_coefficients(s.kernel, s.coeff_stride);
+  const int n_coeff = s.kernel.degree + 1;
+  s.coeff = aligned_zeros<T>(static_cast<std::size_t>(n_coeff) * s.coeff_stride);
+  s.coeff_dup = aligned_zeros<T>(static_cast<std::size_t>(n_coeff) * s.coeff_dup_stride);
+  for (int p = 0; p < n_coeff; ++p)
+    for (int m = 0; m < s.kernel.width; ++m) {
+      const T v = static_cast<T>(table[static_cast<std::size_t>(p) * s.coeff_stride + m]);
+      s.coeff[static_cast<std::size_t>(p) * s.coeff_stride + m] = v;
+      s.coeff_dup[static_cast<std::size_t>(p) * s.coeff_dup_stride + 2 * m] = v;
+      s.coeff_dup[static_cast<std::size_t>(p) * s.coeff_dup_stride + 2 * m + 1] = v;
+    }
+
+  for (int d = 0; d < 3; ++d) {
+    const auto psihat = kernel_fourier_series(s.kernel, s.nf[d], modes[d]);
+    s.fine_index[d].resize(modes[d]);
+    s.correction[d].resize(modes[d]);
+    for (std::int64_t i = 0; i < modes[d]; ++i) {
+      const std::int64_t k = i - modes[d] / 2;
+      s.fine_index[d][i] = (k + s.nf[d]) % s.nf[d];
+      s.correction[d][i] = static_cast<T>(1.0 / psihat[static_cast<std::size_t>(std::abs(k))]);
+    }
+  }
+  s.grid = aligned_zeros<std::complex<T>>(s.grid_size() + kGridPadding);
+  s.fft = std::make_unique<FftPlan3<T>>(static_cast<int>(s.nf[2]), static_cast<int>(s.nf[1]),
+                                        static_cast<int>(s.nf[0]), sign, s.grid.get(), s.threads,
+                                        options.planning);
+  std::fill(s.grid.get(), s.grid.get() + s.grid_size() + kGridPadding, std::complex<T>(0));
+  s.bins = make_bins(s.nf, s.kernel.width);
+}
+
+template <typename T>
+Plan<T>::~Plan() = default;
+template <typename T>
+Plan<T>::Plan(Plan&&) noexcept = default;
+template <typename T>
+Plan<T>& Plan<T>::operator=(Plan&&) noexcept = default;
+
+template <typename T>
+void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
+  State& s = *s_;
+  if (n < 0) fail("NUFFT point count must not be negative");
+  const T* coords[3] = {x, y, z};
+  const int nb = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
+  // Grid index -> bin, per dimension.
+  std::array<std::vector<int>, 3> bin_of;
+  for (int d = 0; d < 3; ++d) {
+    bin_of[d].resize(s.nf[d]);
+    for (int b = 0; b < s.bins.count[d]; ++b)
+      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) bin_of[d][i] = b;
+  }
+  // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
+  auto fold = [&](int d, std::int64_t j) -> T {
+    const double v = static_cast<double>(coords[d][j]);
+    if (!(v >= -3 * std::numbers::pi && v < 3 * std::numbers::pi))
+      fail("NUFFT point " + std::to_string(j) + " has coordinate " + "xyz"[d] + " = " +
+           std::to_string(v) + ", outside [-3pi, 3pi)");
+    const double nfd = static_cast<double>(s.nf[d]);
+    double g = v * (nfd / (2 * std::numbers::pi));
+    while (g < 0) g += nfd;
+    while (g >= nfd) g -= nfd;
+    T t = static_cast<T>(g);
+    if (t >= static_cast<T>(nfd)) t = 0;  // rounding up to nf is the point 0
+    return t;
+  };
+
+  std::vector<int> bin(static_cast<std::size_t>(n));
+  const int threads = s.threads;
+  std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(nb, 0));
+  std::string error;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    // Static chunks in thread order keep the sort stable: the permutation does not depend
+    // on the thread count.
+    const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
+    try {
+      for (std::int64_t j = lo; j < hi; ++j) {
+        int b[3];
+        for (int d = 0; d < 3; ++d) b[d] = bin_of[d][static_cast<std::int64_t>(fold(d, j))];
+        bin[j] = b[0] + s.bins.count[0] * (b[1] + s.bins.count[1] * b[2]);
+        ++counts[t][bin[j]];
+      }
+    } catch (const Error& e) {
+#pragma omp critical
+      if (error.empty()) error = e.what();
+    }
+  }
+  if (!error.empty()) fail(error);
+
+  s.bins.start.assign(nb + 1, 0);
+  std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(nb));
+  std::int64_t pos = 0;
+  for (int b = 0; b < nb; ++b) {
+    s.bins.start[b] = pos;
+    for (int t = 0; t < threads; ++t) {
+      offset[t][b] = pos;
+      pos += counts[t][b];
+    }
+  }
+  s.bins.start[nb] = pos;
+
+  s.n_points = n;
+  s.xs = aligned_zeros<T>(n);
+  s.ys = aligned_zeros<T>(n);
+  s.zs = aligned_zeros<T>(n);
+  s.perm = aligned_zeros<std::int64_t>(n);
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num();
+    const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
+    auto& off = offset[t];
+    for (std::int64_t j = lo; j < hi; ++j) {
+      const std::int64_t p = off[bin[j]]++;
+      s.perm[p] = j;
+      s.xs[p] = fold(0, j);
+      s.ys[p] = fold(1, j);
+      s.zs[p] = fold(2, j);
+    }
+  }
+}
+
+template <typename T>
+void Plan<T>::execute(complex* c, complex* f, int batch) {
+  State& s = *s_;
+  if (batch < 1) fail("NUFFT batch must be at least 1");
+  for (int v = 0; v < batch; ++v) {
+    complex* cv = c + static_cast<std::int64_t>(v) * s.n_points;
+    complex* fv = f + static_cast<std::int64_t>(v) * s.n_modes();
+    if (s.type == 1) {
+      s.spread(cv);
+      s.fft->execute(s.grid.get());
+      s.grid_to_modes(fv);
+    } else {
+      s.modes_to_grid(fv);
+      s.fft->execute(s.grid.get());
+      s.interpolate(cv);
+    }
+  }
+}
+
+template <typename T>
+int Plan<T>::type() const { return s_->type; }
+template <typename T>
+std::int64_t Plan<T>::n_points() const { return s_->n_points; }
+template <typename T>
+std::int64_t Plan<T>::n_modes() const { return s_->n_modes(); }
+template <typename T>
+std::array<std::int64_t, 3> Plan<T>::modes() const { return s_->modes; }
+template <typename T>
+std::array<std::int64_t, 3> Plan<T>::fine_grid() const { return s_->nf; }
+template <typename T>
+const KernelParams& Plan<T>::kernel() const { return s_->kernel; }
+template <typename T>
+int Plan<T>::threads() const { return s_->threads; }
+
+template class Plan<float>;
+template class Plan<double>;
+
+}  // namespace spire::nufft

@@ -1,0 +1,349 @@
+#include "nufft/spread_interp.hpp"
+
+#include <xsimd/xsimd.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+
+#include "core/error.hpp"
+
+namespace spire::nufft {
+namespace {
+
+template <typename T>
+using V = xsimd::batch<T>;
+
+constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
+
+// Index of the first grid point a kernel of width W centred at X touches, and the Horner
+// variable t in [-1, 1) of the fractional offset.
+template <typename T, int W>
+inline std::int64_t first_point(T X, T& t) {
+  const T left = X - T(W) / 2;
+  const T i0 = std::ceil(left);
+  t = 2 * (i0 - left) - 1;
+  return static_cast<std::int64_t>(i0);
+}
+
+// Kernel values at the W offsets, through the Horner table (NK vectors of lanes).
+template <typename T, int W>
+inline void kernel_values(const SpreadContext<T>& ctx, T t, T* out) {
+  constexpr int L = V<T>::size;
+  constexpr int NK = ceil_div(W, L);
+  const int deg = ctx.kernel.degree;
+  const V<T> tv(t);
+  for (int v = 0; v < NK; ++v) {
+    const T* c = ctx.coeff + v * L;
+    V<T> acc = V<T>::load_aligned(c + deg * ctx.coeff_stride);
+    for (int p = deg - 1; p >= 0; --p) acc = xsimd::fma(acc, tv, V<T>::load_aligned(c + p * ctx.coeff_stride));
+    acc.store_aligned(out + v * L);
+  }
+}
+
+// Kernel values duplicated into (re, im) lane pairs: 2W lanes in NV vectors.
+template <typename T, int W>
+inline void kernel_values_dup(const SpreadContext<T>& ctx, T t, V<T>* out) {
+  constexpr int L = V<T>::size;
+  constexpr int NV = ceil_div(2 * W, L);
+  const int deg = ctx.kernel.degree;
+  const V<T> tv(t);
+  for (int v = 0; v < NV; ++v) {
+    const T* c = ctx.coeff_dup + v * L;
+    V<T> acc = V<T>::load_aligned(c + deg * ctx.coeff_dup_stride);
+    for (int p = deg - 1; p >= 0; --p)
+      acc = xsimd::fma(acc, tv, V<T>::load_aligned(c + p * ctx.coeff_dup_stride));
+    out[v] = acc;
+  }
+}
+
+inline std::int64_t wrap(std::int64_t i, std::int64_t n) {
+  if (i < 0) return i + n;
+  if (i >= n) return i - n;
+  return i;
+}
+
+// ---- interpolation --------------------------------------------------------------------
+
+template <typename T, int W>
+void interp_simd(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                 std::int64_t end, std::complex<T>* out) {
+  constexpr int L = V<T>::size;
+  constexpr int NV = ceil_div(2 * W, L);
+  constexpr int NK = ceil_div(W, L);
+  const auto [nx, ny, nz] = ctx.nf;
+  const T* g = reinterpret_cast<const T*>(grid);
+  alignas(64) T ky[NK * L], kz[NK * L], wrapped[NV * L], lanes[NV * L];
+  std::fill(std::begin(wrapped), std::end(wrapped), T(0));
+  std::int64_t yoff[W], zoff[W];
+  for (std::int64_t j = begin; j < end; ++j) {
+    T tx, ty, tz;
+    const std::int64_t ix = first_point<T, W>(ctx.xs[j], tx);
+    const std::int64_t iy = first_point<T, W>(ctx.ys[j], ty);
+    const std::int64_t iz = first_point<T, W>(ctx.zs[j], tz);
+    V<T> kx[NV];
+    kernel_values_dup<T, W>(ctx, tx, kx);
+    kernel_values<T, W>(ctx, ty, ky);
+    kernel_values<T, W>(ctx, tz, kz);
+    for (int m = 0; m < W; ++m) {
+      yoff[m] = wrap(iy + m, ny) * nx;
+      zoff[m] = wrap(iz + m, nz) * nx * ny;
+    }
+    const bool x_inside = ix >= 0 && ix + W <= nx;
+    V<T> acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = V<T>(T(0));
+    for (int c = 0; c < W; ++c) {
+      V<T> accz[NV];
+      for (int v = 0; v < NV; ++v) accz[v] = V<T>(T(0));
+      for (int b = 0; b < W; ++b) {
+        const std::int64_t row = zoff[c] + yoff[b];
+        const T* r;
+        if (x_inside) {
+          r = g + 2 * (row + ix);
+        } else {  // the kernel wraps around the x edge: gather the row
+          for (int m = 0; m < W; ++m) {
+            const std::int64_t i = 2 * (row + wrap(ix + m, nx));
+            wrapped[2 * m] = g[i];
+            wrapped[2 * m + 1] = g[i + 1];
+          }
+          r = wrapped;
+        }
+        const V<T> kb(ky[b]);
+        for (int v = 0; v < NV; ++v) accz[v] = xsimd::fma(kb, V<T>::load_unaligned(r + v * L), accz[v]);
+      }
+      const V<T> kc(kz[c]);
+      for (int v = 0; v < NV; ++v) acc[v] = xsimd::fma(kc, accz[v], acc[v]);
+    }
+    for (int v = 0; v < NV; ++v) (acc[v] * kx[v]).store_aligned(lanes + v * L);
+    T re = 0, im = 0;
+    for (int m = 0; m < W; ++m) {
+      re += lanes[2 * m];
+      im += lanes[2 * m + 1];
+    }
+    out[ctx.perm[j]] = std::complex<T>(re, im);
+  }
+}
+
+// The plain path: exact kernel, scalar loops, accumulation in T.
+template <typename T>
+void kernel_exact(const KernelParams& k, T X, std::int64_t& i0, double* vals) {
+  const int w = k.width;
+  const double left = static_cast<double>(X) - w / 2.0;
+  i0 = static_cast<std::int64_t>(std::ceil(left));
+  for (int m = 0; m < w; ++m)
+    vals[m] = es_kernel((static_cast<double>(i0 + m) - static_cast<double>(X)) / (w / 2.0), k.beta);
+}
+
+template <typename T>
+void interp_scalar(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                   std::int64_t end, std::complex<T>* out) {
+  const int w = ctx.kernel.width;
+  const auto [nx, ny, nz] = ctx.nf;
+  double kx[16], ky[16], kz[16];
+  for (std::int64_t j = begin; j < end; ++j) {
+    std::int64_t ix, iy, iz;
+    kernel_exact(ctx.kernel, ctx.xs[j], ix, kx);
+    kernel_exact(ctx.kernel, ctx.ys[j], iy, ky);
+    kernel_exact(ctx.kernel, ctx.zs[j], iz, kz);
+    std::complex<T> sum = 0;
+    for (int c = 0; c < w; ++c)
+      for (int b = 0; b < w; ++b)
+        for (int a = 0; a < w; ++a) {
+          const std::int64_t i = wrap(ix + a, nx) + nx * (wrap(iy + b, ny) + ny * wrap(iz + c, nz));
+          sum += grid[i] * static_cast<T>(kx[a] * ky[b] * kz[c]);
+        }
+    out[ctx.perm[j]] = sum;
+  }
+}
+
+// ---- spreading --------------------------------------------------------------------------
+
+struct SubgridBox {
+  std::array<std::int64_t, 3> origin;  // grid index of the subgrid's first point
+  std::array<std::int64_t, 3> extent;  // points the bin's kernels can touch
+  std::array<std::int64_t, 3> dims;    // allocated dimensions (x padded for vector stores)
+};
+
+SubgridBox subgrid_box(const Bins& bins, int bin, int width) {
+  SubgridBox box;
+  std::array<int, 3> b = {bin % bins.count[0], (bin / bins.count[0]) % bins.count[1],
+                          bin / (bins.count[0] * bins.count[1])};
+  for (int d = 0; d < 3; ++d) {
+    const std::int64_t lo = bins.edge[d][b[d]], hi = bins.edge[d][b[d] + 1];
+    // first_point of X in [lo, hi) lies in [ceil(lo - w/2), ceil(hi - w/2)].
+    box.origin[d] = static_cast<std::int64_t>(std::ceil(static_cast<double>(lo) - width / 2.0));
+    box.extent[d] = (hi - lo) + width + 1;
+    box.dims[d] = bins.max_size[d] + width + 1;
+  }
+  return box;
+}
+
+// Adds the subgrid into the periodic grid, row by row, splitting rows at the x edge.
+template <typename T>
+void add_subgrid(const SubgridBox& box, std::array<std::int64_t, 3> nf,
+                 const std::complex<T>* sub, std::complex<T>* grid) {
+  for (std::int64_t c = 0; c < box.extent[2]; ++c) {
+    const std::int64_t gz = ((box.origin[2] + c) % nf[2] + nf[2]) % nf[2];
+    for (std::int64_t b = 0; b < box.extent[1]; ++b) {
+      const std::int64_t gy = ((box.origin[1] + b) % nf[1] + nf[1]) % nf[1];
+      std::complex<T>* grow = grid + nf[0] * (gy + nf[1] * gz);
+      const std::complex<T>* srow = sub + box.dims[0] * (b + box.dims[1] * c);
+      std::int64_t a = 0;
+      while (a < box.extent[0]) {
+        const std::int64_t gx = ((box.origin[0] + a) % nf[0] + nf[0]) % nf[0];
+        const std::int64_t run = std::min(box.extent[0] - a, nf[0] - gx);
+        T* gp = reinterpret_cast<T*>(grow + gx);
+        const T* sp = reinterpret_cast<const T*>(srow + a);
+        for (std::int64_t i = 0; i < 2 * run; ++i) gp[i] += sp[i];
+        a += run;
+      }
+    }
+  }
+}
+
+template <typename T, int W>
+void spread_simd(const SpreadContext<T>& ctx, const SubgridBox& box, std::int64_t begin,
+                 std::int64_t end, const std::complex<T>* cin, std::complex<T>* subgrid) {
+  constexpr int L = V<T>::size;
+  constexpr int NV = ceil_div(2 * W, L);
+  constexpr int NK = ceil_div(W, L);
+  alignas(64) T ky[NK * L], kz[NK * L], parity[L];
+  for (int i = 0; i < L; ++i) parity[i] = T(i % 2);
+  const V<T> odd = V<T>::load_aligned(parity), even = V<T>(T(1)) - odd;
+  T* sub = reinterpret_cast<T*>(subgrid);
+  const std::int64_t sx = box.dims[0], sxy = box.dims[0] * box.dims[1];
+  for (std::int64_t j = begin; j < end; ++j) {
+    T tx, ty, tz;
+    const std::int64_t ix = first_point<T, W>(ctx.xs[j], tx) - box.origin[0];
+    const std::int64_t iy = first_point<T, W>(ctx.ys[j], ty) - box.origin[1];
+    const std::int64_t iz = first_point<T, W>(ctx.zs[j], tz) - box.origin[2];
+    V<T> kx[NV];
+    kernel_values_dup<T, W>(ctx, tx, kx);
+    kernel_values<T, W>(ctx, ty, ky);
+    kernel_values<T, W>(ctx, tz, kz);
+    const std::complex<T> cj = cin[ctx.perm[j]];
+    const V<T> cv = xsimd::fma(V<T>(cj.real()), even, V<T>(cj.imag()) * odd);
+    for (int v = 0; v < NV; ++v) kx[v] *= cv;
+    for (int c = 0; c < W; ++c) {
+      for (int b = 0; b < W; ++b) {
+        T* r = sub + 2 * (ix + sx * (iy + b) + sxy * (iz + c));
+        const V<T> s(ky[b] * kz[c]);
+        for (int v = 0; v < NV; ++v)
+          xsimd::fma(s, kx[v], V<T>::load_unaligned(r + v * L)).store_unaligned(r + v * L);
+      }
+    }
+  }
+}
+
+template <typename T>
+void spread_scalar(const SpreadContext<T>& ctx, const SubgridBox& box, std::int64_t begin,
+                   std::int64_t end, const std::complex<T>* cin, std::complex<T>* subgrid) {
+  const int w = ctx.kernel.width;
+  const std::int64_t sx = box.dims[0], sxy = box.dims[0] * box.dims[1];
+  double kx[16], ky[16], kz[16];
+  for (std::int64_t j = begin; j < end; ++j) {
+    std::int64_t ix, iy, iz;
+    kernel_exact(ctx.kernel, ctx.xs[j], ix, kx);
+    kernel_exact(ctx.kernel, ctx.ys[j], iy, ky);
+    kernel_exact(ctx.kernel, ctx.zs[j], iz, kz);
+    ix -= box.origin[0];
+    iy -= box.origin[1];
+    iz -= box.origin[2];
+    const std::complex<T> cj = cin[ctx.perm[j]];
+    for (int c = 0; c < w; ++c)
+      for (int b = 0; b < w; ++b)
+        for (int a = 0; a < w; ++a)
+          subgrid[(ix + a) + sx * (iy + b) + sxy * (iz + c)] += cj * static_cast<T>(kx[a] * ky[b] * kz[c]);
+  }
+}
+
+// Calls f.template operator()<W>() for the runtime width: the kernels are compiled for
+// each width so that every loop over the kernel's extent unrolls.
+template <typename F>
+void with_width(int w, F&& f) {
+  switch (w) {
+    case 2: return f.template operator()<2>();
+    case 3: return f.template operator()<3>();
+    case 4: return f.template operator()<4>();
+    case 5: return f.template operator()<5>();
+    case 6: return f.template operator()<6>();
+    case 7: return f.template operator()<7>();
+    case 8: return f.template operator()<8>();
+    case 9: return f.template operator()<9>();
+    case 10: return f.template operator()<10>();
+    case 11: return f.template operator()<11>();
+    case 12: return f.template operator()<12>();
+    case 13: return f.template operator()<13>();
+    case 14: return f.template operator()<14>();
+    case 15: return f.template operator()<15>();
+    case 16: return f.template operator()<16>();
+    default: fail("unsupported NUFFT kernel width " + std::to_string(w));
+  }
+}
+
+}  // namespace
+
+Bins make_bins(std::array<std::int64_t, 3> nf, int width) {
+  Bins bins;
+  const std::int64_t min_size = std::max(16, width + 2);
+  for (int d = 0; d < 3; ++d) {
+    std::int64_t count = nf[d] / min_size;
+    if (count >= 2) count -= count % 2;  // even, so parity colours stay apart across the wrap
+    count = std::max<std::int64_t>(count, 1);
+    bins.count[d] = static_cast<int>(count);
+    bins.edge[d].resize(count + 1);
+    for (std::int64_t b = 0; b <= count; ++b) bins.edge[d][b] = b * nf[d] / count;
+    bins.max_size[d] = 0;
+    for (std::int64_t b = 0; b < count; ++b)
+      bins.max_size[d] = std::max(bins.max_size[d], bins.edge[d][b + 1] - bins.edge[d][b]);
+  }
+  return bins;
+}
+
+std::int64_t subgrid_size(const Bins& bins, int width) {
+  std::int64_t n = 1;
+  for (int d = 0; d < 3; ++d) n *= bins.max_size[d] + width + 1;
+  return n + kGridPadding;
+}
+
+template <typename T>
+int simd_lanes() {
+  return static_cast<int>(V<T>::size);
+}
+
+template <typename T>
+void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+            std::int64_t end, std::complex<T>* out) {
+  if (!ctx.simd) return interp_scalar(ctx, grid, begin, end, out);
+  with_width(ctx.kernel.width, [&]<int W>() { interp_simd<T, W>(ctx, grid, begin, end, out); });
+}
+
+template <typename T>
+void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, int bin, const std::complex<T>* c,
+                std::complex<T>* subgrid, std::complex<T>* grid) {
+  const std::int64_t begin = bins.start[bin], end = bins.start[bin + 1];
+  if (begin == end) return;
+  const SubgridBox box = subgrid_box(bins, bin, ctx.kernel.width);
+  std::fill(subgrid, subgrid + subgrid_size(bins, ctx.kernel.width), std::complex<T>(0));
+  if (ctx.simd)
+    with_width(ctx.kernel.width,
+               [&]<int W>() { spread_simd<T, W>(ctx, box, begin, end, c, subgrid); });
+  else
+    spread_scalar(ctx, box, begin, end, c, subgrid);
+  add_subgrid(box, ctx.nf, subgrid, grid);
+}
+
+template void interp<float>(const SpreadContext<float>&, const std::complex<float>*, std::int64_t,
+                            std::int64_t, std::complex<float>*);
+template void interp<double>(const SpreadContext<double>&, const std::complex<double>*,
+                             std::int64_t, std::int64_t, std::complex<double>*);
+template void spread_bin<float>(const SpreadContext<float>&, const Bins&, int,
+                                const std::complex<float>*, std::complex<float>*,
+                                std::complex<float>*);
+template void spread_bin<double>(const SpreadContext<double>&, const Bins&, int,
+                                 const std::complex<double>*, std::complex<double>*,
+                                 std::complex<double>*);
+template int simd_lanes<float>();
+template int simd_lanes<double>();
+
+}  // namespace spire::nufft
