@@ -117,21 +117,23 @@ std::vector<double> horner_coefficients(const KernelParams& k, int stride) {
   return coeff;
 }
 
-std::vector<double> kernel_fourier_series(const KernelParams& k, std::int64_t nf,
-                                          std::int64_t n_modes) {
+double kernel_transform(const KernelParams& k, double omega) {
   // psi(t) = phi(2t/w) on t in [-w/2, w/2]; substitute t = (w/2) z.
   std::vector<double> z, wt;
   gauss_legendre(2 * k.width + 16, z, wt);
   const double half = k.width / 2.0;
-  std::vector<double> phi(z.size());
-  for (std::size_t q = 0; q < z.size(); ++q) phi[q] = es_kernel(z[q], k.beta);
+  double s = 0;
+  for (std::size_t q = 0; q < z.size(); ++q)
+    s += wt[q] * es_kernel(z[q], k.beta) * std::cos(omega * half * z[q]);
+  return half * s;
+}
+
+std::vector<double> kernel_fourier_series(const KernelParams& k, std::int64_t nf,
+                                          std::int64_t n_modes) {
   std::vector<double> out(static_cast<std::size_t>(n_modes / 2 + 1));
-  for (std::size_t kk = 0; kk < out.size(); ++kk) {
-    const double omega = 2 * std::numbers::pi * static_cast<double>(kk) / static_cast<double>(nf);
-    double s = 0;
-    for (std::size_t q = 0; q < z.size(); ++q) s += wt[q] * phi[q] * std::cos(omega * half * z[q]);
-    out[kk] = half * s;
-  }
+  for (std::size_t kk = 0; kk < out.size(); ++kk)
+    out[kk] = kernel_transform(k, 2 * std::numbers::pi * static_cast<double>(kk) /
+                                      static_cast<double>(nf));
   return out;
 }
 

@@ -40,3 +40,12 @@ std::vector<double> kernel_fourier_series(const KernelParams& k, std::int64_t nf
                                           std::int64_t n_modes);
 
 }  // namespace spire::nufft
+
+namespace spire::nufft {
+
+// Continuous Fourier transform of psi at any angular frequency omega (radians per fine-grid
+// point): int psi(t) cos(omega t) dt. Type-3-like uses (atoms spread to a grid, then a
+// type-2 NUFFT to arbitrary frequencies) divide by it at each target frequency.
+double kernel_transform(const KernelParams& k, double omega);
+
+}  // namespace spire::nufft
