@@ -180,8 +180,9 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
   }
   // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
   auto fold = [&](int d, std::int64_t j) -> T {
+    const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
     const double v = static_cast<double>(coords[d][j]);
-    if (!(v >= -3 * std::numbers::pi && v < 3 * std::numbers::pi))
+    if (!(coords[d][j] >= -three_pi && coords[d][j] < three_pi))
       fail("NUFFT point " + std::to_string(j) + " has coordinate " + "xyz"[d] + " = " +
            std::to_string(v) + ", outside [-3pi, 3pi)");
     const double nfd = static_cast<double>(s.nf[d]);

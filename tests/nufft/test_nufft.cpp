@@ -1,0 +1,257 @@
+// Type 1 and type 2 against the direct sum, in float and double, across tolerances, plus
+// adjointness and the edge cases a caller can run into.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <numbers>
+#include <random>
+
+#include "core/error.hpp"
+#include "nufft/nufft.hpp"
+
+using namespace spire::nufft;
+
+namespace {
+
+template <typename T>
+struct Problem {
+  std::array<std::int64_t, 3> modes;
+  std::vector<T> x, y, z;
+  std::vector<std::complex<T>> c, f;
+  std::int64_t n_modes() const { return modes[0] * modes[1] * modes[2]; }
+  std::int64_t n() const { return static_cast<std::int64_t>(x.size()); }
+};
+
+template <typename T>
+Problem<T> make_problem(std::array<std::int64_t, 3> modes, std::int64_t n, unsigned seed,
+                        T range = std::numbers::pi_v<T>) {
+  Problem<T> p;
+  p.modes = modes;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> pos(-range, range);
+  std::normal_distribution<double> g;
+  for (std::int64_t j = 0; j < n; ++j) {
+    p.x.push_back(static_cast<T>(pos(rng)));
+    p.y.push_back(static_cast<T>(pos(rng)));
+    p.z.push_back(static_cast<T>(pos(rng)));
+    p.c.emplace_back(static_cast<T>(g(rng)), static_cast<T>(g(rng)));
+  }
+  for (std::int64_t k = 0; k < p.n_modes(); ++k)
+    p.f.emplace_back(static_cast<T>(g(rng)), static_cast<T>(g(rng)));
+  return p;
+}
+
+template <typename T>
+double rel_l2(const std::vector<std::complex<T>>& a, const std::vector<std::complex<T>>& b) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    num += std::norm(std::complex<double>(a[i]) - std::complex<double>(b[i]));
+    den += std::norm(std::complex<double>(b[i]));
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+template <typename T>
+std::vector<std::complex<T>> nufft(const Problem<T>& p, int type, int sign, double tol,
+                                   Options opt = {}) {
+  Plan<T> plan(type, p.modes, sign, tol, opt);
+  plan.set_points(p.n(), p.x.data(), p.y.data(), p.z.data());
+  auto c = p.c;
+  auto f = p.f;
+  plan.execute(c.data(), f.data());
+  return type == 1 ? f : c;
+}
+
+template <typename T>
+std::vector<std::complex<T>> direct(const Problem<T>& p, int type, int sign) {
+  if (type == 1) {
+    std::vector<std::complex<T>> f(p.n_modes());
+    direct_type1(p.n(), p.x.data(), p.y.data(), p.z.data(), p.c.data(), sign, p.modes, f.data());
+    return f;
+  }
+  std::vector<std::complex<T>> c(p.n());
+  direct_type2(p.n(), p.x.data(), p.y.data(), p.z.data(), c.data(), sign, p.modes, p.f.data());
+  return c;
+}
+
+// The measured error stays within this factor of the requested tolerance (FINUFFT's own
+// tests allow a similar margin: the tolerance is a target for the relative l2 error).
+constexpr double kSlack = 10;
+
+template <typename T>
+class NufftTest : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(NufftTest, Precisions);
+
+// Tolerances each precision and upsampling factor can reach (choose_kernel rejects others).
+template <typename T>
+std::vector<double> tolerances(double sigma) {
+  if constexpr (sizeof(T) == 4) {
+    if (sigma < 2) return {1e-2, 1e-3, 1e-4};
+    return {1e-2, 1e-3, 1e-4, 1e-5, 1e-6};
+  }
+  if (sigma < 2) return {1e-2, 1e-4, 1e-6, 1e-8, 1e-10};
+  return {1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12};
+}
+
+}  // namespace
+
+// A few thousand points, odd and even mode counts, both signs, both upsampling factors.
+TYPED_TEST(NufftTest, MatchesDirectSumAcrossTolerances) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({24, 19, 16}, 4000, 1);
+  for (int sign : {+1, -1})
+    for (int type : {1, 2}) {
+      const auto exact = direct(p, type, sign);
+      for (double sigma : {2.0, 1.25})
+        for (double tol : tolerances<T>(sigma)) {
+          Options opt;
+          opt.upsampling = sigma;
+          const double err = rel_l2(nufft(p, type, sign, tol, opt), exact);
+          EXPECT_LT(err, kSlack * tol) << "type " << type << " sign " << sign << " sigma " << sigma
+                                       << " tol " << tol;
+          // and not absurdly better either: the kernel width is not oversized
+          if (tol >= 1e-10 && (sizeof(T) == 8 || tol >= 1e-4)) {
+            EXPECT_GT(err, tol / 1000);
+          }
+        }
+    }
+}
+
+// The realistic size: 81^3 modes (SpiniFEL's grid), type 2 at 2000 points, type 1 likewise.
+TYPED_TEST(NufftTest, MatchesDirectSumAtRealisticGrid) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({81, 81, 81}, 1500, 2);
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-12;
+  for (int type : {1, 2}) {
+    const double err = rel_l2(nufft(p, type, +1, tol), direct(p, type, +1));
+    EXPECT_LT(err, kSlack * tol) << "type " << type;
+  }
+}
+
+// <A f, c> = <f, A* c>: type 2 with sign s is the adjoint of type 1 with sign -s.
+TYPED_TEST(NufftTest, TypeOneIsAdjointOfTypeTwo) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({20, 21, 22}, 3000, 3);
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-11;
+  const auto af = nufft(p, 2, +1, tol);   // A f, at points
+  const auto ac = nufft(p, 1, -1, tol);   // A* c, at modes
+  std::complex<double> lhs = 0, rhs = 0;
+  double na = 0, nc = 0;
+  for (std::int64_t j = 0; j < p.n(); ++j) {
+    lhs += std::complex<double>(af[j]) * std::conj(std::complex<double>(p.c[j]));
+    na += std::norm(std::complex<double>(af[j]));
+    nc += std::norm(std::complex<double>(p.c[j]));
+  }
+  for (std::int64_t k = 0; k < p.n_modes(); ++k)
+    rhs += std::complex<double>(p.f[k]) * std::conj(std::complex<double>(ac[k]));
+  EXPECT_LT(std::abs(lhs - rhs) / std::sqrt(na * nc), kSlack * tol);
+}
+
+// The plain scalar path (exact kernel) and the vector path agree to the tolerance.
+TYPED_TEST(NufftTest, ScalarPathMatchesSimdPath) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({17, 18, 16}, 3000, 4);
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  Options scalar;
+  scalar.simd = false;
+  for (int type : {1, 2})
+    EXPECT_LT(rel_l2(nufft(p, type, +1, tol), nufft(p, type, +1, tol, scalar)), tol) << type;
+}
+
+TYPED_TEST(NufftTest, OneAndManyThreadsGiveTheSameResult) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({32, 30, 34}, 20000, 5);
+  Options one, two;
+  one.threads = 1;
+  two.threads = 2;
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  const double roundoff = 50 * std::numeric_limits<T>::epsilon();
+  for (int type : {1, 2})
+    EXPECT_LT(rel_l2(nufft(p, type, -1, tol, one), nufft(p, type, -1, tol, two)), roundoff);
+}
+
+TYPED_TEST(NufftTest, BatchEqualsSeparateExecutes) {
+  using T = TypeParam;
+  const int batch = 3;
+  auto p = make_problem<T>({12, 13, 14}, 1000, 6);
+  const double tol = sizeof(T) == 4 ? 1e-4 : 1e-9;
+  for (int type : {1, 2}) {
+    Plan<T> plan(type, p.modes, +1, tol);
+    plan.set_points(p.n(), p.x.data(), p.y.data(), p.z.data());
+    std::vector<std::complex<T>> c, f;
+    for (int b = 0; b < batch; ++b)
+      for (std::int64_t j = 0; j < p.n(); ++j) c.push_back(p.c[j] * static_cast<T>(b + 1));
+    for (int b = 0; b < batch; ++b)
+      for (std::int64_t k = 0; k < p.n_modes(); ++k) f.push_back(p.f[k] * static_cast<T>(b - 1));
+    plan.execute(c.data(), f.data(), batch);
+    for (int b = 0; b < batch; ++b) {
+      std::vector<std::complex<T>> cb(p.c), fb(p.f);
+      for (auto& v : cb) v *= static_cast<T>(b + 1);
+      for (auto& v : fb) v *= static_cast<T>(b - 1);
+      plan.execute(cb.data(), fb.data());  // the same plan executed again: no state leaks
+      const auto& got = type == 1 ? f : c;
+      const auto& want = type == 1 ? fb : cb;
+      const std::int64_t n = type == 1 ? p.n_modes() : p.n();
+      for (std::int64_t i = 0; i < n; ++i) ASSERT_EQ(got[b * n + i], want[i]) << type << " " << b;
+    }
+  }
+}
+
+TYPED_TEST(NufftTest, ZeroPoints) {
+  using T = TypeParam;
+  Plan<T> t1(1, {8, 9, 10}, +1, 1e-4);
+  t1.set_points(0, nullptr, nullptr, nullptr);
+  std::vector<std::complex<T>> f(720, {1, 1});
+  t1.execute(nullptr, f.data());
+  for (auto v : f) EXPECT_EQ(v, std::complex<T>(0));
+  Plan<T> t2(2, {8, 9, 10}, +1, 1e-4);
+  t2.set_points(0, nullptr, nullptr, nullptr);
+  EXPECT_NO_THROW(t2.execute(nullptr, f.data()));
+}
+
+// Points on the boundary +-pi, at -3pi and just inside 3pi: periodic images of each other.
+TYPED_TEST(NufftTest, BoundaryPointsAreExact) {
+  using T = TypeParam;
+  const T pi = std::numbers::pi_v<T>;
+  auto p = make_problem<T>({11, 12, 13}, 0, 7);
+  const T edge = std::nextafter(3 * pi, T(0));
+  const std::vector<T> vals = {-pi, pi, -3 * pi, edge, T(0), -edge};
+  for (T a : vals)
+    for (T b : vals) {
+      p.x.push_back(a);
+      p.y.push_back(b);
+      p.z.push_back(vals[(p.x.size() * 7) % vals.size()]);
+      p.c.emplace_back(T(1), static_cast<T>(p.x.size() % 3));
+    }
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  for (int type : {1, 2})
+    EXPECT_LT(rel_l2(nufft(p, type, +1, tol), direct(p, type, +1)), kSlack * tol) << type;
+}
+
+TYPED_TEST(NufftTest, PointsOutsideRangeAreRejected) {
+  using T = TypeParam;
+  Plan<T> plan(2, {8, 8, 8}, +1, 1e-4);
+  std::vector<T> x = {0, 1, T(10)}, y = {0, 0, 0}, z = {0, 0, 0};
+  try {
+    plan.set_points(3, x.data(), y.data(), z.data());
+    FAIL() << "a point at x = 10 was accepted";
+  } catch (const spire::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("point 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("outside"), std::string::npos) << e.what();
+  }
+  z[1] = std::numeric_limits<T>::quiet_NaN();
+  x[2] = 0;
+  EXPECT_THROW(plan.set_points(3, x.data(), y.data(), z.data()), spire::Error);
+  y[0] = static_cast<T>(3 * std::numbers::pi);  // 3 pi itself is outside [-3pi, 3pi)
+  z[1] = 0;
+  EXPECT_THROW(plan.set_points(3, x.data(), y.data(), z.data()), spire::Error);
+}
+
+TEST(Nufft, RejectsBadPlans) {
+  EXPECT_THROW(Plan<double>(3, {8, 8, 8}, +1, 1e-6), spire::Error);
+  EXPECT_THROW(Plan<double>(1, {8, 0, 8}, +1, 1e-6), spire::Error);
+  EXPECT_THROW(Plan<double>(1, {8, 8, 8}, 0, 1e-6), spire::Error);
+  EXPECT_THROW(Plan<float>(1, {8, 8, 8}, 1, 1e-10), spire::Error);
+}
