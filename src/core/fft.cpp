@@ -151,12 +151,18 @@ void AlignedFree<T>::operator()(T* p) const {
 }
 
 template <typename T>
-AlignedArray<T> aligned_zeros(std::size_t count) {
+AlignedArray<T> aligned_uninitialized(std::size_t count) {
   const std::size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes > 0 ? bytes : 64);
   if (!p) fail("out of memory allocating " + std::to_string(bytes >> 20) + " MiB");
-  std::memset(p, 0, bytes);
   return AlignedArray<T>(static_cast<T*>(p));
+}
+
+template <typename T>
+AlignedArray<T> aligned_zeros(std::size_t count) {
+  AlignedArray<T> a = aligned_uninitialized<T>(count);
+  std::memset(static_cast<void*>(a.get()), 0, count * sizeof(T));
+  return a;
 }
 
 template class FftPlan3<float>;
@@ -169,6 +175,14 @@ template struct AlignedFree<std::complex<float>>;
 template struct AlignedFree<std::complex<double>>;
 template struct AlignedFree<std::int64_t>;
 template struct AlignedFree<std::int32_t>;
+#define SPIRE_ALLOC(T) template AlignedArray<T> aligned_uninitialized<T>(std::size_t);
+SPIRE_ALLOC(float)
+SPIRE_ALLOC(double)
+SPIRE_ALLOC(std::complex<float>)
+SPIRE_ALLOC(std::complex<double>)
+SPIRE_ALLOC(std::int64_t)
+SPIRE_ALLOC(std::int32_t)
+#undef SPIRE_ALLOC
 template AlignedArray<float> aligned_zeros<float>(std::size_t);
 template AlignedArray<double> aligned_zeros<double>(std::size_t);
 template AlignedArray<std::complex<float>> aligned_zeros<std::complex<float>>(std::size_t);

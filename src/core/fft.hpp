@@ -46,6 +46,9 @@ template <typename T>
 using AlignedArray = std::unique_ptr<T[], AlignedFree<T>>;
 template <typename T>
 AlignedArray<T> aligned_zeros(std::size_t count);
+// Uninitialised, for arrays the caller fills completely (saves a pass over large arrays).
+template <typename T>
+AlignedArray<T> aligned_uninitialized(std::size_t count);
 
 // The wisdom file used for precision T ("float" or "double" in its name).
 template <typename T>

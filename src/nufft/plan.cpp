@@ -194,7 +194,7 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
     return t;
   };
 
-  std::vector<int> bin(static_cast<std::size_t>(n));
+  AlignedArray<std::int32_t> bin = aligned_uninitialized<std::int32_t>(n);
   const int threads = s.threads;
   std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(nb, 0));
   std::string error;
@@ -230,11 +230,12 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
   }
   s.bins.start[nb] = pos;
 
-  s.n_points = n;
-  s.xs = aligned_zeros<T>(n);
-  s.ys = aligned_zeros<T>(n);
-  s.zs = aligned_zeros<T>(n);
-  s.perm = aligned_zeros<std::int64_t>(n);
+  if (n != s.n_points || !s.perm) {  // a new point set of the same size reuses the arrays
+    s.xs = aligned_uninitialized<T>(n);
+    s.ys = aligned_uninitialized<T>(n);
+    s.zs = aligned_uninitialized<T>(n);
+    s.perm = aligned_uninitialized<std::int64_t>(n);
+  }
 #pragma omp parallel num_threads(threads)
   {
     const int t = omp_get_thread_num();
@@ -248,6 +249,7 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
       s.zs[p] = fold(2, j);
     }
   }
+  s.n_points = n;
 }
 
 template <typename T>

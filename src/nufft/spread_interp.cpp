@@ -16,6 +16,10 @@ using V = xsimd::batch<T>;
 
 constexpr int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+// Points ahead whose value (type 1) or output slot (type 2) is prefetched: the caller's
+// arrays are read and written in bin order, which is random in memory.
+constexpr std::int64_t kPrefetch = 16;
+
 // Index of the first grid point a kernel of width W centred at X touches, and the Horner
 // variable t in [-1, 1) of the fractional offset.
 template <typename T, int W>
@@ -120,6 +124,7 @@ void interp_simd(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::
       re += lanes[2 * m];
       im += lanes[2 * m + 1];
     }
+    if (j + kPrefetch < end) __builtin_prefetch(out + ctx.perm[j + kPrefetch], 1);
     out[ctx.perm[j]] = std::complex<T>(re, im);
   }
 }
@@ -221,15 +226,20 @@ void spread_simd(const SpreadContext<T>& ctx, const SubgridBox& box, std::int64_
     kernel_values_dup<T, W>(ctx, tx, kx);
     kernel_values<T, W>(ctx, ty, ky);
     kernel_values<T, W>(ctx, tz, kz);
+    // The strengths sit in the caller's order: fetch ahead, or each point waits on a miss.
+    if (j + kPrefetch < end) __builtin_prefetch(cin + ctx.perm[j + kPrefetch]);
     const std::complex<T> cj = cin[ctx.perm[j]];
     const V<T> cv = xsimd::fma(V<T>(cj.real()), even, V<T>(cj.imag()) * odd);
     for (int v = 0; v < NV; ++v) kx[v] *= cv;
     for (int c = 0; c < W; ++c) {
+      V<T> kxz[NV];  // x kernel times value times z kernel: one FMA per vector per row
+      for (int v = 0; v < NV; ++v) kxz[v] = kx[v] * V<T>(kz[c]);
+      T* plane = sub + 2 * (ix + sx * iy + sxy * (iz + c));
       for (int b = 0; b < W; ++b) {
-        T* r = sub + 2 * (ix + sx * (iy + b) + sxy * (iz + c));
-        const V<T> s(ky[b] * kz[c]);
+        T* r = plane + 2 * sx * b;
+        const V<T> kb(ky[b]);
         for (int v = 0; v < NV; ++v)
-          xsimd::fma(s, kx[v], V<T>::load_unaligned(r + v * L)).store_unaligned(r + v * L);
+          xsimd::fma(kb, kxz[v], V<T>::load_unaligned(r + v * L)).store_unaligned(r + v * L);
       }
     }
   }
