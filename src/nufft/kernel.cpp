@@ -54,8 +54,10 @@ KernelParams choose_kernel(double tolerance, double upsampling, bool single_prec
   KernelParams k;
   k.upsampling = upsampling;
   if (upsampling == 2.0) {
-    // Error of the ES kernel at sigma = 2 falls about tenfold per added grid point.
-    k.width = static_cast<int>(std::ceil(std::log10(10.0 / tolerance) - 1e-9));
+    // The ES kernel's error at sigma = 2 falls about tenfold per added grid point and is
+    // about 10^(1-w) in 3D; one point more than that keeps the error below the tolerance
+    // (the tolerance is a bound, not a target).
+    k.width = static_cast<int>(std::ceil(std::log10(100.0 / tolerance) - 1e-9));
     k.width = std::clamp(k.width, 2, 16);
     const double beta_per_point =
         k.width == 2 ? 2.20 : k.width == 3 ? 2.26 : k.width == 4 ? 2.38 : 2.30;

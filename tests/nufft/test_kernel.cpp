@@ -11,9 +11,9 @@
 using namespace spire::nufft;
 
 TEST(Kernel, WidthGrowsWithDigitsAtSigma2) {
-  EXPECT_EQ(choose_kernel(1e-5, 2.0, true).width, 6);
-  EXPECT_EQ(choose_kernel(1e-6, 2.0, false).width, 7);
-  EXPECT_EQ(choose_kernel(1e-12, 2.0, false).width, 13);
+  EXPECT_EQ(choose_kernel(1e-5, 2.0, true).width, 7);
+  EXPECT_EQ(choose_kernel(1e-6, 2.0, false).width, 8);
+  EXPECT_EQ(choose_kernel(1e-12, 2.0, false).width, 14);
   EXPECT_GT(choose_kernel(1e-5, 1.25, false).width, choose_kernel(1e-5, 2.0, false).width);
 }
 
