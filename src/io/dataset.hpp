@@ -1,0 +1,126 @@
+#pragma once
+// Diffraction datasets in the HDF5 layout SpiniFEL reads and skopi writes.
+//
+// Contract (file layout, C order, last index fastest):
+//   intensities               (N,1,H,W)  numeric, written float32, chunked (1,1,H,W)   required
+//   pixel_position_reciprocal (1,H,W,3)  numeric, 1/m, (x,y,z) per pixel                required
+//   pixel_index_map           (1,H,W,2)  numeric, (row,column) per pixel                required
+//   polarization              (1,H,W)    numeric                                        optional
+//   solid_angle               (1,H,W)    numeric, sr                                    optional
+//   orientations              (N,1,4) or (N,4) quaternions w,x,y,z (ground truth)       optional
+//   volume                    (n0,n1,n2) reference 3D intensity                         optional
+//   root attributes: n_images (must equal N when present), det_distance (m),
+//   photon_energy (eV), photons_per_pulse, beam_radius (m), command_line, pdb; all optional.
+// Any integer or float type is accepted on read and converted. Images in memory are
+// N*H*W floats, image-major, then row (H), then column (W, fastest).
+//
+//  - DatasetReader validates the whole layout once on open; read_images() reads one range
+//    of images with a hyperslab (a rank reads only its own range of a file larger than
+//    memory) and rejects NaN, Inf or negative intensities, naming image and pixel.
+//  - DatasetWriter / write_dataset() write to PATH.tmp-<pid> and rename into place only
+//    once everything is written, so a crash or error never leaves a partial PATH and never
+//    replaces an existing good file.
+//  - The HDF5 build is not thread-safe: call into one reader or writer from one thread at a
+//    time (MPI ranks are separate processes and each open their own reader).
+//  - Every failure is a spire::Error "PATH: dataset 'NAME': problem". HDF5's own error
+//    printing is switched off so the user sees only that message.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace spire::io {
+
+// Detector geometry and metadata: everything in a dataset file except the per-image arrays.
+struct DatasetInfo {
+  std::size_t n_images = 0;
+  int height = 0;                                // H, detector rows
+  int width = 0;                                 // W, detector columns
+  std::vector<float> pixel_position_reciprocal;  // H*W*3, 1/m
+  std::vector<std::int32_t> pixel_index_map;     // H*W*2
+  std::vector<float> polarization;               // H*W, empty when absent
+  std::vector<float> solid_angle;                // H*W, empty when absent
+
+  std::optional<double> det_distance;   // m
+  std::optional<double> photon_energy;  // eV
+  std::optional<double> photons_per_pulse;
+  std::optional<double> beam_radius;  // m
+  std::string command_line;           // empty when absent
+  std::string pdb;                    // empty when absent
+
+  std::size_t pixels() const { return static_cast<std::size_t>(height) * width; }
+};
+
+// Reference 3D intensity; values has shape[0]*shape[1]*shape[2] entries, shape[2] fastest.
+struct Volume {
+  std::array<std::size_t, 3> shape{};
+  std::vector<float> values;
+};
+
+class DatasetReader {
+ public:
+  explicit DatasetReader(std::string path);  // opens and validates the layout
+  ~DatasetReader();
+  DatasetReader(const DatasetReader&) = delete;
+  DatasetReader& operator=(const DatasetReader&) = delete;
+
+  const std::string& path() const { return path_; }
+  const DatasetInfo& info() const { return info_; }
+  bool has_orientations() const { return has_orientations_; }
+  bool has_volume() const { return volume_shape_[0] > 0; }
+  std::array<std::size_t, 3> volume_shape() const { return volume_shape_; }
+
+  // Images first .. first+count-1 into out (count*H*W floats); values are checked.
+  void read_images(std::size_t first, std::size_t count, float* out) const;
+  std::vector<double> read_orientations() const;  // N*4 (w,x,y,z); error when absent
+  Volume read_volume() const;                     // error when absent
+
+ private:
+  std::string path_;
+  std::int64_t file_ = -1;         // hid_t
+  std::int64_t intensities_ = -1;  // hid_t, kept open for repeated range reads
+  DatasetInfo info_;
+  bool has_orientations_ = false;
+  std::array<std::size_t, 3> volume_shape_{};
+};
+
+// Streams a dataset to disk range by range (images need not fit in memory).
+class DatasetWriter {
+ public:
+  // Creates PATH.tmp-<pid> with the geometry, attributes (n_images = info.n_images) and the
+  // optional orientations (N*4, w,x,y,z; empty: none) and volume (empty values: none).
+  DatasetWriter(std::string path, const DatasetInfo& info,
+                std::span<const double> orientations = {}, const Volume& volume = {});
+  ~DatasetWriter();  // without finish(): removes the temporary file
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // Images first .. first+count-1 from images (count*H*W floats).
+  void write_images(std::size_t first, std::size_t count, const float* images);
+  // Fails unless every image was written; closes the file and renames it to PATH.
+  void finish();
+
+ private:
+  void discard() noexcept;
+
+  std::string path_;
+  std::string tmp_path_;
+  std::int64_t file_ = -1;
+  std::int64_t intensities_ = -1;
+  std::size_t height_ = 0, width_ = 0;
+  std::vector<bool> written_;
+};
+
+// The whole dataset at once: images holds N*H*W floats.
+void write_dataset(const std::string& path, const DatasetInfo& info, std::span<const float> images,
+                   std::span<const double> orientations = {}, const Volume& volume = {});
+
+// One-screen summary for `spire info`: images, detector, resolution range, optional parts,
+// attributes and mean photons per image (over the first up to 1000 images, which are
+// validated like read_images: a bad value there is an error, not a summary line).
+std::string describe(const std::string& path);
+
+}  // namespace spire::io

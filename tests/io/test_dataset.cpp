@@ -1,0 +1,510 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/error.hpp"
+#include "io/dataset.hpp"
+#include "temp_dir.hpp"
+
+namespace spire::io {
+namespace {
+
+using test::TempDir;
+using ::testing::HasSubstr;
+
+constexpr std::size_t N = 7;
+constexpr int H = 16, W = 12;  // H != W, so a transposition shows
+
+// Geometry with a distinct value in every component of every pixel.
+DatasetInfo small_info(bool optional_parts = true) {
+  DatasetInfo info;
+  info.n_images = N;
+  info.height = H;
+  info.width = W;
+  for (int r = 0; r < H; ++r)
+    for (int c = 0; c < W; ++c) {
+      info.pixel_position_reciprocal.insert(
+          info.pixel_position_reciprocal.end(),
+          {float(c - W / 2) * 1e7f, float(r - H / 2) * 1e7f, -float(r * W + c)});
+      info.pixel_index_map.insert(info.pixel_index_map.end(), {r, c});
+      if (optional_parts) {
+        info.polarization.push_back(1.0f - 0.001f * float(r * W + c));
+        info.solid_angle.push_back(1e-8f * float(1 + r * W + c));
+      }
+    }
+  if (optional_parts) {
+    info.det_distance = 0.2;
+    info.photon_energy = 4600;
+    info.photons_per_pulse = 1e12;
+    info.beam_radius = 5e-7;
+    info.command_line = "skopi simulate --pdb 3iyf.pdb";
+    info.pdb = "3iyf.pdb";
+  }
+  return info;
+}
+
+// Image i pixel p holds i * 1000 + p, so every value says where it came from.
+std::vector<float> small_images() {
+  std::vector<float> images(N * H * W);
+  for (std::size_t i = 0; i < images.size(); ++i)
+    images[i] = float((i / (H * W)) * 1000 + i % (H * W));
+  return images;
+}
+
+std::vector<double> small_orientations() {
+  std::vector<double> q;
+  for (std::size_t i = 0; i < N; ++i) {
+    const double a = 0.3 * double(i + 1);
+    q.insert(q.end(), {std::cos(a), std::sin(a) * 0.6, std::sin(a) * 0.8, 0.0});
+  }
+  return q;
+}
+
+Volume small_volume() {
+  Volume v{{5, 6, 7}, std::vector<float>(5 * 6 * 7)};
+  for (std::size_t i = 0; i < v.values.size(); ++i) v.values[i] = 0.25f * float(i);
+  return v;
+}
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a spire::Error";
+  return {};
+}
+
+// Raw HDF5 edits of a written file, to make the broken files a reader must reject.
+class RawFile {
+ public:
+  explicit RawFile(const std::string& path)
+      : id_(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)) {
+    EXPECT_GE(id_, 0) << path;
+  }
+  ~RawFile() { H5Fclose(id_); }
+  RawFile(const RawFile&) = delete;
+  RawFile& operator=(const RawFile&) = delete;
+
+  void remove(const char* name) { EXPECT_GE(H5Ldelete(id_, name, H5P_DEFAULT), 0) << name; }
+  // A new dataset of the given shape and file type holding values (zeros when empty).
+  void replace(const char* name, std::vector<hsize_t> dims, hid_t file_type = H5T_IEEE_F32LE,
+               std::vector<double> values = {}) {
+    remove(name);
+    hsize_t n = 1;
+    for (hsize_t d : dims) n *= d;
+    values.resize(n);
+    const hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+    const hid_t d = H5Dcreate2(id_, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+  }
+  void replace_with_string(const char* name) {
+    remove(name);
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, 6);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t d = H5Dcreate2(id_, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Dwrite(d, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, "hello"), 0);
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
+  }
+  void set_attribute(const char* name, double value) {
+    if (H5Aexists(id_, name) > 0) H5Adelete(id_, name);
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(id_, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(H5Awrite(a, H5T_NATIVE_DOUBLE, &value), 0);
+    H5Aclose(a);
+    H5Sclose(space);
+  }
+
+ private:
+  hid_t id_;
+};
+
+std::string write_small(const TempDir& dir, const std::string& name = "data.h5",
+                        std::vector<float> images = small_images()) {
+  const std::string path = dir.file(name);
+  write_dataset(path, small_info(), images, small_orientations(), small_volume());
+  return path;
+}
+
+TEST(Dataset, RoundTripWithAllParts) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const DatasetReader reader(path);
+  const DatasetInfo& info = reader.info();
+  const DatasetInfo want = small_info();
+
+  EXPECT_EQ(info.n_images, N);
+  EXPECT_EQ(info.height, H);
+  EXPECT_EQ(info.width, W);
+  EXPECT_EQ(info.pixel_position_reciprocal, want.pixel_position_reciprocal);
+  EXPECT_EQ(info.pixel_index_map, want.pixel_index_map);
+  EXPECT_EQ(info.polarization, want.polarization);
+  EXPECT_EQ(info.solid_angle, want.solid_angle);
+  EXPECT_EQ(info.det_distance, want.det_distance);
+  EXPECT_EQ(info.photon_energy, want.photon_energy);
+  EXPECT_EQ(info.photons_per_pulse, want.photons_per_pulse);
+  EXPECT_EQ(info.beam_radius, want.beam_radius);
+  EXPECT_EQ(info.command_line, want.command_line);
+  EXPECT_EQ(info.pdb, want.pdb);
+
+  std::vector<float> images(N * H * W);
+  reader.read_images(0, N, images.data());
+  EXPECT_EQ(images, small_images());
+
+  ASSERT_TRUE(reader.has_orientations());
+  EXPECT_EQ(reader.read_orientations(), small_orientations());
+  ASSERT_TRUE(reader.has_volume());
+  const Volume volume = reader.read_volume();
+  EXPECT_EQ(volume.shape, small_volume().shape);
+  EXPECT_EQ(volume.values, small_volume().values);
+}
+
+TEST(Dataset, FileLayoutIsSpinifels) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  ASSERT_GE(f, 0);
+  auto dims_of = [&](const char* name) {
+    const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    const hid_t s = H5Dget_space(d);
+    std::vector<hsize_t> dims(std::size_t(H5Sget_simple_extent_ndims(s)));
+    H5Sget_simple_extent_dims(s, dims.data(), nullptr);
+    H5Sclose(s);
+    H5Dclose(d);
+    return dims;
+  };
+  using D = std::vector<hsize_t>;
+  EXPECT_EQ(dims_of("intensities"), (D{N, 1, H, W}));
+  EXPECT_EQ(dims_of("pixel_position_reciprocal"), (D{1, H, W, 3}));
+  EXPECT_EQ(dims_of("pixel_index_map"), (D{1, H, W, 2}));
+  EXPECT_EQ(dims_of("polarization"), (D{1, H, W}));
+  EXPECT_EQ(dims_of("solid_angle"), (D{1, H, W}));
+  EXPECT_EQ(dims_of("orientations"), (D{N, 1, 4}));
+  EXPECT_EQ(dims_of("volume"), (D{5, 6, 7}));
+
+  // One chunk per image, so a range of images is read without the rest.
+  const hid_t d = H5Dopen2(f, "intensities", H5P_DEFAULT);
+  const hid_t dcpl = H5Dget_create_plist(d);
+  ASSERT_EQ(H5Pget_layout(dcpl), H5D_CHUNKED);
+  hsize_t chunk[4];
+  ASSERT_EQ(H5Pget_chunk(dcpl, 4, chunk), 4);
+  EXPECT_EQ((D{chunk, chunk + 4}), (D{1, 1, H, W}));
+  H5Pclose(dcpl);
+  H5Dclose(d);
+
+  std::int64_t n_images = 0;
+  const hid_t a = H5Aopen(f, "n_images", H5P_DEFAULT);
+  H5Aread(a, H5T_NATIVE_INT64, &n_images);
+  H5Aclose(a);
+  EXPECT_EQ(n_images, std::int64_t(N));
+  H5Fclose(f);
+}
+
+TEST(Dataset, RoundTripWithoutOptionalParts) {
+  TempDir dir;
+  const std::string path = dir.file("minimal.h5");
+  write_dataset(path, small_info(false), small_images());
+  const DatasetReader reader(path);
+  EXPECT_TRUE(reader.info().polarization.empty());
+  EXPECT_TRUE(reader.info().solid_angle.empty());
+  EXPECT_FALSE(reader.info().det_distance.has_value());
+  EXPECT_TRUE(reader.info().command_line.empty());
+  EXPECT_FALSE(reader.has_orientations());
+  EXPECT_FALSE(reader.has_volume());
+  const std::string message = error_of([&] { reader.read_orientations(); });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("'orientations'"));
+  EXPECT_THAT(error_of([&] { reader.read_volume(); }), HasSubstr("'volume'"));
+}
+
+TEST(Dataset, ReadsSkopisTypesAndOrientationsWithoutPanelAxis) {
+  // skopi writes float64 geometry and int64 index maps, and orientations may lack the
+  // panel axis; all are converted on read.
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const DatasetInfo want = small_info();
+  const std::vector<double> q = small_orientations();
+  {
+    RawFile f(path);
+    f.replace("pixel_position_reciprocal", {1, H, W, 3}, H5T_IEEE_F64LE,
+              {want.pixel_position_reciprocal.begin(), want.pixel_position_reciprocal.end()});
+    f.replace("pixel_index_map", {1, H, W, 2}, H5T_STD_I64LE,
+              {want.pixel_index_map.begin(), want.pixel_index_map.end()});
+    f.replace("orientations", {N, 4}, H5T_IEEE_F64LE, q);
+  }
+  const DatasetReader reader(path);
+  EXPECT_EQ(reader.info().pixel_position_reciprocal, want.pixel_position_reciprocal);
+  EXPECT_EQ(reader.info().pixel_index_map, want.pixel_index_map);
+  EXPECT_EQ(reader.read_orientations(), q);
+}
+
+TEST(Dataset, ReadsImageRanges) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const DatasetReader reader(path);
+  const std::vector<float> all = small_images();
+  const std::size_t p = H * W;
+  for (auto [first, count] : {std::pair<std::size_t, std::size_t>{0, 2}, {3, 2}, {6, 1}, {0, N}}) {
+    std::vector<float> part(count * p);
+    reader.read_images(first, count, part.data());
+    EXPECT_EQ(part, std::vector<float>(all.begin() + std::ptrdiff_t(first * p),
+                                       all.begin() + std::ptrdiff_t((first + count) * p)))
+        << "images " << first << " + " << count;
+  }
+  reader.read_images(N, 0, nullptr);  // an empty range at the end is fine
+
+  std::vector<float> buffer(2 * p);
+  for (auto [first, count] : {std::pair<std::size_t, std::size_t>{6, 2}, {7, 1}, {8, 0}}) {
+    const std::string message = error_of([&] { reader.read_images(first, count, buffer.data()); });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr("'intensities'"));
+  }
+}
+
+TEST(Dataset, StreamingWriterWritesRangesInAnyOrder) {
+  TempDir dir;
+  const std::string path = dir.file("streamed.h5");
+  const std::vector<float> all = small_images();
+  {
+    DatasetWriter writer(path, small_info());
+    writer.write_images(4, 3, all.data() + 4 * H * W);
+    writer.write_images(0, 4, all.data());
+    writer.finish();
+  }
+  std::vector<float> back(all.size());
+  DatasetReader(path).read_images(0, N, back.data());
+  EXPECT_EQ(back, all);
+}
+
+// --- errors: each names the file, and the dataset where there is one -----------------
+
+TEST(DatasetErrors, MissingFile) {
+  TempDir dir;
+  const std::string path = dir.file("nothing-here.h5");
+  const std::string message = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("no such file"));
+}
+
+TEST(DatasetErrors, TextFileIsNotHdf5) {
+  TempDir dir;
+  const std::string path = dir.file("notes.h5");
+  std::ofstream(path) << "these are not diffraction patterns\n";
+  const std::string message = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("not an HDF5 file"));
+}
+
+TEST(DatasetErrors, TruncatedFile) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) / 2);
+  const std::string message = error_of([&] {
+    const DatasetReader reader(path);
+    std::vector<float> images(N * H * W);
+    reader.read_images(0, N, images.data());
+  });
+  EXPECT_THAT(message, HasSubstr(path));
+}
+
+TEST(DatasetErrors, MissingRequiredDataset) {
+  for (const char* name : {"intensities", "pixel_position_reciprocal", "pixel_index_map"}) {
+    TempDir dir;
+    const std::string path = write_small(dir);
+    RawFile(path).remove(name);
+    const std::string message = error_of([&] { DatasetReader{path}; });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr(std::string("'") + name + "'"));
+    EXPECT_THAT(message, HasSubstr("missing"));
+  }
+}
+
+TEST(DatasetErrors, WrongShapes) {
+  using D = std::vector<hsize_t>;
+  const std::pair<const char*, D> cases[] = {
+      {"intensities", {N, H, W}},                   // no panel axis
+      {"intensities", {N, 2, H, W}},                // two panels
+      {"pixel_position_reciprocal", {1, W, H, 3}},  // transposed
+      {"pixel_position_reciprocal", {1, H, W, 2}},
+      {"pixel_index_map", {1, H, W, 3}},
+      {"polarization", {1, H, W + 1}},
+      {"solid_angle", {H, W}},
+      {"orientations", {N - 1, 1, 4}},
+      {"orientations", {N, 1, 3}},
+      {"volume", {5, 6}},
+  };
+  for (const auto& [name, dims] : cases) {
+    TempDir dir;
+    const std::string path = write_small(dir);
+    RawFile(path).replace(name, dims);
+    const std::string message = error_of([&] { DatasetReader{path}; });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr(std::string("'") + name + "'"));
+    EXPECT_THAT(message, HasSubstr("shape"));
+  }
+}
+
+TEST(DatasetErrors, StringInsteadOfNumbers) {
+  for (const char* name : {"intensities", "pixel_index_map", "orientations"}) {
+    TempDir dir;
+    const std::string path = write_small(dir);
+    RawFile(path).replace_with_string(name);
+    const std::string message = error_of([&] { DatasetReader{path}; });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr(std::string("'") + name + "'"));
+    EXPECT_THAT(message, HasSubstr("string"));
+  }
+}
+
+TEST(DatasetErrors, ImageCountAttributeDisagrees) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  RawFile(path).set_attribute("n_images", double(N + 1));
+  const std::string message = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("'n_images'"));
+}
+
+TEST(DatasetErrors, BadIntensityNamesImageAndPixel) {
+  const float bad[] = {std::numeric_limits<float>::quiet_NaN(),
+                       std::numeric_limits<float>::infinity(), -2.5f};
+  for (float value : bad) {
+    TempDir dir;
+    std::vector<float> images = small_images();
+    images[(5 * H + 3) * W + 7] = value;  // image 5, row 3, column 7
+    const std::string path = write_small(dir, "bad.h5", images);
+    const DatasetReader reader(path);  // opening does not read the images
+
+    std::vector<float> buffer(N * H * W);
+    reader.read_images(0, 5, buffer.data());  // a range without the bad image is fine
+    const std::string message = error_of([&] { reader.read_images(4, 3, buffer.data()); });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr("'intensities'"));
+    EXPECT_THAT(message, HasSubstr("image 5 pixel (row 3, column 7)"));
+  }
+}
+
+TEST(DatasetErrors, NonFiniteGeometry) {
+  TempDir dir;
+  DatasetInfo info = small_info();
+  info.pixel_position_reciprocal[3 * (2 * W + 1) + 2] = std::numeric_limits<float>::quiet_NaN();
+  const std::string path = dir.file("geometry.h5");
+  write_dataset(path, info, small_images());
+  const std::string message = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(message, HasSubstr("'pixel_position_reciprocal'"));
+  EXPECT_THAT(message, HasSubstr("pixel (row 2, column 1) component 2"));
+}
+
+// --- atomic writing -------------------------------------------------------------------
+
+TEST(DatasetWrite, LeavesNoTemporaryFile) {
+  TempDir dir;
+  write_small(dir);
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"data.h5"});
+}
+
+TEST(DatasetWrite, MissingDirectoryFailsCleanly) {
+  TempDir dir;
+  const std::string path = dir.file("no/such/dir/data.h5");
+  const std::string message = error_of([&] { write_dataset(path, small_info(), small_images()); });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(DatasetWrite, FailedWriteKeepsTheExistingFile) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const auto size = std::filesystem::file_size(path);
+
+  // Inconsistent input: rejected before anything is written.
+  DatasetInfo bad = small_info();
+  bad.pixel_index_map.pop_back();
+  EXPECT_THAT(error_of([&] { write_dataset(path, bad, small_images()); }),
+              HasSubstr("'pixel_index_map'"));
+
+  // A writer that never got all its images, and one abandoned without finish().
+  {
+    DatasetWriter writer(path, small_info(false));
+    writer.write_images(0, 3, small_images().data());
+    const std::string message = error_of([&] { writer.finish(); });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr("image 3 was never written"));
+  }
+  { DatasetWriter abandoned(path, small_info(false)); }
+
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"data.h5"});
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  const DatasetReader reader(path);
+  EXPECT_TRUE(reader.has_volume());
+  std::vector<float> images(N * H * W);
+  reader.read_images(0, N, images.data());
+  EXPECT_EQ(images, small_images());
+}
+
+TEST(DatasetWrite, ImageCountMustMatch) {
+  TempDir dir;
+  const std::string path = dir.file("short.h5");
+  std::vector<float> images = small_images();
+  images.pop_back();
+  EXPECT_THAT(error_of([&] { write_dataset(path, small_info(), images); }),
+              HasSubstr("'intensities'"));
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+// --- summary --------------------------------------------------------------------------
+
+// The reference geometry of SPEC.md: 4600 eV, 128 x 128 pixels, 0.08 m wide at 0.2 m,
+// 13.8 A at the edge midpoint and 9.9 A at the corner.
+TEST(Describe, ReferenceGeometry) {
+  constexpr int n = 128;
+  constexpr double width = 0.08, distance = 0.2, energy = 4600;
+  const double lambda = 12398.419843320026e-10 / energy;  // m
+  DatasetInfo info;
+  info.n_images = 3;
+  info.height = info.width = n;
+  info.det_distance = distance;
+  info.photon_energy = energy;
+  for (int r = 0; r < n; ++r)
+    for (int c = 0; c < n; ++c) {
+      const double x = (c - (n - 1) / 2.0) * width / n, y = (r - (n - 1) / 2.0) * width / n;
+      const double len = std::sqrt(x * x + y * y + distance * distance);
+      info.pixel_position_reciprocal.insert(
+          info.pixel_position_reciprocal.end(),
+          {float(x / len / lambda), float(y / len / lambda), float((distance / len - 1) / lambda)});
+      info.pixel_index_map.insert(info.pixel_index_map.end(), {r, c});
+    }
+  std::vector<float> images(3 * n * n, 0.0f);
+  images[0] = 10;  // 10 + 20 + 30 photons over three images: mean 20
+  images[n * n + 5] = 20;
+  images[2 * n * n + 77] = 30;
+
+  TempDir dir;
+  const std::string path = dir.file("reference.h5");
+  std::vector<double> orientations = small_orientations();
+  orientations.resize(3 * 4);
+  write_dataset(path, info, images, orientations);
+  const std::string text = describe(path);
+  EXPECT_THAT(text, HasSubstr(path));
+  EXPECT_THAT(text, HasSubstr("3 of 128 x 128 pixels"));
+  EXPECT_THAT(text, HasSubstr("13.8 A at the edge"));
+  EXPECT_THAT(text, HasSubstr("9.9 A at the corner"));
+  EXPECT_THAT(text, HasSubstr("orientations  present"));
+  EXPECT_THAT(text, HasSubstr("volume        absent"));
+  EXPECT_THAT(text, HasSubstr("photon_energy 4600 eV"));
+  EXPECT_THAT(text, HasSubstr("20 per image"));
+}
+
+}  // namespace
+}  // namespace spire::io
