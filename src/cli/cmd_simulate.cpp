@@ -1,0 +1,74 @@
+// spire simulate: a dataset from a PDB model (or the built-in molecule), and spire info.
+#include <fmt/core.h>
+
+#include <filesystem>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "io/dataset.hpp"
+#include "simulate/simulate.hpp"
+
+namespace spire::cli {
+
+Runner add_simulate(CLI::App& app, const std::string& command_line) {
+  auto* cmd = app.add_subcommand("simulate", "Simulate diffraction patterns of a molecule (SpiniFEL HDF5 layout)");
+  struct Options {
+    simulate::SimulationSettings s;
+    std::string out = "data.h5", noise = "poisson", model_map;
+  };
+  auto o = std::make_shared<Options>();
+  auto& s = o->s;
+  cmd->add_option("--pdb", s.pdb, "PDB model (default: the built-in test molecule)")->check(CLI::ExistingFile);
+  cmd->add_option("--n-images", s.n_images, "Number of patterns")->capture_default_str()->check(CLI::Range(1L, 100000000L));
+  cmd->add_option("--detector-pixels", s.detector_pixels, "Pixels per side of the square detector")->capture_default_str()->check(CLI::Range(2L, 8192L));
+  cmd->add_option("--detector-width", s.detector_width, "Detector width [m]")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--detector-distance", s.detector_distance, "Sample-detector distance [m]")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--photon-energy", s.beam.photon_energy_ev, "Photon energy [eV]")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--photons", s.beam.photons_per_pulse, "Photons per pulse")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--beam-radius", s.beam.radius_m, "Radius of the focal spot [m]")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--noise", o->noise, "poisson or none")->capture_default_str()->check(CLI::IsMember({"poisson", "none"}));
+  cmd->add_option("--seed", s.seed, "Random seed (orientations and noise)")->capture_default_str();
+  cmd->add_option("--volume-size", s.volume_size, "Reference 3D intensity grid n (odd; 0: none)")->capture_default_str();
+  cmd->add_option("--tolerance", s.tolerance, "Molecular transform tolerance (float NUFFT)")->capture_default_str()->check(CLI::Range(1e-6, 1e-1));
+  cmd->add_option("--threads", s.threads, "OpenMP threads (0: all)")->capture_default_str();
+  cmd->add_option("--out", o->out, "Output HDF5 file")->capture_default_str();
+  cmd->add_option("--model-map", o->model_map, "Also write the model's electron density (MRC) here; default: OUT stem + _model.mrc");
+  return [o, command_line] {
+    o->s.poisson_noise = o->noise == "poisson";
+    if (o->model_map.empty() && o->s.volume_size > 0) {
+      const std::filesystem::path out(o->out);
+      o->model_map = (out.parent_path() / out.stem()).string() + "_model.mrc";
+    }
+    o->s.model_map = o->model_map;
+    if (o->s.volume_size != 0 && (o->s.volume_size < 3 || o->s.volume_size % 2 == 0))
+      fail("--volume-size must be odd and at least 3 (or 0 for none), got " + std::to_string(o->s.volume_size));
+    fmt::print("spire simulate: {} images of {}x{} pixels, {} eV, {:.3g} photons on a {:.3g} m spot, noise {}\n",
+               o->s.n_images, o->s.detector_pixels, o->s.detector_pixels, o->s.beam.photon_energy_ev,
+               o->s.beam.photons_per_pulse, o->s.beam.radius_m, o->noise);
+    const auto sum = simulate::simulate_dataset(o->s, o->out, command_line, [](std::int64_t done, std::int64_t total) {
+      fmt::print("\r  {}/{} images", done, total);
+      std::fflush(stdout);
+    });
+    fmt::print("\n  model: {} atoms, {:.0f} electrons ({})\n", sum.atoms, sum.electrons,
+               o->s.pdb.empty() ? "built-in test molecule" : o->s.pdb);
+    fmt::print("  resolution at the edge {:.1f} A, corner {:.1f} A\n", sum.resolution_edge, sum.resolution_corner);
+    fmt::print("  mean photons per image {:.1f}\n", sum.mean_photons);
+    fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
+               static_cast<double>(o->s.n_images) / sum.seconds);
+    fmt::print("  wrote {}\n", o->out);
+    if (!o->s.model_map.empty()) fmt::print("  wrote {} (model electron density)\n", o->s.model_map);
+    return 0;
+  };
+}
+
+Runner add_info(CLI::App& app) {
+  auto* cmd = app.add_subcommand("info", "Describe a dataset file");
+  auto path = std::make_shared<std::string>();
+  cmd->add_option("file", *path, "HDF5 dataset")->required();
+  return [path] {
+    fmt::print("{}", io::describe(*path));
+    return 0;
+  };
+}
+
+}  // namespace spire::cli

@@ -1,0 +1,16 @@
+#pragma once
+// Each subcommand registers its options on the app and returns the function that runs it
+// once parsing succeeded (so main can report every error the same way).
+#include <CLI/CLI.hpp>
+
+#include <functional>
+
+namespace spire::cli {
+
+using Runner = std::function<int()>;
+
+Runner add_selfcheck(CLI::App& app);
+Runner add_simulate(CLI::App& app, const std::string& command_line);
+Runner add_info(CLI::App& app);
+
+}  // namespace spire::cli

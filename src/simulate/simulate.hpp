@@ -1,0 +1,103 @@
+#pragma once
+// Simulated SPI datasets: a molecule, a beam and a detector -> diffraction patterns in the
+// SpiniFEL/skopi HDF5 layout (what skopi does for SpiniFEL and make_data for Dragonfly).
+//
+// Pattern of an orientation q (expected photons per pixel):
+//   I(p) = fluence * r_e^2 * solid_angle(p) * polarization(p) * |F(R(q)^T s_p)|^2
+// with s_p the pixel's reciprocal position and F the molecular transform (simulate/
+// transform.hpp). The particle rotated by R(q) scatters at R^T s in its own frame: the
+// convention SpiniFEL's slicing uses for the quaternions it reads, so its files and ours
+// agree. Optional Poisson noise; every image's random stream is derived from (seed, image
+// index), so the result does not depend on the thread count or batch size.
+// The molecule is first centred on its electron centroid (intensities do not change; the
+// reference density map is then centred in its box).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "geometry/detector.hpp"
+#include "geometry/orientations.hpp"
+#include "io/dataset.hpp"
+#include "io/mrc.hpp"
+#include "simulate/pdb.hpp"
+
+namespace spire::simulate {
+
+struct SimulationSettings {
+  std::string pdb;                     // empty: the built-in test molecule
+  std::int64_t n_images = 1000;
+  std::int64_t detector_pixels = 128;  // per side
+  double detector_width = 0.08;        // m
+  double detector_distance = 0.2;      // m
+  geometry::Beam beam;                 // photon energy, photons per pulse, spot radius
+  bool poisson_noise = true;
+  std::uint64_t seed = 1;
+  std::int64_t volume_size = 81;       // reference 3D intensity grid (0: none)
+  std::string model_map;               // MRC of the model's electron density (empty: none)
+  double tolerance = 1e-5;             // molecular transform (float NUFFT)
+  std::int64_t batch_images = 250;     // images per transform call
+  int threads = 0;                     // 0: every OpenMP thread
+};
+
+struct SimulationSummary {
+  std::int64_t atoms = 0;
+  double electrons = 0;
+  double mean_photons = 0;       // per image, expected (before noise)
+  double seconds = 0;            // pattern computation and noise, not file writing
+  double resolution_edge = 0;    // Angstrom, edge midpoint
+  double resolution_corner = 0;  // Angstrom
+};
+
+// Writes the dataset to `out` atomically; `command_line` is stored as an attribute.
+// `progress(done, total)` is called after each batch.
+SimulationSummary simulate_dataset(
+    const SimulationSettings& settings, const std::string& out, const std::string& command_line,
+    const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+
+// The model on the reconstruction's grid: |F|^2 on n^3 reciprocal points k ds, k =
+// -n/2..n/2, ds = (largest pixel |s|) / (n/2), in electrons^2; and the electron density
+// rho(r) = sum_k F(k) exp(-2 pi i k.r/n) ds^3 on the matching real-space grid (voxel
+// 1/(n ds) Angstrom, centred), in electrons per cubic Angstrom: the map FSC compares with.
+struct ReferenceModel {
+  io::Volume intensity;
+  io::Map density;
+  double reciprocal_spacing = 0;  // ds, 1/Angstrom
+};
+ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::Detector& detector,
+                               double wavelength_m, std::int64_t n, double tolerance);
+
+// Patterns (expected photons, no noise) of given orientations: the kernel of
+// simulate_dataset, set up once per molecule and detector.
+class PatternSimulator {
+ public:
+  PatternSimulator(const std::vector<Atom>& atoms, const geometry::Detector& detector,
+                   const geometry::Beam& beam, double tolerance, int threads);
+  ~PatternSimulator();
+  PatternSimulator(PatternSimulator&&) noexcept;
+  PatternSimulator& operator=(PatternSimulator&&) noexcept;
+
+  // out: orientations.size() x pixels() floats.
+  void patterns(const std::vector<geometry::Quaternion>& orientations, float* out);
+  std::int64_t pixels() const;
+  double electrons() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+// Atoms moved so that their electron centroid (weights occupancy * Z) is at the origin.
+std::vector<Atom> centred(std::vector<Atom> atoms);
+
+// Poisson photon counts from a per-image random stream: inversion (exact) for means below
+// 30, the standard library's sampler above.
+struct PhotonCounter {
+  std::uint64_t state;
+  explicit PhotonCounter(std::uint64_t seed) : state(seed) {}
+  double uniform();
+  float draw(double lambda);
+};
+
+}  // namespace spire::simulate
