@@ -198,11 +198,10 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
   const int threads = s.threads;
   std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(nb, 0));
   std::string error;
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
-    // Static chunks in thread order keep the sort stable: the permutation does not depend
-    // on the thread count.
+  // One chunk per thread, in order: the sort is stable, so the permutation does not depend
+  // on the thread count, and every chunk is done even if fewer threads run.
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     try {
       for (std::int64_t j = lo; j < hi; ++j) {
@@ -236,9 +235,8 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
     s.zs = aligned_uninitialized<T>(n);
     s.perm = aligned_uninitialized<std::int64_t>(n);
   }
-#pragma omp parallel num_threads(threads)
-  {
-    const int t = omp_get_thread_num();
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     auto& off = offset[t];
     for (std::int64_t j = lo; j < hi; ++j) {

@@ -255,3 +255,18 @@ TEST(Nufft, RejectsBadPlans) {
   EXPECT_THROW(Plan<double>(1, {8, 8, 8}, 0, 1e-6), spire::Error);
   EXPECT_THROW(Plan<float>(1, {8, 8, 8}, 1, 1e-10), spire::Error);
 }
+
+// Called from inside a parallel region, the plan's own regions get one thread: every point
+// must still be sorted and transformed.
+TYPED_TEST(NufftTest, WorksInsideAParallelRegion) {
+  using T = TypeParam;
+  const auto p = make_problem<T>({10, 11, 12}, 5000, 8);
+  Options two;
+  two.threads = 2;
+  const double tol = sizeof(T) == 4 ? 1e-4 : 1e-9;
+  std::vector<std::complex<T>> inside;
+#pragma omp parallel num_threads(2)
+#pragma omp single
+  inside = nufft(p, 2, +1, tol, two);
+  EXPECT_LT(rel_l2(inside, direct(p, 2, +1)), kSlack * tol);
+}
