@@ -64,7 +64,7 @@ double sampled_error(int type, std::int64_t n_modes, const std::vector<T>& x, co
 }
 
 template <typename T>
-void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps) {
+void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps, int threads) {
   std::mt19937_64 rng(1);
   std::uniform_real_distribution<T> pos(-std::numbers::pi_v<T>, std::numbers::pi_v<T>);
   std::normal_distribution<T> gauss;
@@ -76,7 +76,9 @@ void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m
   for (auto& v : f) v = {gauss(rng), gauss(rng)};
   for (int type : {2, 1}) {
     auto t0 = clock_type::now();
-    spire::nufft::Plan<T> plan(type, {n_modes, n_modes, n_modes}, +1, tol);
+    spire::nufft::Options options;
+    options.threads = threads;
+    spire::nufft::Plan<T> plan(type, {n_modes, n_modes, n_modes}, +1, tol, options);
     const double t_plan = since(t0);
     t0 = clock_type::now();
     plan.set_points(m, x.data(), y.data(), z.data());
@@ -92,10 +94,10 @@ void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m
                                  : sampled_error<T>(1, n_modes, x, y, z, c, ff, 20);
     fmt::print(
         "{{\"program\": \"spire\", \"precision\": \"{}\", \"tolerance\": {:.0e}, \"type\": {}, "
-        "\"modes\": {}, \"points\": {}, \"width\": {}, \"plan_s\": {:.3f}, \"setpts_s\": {:.3f}, "
+        "\"modes\": {}, \"points\": {}, \"threads\": {}, \"width\": {}, \"plan_s\": {:.3f}, \"setpts_s\": {:.3f}, "
         "\"exec_s\": {:.3f}, \"setpts_pts_per_s\": {:.4g}, \"exec_pts_per_s\": {:.4g}, "
         "\"rel_error\": {:.3e}}}\n",
-        precision, tol, type, n_modes, m, plan.kernel().width, t_plan, t_setpts, t_exec,
+        precision, tol, type, n_modes, m, plan.threads(), plan.kernel().width, t_plan, t_setpts, t_exec,
         static_cast<double>(m) / t_setpts, static_cast<double>(m) / t_exec, err);
     std::fflush(stdout);
   }
@@ -108,9 +110,10 @@ int main(int argc, char** argv) {
   const std::int64_t m = argc > 2 ? std::atol(argv[2]) : 16'000'000;
   const int reps = argc > 3 ? std::atoi(argv[3]) : 2;
   const std::string only = argc > 4 ? argv[4] : "";
-  if (only.empty() || only == "float") run<float>("float", 1e-5, n_modes, m, reps);
+  const int threads = argc > 5 ? std::atoi(argv[5]) : 0;
+  if (only.empty() || only == "float") run<float>("float", 1e-5, n_modes, m, reps, threads);
   if (only.empty() || only == "double") {
-    run<double>("double", 1e-6, n_modes, m, reps);
-    run<double>("double", 1e-12, n_modes, m, reps);
+    run<double>("double", 1e-6, n_modes, m, reps, threads);
+    run<double>("double", 1e-12, n_modes, m, reps, threads);
   }
 }
