@@ -1,0 +1,282 @@
+#include "matching/matching.hpp"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace spire::matching {
+
+namespace {
+
+// BLAS takes its sizes as blasint (int in the LP64 build).
+blasint blas_size(std::int64_t n, const char* what) {
+  if (n > std::numeric_limits<blasint>::max())
+    fail(std::string("matching: ") + what + " = " + std::to_string(n) + " is too large for BLAS");
+  return static_cast<blasint>(n);
+}
+
+// c := alpha a b^T, a: m x k, b: n x k, c: m x n, all row-major and contiguous.
+void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+              const float* b, float* c) {
+  const blasint bm = blas_size(m, "n_images"), bn = blas_size(n, "count"),
+                bk = blas_size(k, "n_pixels");
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bm, bn, bk, alpha, a, bk, b, bk, 0.0f, c, bn);
+}
+void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, double alpha, const double* a,
+              const double* b, double* c) {
+  const blasint bm = blas_size(m, "n_images"), bn = blas_size(n, "count"),
+                bk = blas_size(k, "n_pixels");
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bm, bn, bk, alpha, a, bk, b, bk, 0.0, c, bn);
+}
+
+// OpenBLAS's pthreads build keeps a thread pool of its own beside OpenMP's, and each pool's
+// idle threads spin for a while and take the cores the other needs (measured with OpenBLAS
+// threads for the GEMM and OpenMP for the rest: 500 images x 500-slice batches at about half
+// the bare GEMM's speed on 2 cores). So every thread here is OpenMP's, each running a
+// single-threaded GEMM on its share of the images. OpenBLAS's count is process-wide: set to
+// 1 for the batch, then put back.
+class SingleThreadedBlas {
+ public:
+  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
+    if (saved_ != 1) openblas_set_num_threads(1);
+  }
+  ~SingleThreadedBlas() {
+    if (saved_ != 1) openblas_set_num_threads(saved_);
+  }
+  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
+  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
+
+ private:
+  int saved_;
+};
+
+// Below these sizes a team costs more than it saves (and on a machine shared with other
+// processes a spinning team can cost a scheduler quantum): values summed, products in a GEMM.
+constexpr std::int64_t min_parallel_values = std::int64_t{1} << 20;
+constexpr std::int64_t min_parallel_products = std::int64_t{1} << 24;
+
+// (score, index) order; an empty slot (index -1) is worse than anything.
+template <typename T>
+bool better(T s, std::int64_t i, T s_other, std::int64_t i_other) {
+  return i_other < 0 || s < s_other || (s == s_other && i < i_other);
+}
+
+// Insert (s, id) into a row of k kept best-first, dropping the worst.
+template <typename T>
+void consider(T* row_scores, std::int64_t* row_indices, std::int64_t k, T s, std::int64_t id) {
+  if (!better(s, id, row_scores[k - 1], row_indices[k - 1])) return;
+  std::int64_t r = k - 1;
+  for (; r > 0 && better(s, id, row_scores[r - 1], row_indices[r - 1]); --r) {
+    row_scores[r] = row_scores[r - 1];
+    row_indices[r] = row_indices[r - 1];
+  }
+  row_scores[r] = s;
+  row_indices[r] = id;
+}
+
+// Reports the lowest failing row found in a parallel loop, after it.
+struct FirstBad {
+  std::int64_t row = std::numeric_limits<std::int64_t>::max();
+  void mark(std::int64_t r) {
+#pragma omp critical(spire_matching_first_bad)
+    row = std::min(row, r);
+  }
+  bool any() const { return row != std::numeric_limits<std::int64_t>::max(); }
+};
+
+}  // namespace
+
+template <typename T>
+NearestSlices<T>::NearestSlices(std::int64_t n_images, std::int64_t n_pixels,
+                                std::span<const T> images, const Options& options)
+    : n_images_(n_images), n_pixels_(n_pixels), images_(images), options_(options) {
+  if (n_pixels < 1) fail("matching: n_pixels must be at least 1, not " + std::to_string(n_pixels));
+  if (n_images < 0) fail("matching: n_images must not be negative (" + std::to_string(n_images) + ")");
+  if (static_cast<std::int64_t>(images.size()) != n_images * n_pixels)
+    fail("matching: " + std::to_string(images.size()) + " image values given, expected n_images x " +
+         "n_pixels = " + std::to_string(n_images) + " x " + std::to_string(n_pixels));
+  if (options.top_k < 1) fail("matching: top_k must be at least 1, not " + std::to_string(options.top_k));
+  if (!(options.poisson_floor > 0.0) || !std::isfinite(options.poisson_floor) ||
+      static_cast<T>(options.poisson_floor) <= T(0))
+    fail("matching: poisson_floor must be positive and finite in this precision, not " +
+         std::to_string(options.poisson_floor));
+  if (options.threads < 0) fail("matching: threads must not be negative");
+  blas_size(n_images, "n_images");
+  blas_size(n_pixels, "n_pixels");
+
+  const bool poisson = options.metric == Metric::poisson;
+  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
+  image_norm_.assign(n_images, T(0));
+  image_count_.assign(n_images, T(0));
+  FirstBad non_finite, negative;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n_images * n_pixels >= min_parallel_values)
+  for (std::int64_t i = 0; i < n_images; ++i) {
+    const T* x = images.data() + i * n_pixels;
+    double sum = 0.0, sum_sq = 0.0;
+    T lowest = T(0);
+#pragma omp simd reduction(+ : sum, sum_sq) reduction(min : lowest)
+    for (std::int64_t p = 0; p < n_pixels; ++p) {
+      sum += static_cast<double>(x[p]);
+      sum_sq += static_cast<double>(x[p]) * static_cast<double>(x[p]);
+      lowest = std::min(lowest, x[p]);
+    }
+    // A NaN or infinity anywhere makes the sum of squares NaN or infinite.
+    if (!std::isfinite(sum_sq)) non_finite.mark(i);
+    if (poisson && lowest < T(0)) negative.mark(i);
+    image_norm_[i] = static_cast<T>(sum_sq);
+    if (poisson) {
+      image_count_[i] = static_cast<T>(sum);
+      // -(K log K) + K: the constant of the per-slice-scaled Poisson score (0 for K = 0).
+      image_norm_[i] = sum > 0.0 ? static_cast<T>(sum * (1.0 - std::log(sum))) : T(0);
+    }
+  }
+  if (non_finite.any()) fail("matching: image " + std::to_string(non_finite.row) + " has a non-finite value");
+  if (negative.any())
+    fail("matching: image " + std::to_string(negative.row) +
+         " has a negative value; the poisson metric needs photon counts >= 0");
+  reset();
+}
+
+template <typename T>
+void NearestSlices<T>::reset() {
+  indices_.assign(n_images_ * options_.top_k, -1);
+  scores_.assign(n_images_ * options_.top_k, std::numeric_limits<T>::infinity());
+}
+
+template <typename T>
+void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::span<const T> slices) {
+  if (first < 0) fail("matching: first reference index must not be negative (" + std::to_string(first) + ")");
+  if (count < 0) fail("matching: batch count must not be negative (" + std::to_string(count) + ")");
+  if (static_cast<std::int64_t>(slices.size()) != count * n_pixels_)
+    fail("matching: " + std::to_string(slices.size()) + " slice values given for a batch of " +
+         std::to_string(count) + " references of " + std::to_string(n_pixels_) + " pixels");
+  if (count == 0) return;
+
+  const bool poisson = options_.metric == Metric::poisson;
+  const bool scaled = options_.scale == Scale::per_slice;
+  const int threads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
+  const std::int64_t P = n_pixels_;
+  const T floor = static_cast<T>(options_.poisson_floor);
+
+  // Per-slice terms, and for poisson log W; O(count x P), in double where they sum.
+  slice_term_.resize(count);
+  slice_scale_.resize(count);
+  if (poisson) log_slices_.resize(count * P);
+  FirstBad non_finite;
+#pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
+  for (std::int64_t j = 0; j < count; ++j) {
+    const T* y = slices.data() + j * P;
+    double check = 0.0, sum = 0.0;
+    if (poisson) {
+      T* log_y = log_slices_.data() + j * P;
+      for (std::int64_t p = 0; p < P; ++p) {
+        const T w = std::max(y[p], floor);
+        check += static_cast<double>(y[p]);
+        sum += static_cast<double>(w);
+        log_y[p] = std::log(w);
+      }
+    } else {
+#pragma omp simd reduction(+ : sum)
+      for (std::int64_t p = 0; p < P; ++p) sum += static_cast<double>(y[p]) * static_cast<double>(y[p]);
+      check = sum;
+    }
+    if (!std::isfinite(check)) non_finite.mark(j);
+    if (poisson)
+      slice_term_[j] = static_cast<T>(scaled ? std::log(sum) : sum);
+    else
+      slice_term_[j] = static_cast<T>(sum);
+    slice_scale_[j] = !poisson && sum > 0.0 ? static_cast<T>(1.0 / sum) : T(0);
+  }
+  if (non_finite.any())
+    fail("matching: slice of reference " + std::to_string(first + non_finite.row) + " has a non-finite value");
+  if (n_images_ == 0) return;
+
+  // The one GEMM, in row blocks: euclidean -2 X Y^T (X Y^T when scaled), poisson -K (log W)^T;
+  // then each thread folds its rows into the running best while they are in cache.
+  const T alpha = poisson ? T(-1) : scaled ? T(1) : T(-2);
+  const T* y_gemm = poisson ? log_slices_.data() : slices.data();
+  cross_.resize(n_images_ * count);
+  const std::int64_t k = options_.top_k;
+  // One block of rows per thread: each thread's GEMM packs the batch's slices anew, so
+  // fewer, larger blocks pack less.
+  const auto gemm_and_keep_best = [&](auto score) {
+    const SingleThreadedBlas single;
+#pragma omp parallel num_threads(threads) if (n_images_ * count * P >= min_parallel_products)
+    {
+      const std::int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
+      const std::int64_t begin = n_images_ * part / parts, end = n_images_ * (part + 1) / parts;
+      if (end > begin)
+        gemm_abt(end - begin, count, P, alpha, images_.data() + begin * P, y_gemm, cross_.data() + begin * count);
+      for (std::int64_t i = begin; i < end; ++i) {
+        const T* c = cross_.data() + i * count;
+        T* row_scores = scores_.data() + i * k;
+        std::int64_t* row_indices = indices_.data() + i * k;
+        if (k == 1) {
+          // Strict < keeps the lowest index of equal scores within the batch.
+          T best = score(i, 0, c[0]);
+          std::int64_t best_j = 0;
+          for (std::int64_t j = 1; j < count; ++j) {
+            const T s = score(i, j, c[j]);
+            if (s < best) {
+              best = s;
+              best_j = j;
+            }
+          }
+          consider(row_scores, row_indices, k, best, first + best_j);
+        } else {
+          for (std::int64_t j = 0; j < count; ++j) consider(row_scores, row_indices, k, score(i, j, c[j]), first + j);
+        }
+      }
+    }
+  };
+  const T* xn = image_norm_.data();
+  const T* kn = image_count_.data();
+  const T* yt = slice_term_.data();
+  const T* ys = slice_scale_.data();
+  if (!poisson && !scaled)
+    gemm_and_keep_best([=](std::int64_t i, std::int64_t j, T c) { return xn[i] + yt[j] + c; });
+  else if (!poisson)
+    gemm_and_keep_best([=](std::int64_t i, std::int64_t j, T c) { return c > T(0) ? xn[i] - c * c * ys[j] : xn[i]; });
+  else if (!scaled)
+    gemm_and_keep_best([=](std::int64_t, std::int64_t j, T c) { return yt[j] + c; });
+  else
+    gemm_and_keep_best([=](std::int64_t i, std::int64_t j, T c) { return c + kn[i] * yt[j] + xn[i]; });
+}
+
+template <typename T>
+std::vector<T> soft_weights(std::span<const T> scores, std::int64_t top_k, double beta) {
+  if (top_k < 1) fail("soft_weights: top_k must be at least 1, not " + std::to_string(top_k));
+  if (scores.size() % static_cast<std::size_t>(top_k) != 0)
+    fail("soft_weights: " + std::to_string(scores.size()) + " scores are not rows of top_k = " +
+         std::to_string(top_k));
+  if (!(beta >= 0.0) || !std::isfinite(beta))
+    fail("soft_weights: beta must be finite and >= 0, not " + std::to_string(beta));
+  std::vector<T> weights(scores.size(), T(0));
+  const std::size_t k = static_cast<std::size_t>(top_k);
+  for (std::size_t row = 0; row < scores.size(); row += k) {
+    double lowest = std::numeric_limits<double>::infinity();
+    for (std::size_t r = row; r < row + k; ++r) lowest = std::min(lowest, static_cast<double>(scores[r]));
+    if (!std::isfinite(lowest)) continue;
+    // Relative to the row's best score, so the exponentials cannot overflow.
+    double total = 0.0;
+    for (std::size_t r = row; r < row + k; ++r)
+      if (std::isfinite(scores[r])) total += std::exp(-beta * (static_cast<double>(scores[r]) - lowest));
+    for (std::size_t r = row; r < row + k; ++r)
+      if (std::isfinite(scores[r]))
+        weights[r] = static_cast<T>(std::exp(-beta * (static_cast<double>(scores[r]) - lowest)) / total);
+  }
+  return weights;
+}
+
+template class NearestSlices<float>;
+template class NearestSlices<double>;
+template std::vector<float> soft_weights(std::span<const float>, std::int64_t, double);
+template std::vector<double> soft_weights(std::span<const double>, std::int64_t, double);
+
+}  // namespace spire::matching

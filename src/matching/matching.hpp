@@ -1,0 +1,93 @@
+#pragma once
+// Orientation matching (M-TIP step 2): for every data image, the reference orientation whose
+// model slice fits it best, found batch by batch with a running argmin, so that memory is
+// O(batch x n_images) whatever the number of references M.
+//
+// Layout: images are n_images x n_pixels and slices count x n_pixels, row-major. Scores are
+// costs, LOWER IS BETTER, for every metric:
+//   euclidean, scale none:       |x - y|^2 = |x|^2 + |y|^2 - 2 <x,y>
+//   euclidean, scale per_slice:  min over a >= 0 of |x - a y|^2 = |x|^2 - <x,y>_+^2 / |y|^2,
+//                                a = max(<x,y>, 0) / |y|^2 (least squares; |y| = 0 gives |x|^2)
+//   poisson,   scale none:       -log-likelihood without log k! = sum_p W_p - sum_p k_p log W_p
+//   poisson,   scale per_slice:  the same at the maximum-likelihood scale a = sum k / sum W,
+//                                i.e. the slice scaled to the image's photon count
+// with x = k the image, y = W the slice; for poisson W is first clamped to poisson_floor
+// (both in the log and in the sum) and images must be non-negative.
+// Every cross term <x,y> (or k . log W) of a batch is ONE GEMM; norms, sums and the argmin
+// are O(n_images x count) and O(count x n_pixels) next to it. Scores carry the GEMM's
+// rounding, of order eps (|x|^2 + |y|^2), so a euclidean score can be slightly negative.
+//
+// Ties: candidates are ordered by (score, reference index); at equal scores the LOWEST index
+// wins, within a batch and across batches, whatever order the batches come in. Each image
+// keeps its top_k best, best first; fewer than top_k references seen leaves the rest at
+// index -1 and score +infinity. Each reference index should be added once.
+//
+// Threads: one OpenMP team does everything; each thread runs a single-threaded GEMM on its
+// share of the images (OpenBLAS is set to 1 thread during add_batch and restored after), so
+// OpenBLAS's own pool never competes with OpenMP's for the cores.
+//
+// The images are NOT copied: they must stay alive and unchanged while the object is used.
+// Non-finite values in images or slices are an error (spire::Error), as are bad sizes.
+#include <cstdint>
+#include <span>
+#include <vector>
+
+namespace spire::matching {
+
+enum class Metric { euclidean, poisson };
+enum class Scale { none, per_slice };
+
+struct Options {
+  Metric metric = Metric::euclidean;
+  Scale scale = Scale::none;
+  std::int64_t top_k = 1;       // >= 1; more than one for soft / top-k assignment
+  double poisson_floor = 1e-8;  // model intensities below it count as it (slice units)
+  int threads = 0;              // OpenMP threads, the GEMM's included; 0: OpenMP's default
+};
+
+template <typename T>
+class NearestSlices {
+ public:
+  // images: n_images x n_pixels values. Computes the per-image norms (or photon counts) once.
+  NearestSlices(std::int64_t n_images, std::int64_t n_pixels, std::span<const T> images,
+                const Options& options = {});
+
+  // Slices of references [first, first + count): count x n_pixels values, row-major.
+  void add_batch(std::int64_t first, std::int64_t count, std::span<const T> slices);
+
+  // Forget every batch (a new generation against the same images).
+  void reset();
+
+  // n_images x top_k, row-major, each row best first (ascending score, then index).
+  const std::vector<std::int64_t>& indices() const { return indices_; }
+  const std::vector<T>& scores() const { return scores_; }
+
+  std::int64_t n_images() const { return n_images_; }
+  std::int64_t n_pixels() const { return n_pixels_; }
+  std::int64_t top_k() const { return options_.top_k; }
+  const Options& options() const { return options_; }
+
+ private:
+  std::int64_t n_images_, n_pixels_;
+  std::span<const T> images_;
+  Options options_;
+  // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.
+  std::vector<T> image_norm_, image_count_;
+  std::vector<T> slice_term_, slice_scale_;  // per slice of the current batch
+  std::vector<T> log_slices_;                // poisson: log W of the current batch
+  std::vector<T> cross_;                     // n_images x count: the GEMM's result
+  std::vector<std::int64_t> indices_;
+  std::vector<T> scores_;
+};
+
+extern template class NearestSlices<float>;
+extern template class NearestSlices<double>;
+
+// Soft assignment from top-k scores (n rows of top_k, as NearestSlices::scores()): per row
+// w_j = exp(-beta (s_j - s_min)) / sum, a softmax with inverse temperature beta >= 0. For the
+// poisson metric beta = 1 is the posterior over the row's references (uniform prior).
+// Entries with score +infinity (no reference) get weight 0; a row without any gets all 0.
+template <typename T>
+std::vector<T> soft_weights(std::span<const T> scores, std::int64_t top_k, double beta);
+
+}  // namespace spire::matching
