@@ -32,6 +32,25 @@ struct Options {
 };
 
 template <typename T>
+class Plan;
+
+// Points sorted into one plan's bins, rescaled to its fine grid: made by Plan::sort_points,
+// usable with any plan of the same modes, upsampling and tolerance (checked). A plan can
+// thus serve many fixed point sets (one per batch of reference orientations) with one
+// fine grid and one FFT plan. Cheap to copy (shared, immutable).
+template <typename T>
+class Points {
+ public:
+  Points() = default;
+  std::int64_t size() const;
+
+ private:
+  friend class Plan<T>;
+  struct Data;
+  std::shared_ptr<const Data> d_;
+};
+
+template <typename T>
 class Plan {
  public:
   using complex = std::complex<T>;
@@ -45,10 +64,14 @@ class Plan {
   // Sorts the points into bins and keeps them (rescaled to the fine grid, in bin order).
   // The caller's arrays are not referenced afterwards.
   void set_points(std::int64_t n_points, const T* x, const T* y, const T* z);
+  // The same sorting, returned instead of kept: for plans that serve several point sets.
+  Points<T> sort_points(std::int64_t n_points, const T* x, const T* y, const T* z) const;
 
   // batch vectors, each n_points() values in c and n_modes() values in f, contiguous.
   // type 1 reads c and writes f; type 2 reads f and writes c.
   void execute(complex* c, complex* f, int batch = 1);
+  // The same on a point set from sort_points (c holds points.size() values per vector).
+  void execute(const Points<T>& points, complex* c, complex* f, int batch = 1);
 
   int type() const;
   std::int64_t n_points() const;
@@ -63,6 +86,8 @@ class Plan {
   std::unique_ptr<State> s_;
 };
 
+extern template class Points<float>;
+extern template class Points<double>;
 extern template class Plan<float>;
 extern template class Plan<double>;
 

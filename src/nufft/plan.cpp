@@ -12,6 +12,21 @@
 namespace spire::nufft {
 
 template <typename T>
+struct Points<T>::Data {
+  std::array<std::int64_t, 3> nf{};
+  int width = 0;
+  std::int64_t n = 0;
+  std::vector<std::int64_t> start;  // sorted points of bin b: start[b] .. start[b+1]
+  AlignedArray<T> xs, ys, zs;       // folded fine-grid coordinates, in bin order
+  AlignedArray<std::int64_t> perm;  // sorted position -> caller's index
+};
+
+template <typename T>
+std::int64_t Points<T>::size() const {
+  return d_ ? d_->n : 0;
+}
+
+template <typename T>
 struct Plan<T>::State {
   int type = 0, sign = 0, threads = 1;
   Options options;
@@ -25,11 +40,9 @@ struct Plan<T>::State {
   AlignedArray<std::complex<T>> grid;
   std::unique_ptr<FftPlan3<T>> fft;
   Bins bins;
-  std::int64_t n_points = 0;
-  AlignedArray<T> xs, ys, zs;
-  AlignedArray<std::int64_t> perm;
+  Points<T> current;  // the point set of set_points
 
-  SpreadContext<T> context() const {
+  SpreadContext<T> context(const typename Points<T>::Data& pts) const {
     SpreadContext<T> ctx;
     ctx.nf = nf;
     ctx.kernel = kernel;
@@ -37,10 +50,10 @@ struct Plan<T>::State {
     ctx.coeff_stride = coeff_stride;
     ctx.coeff_dup = coeff_dup.get();
     ctx.coeff_dup_stride = coeff_dup_stride;
-    ctx.xs = xs.get();
-    ctx.ys = ys.get();
-    ctx.zs = zs.get();
-    ctx.perm = perm.get();
+    ctx.xs = pts.xs.get();
+    ctx.ys = pts.ys.get();
+    ctx.zs = pts.zs.get();
+    ctx.perm = pts.perm.get();
     ctx.simd = options.simd;
     return ctx;
   }
@@ -75,9 +88,9 @@ struct Plan<T>::State {
       }
   }
 
-  void spread(const std::complex<T>* c) {
+  void spread(const typename Points<T>::Data& pts, const std::complex<T>* c) {
     std::fill(grid.get(), grid.get() + grid_size(), std::complex<T>(0));
-    const SpreadContext<T> ctx = context();
+    const SpreadContext<T> ctx = context(pts);
     const int nb = bins.count[0] * bins.count[1] * bins.count[2];
     const std::int64_t sub_size = subgrid_size(bins, kernel.width);
     // Eight parity colours: bins of one colour are at least one bin apart in some
@@ -91,15 +104,16 @@ struct Plan<T>::State {
           const int bx = b % bins.count[0], by = (b / bins.count[0]) % bins.count[1],
                     bz = b / (bins.count[0] * bins.count[1]);
           if ((bx % 2) + 2 * (by % 2) + 4 * (bz % 2) != colour) continue;
-          spread_bin(ctx, bins, b, c, sub.get(), grid.get());
+          spread_bin(ctx, bins, pts.start.data(), b, c, sub.get(), grid.get());
         }
       }
     }
   }
 
-  void interpolate(std::complex<T>* c) const {
-    const SpreadContext<T> ctx = context();
+  void interpolate(const typename Points<T>::Data& pts, std::complex<T>* c) const {
+    const SpreadContext<T> ctx = context(pts);
     constexpr std::int64_t chunk = 4096;
+    const std::int64_t n_points = pts.n;
     const std::int64_t n_chunks = (n_points + chunk - 1) / chunk;
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 4)
     for (std::int64_t i = 0; i < n_chunks; ++i)
@@ -167,8 +181,17 @@ Plan<T>& Plan<T>::operator=(Plan&&) noexcept = default;
 
 template <typename T>
 void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
-  State& s = *s_;
+  s_->current = sort_points(n, x, y, z);
+}
+
+template <typename T>
+Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* z) const {
+  const State& s = *s_;
   if (n < 0) fail("NUFFT point count must not be negative");
+  auto pts = std::make_shared<typename Points<T>::Data>();
+  pts->nf = s.nf;
+  pts->width = s.kernel.width;
+  pts->n = n;
   const T* coords[3] = {x, y, z};
   const int nb = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
   // Grid index -> bin, per dimension.
@@ -217,54 +240,69 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
   }
   if (!error.empty()) fail(error);
 
-  s.bins.start.assign(nb + 1, 0);
+  auto& start = pts->start;
+  start.assign(nb + 1, 0);
   std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(nb));
   std::int64_t pos = 0;
   for (int b = 0; b < nb; ++b) {
-    s.bins.start[b] = pos;
+    start[b] = pos;
     for (int t = 0; t < threads; ++t) {
       offset[t][b] = pos;
       pos += counts[t][b];
     }
   }
-  s.bins.start[nb] = pos;
+  start[nb] = pos;
 
-  if (n != s.n_points || !s.perm) {  // a new point set of the same size reuses the arrays
-    s.xs = aligned_uninitialized<T>(n);
-    s.ys = aligned_uninitialized<T>(n);
-    s.zs = aligned_uninitialized<T>(n);
-    s.perm = aligned_uninitialized<std::int64_t>(n);
-  }
+  pts->xs = aligned_uninitialized<T>(n);
+  pts->ys = aligned_uninitialized<T>(n);
+  pts->zs = aligned_uninitialized<T>(n);
+  pts->perm = aligned_uninitialized<std::int64_t>(n);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     auto& off = offset[t];
     for (std::int64_t j = lo; j < hi; ++j) {
       const std::int64_t p = off[bin[j]]++;
-      s.perm[p] = j;
-      s.xs[p] = fold(0, j);
-      s.ys[p] = fold(1, j);
-      s.zs[p] = fold(2, j);
+      pts->perm[p] = j;
+      pts->xs[p] = fold(0, j);
+      pts->ys[p] = fold(1, j);
+      pts->zs[p] = fold(2, j);
     }
   }
-  s.n_points = n;
+  Points<T> out;
+  out.d_ = std::move(pts);
+  return out;
 }
 
 template <typename T>
 void Plan<T>::execute(complex* c, complex* f, int batch) {
+  execute(s_->current, c, f, batch);
+}
+
+template <typename T>
+void Plan<T>::execute(const Points<T>& points, complex* c, complex* f, int batch) {
   State& s = *s_;
   if (batch < 1) fail("NUFFT batch must be at least 1");
+  static const typename Points<T>::Data no_points{};
+  const auto& pts = points.d_ ? *points.d_ : no_points;
+  if (points.d_ && (pts.nf != s.nf || pts.width != s.kernel.width))
+    fail("NUFFT points were sorted for a plan with another fine grid or kernel");
   for (int v = 0; v < batch; ++v) {
-    complex* cv = c + static_cast<std::int64_t>(v) * s.n_points;
+    complex* cv = c + static_cast<std::int64_t>(v) * pts.n;
     complex* fv = f + static_cast<std::int64_t>(v) * s.n_modes();
     if (s.type == 1) {
-      s.spread(cv);
+      if (pts.n == 0) {
+        std::fill(fv, fv + s.n_modes(), complex(0));
+        continue;
+      }
+      s.spread(pts, cv);
       s.fft->execute(s.grid.get());
       s.grid_to_modes(fv);
     } else {
+      if (pts.n == 0) continue;
       s.modes_to_grid(fv);
       s.fft->execute(s.grid.get());
-      s.interpolate(cv);
+      s.interpolate(pts, cv);
     }
   }
 }
@@ -272,7 +310,7 @@ void Plan<T>::execute(complex* c, complex* f, int batch) {
 template <typename T>
 int Plan<T>::type() const { return s_->type; }
 template <typename T>
-std::int64_t Plan<T>::n_points() const { return s_->n_points; }
+std::int64_t Plan<T>::n_points() const { return s_->current.size(); }
 template <typename T>
 std::int64_t Plan<T>::n_modes() const { return s_->n_modes(); }
 template <typename T>
@@ -284,6 +322,8 @@ const KernelParams& Plan<T>::kernel() const { return s_->kernel; }
 template <typename T>
 int Plan<T>::threads() const { return s_->threads; }
 
+template class Points<float>;
+template class Points<double>;
 template class Plan<float>;
 template class Plan<double>;
 

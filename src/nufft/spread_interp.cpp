@@ -329,9 +329,9 @@ void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64
 }
 
 template <typename T>
-void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, int bin, const std::complex<T>* c,
-                std::complex<T>* subgrid, std::complex<T>* grid) {
-  const std::int64_t begin = bins.start[bin], end = bins.start[bin + 1];
+void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, const std::int64_t* start, int bin,
+                const std::complex<T>* c, std::complex<T>* subgrid, std::complex<T>* grid) {
+  const std::int64_t begin = start[bin], end = start[bin + 1];
   if (begin == end) return;
   const SubgridBox box = subgrid_box(bins, bin, ctx.kernel.width);
   std::fill(subgrid, subgrid + subgrid_size(bins, ctx.kernel.width), std::complex<T>(0));
@@ -347,10 +347,10 @@ template void interp<float>(const SpreadContext<float>&, const std::complex<floa
                             std::int64_t, std::complex<float>*);
 template void interp<double>(const SpreadContext<double>&, const std::complex<double>*,
                              std::int64_t, std::int64_t, std::complex<double>*);
-template void spread_bin<float>(const SpreadContext<float>&, const Bins&, int,
+template void spread_bin<float>(const SpreadContext<float>&, const Bins&, const std::int64_t*, int,
                                 const std::complex<float>*, std::complex<float>*,
                                 std::complex<float>*);
-template void spread_bin<double>(const SpreadContext<double>&, const Bins&, int,
+template void spread_bin<double>(const SpreadContext<double>&, const Bins&, const std::int64_t*, int,
                                  const std::complex<double>*, std::complex<double>*,
                                  std::complex<double>*);
 template int simd_lanes<float>();

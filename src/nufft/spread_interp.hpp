@@ -27,7 +27,6 @@ struct Bins {
   std::array<int, 3> count{};                    // bins per dimension
   std::array<std::vector<std::int64_t>, 3> edge; // edge[d][b] .. edge[d][b+1]: bin b
   std::array<std::int64_t, 3> max_size{};        // largest bin extent per dimension
-  std::vector<std::int64_t> start;               // sorted points of bin b: start[b]..start[b+1]
 };
 
 // Bins of at least max(16, w + 2) grid points and an even count per dimension (or one),
@@ -53,9 +52,10 @@ template <typename T>
 void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
             std::int64_t end, std::complex<T>* out);
 
-// `subgrid` has room for subgrid_size(bins, width) values.
+// Sorted points start[bin] .. start[bin+1]; `subgrid` has room for subgrid_size(bins, width)
+// values.
 template <typename T>
-void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, int bin,
+void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, const std::int64_t* start, int bin,
                 const std::complex<T>* c, std::complex<T>* subgrid, std::complex<T>* grid);
 
 std::int64_t subgrid_size(const Bins& bins, int width);

@@ -270,3 +270,30 @@ TYPED_TEST(NufftTest, WorksInsideAParallelRegion) {
   inside = nufft(p, 2, +1, tol, two);
   EXPECT_LT(rel_l2(inside, direct(p, 2, +1)), kSlack * tol);
 }
+
+// One plan serving several sorted point sets gives what a plan per point set gives.
+TYPED_TEST(NufftTest, SeveralPointSetsShareOnePlan) {
+  using T = TypeParam;
+  const auto a = make_problem<T>({14, 15, 16}, 2000, 9);
+  auto b = make_problem<T>({14, 15, 16}, 1500, 10);
+  b.f = a.f;
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  for (int type : {1, 2}) {
+    Plan<T> plan(type, a.modes, +1, tol);
+    const Points<T> pa = plan.sort_points(a.n(), a.x.data(), a.y.data(), a.z.data());
+    const Points<T> pb = plan.sort_points(b.n(), b.x.data(), b.y.data(), b.z.data());
+    EXPECT_EQ(pa.size(), a.n());
+    for (const Problem<T>* p : std::array<const Problem<T>*, 2>{&a, &b}) {
+      auto c = p->c;
+      auto f = p->f;
+      plan.execute(p == &a ? pa : pb, c.data(), f.data());
+      EXPECT_EQ(type == 1 ? f : c, nufft(*p, type, +1, tol)) << type;
+    }
+  }
+  Plan<T> other(2, {14, 15, 17}, +1, tol);
+  Plan<T> plan(2, a.modes, +1, tol);
+  const Points<T> pa = plan.sort_points(a.n(), a.x.data(), a.y.data(), a.z.data());
+  auto c = a.c;
+  auto f = a.f;
+  EXPECT_THROW(other.execute(pa, c.data(), f.data()), spire::Error);
+}
