@@ -1,0 +1,340 @@
+#include "phasing/phasing.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <random>
+#include <string>
+#include <type_traits>
+
+#include "core/error.hpp"
+
+namespace spire::phasing {
+namespace {
+
+// Per-axis index maps between the centred layout (origin at n/2) and FFT order (origin at
+// 0) for odd n: ifftshift and fftshift.
+std::vector<int> axis_map(int n, bool to_fft_order) {
+  std::vector<int> m(n);
+  for (int i = 0; i < n; ++i) m[i] = to_fft_order ? (i + n / 2 + 1) % n : (i + n / 2) % n;
+  return m;
+}
+
+// out[m(z), m(y), m(x)] = convert(in[z, y, x]).
+template <typename In, typename Out, typename Convert>
+void permute(int n, bool to_fft_order, const In* in, Out* out, int threads, Convert convert) {
+  const std::vector<int> m = axis_map(n, to_fft_order);
+  const std::int64_t nn = n;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (int z = 0; z < n; ++z)
+    for (int y = 0; y < n; ++y) {
+      const In* row = in + nn * (y + nn * z);
+      Out* dst = out + nn * (m[y] + nn * m[z]);
+      for (int x = 0; x < n; ++x) dst[m[x]] = convert(row[x]);
+    }
+}
+
+void check_size(const char* what, std::size_t got, std::int64_t want) {
+  if (static_cast<std::int64_t>(got) != want)
+    fail(std::string("phasing: ") + what + " has " + std::to_string(got) +
+         " values, expected " + std::to_string(want));
+}
+
+}  // namespace
+
+template <typename T>
+Phaser<T>::Phaser(int n, int threads, Planning planning)
+    : n_(n), threads_(threads > 0 ? threads : omp_get_max_threads()) {
+  if (n < 3 || n % 2 == 0) fail("phasing: grid size must be odd and >= 3, got " + std::to_string(n));
+  size_ = std::int64_t{n} * n * n;
+  work_ = aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size_));
+  forward_ = std::make_unique<FftPlan3<T>>(n, n, n, -1, work_.get(), threads_, planning);
+  backward_ = std::make_unique<FftPlan3<T>>(n, n, n, +1, work_.get(), threads_, planning);
+  rho_.assign(static_cast<std::size_t>(size_), T(0));
+  amplitude_.assign(static_cast<std::size_t>(size_), T(0));
+  support_.assign(static_cast<std::size_t>(size_), 1);
+}
+
+template <typename T>
+Phaser<T>::~Phaser() = default;
+
+template <typename T>
+void Phaser<T>::set_autocorrelation(std::span<const T> autocorrelation) {
+  check_size("autocorrelation", autocorrelation.size(), size_);
+  permute(n_, true, autocorrelation.data(), work_.get(), threads_,
+          [](T v) { return std::complex<T>(v, 0); });
+  forward_->execute(work_.get());
+  double norm2 = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : norm2)
+  for (std::int64_t i = 0; i < size_; ++i) {
+    // A centrosymmetric autocorrelation has a real transform; noise makes it slightly
+    // complex and negative, which no |F|^2 can be.
+    const T intensity = std::max(work_[i].real(), T(0));
+    amplitude_[i] = std::sqrt(intensity);
+    norm2 += static_cast<double>(intensity);
+  }
+  amplitude_norm2_ = norm2;
+}
+
+template <typename T>
+void Phaser<T>::set_intensity(std::span<const T> intensity) {
+  check_size("intensity", intensity.size(), size_);
+  permute(n_, true, intensity.data(), amplitude_.data(), threads_,
+          [](T v) { return std::sqrt(std::max(v, T(0))); });
+  double norm2 = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : norm2)
+  for (std::int64_t i = 0; i < size_; ++i)
+    norm2 += static_cast<double>(amplitude_[i]) * static_cast<double>(amplitude_[i]);
+  amplitude_norm2_ = norm2;
+}
+
+template <typename T>
+void Phaser<T>::require_constraint() const {
+  if (!(amplitude_norm2_ > 0))
+    fail("phasing: no Fourier constraint (set_autocorrelation or set_intensity, nonzero)");
+}
+
+template <typename T>
+void Phaser<T>::blur_work(double sigma) {
+  // Transfer function of a unit-mass Gaussian, separable; 1/N of the inverse FFT folded in.
+  std::vector<T> g(n_);
+  const double c = 2 * std::numbers::pi * std::numbers::pi * sigma * sigma /
+                   (static_cast<double>(n_) * n_);
+  for (int j = 0; j < n_; ++j) {
+    const int k = j <= n_ / 2 ? j : j - n_;
+    g[j] = static_cast<T>(std::exp(-c * k * k));
+  }
+  const T inv_n = T(1) / static_cast<T>(size_);
+  const std::int64_t nn = n_;
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (int z = 0; z < n_; ++z)
+    for (int y = 0; y < n_; ++y) {
+      const T gzy = g[z] * g[y] * inv_n;
+      std::complex<T>* row = work_.get() + nn * (y + nn * z);
+      for (int x = 0; x < n_; ++x) row[x] *= gzy * g[x];
+    }
+}
+
+template <typename T>
+std::vector<std::uint8_t> Phaser<T>::support_from_autocorrelation(double fraction,
+                                                                  double sigma) {
+  require_constraint();
+  if (!(fraction > 0 && fraction < 1)) fail("phasing: support fraction must be in (0, 1)");
+  if (!(sigma >= 0)) fail("phasing: support blur sigma must be >= 0");
+  // The blurred autocorrelation is the inverse FFT of intensity x Gaussian transfer.
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::int64_t i = 0; i < size_; ++i) work_[i] = amplitude_[i] * amplitude_[i];
+  blur_work(sigma);
+  backward_->execute(work_.get());
+  T peak = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(max : peak)
+  for (std::int64_t i = 0; i < size_; ++i) peak = std::max(peak, work_[i].real());
+  const T cut = static_cast<T>(fraction) * peak;
+  std::vector<std::uint8_t> s(static_cast<std::size_t>(size_));
+  permute(n_, false, work_.get(), s.data(), threads_,
+          [cut](const std::complex<T>& v) -> std::uint8_t { return v.real() > cut; });
+  return s;
+}
+
+template <typename T>
+void Phaser<T>::set_support(std::span<const std::uint8_t> support) {
+  check_size("support", support.size(), size_);
+  permute(n_, true, support.data(), support_.data(), threads_,
+          [](std::uint8_t v) -> std::uint8_t { return v != 0; });
+}
+
+template <typename T>
+void Phaser<T>::set_density(std::span<const T> density) {
+  check_size("density", density.size(), size_);
+  permute(n_, true, density.data(), rho_.data(), threads_, [](T v) { return v; });
+}
+
+template <typename T>
+void Phaser<T>::random_density(std::uint64_t seed) {
+  // Sequential, so the start depends on the seed only, not on the thread count.
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (std::int64_t i = 0; i < size_; ++i)
+    rho_[i] = support_[i] ? static_cast<T>(u(rng)) : T(0);
+}
+
+template <typename T>
+std::vector<T> Phaser<T>::density() const {
+  std::vector<T> d(static_cast<std::size_t>(size_));
+  permute(n_, false, rho_.data(), d.data(), threads_, [](T v) { return v; });
+  return d;
+}
+
+template <typename T>
+std::vector<std::uint8_t> Phaser<T>::support() const {
+  std::vector<std::uint8_t> s(static_cast<std::size_t>(size_));
+  permute(n_, false, support_.data(), s.data(), threads_, [](std::uint8_t v) { return v; });
+  return s;
+}
+
+template <typename T>
+double Phaser<T>::project_fourier() {
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::int64_t i = 0; i < size_; ++i) work_[i] = std::complex<T>(rho_[i], 0);
+  forward_->execute(work_.get());
+  const T inv_n = T(1) / static_cast<T>(size_);
+  double num = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : num)
+  for (std::int64_t i = 0; i < size_; ++i) {
+    const std::complex<T> g = work_[i];
+    const T m = std::sqrt(std::norm(g));
+    const T a = amplitude_[i];
+    const double d = static_cast<double>(m) - static_cast<double>(a);
+    num += d * d;
+    work_[i] = m > 0 ? g * (a * inv_n / m) : std::complex<T>(a * inv_n, 0);
+  }
+  backward_->execute(work_.get());
+  return std::sqrt(num / amplitude_norm2_);
+}
+
+template <typename T>
+void Phaser<T>::er(int iterations, bool positivity) {
+  require_constraint();
+  for (int it = 0; it < iterations; ++it) {
+    errors_.push_back(project_fourier());
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::int64_t i = 0; i < size_; ++i) {
+      const T p = work_[i].real();
+      rho_[i] = support_[i] && (!positivity || p >= 0) ? p : T(0);
+    }
+  }
+}
+
+template <typename T>
+void Phaser<T>::hio(int iterations, double beta, bool positivity) {
+  require_constraint();
+  if (!(beta > 0 && beta <= 1)) fail("phasing: HIO beta must be in (0, 1]");
+  const T b = static_cast<T>(beta);
+  for (int it = 0; it < iterations; ++it) {
+    errors_.push_back(project_fourier());
+#pragma omp parallel for num_threads(threads_) schedule(static)
+    for (std::int64_t i = 0; i < size_; ++i) {
+      const T p = work_[i].real();
+      rho_[i] = support_[i] && (!positivity || p >= 0) ? p : rho_[i] - b * p;
+    }
+  }
+}
+
+template <typename T>
+void Phaser<T>::shrinkwrap(double sigma, double fraction) {
+  if (!(fraction > 0 && fraction < 1)) fail("phasing: shrinkwrap fraction must be in (0, 1)");
+  if (!(sigma >= 0)) fail("phasing: shrinkwrap sigma must be >= 0");
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::int64_t i = 0; i < size_; ++i) work_[i] = std::abs(rho_[i]);
+  forward_->execute(work_.get());
+  blur_work(sigma);
+  backward_->execute(work_.get());
+  T peak = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(max : peak)
+  for (std::int64_t i = 0; i < size_; ++i) peak = std::max(peak, work_[i].real());
+  if (!(peak > 0)) fail("phasing: shrinkwrap on a density that is zero everywhere");
+  const T cut = static_cast<T>(fraction) * peak;
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::int64_t i = 0; i < size_; ++i) support_[i] = work_[i].real() > cut;
+}
+
+template <typename T>
+Result<T> Phaser<T>::run(const Schedule& s, std::span<const T> start_density,
+                         std::span<const std::uint8_t> start_support) {
+  require_constraint();
+  if (s.loops < 0 || s.hio_iterations < 0 || s.er_iterations < 0 || s.final_er_iterations < 0)
+    fail("phasing: iteration counts must be >= 0");
+  if (!(s.sigma_start > 0 && s.sigma_end > 0)) fail("phasing: shrinkwrap sigmas must be > 0");
+  if (start_support.empty())
+    set_support(support_from_autocorrelation(s.support_fraction, s.support_sigma));
+  else
+    set_support(start_support);
+  if (start_density.empty())
+    random_density(s.seed);
+  else
+    set_density(start_density);
+  errors_.clear();
+  for (int loop = 0; loop < s.loops; ++loop) {
+    hio(s.hio_iterations, s.beta, s.positivity);
+    er(s.er_iterations, s.positivity);
+    const double t = s.loops > 1 ? static_cast<double>(loop) / (s.loops - 1) : 1.0;
+    shrinkwrap(s.sigma_start * std::pow(s.sigma_end / s.sigma_start, t), s.shrinkwrap_fraction);
+  }
+  er(s.final_er_iterations, s.positivity);
+  Result<T> r{density(), support(), errors_};
+  if (s.recentre) recentre<T>(n_, r.density, r.support);
+  return r;
+}
+
+template <typename T>
+std::vector<T> Phaser<T>::autocorrelation_of(std::span<const T> density) {
+  check_size("density", density.size(), size_);
+  permute(n_, true, density.data(), work_.get(), threads_,
+          [](T v) { return std::complex<T>(v, 0); });
+  forward_->execute(work_.get());
+  const T inv_n = T(1) / static_cast<T>(size_);
+#pragma omp parallel for num_threads(threads_) schedule(static)
+  for (std::int64_t i = 0; i < size_; ++i) work_[i] = std::norm(work_[i]) * inv_n;
+  backward_->execute(work_.get());
+  std::vector<T> a(static_cast<std::size_t>(size_));
+  permute(n_, false, work_.get(), a.data(), threads_,
+          [](const std::complex<T>& v) { return v.real(); });
+  return a;
+}
+
+template <typename T>
+std::array<int, 3> recentre(int n, std::span<T> density, std::span<std::uint8_t> support) {
+  const std::int64_t nn = n, size = nn * nn * nn;
+  check_size("density", density.size(), size);
+  if (!support.empty()) check_size("support", support.size(), size);
+  // Circular mean per axis: the phase of the first Fourier coefficient of the marginal.
+  std::array<std::vector<double>, 3> marginal;
+  for (auto& m : marginal) m.assign(n, 0.0);
+  double total = 0;
+  for (int z = 0; z < n; ++z)
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        const double w = std::max(0.0, static_cast<double>(density[x + nn * (y + nn * z)]));
+        marginal[0][x] += w;
+        marginal[1][y] += w;
+        marginal[2][z] += w;
+        total += w;
+      }
+  std::array<int, 3> shift{0, 0, 0};
+  if (!(total > 0)) return shift;
+  for (int d = 0; d < 3; ++d) {
+    double c = 0, s = 0;
+    for (int i = 0; i < n; ++i) {
+      const double phi = 2 * std::numbers::pi * i / n;
+      c += marginal[d][i] * std::cos(phi);
+      s += marginal[d][i] * std::sin(phi);
+    }
+    const double mean = std::atan2(s, c) * n / (2 * std::numbers::pi);
+    int sh = static_cast<int>(std::lround(n / 2 - mean)) % n;
+    if (sh > n / 2) sh -= n;
+    if (sh < -n / 2) sh += n;
+    shift[d] = sh;
+  }
+  auto wrap = [n](int i) { return ((i % n) + n) % n; };
+  auto apply = [&](auto data) {
+    using V = std::remove_cvref_t<decltype(data[0])>;
+    std::vector<V> copy(data.begin(), data.end());
+    for (int z = 0; z < n; ++z)
+      for (int y = 0; y < n; ++y)
+        for (int x = 0; x < n; ++x)
+          data[wrap(x + shift[0]) + nn * (wrap(y + shift[1]) + nn * wrap(z + shift[2]))] =
+              copy[x + nn * (y + nn * z)];
+  };
+  apply(density);
+  if (!support.empty()) apply(support);
+  return shift;
+}
+
+template class Phaser<float>;
+template class Phaser<double>;
+template std::array<int, 3> recentre<float>(int, std::span<float>, std::span<std::uint8_t>);
+template std::array<int, 3> recentre<double>(int, std::span<double>, std::span<std::uint8_t>);
+
+}  // namespace spire::phasing

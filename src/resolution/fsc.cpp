@@ -1,0 +1,256 @@
+#include "resolution/fsc.hpp"
+
+#include <omp.h>
+#include <png.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <complex>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include "core/error.hpp"
+#include "core/fft.hpp"
+
+namespace spire::resolution {
+namespace {
+
+std::string temp_name(const std::string& path) {
+  return path + ".tmp." + std::to_string(::getpid());
+}
+
+void commit(const std::string& tmp, const std::string& path) {
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    fail_in(path, "cannot move the finished file into place");
+  }
+}
+
+// 8-bit grey (channels 1) or RGB (channels 3), rows top to bottom.
+void write_png(const std::string& path, int width, int height, int channels,
+               const std::vector<std::uint8_t>& pixels) {
+  png_image image{};
+  image.version = PNG_IMAGE_VERSION;
+  image.width = static_cast<png_uint_32>(width);
+  image.height = static_cast<png_uint_32>(height);
+  image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
+  const std::string tmp = temp_name(path);
+  if (!png_image_write_to_file(&image, tmp.c_str(), 0, pixels.data(), 0, nullptr)) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    fail_in(path, std::string("cannot write PNG: ") + image.message);
+  }
+  commit(tmp, path);
+}
+
+struct Canvas {
+  int width, height;
+  std::vector<std::uint8_t> rgb;
+  Canvas(int w, int h) : width(w), height(h), rgb(static_cast<std::size_t>(w) * h * 3, 255) {}
+  void set(int x, int y, std::array<std::uint8_t, 3> c) {
+    if (x < 0 || y < 0 || x >= width || y >= height) return;
+    std::copy(c.begin(), c.end(), rgb.begin() + 3 * (static_cast<std::ptrdiff_t>(y) * width + x));
+  }
+  // Bresenham; `dash` > 0 leaves gaps of that many pixels every other run.
+  void line(int x0, int y0, int x1, int y1, std::array<std::uint8_t, 3> c, int dash = 0) {
+    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
+    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
+    int err = dx + dy;
+    for (int step = 0;; ++step) {
+      if (dash == 0 || (step / dash) % 2 == 0) set(x0, y0, c);
+      if (x0 == x1 && y0 == y1) break;
+      const int e2 = 2 * err;
+      if (e2 >= dy) err += dy, x0 += sx;
+      if (e2 <= dx) err += dx, y0 += sy;
+    }
+  }
+};
+
+}  // namespace
+
+std::optional<double> FscCurve::crossing(double threshold) const {
+  for (std::size_t s = 1; s < fsc.size(); ++s)
+    if (fsc[s] < threshold) {
+      const double above = fsc[s - 1], below = fsc[s];
+      return static_cast<double>(s - 1) + (above - threshold) / (above - below);
+    }
+  return std::nullopt;
+}
+
+template <typename T>
+FscCurve fsc(int n, std::span<const T> map1, std::span<const T> map2, int threads) {
+  if (n < 2) fail("FSC: grid size must be >= 2, got " + std::to_string(n));
+  const std::int64_t nn = n, size = nn * nn * nn;
+  if (static_cast<std::int64_t>(map1.size()) != size ||
+      static_cast<std::int64_t>(map2.size()) != size)
+    fail("FSC: maps must have n^3 = " + std::to_string(size) + " values");
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  auto z = aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size));
+  FftPlan3<T> plan(n, n, n, -1, z.get(), nt, Planning::estimate);
+  for (std::int64_t i = 0; i < size; ++i) z[i] = std::complex<T>(map1[i], map2[i]);
+  plan.execute(z.get());
+
+  // Both real maps from one complex FFT: F1 = (Z(k) + Z(-k)*) / 2, F2 = (Z(k) - Z(-k)*) / 2i.
+  const int shells = n / 2 + 1;
+  std::vector<double> cross(shells, 0.0), p1(shells, 0.0), p2(shells, 0.0);
+  std::vector<std::int64_t> count(shells, 0);
+  auto freq = [n](int j) { return j <= n / 2 ? j : j - n; };
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<double> c_(shells, 0.0), a_(shells, 0.0), b_(shells, 0.0);
+    std::vector<std::int64_t> k_(shells, 0);
+#pragma omp for schedule(static)
+    for (int kz = 0; kz < n; ++kz)
+      for (int ky = 0; ky < n; ++ky)
+        for (int kx = 0; kx < n; ++kx) {
+          const double r = std::sqrt(static_cast<double>(freq(kx) * freq(kx) +
+                                                         freq(ky) * freq(ky) +
+                                                         freq(kz) * freq(kz)));
+          const auto s = static_cast<int>(std::lround(r));
+          if (s >= shells) continue;
+          const auto at = [&](int x, int y, int zz) {
+            return std::complex<double>(z[x + nn * (y + nn * zz)]);
+          };
+          const std::complex<double> zk = at(kx, ky, kz);
+          const std::complex<double> zm = std::conj(at((n - kx) % n, (n - ky) % n, (n - kz) % n));
+          const std::complex<double> f1 = 0.5 * (zk + zm);
+          const std::complex<double> f2 = std::complex<double>(0, -0.5) * (zk - zm);
+          c_[s] += (f1 * std::conj(f2)).real();
+          a_[s] += std::norm(f1);
+          b_[s] += std::norm(f2);
+          ++k_[s];
+        }
+#pragma omp critical
+    for (int s = 0; s < shells; ++s) {
+      cross[s] += c_[s];
+      p1[s] += a_[s];
+      p2[s] += b_[s];
+      count[s] += k_[s];
+    }
+  }
+  FscCurve curve;
+  curve.n = n;
+  curve.voxels = count;
+  curve.fsc.resize(shells);
+  // A shell whose power is at the FFT's rounding level (e.g. beyond a hard low-pass) holds
+  // only rounding noise, whose correlation would be meaningless: it counts as empty.
+  const double eps = std::numeric_limits<T>::epsilon();
+  double total1 = 0, total2 = 0;
+  for (int s = 0; s < shells; ++s) total1 += p1[s], total2 += p2[s];
+  for (int s = 0; s < shells; ++s) {
+    const bool empty = !(p1[s] > 100 * eps * eps * total1 && p2[s] > 100 * eps * eps * total2);
+    curve.fsc[s] = empty ? 0.0 : cross[s] / std::sqrt(p1[s] * p2[s]);
+  }
+  return curve;
+}
+
+double voxel_from_reciprocal(int n, double dk_inv_angstrom) {
+  if (!(dk_inv_angstrom > 0) || n < 1) fail("FSC: reciprocal voxel size must be > 0");
+  return 1.0 / (n * dk_inv_angstrom);
+}
+
+double shell_frequency(int n, double voxel_angstrom, double shell) {
+  return shell / (n * voxel_angstrom);
+}
+
+double shell_resolution(int n, double voxel_angstrom, double shell) {
+  return shell > 0 ? n * voxel_angstrom / shell : std::numeric_limits<double>::infinity();
+}
+
+void write_fsc_csv(const std::string& path, const FscCurve& curve, double voxel_angstrom) {
+  if (!(voxel_angstrom > 0)) fail_in(path, "voxel size must be > 0");
+  const std::string tmp = temp_name(path);
+  {
+    std::ofstream out(tmp);
+    out << "shell,frequency_inv_angstrom,resolution_angstrom,fsc,voxels\n";
+    out.precision(8);
+    for (std::size_t s = 0; s < curve.fsc.size(); ++s) {
+      const auto sh = static_cast<double>(s);
+      out << s << ',' << shell_frequency(curve.n, voxel_angstrom, sh) << ','
+          << shell_resolution(curve.n, voxel_angstrom, sh) << ',' << curve.fsc[s] << ','
+          << curve.voxels[s] << '\n';
+    }
+    if (!out.flush()) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      fail_in(path, "cannot write");
+    }
+  }
+  commit(tmp, path);
+}
+
+void write_fsc_png(const std::string& path, const FscCurve& curve, int width, int height) {
+  if (width < 64 || height < 64) fail_in(path, "plot must be at least 64 x 64 pixels");
+  if (curve.fsc.size() < 2) fail_in(path, "FSC curve has fewer than 2 shells");
+  Canvas c(width, height);
+  const int left = 40, right = width - 15, top = 15, bottom = height - 30;
+  const double y_min = -0.2, y_max = 1.0;
+  const double x_max = static_cast<double>(curve.fsc.size() - 1);
+  auto px = [&](double s) { return left + static_cast<int>(std::lround(s / x_max * (right - left))); };
+  auto py = [&](double f) {
+    f = std::clamp(f, y_min, y_max);
+    return bottom - static_cast<int>(std::lround((f - y_min) / (y_max - y_min) * (bottom - top)));
+  };
+  const std::array<std::uint8_t, 3> black{0, 0, 0}, grey{170, 170, 170}, red{220, 30, 30},
+      green{20, 150, 40}, blue{20, 60, 220};
+  c.line(left, top, left, bottom, black);
+  c.line(left, bottom, right, bottom, black);
+  c.line(left, py(0), right, py(0), grey);
+  for (int t = -2; t <= 10; ++t) {
+    const int y = py(t / 10.0), len = t % 5 == 0 ? 8 : 4;
+    c.line(left - len, y, left, y, black);
+  }
+  for (int s = 0; s <= static_cast<int>(x_max); ++s) {
+    const int x = px(s), len = s % 5 == 0 ? 8 : 3;
+    c.line(x, bottom, x, bottom + len, black);
+  }
+  c.line(left, py(0.5), right, py(0.5), red, 4);
+  c.line(left, py(0.143), right, py(0.143), green, 4);
+  for (std::size_t s = 1; s < curve.fsc.size(); ++s)
+    for (int thick = 0; thick < 2; ++thick)
+      c.line(px(static_cast<double>(s - 1)), py(curve.fsc[s - 1]) + thick,
+             px(static_cast<double>(s)), py(curve.fsc[s]) + thick, blue);
+  write_png(path, width, height, 3, c.rgb);
+}
+
+template <typename T>
+void write_central_slices_png(const std::string& path, int n, std::span<const T> map,
+                              int scale) {
+  const std::int64_t nn = n;
+  if (n < 1 || static_cast<std::int64_t>(map.size()) != nn * nn * nn)
+    fail_in(path, "map must have n^3 values");
+  if (scale < 1) fail_in(path, "scale must be >= 1");
+  const int c = n / 2, gap = 2, panel = n * scale, width = 3 * panel + 2 * gap;
+  // Panel p, row r, column q of the plane: xy (z = c), xz (y = c), yz (x = c).
+  auto value = [&](int p, int r, int q) {
+    const int x = p == 2 ? c : q, y = p == 0 ? r : p == 1 ? c : q, z = p == 0 ? c : r;
+    return static_cast<double>(map[x + nn * (y + nn * z)]);
+  };
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (int p = 0; p < 3; ++p)
+    for (int r = 0; r < n; ++r)
+      for (int q = 0; q < n; ++q) lo = std::min(lo, value(p, r, q)), hi = std::max(hi, value(p, r, q));
+  const double range = hi > lo ? hi - lo : 1.0;
+  std::vector<std::uint8_t> grey(static_cast<std::size_t>(width) * panel, 0);
+  for (int p = 0; p < 3; ++p)
+    for (int row = 0; row < panel; ++row)
+      for (int col = 0; col < panel; ++col) {
+        const double v = (value(p, row / scale, col / scale) - lo) / range;
+        grey[static_cast<std::size_t>(row) * width + p * (panel + gap) + col] =
+            static_cast<std::uint8_t>(std::lround(255 * std::clamp(v, 0.0, 1.0)));
+      }
+  write_png(path, width, panel, 1, grey);
+}
+
+template FscCurve fsc<float>(int, std::span<const float>, std::span<const float>, int);
+template FscCurve fsc<double>(int, std::span<const double>, std::span<const double>, int);
+template void write_central_slices_png<float>(const std::string&, int, std::span<const float>, int);
+template void write_central_slices_png<double>(const std::string&, int, std::span<const double>,
+                                               int);
+
+}  // namespace spire::resolution
