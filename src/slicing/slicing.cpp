@@ -1,0 +1,124 @@
+#include "slicing/slicing.hpp"
+
+#include <algorithm>
+#include <complex>
+#include <numbers>
+#include <string>
+
+#include "core/error.hpp"
+#include "nufft/nufft.hpp"
+
+namespace spire::slicing {
+
+template <typename T>
+void rotated_points(const geometry::Quaternion& q, std::span<const std::array<double, 3>> pixels,
+                    double s_ext, std::vector<T>& xs, std::vector<T>& ys, std::vector<T>& zs) {
+  const auto R = geometry::rotation_matrix(q);
+  const double scale = std::numbers::pi / s_ext;
+  for (const auto& s : pixels) {
+    // R^T s, scaled; clamped so round-off cannot push a point past pi.
+    auto component = [&](int c) {
+      const double v = scale * (R[c] * s[0] + R[3 + c] * s[1] + R[6 + c] * s[2]);
+      return static_cast<T>(std::clamp(v, -std::numbers::pi, std::numbers::pi));
+    };
+    xs.push_back(component(0));
+    ys.push_back(component(1));
+    zs.push_back(component(2));
+  }
+}
+
+template <typename T>
+struct Slicer<T>::State {
+  std::int64_t n = 0, n_references = 0, n_pixels = 0, batch_size = 0;
+  std::unique_ptr<nufft::Plan<T>> plan;
+  std::vector<nufft::Points<T>> batches;
+  std::vector<std::complex<T>> modes;  // the autocorrelation as complex NUFFT modes
+  std::vector<std::complex<T>> values;  // one batch of complex slice values
+};
+
+template <typename T>
+Slicer<T>::Slicer(std::span<const geometry::Quaternion> references,
+                  std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
+                  const Options& options)
+    : s_(std::make_unique<State>()) {
+  State& s = *s_;
+  if (references.empty()) fail("slicing: no reference orientations");
+  if (pixels.empty()) fail("slicing: no pixels");
+  if (n < 3 || n % 2 == 0) fail("slicing: grid size n must be odd and at least 3, got " + std::to_string(n));
+  if (options.batch_size < 1) fail("slicing: batch_size must be at least 1");
+  double largest = 0;
+  for (const auto& p : pixels) largest = std::max(largest, std::hypot(p[0], p[1], p[2]));
+  if (!(s_ext > 0) || largest > s_ext * (1 + 1e-9))
+    fail("slicing: s_ext must be positive and at least the largest pixel |s|");
+  s.n = n;
+  s.n_references = static_cast<std::int64_t>(references.size());
+  s.n_pixels = static_cast<std::int64_t>(pixels.size());
+  s.batch_size = options.batch_size;
+  nufft::Options nopt;
+  nopt.threads = options.threads;
+  s.plan = std::make_unique<nufft::Plan<T>>(2, std::array<std::int64_t, 3>{n, n, n}, +1,
+                                            options.tolerance, nopt);
+  std::vector<T> xs, ys, zs;
+  for (std::int64_t b = 0; b < n_batches(); ++b) {
+    xs.clear();
+    ys.clear();
+    zs.clear();
+    for (std::int64_t k = batch_first(b); k < batch_first(b) + batch_count(b); ++k)
+      rotated_points(references[k], pixels, s_ext, xs, ys, zs);
+    s.batches.push_back(s.plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(),
+                                            ys.data(), zs.data()));
+  }
+}
+
+template <typename T>
+Slicer<T>::~Slicer() = default;
+template <typename T>
+Slicer<T>::Slicer(Slicer&&) noexcept = default;
+template <typename T>
+Slicer<T>& Slicer<T>::operator=(Slicer&&) noexcept = default;
+
+template <typename T>
+void Slicer<T>::set_autocorrelation(std::span<const T> autocorrelation) {
+  State& s = *s_;
+  if (static_cast<std::int64_t>(autocorrelation.size()) != s.n * s.n * s.n)
+    fail("slicing: the autocorrelation has " + std::to_string(autocorrelation.size()) +
+         " values, expected n^3 = " + std::to_string(s.n * s.n * s.n));
+  s.modes.assign(autocorrelation.begin(), autocorrelation.end());
+}
+
+template <typename T>
+void Slicer<T>::slice_batch(std::int64_t b, T* out) {
+  State& s = *s_;
+  if (b < 0 || b >= n_batches()) fail("slicing: no batch " + std::to_string(b));
+  if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
+  const std::int64_t m = batch_count(b) * s.n_pixels;
+  s.values.resize(static_cast<std::size_t>(m));
+  s.plan->execute(s.batches[b], s.values.data(), s.modes.data());
+  // A real autocorrelation gives Hermitian slices; its real part is the Friedel-symmetric
+  // model intensity.
+  for (std::int64_t i = 0; i < m; ++i) out[i] = s.values[i].real();
+}
+
+template <typename T>
+std::int64_t Slicer<T>::n_references() const { return s_->n_references; }
+template <typename T>
+std::int64_t Slicer<T>::n_pixels() const { return s_->n_pixels; }
+template <typename T>
+std::int64_t Slicer<T>::n_batches() const {
+  return (s_->n_references + s_->batch_size - 1) / s_->batch_size;
+}
+template <typename T>
+std::int64_t Slicer<T>::batch_first(std::int64_t b) const { return b * s_->batch_size; }
+template <typename T>
+std::int64_t Slicer<T>::batch_count(std::int64_t b) const {
+  return std::min(s_->batch_size, s_->n_references - b * s_->batch_size);
+}
+
+template void rotated_points<float>(const geometry::Quaternion&, std::span<const std::array<double, 3>>,
+                                    double, std::vector<float>&, std::vector<float>&, std::vector<float>&);
+template void rotated_points<double>(const geometry::Quaternion&, std::span<const std::array<double, 3>>,
+                                     double, std::vector<double>&, std::vector<double>&, std::vector<double>&);
+template class Slicer<float>;
+template class Slicer<double>;
+
+}  // namespace spire::slicing

@@ -1,0 +1,68 @@
+#pragma once
+// Slicing (M-TIP step 1): model diffraction images of the current autocorrelation at every
+// reference orientation.
+//
+//   slice_k(p) = Re sum_l A(l) exp(i l . x_kp),   x_kp = pi R_k^T s_p / s_ext
+//
+// A is the real autocorrelation on an n^3 grid in NUFFT mode order (index l + n/2 per axis,
+// x fastest); s_p the pixels' reciprocal positions; s_ext the largest |s_p|, so every
+// component of x lies in [-pi, pi] and the real-space voxel is 1 / (2 s_ext). R_k^T s is
+// where the particle rotated by R_k scatters in its own frame (simulate/simulate.hpp uses
+// the same convention), so a data image taken at orientation q matches the slice of q.
+//
+// The rotated pixel positions never change during a run: they are sorted into the NUFFT's
+// bins once, at construction, one point set per batch of `batch_size` references, all
+// served by one NUFFT plan (one fine grid, one FFT plan). Every generation only executes.
+// Memory: about (3 sizeof(T) + 8) bytes per reference and pixel for the sorted points,
+// plus the fine grid (2n)^3 complex values.
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "geometry/orientations.hpp"
+
+namespace spire::slicing {
+
+struct Options {
+  std::int64_t batch_size = 1000;  // references per NUFFT execution (and per matching GEMM)
+  double tolerance = 1e-5;         // NUFFT tolerance
+  int threads = 0;                 // 0: every OpenMP thread
+};
+
+// x = pi R^T s / s_ext for every pixel of one orientation, appended to xs, ys, zs.
+template <typename T>
+void rotated_points(const geometry::Quaternion& q, std::span<const std::array<double, 3>> pixels,
+                    double s_ext, std::vector<T>& xs, std::vector<T>& ys, std::vector<T>& zs);
+
+template <typename T>
+class Slicer {
+ public:
+  Slicer(std::span<const geometry::Quaternion> references,
+         std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
+         const Options& options = {});
+  ~Slicer();
+  Slicer(Slicer&&) noexcept;
+  Slicer& operator=(Slicer&&) noexcept;
+
+  // Once per generation: the autocorrelation the slices are taken of (n^3 values).
+  void set_autocorrelation(std::span<const T> autocorrelation);
+  // Slices of batch b: batch_count(b) x n_pixels() values, reference-major.
+  void slice_batch(std::int64_t b, T* out);
+
+  std::int64_t n_references() const;
+  std::int64_t n_pixels() const;
+  std::int64_t n_batches() const;
+  std::int64_t batch_first(std::int64_t b) const;
+  std::int64_t batch_count(std::int64_t b) const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+extern template class Slicer<float>;
+extern template class Slicer<double>;
+
+}  // namespace spire::slicing

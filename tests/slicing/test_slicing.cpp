@@ -1,0 +1,86 @@
+// Slices against the direct sum over the autocorrelation grid, batching, and the rotation
+// convention shared with the simulator.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+#include "core/error.hpp"
+#include "geometry/detector.hpp"
+#include "geometry/orientations.hpp"
+#include "slicing/slicing.hpp"
+
+using namespace spire;
+
+namespace {
+
+std::vector<std::array<double, 3>> detector_pixels(std::int64_t side) {
+  const auto det = geometry::Detector::square(side, 0.08, 0.2);
+  return geometry::reciprocal_positions(det, 12398.4198e-10 / 4600);
+}
+
+double largest(const std::vector<std::array<double, 3>>& pixels) {
+  double m = 0;
+  for (const auto& p : pixels) m = std::max(m, std::hypot(p[0], p[1], p[2]));
+  return m;
+}
+
+}  // namespace
+
+template <typename T>
+class SlicingTest : public ::testing::Test {};
+using Precisions = ::testing::Types<float, double>;
+TYPED_TEST_SUITE(SlicingTest, Precisions);
+
+TYPED_TEST(SlicingTest, MatchesDirectSumInEveryBatch) {
+  using T = TypeParam;
+  const std::int64_t n = 15, half = n / 2;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> g;
+  std::vector<T> A(n * n * n);
+  for (auto& v : A) v = static_cast<T>(g(rng));
+  const auto pixels = detector_pixels(12);
+  const double s_ext = largest(pixels);
+  const auto refs = geometry::reference_orientations(7);
+  slicing::Options opt;
+  opt.batch_size = 3;  // does not divide 7
+  opt.tolerance = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  slicing::Slicer<T> slicer(refs, pixels, s_ext, n, opt);
+  ASSERT_EQ(slicer.n_batches(), 3);
+  slicer.set_autocorrelation(A);
+  double num = 0, den = 0;
+  for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+    std::vector<T> out(static_cast<std::size_t>(slicer.batch_count(b) * slicer.n_pixels()));
+    slicer.slice_batch(b, out.data());
+    for (std::int64_t k = 0; k < slicer.batch_count(b); ++k) {
+      const auto& q = refs[slicer.batch_first(b) + k];
+      for (std::size_t p = 0; p < pixels.size(); p += 5) {
+        const auto s = geometry::rotate_inverse(q, pixels[p]);
+        const double x = std::numbers::pi * s[0] / s_ext, y = std::numbers::pi * s[1] / s_ext,
+                     z = std::numbers::pi * s[2] / s_ext;
+        double want = 0;
+        for (std::int64_t i = 0; i < n * n * n; ++i) {
+          const double l1 = static_cast<double>(i % n - half), l2 = static_cast<double>((i / n) % n - half),
+                       l3 = static_cast<double>(i / (n * n) - half);
+          want += A[i] * std::cos(l1 * x + l2 * y + l3 * z);
+        }
+        const double d = out[k * slicer.n_pixels() + static_cast<std::int64_t>(p)] - want;
+        num += d * d;
+        den += want * want;
+      }
+    }
+  }
+  EXPECT_LT(std::sqrt(num / den), 10 * opt.tolerance);
+}
+
+TEST(Slicing, RejectsBadSettings) {
+  const auto pixels = detector_pixels(4);
+  const auto refs = geometry::reference_orientations(2);
+  EXPECT_THROW(slicing::Slicer<float>(refs, pixels, largest(pixels), 14), spire::Error);
+  EXPECT_THROW(slicing::Slicer<float>(refs, pixels, largest(pixels) / 2, 15), spire::Error);
+  slicing::Slicer<float> ok(refs, pixels, largest(pixels), 15);
+  std::vector<float> out(2 * 16);
+  EXPECT_THROW(ok.slice_batch(0, out.data()), spire::Error);  // no autocorrelation yet
+  EXPECT_THROW(ok.set_autocorrelation(std::vector<float>(10)), spire::Error);
+}
