@@ -64,9 +64,11 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
 Runner add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe a dataset file");
   auto path = std::make_shared<std::string>();
+  auto every = std::make_shared<bool>(false);
   cmd->add_option("file", *path, "HDF5 dataset")->required();
-  return [path] {
-    fmt::print("{}", io::describe(*path));
+  cmd->add_flag("--check-all", *every, "Read and validate every image (default: the first 1000)");
+  return [path, every] {
+    fmt::print("{}", io::describe(*path, *every));
     return 0;
   };
 }

@@ -524,7 +524,7 @@ void write_dataset(const std::string& path, const DatasetInfo& info, std::span<c
 // ---------------------------------------------------------------------------------------
 // Summary
 
-std::string describe(const std::string& path) {
+std::string describe(const std::string& path, bool every_image) {
   const DatasetReader reader(path);
   const DatasetInfo& info = reader.info();
   const std::size_t h = static_cast<std::size_t>(info.height);
@@ -570,7 +570,7 @@ std::string describe(const std::string& path) {
   if (!info.pdb.empty()) out += "  pdb           " + info.pdb + "\n";
   if (!info.command_line.empty()) out += "  command_line  " + info.command_line + "\n";
 
-  const std::size_t sampled = std::min<std::size_t>(info.n_images, 1000);
+  const std::size_t sampled = every_image ? info.n_images : std::min<std::size_t>(info.n_images, 1000);
   const std::size_t block = std::max<std::size_t>(1, (std::size_t(1) << 22) / info.pixels());
   std::vector<float> images(std::min(block, sampled) * info.pixels());
   double total = 0;
@@ -579,8 +579,9 @@ std::string describe(const std::string& path) {
     reader.read_images(first, count, images.data());
     for (std::size_t i = 0; i < count * info.pixels(); ++i) total += images[i];
   }
-  out += fmt::format("  photons       {:.4g} per image (mean over the first {} images)\n",
-                     total / double(sampled), sampled);
+  out += fmt::format("  photons       {:.4g} per image (mean over {} {} images{})\n",
+                     total / double(sampled), sampled == info.n_images ? "all" : "the first", sampled,
+                     every_image ? ", every value checked" : "");
   return out;
 }
 

@@ -119,8 +119,9 @@ void write_dataset(const std::string& path, const DatasetInfo& info, std::span<c
                    std::span<const double> orientations = {}, const Volume& volume = {});
 
 // One-screen summary for `spire info`: images, detector, resolution range, optional parts,
-// attributes and mean photons per image (over the first up to 1000 images, which are
-// validated like read_images: a bad value there is an error, not a summary line).
-std::string describe(const std::string& path);
+// attributes and mean photons per image (over the first up to 1000 images, or over every
+// image with every_image; those read are validated like read_images: a bad value there is
+// an error, not a summary line).
+std::string describe(const std::string& path, bool every_image = false);
 
 }  // namespace spire::io
