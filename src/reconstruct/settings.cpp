@@ -1,0 +1,202 @@
+#include "reconstruct/settings.hpp"
+
+#include <fmt/core.h>
+
+#include <functional>
+#include <sstream>
+#include <toml.hpp>
+#include <variant>
+
+#include "core/error.hpp"
+
+namespace spire::reconstruct {
+namespace {
+
+using Field = std::variant<std::int64_t*, double*, bool*, std::string*, std::uint64_t*>;
+
+struct Entry {
+  const char* section;
+  const char* key;
+  Field field;
+  const char* doc;
+  double lo = 0, hi = 0;                 // numeric range (inclusive) when lo < hi
+  std::vector<std::string> choices = {};  // allowed strings
+  bool odd = false;
+};
+
+// The one schema: every setting with its documentation and its range.
+std::vector<Entry> schema(Settings& s) {
+  return {
+      {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81)", 5, 301, {}, true},
+      {"data", "images", &s.data.images, "images to use from the start of the file (0: all)", 0, 1e12},
+      {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3))", 1, 1e8},
+      {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM (memory O(batch_size x images))", 1, 1e7},
+      {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean or poisson (log-likelihood)", 0, 0, {"euclidean", "poisson"}},
+      {"orientations", "scale", &s.orientations.scale, "scale each model slice to the image (per_slice) or not (none)", 0, 0, {"none", "per_slice"}},
+      {"orientations", "oracle", &s.orientations.oracle, "EVALUATION ONLY: merge with the file's true orientations instead of matching"},
+      {"generations", "max", &s.generations.max, "generations at most", 1, 10000},
+      {"generations", "stop_change", &s.generations.stop_change, "stop when the density's relative change between generations falls below this", 0, 1},
+      {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
+      {"merging", "tolerance", &s.merging.tolerance, "NUFFT tolerance of merging", 1e-14, 1e-1},
+      {"merging", "cg_iterations", &s.merging.cg_iterations, "conjugate-gradient iterations at most", 1, 100000},
+      {"merging", "cg_tolerance", &s.merging.cg_tolerance, "conjugate-gradient relative residual to stop at", 1e-15, 1},
+      {"merging", "regularisation", &s.merging.regularisation, "Tikhonov lambda relative to the mean diagonal of A*DA", 0, 1e6},
+      {"merging", "precision", &s.merging.precision, "precision of the merging solve", 0, 0, {"float", "double"}},
+      {"phasing", "loops", &s.phasing.loops, "loops of (HIO, ER, shrinkwrap)", 1, 10000},
+      {"phasing", "hio_iterations", &s.phasing.hio_iterations, "HIO iterations per loop", 0, 100000},
+      {"phasing", "er_iterations", &s.phasing.er_iterations, "ER iterations per loop", 0, 100000},
+      {"phasing", "beta", &s.phasing.beta, "HIO feedback parameter", 0, 2},
+      {"phasing", "shrinkwrap_fraction", &s.phasing.shrinkwrap_fraction, "shrinkwrap threshold, fraction of the blurred maximum", 0, 1},
+      {"runtime", "threads", &s.runtime.threads, "OpenMP threads (0: all)", 0, 4096},
+      {"runtime", "device", &s.runtime.device, "back end: cpu or cuda", 0, 0, {"cpu", "cuda"}},
+      {"runtime", "fft_planning", &s.runtime.fft_planning, "FFTW planning (wisdom is cached)", 0, 0, {"estimate", "measure", "patient"}},
+      {"runtime", "seed", &s.runtime.seed, "seed of every random choice (random start, phasing)"},
+  };
+}
+
+std::string show(const Field& f) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using V = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<V, std::string>) return "\"" + *p + "\"";
+        else if constexpr (std::is_same_v<V, bool>) return *p ? "true" : "false";
+        else if constexpr (std::is_same_v<V, double>) return fmt::format("{}", *p);
+        else return std::to_string(*p);
+      },
+      f);
+}
+
+void assign(const Entry& e, const toml::value& v, const std::string& where) {
+  const std::string name = std::string(e.section) + "." + e.key;
+  auto bad = [&](const std::string& why) { fail_in(where, "setting " + name + ": " + why); };
+  try {
+    std::visit(
+        [&](auto* p) {
+          using V = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<V, double>) {
+            *p = v.is_integer() ? static_cast<double>(v.as_integer()) : toml::get<double>(v);
+          } else if constexpr (std::is_same_v<V, std::uint64_t>) {
+            const auto i = toml::get<std::int64_t>(v);
+            if (i < 0) bad("must not be negative");
+            *p = static_cast<std::uint64_t>(i);
+          } else {
+            *p = toml::get<V>(v);
+          }
+        },
+        e.field);
+  } catch (const toml::type_error&) {
+    bad("wrong type (expected " +
+        std::visit([](auto* p) -> std::string {
+          using V = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<V, std::string>) return "a string";
+          else if constexpr (std::is_same_v<V, bool>) return "true or false";
+          else if constexpr (std::is_same_v<V, double>) return "a number";
+          else return "an integer";
+        }, e.field) + ")");
+  }
+  if (e.lo < e.hi) {
+    const double x = std::visit([](auto* p) -> double {
+      using V = std::remove_pointer_t<decltype(p)>;
+      if constexpr (std::is_arithmetic_v<V>) return static_cast<double>(*p);
+      else return 0;
+    }, e.field);
+    if (!(x >= e.lo && x <= e.hi)) bad(fmt::format("{} is outside [{}, {}]", x, e.lo, e.hi));
+    if (e.odd && static_cast<std::int64_t>(x) % 2 == 0) bad(fmt::format("{} must be odd", x));
+  }
+  if (!e.choices.empty()) {
+    const std::string& s = *std::get<std::string*>(e.field);
+    bool ok = false;
+    std::string list;
+    for (const auto& c : e.choices) {
+      ok = ok || c == s;
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    if (!ok) bad("\"" + s + "\" is not one of " + list);
+  }
+}
+
+void apply(std::vector<Entry>& entries, const toml::value& root, const std::string& where) {
+  if (!root.is_table()) fail_in(where, "settings must be a TOML table");
+  for (const auto& [section, table] : root.as_table()) {
+    if (!table.is_table()) fail_in(where, "'" + section + "' must be a [section]");
+    for (const auto& [key, value] : table.as_table()) {
+      bool found = false;
+      for (const auto& e : entries)
+        if (section == e.section && key == e.key) {
+          assign(e, value, where);
+          found = true;
+        }
+      if (!found) fail_in(where, "unknown setting " + section + "." + key + " (spire reconstruct --print-config lists them)");
+    }
+  }
+}
+
+}  // namespace
+
+Settings load_settings(const std::string& toml_path, const std::vector<std::string>& overrides) {
+  Settings s;
+  auto entries = schema(s);
+  if (!toml_path.empty()) {
+    toml::value root;
+    try {
+      root = toml::parse(toml_path);
+    } catch (const std::exception& e) {  // toml11: syntax errors and unreadable files
+      fail_in(toml_path, std::string("cannot read settings: ") + e.what());
+    }
+    apply(entries, root, toml_path);
+  }
+  for (const auto& o : overrides) {
+    const auto eq = o.find('='), dot = o.find('.');
+    if (eq == std::string::npos || dot == std::string::npos || dot > eq)
+      fail_in("command line", "'" + o + "' is not section.key=value");
+    const std::string section = o.substr(0, dot), key = o.substr(dot + 1, eq - dot - 1),
+                      value = o.substr(eq + 1);
+    std::istringstream in(fmt::format("[{}]\n{} = {}\n", section, key, value));
+    toml::value root;
+    try {
+      root = toml::parse(in, "command line");
+    } catch (const std::exception&) {
+      // A bare word is a string: metric=poisson as well as metric="poisson".
+      std::istringstream quoted(fmt::format("[{}]\n{} = \"{}\"\n", section, key, value));
+      try {
+        root = toml::parse(quoted, "command line");
+      } catch (const std::exception& e) {
+        fail_in("command line", "cannot parse '" + o + "': " + e.what());
+      }
+    }
+    apply(entries, root, "command line");
+  }
+  if (s.orientations.batch_size > s.orientations.references) s.orientations.batch_size = s.orientations.references;
+  return s;
+}
+
+std::string schema_toml() {
+  Settings s;
+  auto entries = schema(s);
+  std::string out = "# spire reconstruct settings: every key, its default and its meaning.\n";
+  std::string section;
+  for (const auto& e : entries) {
+    if (section != e.section) {
+      section = e.section;
+      out += "\n[" + section + "]\n";
+    }
+    out += fmt::format("{} = {}  # {}\n", e.key, show(e.field), e.doc);
+  }
+  return out;
+}
+
+std::string to_toml(const Settings& settings) {
+  Settings s = settings;
+  auto entries = schema(s);
+  std::string out, section;
+  for (const auto& e : entries) {
+    if (section != e.section) {
+      section = e.section;
+      out += (out.empty() ? "" : "\n") + std::string("[") + section + "]\n";
+    }
+    out += fmt::format("{} = {}\n", e.key, show(e.field));
+  }
+  return out;
+}
+
+}  // namespace spire::reconstruct

@@ -1,0 +1,65 @@
+#pragma once
+// Every setting of `spire reconstruct` in one schema: a TOML file (--config) overridden by
+// `section.key=value` arguments, validated before any work starts. Each entry has a
+// default, a unit or meaning, and a range; `schema_toml()` prints them all as a documented
+// TOML file (`spire reconstruct --print-config`). An unknown section or key, a value of the
+// wrong type or out of range is an error naming the file (or "command line") and the key.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace spire::reconstruct {
+
+struct Settings {
+  struct Grid {
+    std::int64_t n = 81;  // autocorrelation grid (odd)
+  } grid;
+  struct Data {
+    std::int64_t images = 0;  // images to use from the start of the file (0: all)
+  } data;
+  struct Orientations {
+    std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
+    std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
+    std::string metric = "euclidean";  // euclidean | poisson
+    std::string scale = "per_slice";   // none | per_slice
+    bool oracle = false;  // evaluation only: merge with the file's true orientations
+  } orientations;
+  struct Generations {
+    std::int64_t max = 20;           // generations at most
+    double stop_change = 1e-3;       // stop when the map's relative change falls below
+  } generations;
+  struct Slicing {
+    double tolerance = 1e-5;         // NUFFT tolerance (float)
+  } slicing;
+  struct Merging {
+    double tolerance = 1e-6;         // NUFFT tolerance
+    std::int64_t cg_iterations = 100;
+    double cg_tolerance = 1e-6;      // relative residual
+    double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
+    std::string precision = "double";  // float | double
+  } merging;
+  struct Phasing {
+    std::int64_t loops = 10;
+    std::int64_t hio_iterations = 25;
+    std::int64_t er_iterations = 50;
+    double beta = 0.3;
+    double shrinkwrap_fraction = 0.1;
+  } phasing;
+  struct Runtime {
+    std::int64_t threads = 0;         // OpenMP threads (0: all)
+    std::string device = "cpu";       // cpu | cuda
+    std::string fft_planning = "measure";  // estimate | measure | patient
+    std::uint64_t seed = 1;
+  } runtime;
+};
+
+// Defaults, then the TOML file (if not empty), then the overrides ("section.key=value").
+Settings load_settings(const std::string& toml_path, const std::vector<std::string>& overrides);
+
+// The schema as a TOML file with every key, its default and its documentation.
+std::string schema_toml();
+
+// The settings in effect, as TOML (stored with the results).
+std::string to_toml(const Settings& settings);
+
+}  // namespace spire::reconstruct
