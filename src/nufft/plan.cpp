@@ -194,13 +194,20 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   pts->n = n;
   const T* coords[3] = {x, y, z};
   const int nb = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
-  // Grid index -> bin, per dimension.
-  std::array<std::vector<int>, 3> bin_of;
+  // The sort key: the bin, then a cell of 4^3 grid points inside it, so that consecutive
+  // points of a bin touch overlapping grid rows (the wide kernels' working set stays in L1).
+  constexpr int kCell = 4, kCells = 4 * 4 * 4;
+  std::array<std::vector<int>, 3> bin_of, cell_of;  // grid index -> bin, cell, per dimension
   for (int d = 0; d < 3; ++d) {
     bin_of[d].resize(s.nf[d]);
+    cell_of[d].resize(s.nf[d]);
     for (int b = 0; b < s.bins.count[d]; ++b)
-      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) bin_of[d][i] = b;
+      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) {
+        bin_of[d][i] = b;
+        cell_of[d][i] = static_cast<int>(std::min<std::int64_t>((i - s.bins.edge[d][b]) / kCell, 3));
+      }
   }
+  const int n_keys = nb * kCells;
   // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
   auto fold = [&](int d, std::int64_t j) -> T {
     const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
@@ -219,7 +226,7 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
 
   AlignedArray<std::int32_t> bin = aligned_uninitialized<std::int32_t>(n);
   const int threads = s.threads;
-  std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(nb, 0));
+  std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(n_keys, 0));
   std::string error;
   // One chunk per thread, in order: the sort is stable, so the permutation does not depend
   // on the thread count, and every chunk is done even if fewer threads run.
@@ -228,9 +235,14 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     try {
       for (std::int64_t j = lo; j < hi; ++j) {
-        int b[3];
-        for (int d = 0; d < 3; ++d) b[d] = bin_of[d][static_cast<std::int64_t>(fold(d, j))];
-        bin[j] = b[0] + s.bins.count[0] * (b[1] + s.bins.count[1] * b[2]);
+        int b[3], c[3];
+        for (int d = 0; d < 3; ++d) {
+          const auto i = static_cast<std::int64_t>(fold(d, j));
+          b[d] = bin_of[d][i];
+          c[d] = cell_of[d][i];
+        }
+        bin[j] = (b[0] + s.bins.count[0] * (b[1] + s.bins.count[1] * b[2])) * kCells +
+                 c[0] + 4 * (c[1] + 4 * c[2]);
         ++counts[t][bin[j]];
       }
     } catch (const Error& e) {
@@ -240,15 +252,15 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   }
   if (!error.empty()) fail(error);
 
-  auto& start = pts->start;
+  auto& start = pts->start;  // per bin; the cells only order the points inside it
   start.assign(nb + 1, 0);
-  std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(nb));
+  std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(n_keys));
   std::int64_t pos = 0;
-  for (int b = 0; b < nb; ++b) {
-    start[b] = pos;
+  for (int k = 0; k < n_keys; ++k) {
+    if (k % kCells == 0) start[k / kCells] = pos;
     for (int t = 0; t < threads; ++t) {
-      offset[t][b] = pos;
-      pos += counts[t][b];
+      offset[t][k] = pos;
+      pos += counts[t][k];
     }
   }
   start[nb] = pos;
