@@ -69,11 +69,18 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::D
                                double wavelength_m, std::int64_t n, double tolerance);
 
 // Patterns (expected photons, no noise) of given orientations: the kernel of
-// simulate_dataset, set up once per molecule and detector.
+// simulate_dataset, set up once per molecule and detector. Two ways to evaluate F:
+//  - spline (default): F computed once by the NUFFT on a fine Cartesian reciprocal grid
+//    (spacing 0.35 / (2 pi R), R the molecule's radius), then cubic B-spline interpolation:
+//    64 taps per pixel; rel. error ~1e-5;
+//  - nufft: the type-3-like NUFFT of simulate/transform.hpp for every pixel (more exact,
+//    about 20x slower).
 class PatternSimulator {
  public:
+  enum class Method { spline, nufft };
   PatternSimulator(const std::vector<Atom>& atoms, const geometry::Detector& detector,
-                   const geometry::Beam& beam, double tolerance, int threads);
+                   const geometry::Beam& beam, double tolerance, int threads,
+                   Method method = Method::spline);
   ~PatternSimulator();
   PatternSimulator(PatternSimulator&&) noexcept;
   PatternSimulator& operator=(PatternSimulator&&) noexcept;
@@ -86,6 +93,7 @@ class PatternSimulator {
  private:
   struct State;
   std::unique_ptr<State> s_;
+  double electrons_ = 0;
 };
 
 // Atoms moved so that their electron centroid (weights occupancy * Z) is at the origin.
