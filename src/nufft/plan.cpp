@@ -1,6 +1,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <vector>
 #include <cmath>
 #include <numbers>
 #include <string>
@@ -194,20 +195,13 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   pts->n = n;
   const T* coords[3] = {x, y, z};
   const int nb = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
-  // The sort key: the bin, then a cell of 4^3 grid points inside it, so that consecutive
-  // points of a bin touch overlapping grid rows (the wide kernels' working set stays in L1).
-  constexpr int kCell = 4, kCells = 4 * 4 * 4;
-  std::array<std::vector<int>, 3> bin_of, cell_of;  // grid index -> bin, cell, per dimension
+  std::array<std::vector<int>, 3> bin_of;  // grid index -> bin, per dimension
   for (int d = 0; d < 3; ++d) {
     bin_of[d].resize(s.nf[d]);
-    cell_of[d].resize(s.nf[d]);
     for (int b = 0; b < s.bins.count[d]; ++b)
-      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) {
-        bin_of[d][i] = b;
-        cell_of[d][i] = static_cast<int>(std::min<std::int64_t>((i - s.bins.edge[d][b]) / kCell, 3));
-      }
+      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) bin_of[d][i] = b;
   }
-  const int n_keys = nb * kCells;
+  const int n_keys = nb;
   // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
   auto fold = [&](int d, std::int64_t j) -> T {
     const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
@@ -235,14 +229,9 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     try {
       for (std::int64_t j = lo; j < hi; ++j) {
-        int b[3], c[3];
-        for (int d = 0; d < 3; ++d) {
-          const auto i = static_cast<std::int64_t>(fold(d, j));
-          b[d] = bin_of[d][i];
-          c[d] = cell_of[d][i];
-        }
-        bin[j] = (b[0] + s.bins.count[0] * (b[1] + s.bins.count[1] * b[2])) * kCells +
-                 c[0] + 4 * (c[1] + 4 * c[2]);
+        int b[3];
+        for (int d = 0; d < 3; ++d) b[d] = bin_of[d][static_cast<std::int64_t>(fold(d, j))];
+        bin[j] = b[0] + s.bins.count[0] * (b[1] + s.bins.count[1] * b[2]);
         ++counts[t][bin[j]];
       }
     } catch (const Error& e) {
@@ -252,12 +241,12 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   }
   if (!error.empty()) fail(error);
 
-  auto& start = pts->start;  // per bin; the cells only order the points inside it
+  auto& start = pts->start;
   start.assign(nb + 1, 0);
   std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(n_keys));
   std::int64_t pos = 0;
   for (int k = 0; k < n_keys; ++k) {
-    if (k % kCells == 0) start[k / kCells] = pos;
+    start[k] = pos;
     for (int t = 0; t < threads; ++t) {
       offset[t][k] = pos;
       pos += counts[t][k];
@@ -281,6 +270,57 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
       pts->zs[p] = fold(2, j);
     }
   }
+  // Inside each bin, points in the order of their kernel's first grid point (x fastest), by
+  // a counting sort: consecutive points then touch the same or neighbouring grid rows, and
+  // runs with the same first point share each row's load and store in the spreader.
+  auto order_by_kernel_start = [&] {
+    const Bins& bins = s.bins;
+    const int w = s.kernel.width;
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<std::int32_t> key;
+      std::vector<std::int64_t> count, perm;
+      std::vector<T> xs, ys, zs;
+#pragma omp for schedule(dynamic, 4)
+      for (int b = 0; b < nb; ++b) {
+        const std::int64_t lo = pts->start[b], m = pts->start[b + 1] - lo;
+        if (m < 2) continue;
+        const int bx = b % bins.count[0], by = (b / bins.count[0]) % bins.count[1],
+                  bz = b / (bins.count[0] * bins.count[1]);
+        std::int64_t first[3], extent[3];
+        const int bb[3] = {bx, by, bz};
+        for (int d = 0; d < 3; ++d) {
+          first[d] = static_cast<std::int64_t>(std::ceil(static_cast<double>(bins.edge[d][bb[d]]) - w / 2.0));
+          extent[d] = bins.edge[d][bb[d] + 1] - bins.edge[d][bb[d]] + 2;
+        }
+        const T* c[3] = {pts->xs.get() + lo, pts->ys.get() + lo, pts->zs.get() + lo};
+        key.resize(static_cast<std::size_t>(m));
+        for (std::int64_t j = 0; j < m; ++j) {
+          std::int64_t k = 0;
+          for (int d = 2; d >= 0; --d) {
+            const auto i0 = static_cast<std::int64_t>(std::ceil(c[d][j] - T(w) / 2)) - first[d];
+            k = k * extent[d] + std::clamp<std::int64_t>(i0, 0, extent[d] - 1);
+          }
+          key[j] = static_cast<std::int32_t>(k);
+        }
+        count.assign(static_cast<std::size_t>(extent[0] * extent[1] * extent[2] + 1), 0);
+        for (std::int64_t j = 0; j < m; ++j) ++count[key[j] + 1];
+        for (std::size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
+        xs.assign(c[0], c[0] + m);
+        ys.assign(c[1], c[1] + m);
+        zs.assign(c[2], c[2] + m);
+        perm.assign(pts->perm.get() + lo, pts->perm.get() + lo + m);
+        for (std::int64_t j = 0; j < m; ++j) {
+          const std::int64_t p = lo + count[key[j]]++;
+          pts->xs[p] = xs[j];
+          pts->ys[p] = ys[j];
+          pts->zs[p] = zs[j];
+          pts->perm[p] = perm[j];
+        }
+      }
+    }
+};
+  order_by_kernel_start();
   Points<T> out;
   out.d_ = std::move(pts);
   return out;

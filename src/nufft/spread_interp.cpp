@@ -206,42 +206,79 @@ void add_subgrid(const SubgridBox& box, std::array<std::int64_t, 3> nf,
   }
 }
 
+// Points that share their first grid point (set_points orders each bin so that they are
+// consecutive) are spread together: each grid row is loaded and stored once for the group
+// instead of once per point.
+constexpr int kGroup = 4;
+
+template <typename T, int W>
+struct PointKernels {
+  static constexpr int L = V<T>::size, NV = ceil_div(2 * W, L), NK = ceil_div(W, L);
+  V<T> kx[NV];  // x kernel times the point's value, (re, im) lanes
+  alignas(64) T ky[NK * L], kz[NK * L];
+};
+
+template <typename T, int W, int G>
+inline void spread_group(const PointKernels<T, W>* k, T* sub, std::int64_t sx, std::int64_t sxy) {
+  constexpr int L = V<T>::size, NV = PointKernels<T, W>::NV;
+  for (int c = 0; c < W; ++c) {
+    V<T> kxz[G][NV];  // x kernel times value times z kernel: one FMA per vector per row
+    for (int g = 0; g < G; ++g)
+      for (int v = 0; v < NV; ++v) kxz[g][v] = k[g].kx[v] * V<T>(k[g].kz[c]);
+    T* plane = sub + 2 * sxy * c;
+    for (int b = 0; b < W; ++b) {
+      T* r = plane + 2 * sx * b;
+      for (int v = 0; v < NV; ++v) {
+        V<T> row = V<T>::load_unaligned(r + v * L);
+        for (int g = 0; g < G; ++g) row = xsimd::fma(V<T>(k[g].ky[b]), kxz[g][v], row);
+        row.store_unaligned(r + v * L);
+      }
+    }
+  }
+}
+
 template <typename T, int W>
 void spread_simd(const SpreadContext<T>& ctx, const SubgridBox& box, std::int64_t begin,
                  std::int64_t end, const std::complex<T>* cin, std::complex<T>* subgrid) {
   constexpr int L = V<T>::size;
-  constexpr int NV = ceil_div(2 * W, L);
-  constexpr int NK = ceil_div(W, L);
-  alignas(64) T ky[NK * L], kz[NK * L], parity[L];
+  constexpr int NV = PointKernels<T, W>::NV;
+  alignas(64) T parity[L];
   for (int i = 0; i < L; ++i) parity[i] = T(i % 2);
   const V<T> odd = V<T>::load_aligned(parity), even = V<T>(T(1)) - odd;
   T* sub = reinterpret_cast<T*>(subgrid);
   const std::int64_t sx = box.dims[0], sxy = box.dims[0] * box.dims[1];
-  for (std::int64_t j = begin; j < end; ++j) {
-    T tx, ty, tz;
-    const std::int64_t ix = first_point<T, W>(ctx.xs[j], tx) - box.origin[0];
-    const std::int64_t iy = first_point<T, W>(ctx.ys[j], ty) - box.origin[1];
-    const std::int64_t iz = first_point<T, W>(ctx.zs[j], tz) - box.origin[2];
-    V<T> kx[NV];
-    kernel_values_dup<T, W>(ctx, tx, kx);
-    kernel_values<T, W>(ctx, ty, ky);
-    kernel_values<T, W>(ctx, tz, kz);
-    // The strengths sit in the caller's order: fetch ahead, or each point waits on a miss.
-    if (j + kPrefetch < end) __builtin_prefetch(cin + ctx.perm[j + kPrefetch]);
-    const std::complex<T> cj = cin[ctx.perm[j]];
-    const V<T> cv = xsimd::fma(V<T>(cj.real()), even, V<T>(cj.imag()) * odd);
-    for (int v = 0; v < NV; ++v) kx[v] *= cv;
-    for (int c = 0; c < W; ++c) {
-      V<T> kxz[NV];  // x kernel times value times z kernel: one FMA per vector per row
-      for (int v = 0; v < NV; ++v) kxz[v] = kx[v] * V<T>(kz[c]);
-      T* plane = sub + 2 * (ix + sx * iy + sxy * (iz + c));
-      for (int b = 0; b < W; ++b) {
-        T* r = plane + 2 * sx * b;
-        const V<T> kb(ky[b]);
-        for (int v = 0; v < NV; ++v)
-          xsimd::fma(kb, kxz[v], V<T>::load_unaligned(r + v * L)).store_unaligned(r + v * L);
-      }
+  PointKernels<T, W> k[kGroup];
+  std::int64_t j = begin;
+  while (j < end) {
+    std::int64_t start[3] = {0, 0, 0};
+    int g = 0;
+    for (; g < kGroup && j + g < end; ++g) {
+      const std::int64_t p = j + g;
+      T t[3];
+      const std::int64_t i[3] = {first_point<T, W>(ctx.xs[p], t[0]), first_point<T, W>(ctx.ys[p], t[1]),
+                                 first_point<T, W>(ctx.zs[p], t[2])};
+      if (g == 0)
+        std::copy(i, i + 3, start);
+      else if (i[0] != start[0] || i[1] != start[1] || i[2] != start[2])
+        break;
+      kernel_values_dup<T, W>(ctx, t[0], k[g].kx);
+      kernel_values<T, W>(ctx, t[1], k[g].ky);
+      kernel_values<T, W>(ctx, t[2], k[g].kz);
+      // The strengths sit in the caller's order: fetch ahead, or each point waits on a miss.
+      if (p + kPrefetch < end) __builtin_prefetch(cin + ctx.perm[p + kPrefetch]);
+      const std::complex<T> cj = cin[ctx.perm[p]];
+      const V<T> cv = xsimd::fma(V<T>(cj.real()), even, V<T>(cj.imag()) * odd);
+      for (int v = 0; v < NV; ++v) k[g].kx[v] *= cv;
     }
+    T* corner = sub + 2 * ((start[0] - box.origin[0]) + sx * (start[1] - box.origin[1]) +
+                           sxy * (start[2] - box.origin[2]));
+    switch (g) {
+      case 1: spread_group<T, W, 1>(k, corner, sx, sxy); break;
+      case 2: spread_group<T, W, 2>(k, corner, sx, sxy); break;
+      case 3: spread_group<T, W, 3>(k, corner, sx, sxy); break;
+      default: spread_group<T, W, 4>(k, corner, sx, sxy); break;
+    }
+    j += g;
   }
 }
 
