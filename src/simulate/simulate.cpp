@@ -256,7 +256,9 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::D
   if (n < 3 || n % 2 == 0)
     fail("reference model grid size must be odd and at least 3, got " + std::to_string(n));
   const double s_max = largest_s(det, wavelength_m);
-  const double ds = s_max / static_cast<double>(n / 2);
+  // The reconstruction's real-space voxel is 1 / (2 s_max) (slicing/slicing.hpp); the
+  // reciprocal spacing that makes this map's voxel the same is 2 s_max / n.
+  const double ds = 2 * s_max / static_cast<double>(n);
   const std::int64_t n3 = n * n * n, half = n / 2;
   std::vector<float> x(n3), y(n3), z(n3);
   for (std::int64_t k = 0; k < n3; ++k) {

@@ -57,9 +57,10 @@ SimulationSummary simulate_dataset(
     const std::function<void(std::int64_t, std::int64_t)>& progress = {});
 
 // The model on the reconstruction's grid: |F|^2 on n^3 reciprocal points k ds, k =
-// -n/2..n/2, ds = (largest pixel |s|) / (n/2), in electrons^2; and the electron density
-// rho(r) = sum_k F(k) exp(-2 pi i k.r/n) ds^3 on the matching real-space grid (voxel
-// 1/(n ds) Angstrom, centred), in electrons per cubic Angstrom: the map FSC compares with.
+// -n/2..n/2, ds = 2 s_max / n (s_max the largest pixel |s|), in electrons^2; and the
+// electron density rho(r) = sum_k F(k) exp(-2 pi i k.r/n) ds^3 on the matching real-space
+// grid (voxel 1/(n ds) = 1/(2 s_max) Angstrom, the reconstruction's voxel, centred), in
+// electrons per cubic Angstrom: the map FSC compares with.
 struct ReferenceModel {
   io::Volume intensity;
   io::Map density;

@@ -51,7 +51,10 @@ TEST(PhotonCounter, MeanAndVarianceArePoisson) {
 class PatternMethods : public ::testing::TestWithParam<simulate::PatternSimulator::Method> {};
 INSTANTIATE_TEST_SUITE_P(Simulate, PatternMethods,
                          ::testing::Values(simulate::PatternSimulator::Method::spline,
-                                           simulate::PatternSimulator::Method::nufft));
+                                           simulate::PatternSimulator::Method::nufft),
+                         [](const auto& param_info) {
+                           return param_info.param == simulate::PatternSimulator::Method::spline ? "spline" : "nufft";
+                         });
 
 TEST_P(PatternMethods, MatchDirectEvaluation) {
   const auto atoms = simulate::centred(simulate::built_in_molecule());
