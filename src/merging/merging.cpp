@@ -2,95 +2,259 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 #include <string>
 
 #include "core/error.hpp"
-#include "nufft/kernel.hpp"
-#include "nufft/nufft.hpp"
 
 namespace spire::merging {
+namespace {
 
-std::pair<int, double> conjugate_gradients(
-    const std::function<void(const std::vector<double>&, std::vector<double>&)>& apply,
-    const std::vector<double>& rhs, std::vector<double>& x, int max_iterations, double tolerance) {
-  const std::size_t n = rhs.size();
-  auto dot = [n](const std::vector<double>& a, const std::vector<double>& b) {
-    double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(static)
-    for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-  };
-  const double norm_b = std::sqrt(dot(rhs, rhs));
-  if (norm_b == 0) {
-    std::fill(x.begin(), x.end(), 0.0);
-    return {0, 0.0};
+bool smooth(int m) {
+  for (int p : {2, 3, 5, 7})
+    while (m % p == 0) m /= p;
+  return m == 1;
+}
+
+int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
+
+double dot(std::int64_t n, const auto* a, const auto* b, int threads) {
+  double s = 0;
+#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
+  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
+  return s;
+}
+
+}  // namespace
+
+int toeplitz_fft_size(int n) {
+  int m = std::max(2 * n - 1, 1);
+  while (!smooth(m)) ++m;
+  return m;
+}
+
+// ---------------------------------------------------------------------------- Toeplitz
+
+template <typename S>
+struct Toeplitz<S>::State {
+  int n = 0, L = 0, threads = 1;
+  AlignedArray<std::complex<S>> work;
+  AlignedArray<S> spectrum;  // FFT of the circulant kernel / L^3: real since K is even
+  std::unique_ptr<FftPlan3<S>> forward, backward;
+
+  std::int64_t grid() const { return std::int64_t{L} * L * L; }
+  void clear() {
+    std::complex<S>* w = work.get();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t i = 0; i < grid(); ++i) w[i] = 0;
   }
-  std::vector<double> r(n), p(n), q(n);
-  apply(x, q);
-  for (std::size_t i = 0; i < n; ++i) r[i] = rhs[i] - q[i];
+};
+
+template <typename S>
+Toeplitz<S>::Toeplitz(int n, int fft_size, int threads, Planning planning)
+    : s_(std::make_unique<State>()) {
+  if (n < 1 || n % 2 == 0) fail("Toeplitz: grid size n must be odd and positive, got " + std::to_string(n));
+  if (fft_size < 2 * n - 1)
+    fail("Toeplitz: FFT size " + std::to_string(fft_size) + " is below 2n-1 = " +
+         std::to_string(2 * n - 1) + " (lags would alias)");
+  State& s = *s_;
+  s.n = n;
+  s.L = fft_size;
+  s.threads = resolve_threads(threads);
+  s.work = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(s.grid()));
+  s.spectrum = aligned_zeros<S>(static_cast<std::size_t>(s.grid()));
+  s.forward = std::make_unique<FftPlan3<S>>(s.L, s.L, s.L, -1, s.work.get(), s.threads, planning);
+  s.backward = std::make_unique<FftPlan3<S>>(s.L, s.L, s.L, +1, s.work.get(), s.threads, planning);
+}
+
+template <typename S>
+Toeplitz<S>::~Toeplitz() = default;
+template <typename S>
+Toeplitz<S>::Toeplitz(Toeplitz&&) noexcept = default;
+template <typename S>
+Toeplitz<S>& Toeplitz<S>::operator=(Toeplitz&&) noexcept = default;
+
+template <typename S>
+void Toeplitz<S>::set_kernel(std::span<const double> kernel) {
+  State& s = *s_;
+  const std::int64_t nk = 2 * std::int64_t{s.n} - 1, L = s.L;
+  if (static_cast<std::int64_t>(kernel.size()) != nk * nk * nk)
+    fail("Toeplitz: kernel has " + std::to_string(kernel.size()) + " values, expected (2n-1)^3 = " +
+         std::to_string(nk * nk * nk));
+  s.clear();
+  // Lag m goes to m mod L: with L >= 2n-1 the lags of the n^3 corner never collide.
+  const std::int64_t h = s.n - 1;
+  std::complex<S>* w = s.work.get();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+  for (std::int64_t i3 = 0; i3 < nk; ++i3)
+    for (std::int64_t i2 = 0; i2 < nk; ++i2) {
+      const std::int64_t g3 = (i3 - h + L) % L, g2 = (i2 - h + L) % L;
+      for (std::int64_t i1 = 0; i1 < nk; ++i1) {
+        const std::int64_t g1 = (i1 - h + L) % L;
+        w[g1 + L * (g2 + L * g3)] = static_cast<S>(kernel[static_cast<std::size_t>(i1 + nk * (i2 + nk * i3))]);
+      }
+    }
+  s.forward->execute(w);
+  const S scale = static_cast<S>(1.0 / static_cast<double>(s.grid()));
+  S* sp = s.spectrum.get();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+  for (std::int64_t i = 0; i < s.grid(); ++i) sp[i] = w[i].real() * scale;
+}
+
+template <typename S>
+void Toeplitz<S>::apply(const S* x, S* y) {
+  State& s = *s_;
+  const std::int64_t n = s.n, L = s.L;
+  std::complex<S>* w = s.work.get();
+  s.clear();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+  for (std::int64_t i3 = 0; i3 < n; ++i3)
+    for (std::int64_t i2 = 0; i2 < n; ++i2)
+      for (std::int64_t i1 = 0; i1 < n; ++i1) w[i1 + L * (i2 + L * i3)] = x[i1 + n * (i2 + n * i3)];
+  s.forward->execute(w);
+  const S* sp = s.spectrum.get();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+  for (std::int64_t i = 0; i < s.grid(); ++i) w[i] *= sp[i];
+  s.backward->execute(w);
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+  for (std::int64_t i3 = 0; i3 < n; ++i3)
+    for (std::int64_t i2 = 0; i2 < n; ++i2)
+      for (std::int64_t i1 = 0; i1 < n; ++i1) y[i1 + n * (i2 + n * i3)] = w[i1 + L * (i2 + L * i3)].real();
+}
+
+template <typename S>
+int Toeplitz<S>::n() const {
+  return s_->n;
+}
+template <typename S>
+int Toeplitz<S>::fft_size() const {
+  return s_->L;
+}
+
+template class Toeplitz<float>;
+template class Toeplitz<double>;
+
+// ---------------------------------------------------------------------------- CG
+
+template <typename S>
+CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
+                            std::span<const S> b, std::span<S> x, int max_iterations,
+                            double tolerance) {
+  const std::int64_t n = static_cast<std::int64_t>(b.size());
+  if (x.size() != b.size()) fail("CG: x and b differ in size");
+  if (max_iterations < 0 || !(tolerance >= 0)) fail("CG: bad iteration limit or tolerance");
+  const int threads = omp_get_max_threads();
+  CgResult result;
+  const double b_norm = std::sqrt(dot(n, b.data(), b.data(), threads));
+  if (b_norm == 0) {
+    std::fill(x.begin(), x.end(), S(0));
+    result.converged = true;
+    return result;
+  }
+  std::vector<S> r(b.size()), p(b.size()), q(b.size());
+  apply_m(x.data(), q.data());
+  for (std::int64_t i = 0; i < n; ++i) r[i] = b[i] - q[i];
   p = r;
-  double rr = dot(r, r);
-  int it = 0;
-  while (it < max_iterations && std::sqrt(rr) > tolerance * norm_b) {
-    apply(p, q);
-    const double alpha = rr / dot(p, q);
-#pragma omp parallel for schedule(static)
-    for (std::size_t i = 0; i < n; ++i) {
+  double rr = dot(n, r.data(), r.data(), threads);
+  const double stop = tolerance * b_norm;
+  while (std::sqrt(rr) > stop && result.iterations < max_iterations) {
+    apply_m(p.data(), q.data());
+    ++result.iterations;
+    const double pq = dot(n, p.data(), q.data(), threads);
+    if (!(pq > 0)) break;  // p in M's null space: nothing more to gain
+    const S alpha = static_cast<S>(rr / pq);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) {
       x[i] += alpha * p[i];
       r[i] -= alpha * q[i];
     }
-    const double rr_new = dot(r, r);
-    const double beta = rr_new / rr;
+    const double rr_new = dot(n, r.data(), r.data(), threads);
+    const S beta = static_cast<S>(rr_new / rr);
     rr = rr_new;
-#pragma omp parallel for schedule(static)
-    for (std::size_t i = 0; i < n; ++i) p[i] = r[i] + beta * p[i];
-    ++it;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (std::int64_t i = 0; i < n; ++i) p[i] = r[i] + beta * p[i];
   }
-  return {it, std::sqrt(rr) / norm_b};
+  result.converged = std::sqrt(rr) <= stop;
+  // The recursive residual drifts from the true one in finite precision: report the true one.
+  apply_m(x.data(), q.data());
+  double true_rr = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double d = static_cast<double>(b[i]) - static_cast<double>(q[i]);
+    true_rr += d * d;
+  }
+  result.residual = std::sqrt(true_rr) / b_norm;
+  return result;
 }
+
+template CgResult conjugate_gradient<float>(const std::function<void(const float*, float*)>&,
+                                            std::span<const float>, std::span<float>, int, double);
+template CgResult conjugate_gradient<double>(const std::function<void(const double*, double*)>&,
+                                             std::span<const double>, std::span<double>, int, double);
+
+// ---------------------------------------------------------------------------- Merger
 
 template <typename T>
 struct Merger<T>::State {
-  std::int64_t n = 0, nk = 0, L = 0;  // grid, kernel modes (2n-1), convolution size
-  Options options;
+  Settings settings;
   int threads = 1;
-  std::unique_ptr<nufft::Plan<T>> rhs_plan, kernel_plan;  // type 1 onto n^3 and nk^3
-  std::vector<double> rhs, kernel;
-  std::vector<std::complex<T>> strengths, modes;
-  AlignedArray<std::complex<double>> work, kernel_hat;
-  std::unique_ptr<FftPlan3<double>> forward, backward;
-  bool kernel_ready = false;
+  std::int64_t nk = 0;  // 2n-1
+  nufft::Plan<T> plan;
+  std::vector<double> kernel, rhs;
+  std::vector<unsigned char> support;  // empty: everything
+  std::unique_ptr<Toeplitz<float>> toeplitz_f;
+  std::unique_ptr<Toeplitz<double>> toeplitz_d;
 
-  std::int64_t wrap(std::int64_t i) const { return (i % L + L) % L; }
+  State(const Settings& s, std::int64_t nk_)
+      : settings(s), threads(resolve_threads(s.nufft.threads)), nk(nk_),
+        plan(1, {nk_, nk_, nk_}, -1, s.nufft_tolerance, s.nufft) {}
+
+  template <typename S>
+  Solution solve_in(Toeplitz<S>& toeplitz, std::span<const double> x0);
 };
 
+namespace {
+
+void check_settings(const Settings& s) {
+  if (s.n < 1 || s.n % 2 == 0) fail("merging: grid size n must be odd and positive, got " + std::to_string(s.n));
+  if (!(s.rho >= 0) || !std::isfinite(s.rho)) fail("merging: rho must be finite and >= 0");
+  if (!(s.support_radius >= 0)) fail("merging: support radius must be >= 0");
+  if (s.max_iterations < 1) fail("merging: max_iterations must be >= 1");
+  if (!(s.tolerance >= 0)) fail("merging: CG tolerance must be >= 0");
+  if (s.chunk_points < 1) fail("merging: chunk_points must be >= 1");
+  if (s.fft_size != 0 && s.fft_size < 2 * s.n - 1)
+    fail("merging: fft_size " + std::to_string(s.fft_size) + " is below 2n-1 = " + std::to_string(2 * s.n - 1));
+}
+
+}  // namespace
+
 template <typename T>
-Merger<T>::Merger(std::int64_t n, const Options& options) : s_(std::make_unique<State>()) {
+Merger<T>::Merger(const Settings& settings) {
+  check_settings(settings);
+  const std::int64_t nk = 2 * std::int64_t{settings.n} - 1;
+  s_ = std::make_unique<State>(settings, nk);
   State& s = *s_;
-  if (n < 3 || n % 2 == 0) fail("merging: grid size n must be odd and at least 3, got " + std::to_string(n));
-  if (options.cg_iterations < 1) fail("merging: cg_iterations must be at least 1");
-  if (!(options.regularisation >= 0)) fail("merging: regularisation must not be negative");
-  s.n = n;
-  s.nk = 2 * n - 1;
-  s.options = options;
-  s.threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-  // A fast FFT size for the linear convolution: 2,3,5,7-smooth, at least 2n - 1.
-  s.L = nufft::fine_grid_size(s.nk, 1.0, 1);
-  nufft::Options nopt;
-  nopt.threads = options.threads;
-  nopt.planning = options.planning;
-  s.rhs_plan = std::make_unique<nufft::Plan<T>>(1, std::array<std::int64_t, 3>{n, n, n}, -1, options.tolerance, nopt);
-  s.kernel_plan = std::make_unique<nufft::Plan<T>>(1, std::array<std::int64_t, 3>{s.nk, s.nk, s.nk}, -1,
-                                                   options.tolerance, nopt);
-  const auto L3 = static_cast<std::size_t>(s.L * s.L * s.L);
-  s.work = aligned_zeros<std::complex<double>>(L3);
-  s.kernel_hat = aligned_zeros<std::complex<double>>(L3);
-  const int L = static_cast<int>(s.L);
-  s.forward = std::make_unique<FftPlan3<double>>(L, L, L, -1, s.work.get(), s.threads, options.planning);
-  s.backward = std::make_unique<FftPlan3<double>>(L, L, L, +1, s.work.get(), s.threads, options.planning);
-  clear();
+  const std::int64_t n = settings.n, h = n / 2;
+  s.kernel.assign(static_cast<std::size_t>(nk * nk * nk), 0.0);
+  s.rhs.assign(static_cast<std::size_t>(n * n * n), 0.0);
+  if (settings.support_radius > 0) {
+    s.support.resize(s.rhs.size());
+    const double r2 = settings.support_radius * settings.support_radius;
+    for (std::int64_t i3 = 0; i3 < n; ++i3)
+      for (std::int64_t i2 = 0; i2 < n; ++i2)
+        for (std::int64_t i1 = 0; i1 < n; ++i1) {
+          const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h),
+                       l3 = static_cast<double>(i3 - h);
+          s.support[static_cast<std::size_t>(i1 + n * (i2 + n * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
+        }
+  }
+  const int L = settings.fft_size > 0 ? settings.fft_size : toeplitz_fft_size(settings.n);
+  if (settings.cg_precision == CgPrecision::float32)
+    s.toeplitz_f = std::make_unique<Toeplitz<float>>(settings.n, L, s.threads, settings.nufft.planning);
+  else
+    s.toeplitz_d = std::make_unique<Toeplitz<double>>(settings.n, L, s.threads, settings.nufft.planning);
 }
 
 template <typename T>
@@ -101,120 +265,128 @@ template <typename T>
 Merger<T>& Merger<T>::operator=(Merger&&) noexcept = default;
 
 template <typename T>
-void Merger<T>::clear() {
+void Merger<T>::accumulate(std::span<const T> px, std::span<const T> py, std::span<const T> pz,
+                           std::span<const T> values, std::span<const T> weights) {
   State& s = *s_;
-  s.rhs.assign(static_cast<std::size_t>(s.n * s.n * s.n), 0.0);
-  s.kernel.assign(static_cast<std::size_t>(s.nk * s.nk * s.nk), 0.0);
-  s.kernel_ready = false;
-}
-
-template <typename T>
-void Merger<T>::accumulate(std::int64_t m, const T* x, const T* y, const T* z, const T* values,
-                           const T* weights) {
-  State& s = *s_;
-  for (std::int64_t j = 0; j < m; ++j) {
-    if (!std::isfinite(values[j])) fail("merging: intensity " + std::to_string(j) + " is not finite");
-    if (!(weights[j] >= 0)) fail("merging: weight " + std::to_string(j) + " is negative or NaN");
+  const std::size_t m = px.size();
+  if (py.size() != m || pz.size() != m || values.size() != m || (!weights.empty() && weights.size() != m))
+    fail("merging: accumulate got " + std::to_string(px.size()) + ", " + std::to_string(py.size()) + ", " +
+         std::to_string(pz.size()) + " coordinates, " + std::to_string(values.size()) + " values and " +
+         std::to_string(weights.size()) + " weights; they must all be the same length (weights may be empty)");
+  // Checked before anything is added, so a bad call leaves the sums as they were. The slack
+  // lets a point computed as pi * s / s_ext in T round just past pi.
+  const T bound = std::numbers::pi_v<T> * (1 + 8 * std::numeric_limits<T>::epsilon());
+  const T* coords[3] = {px.data(), py.data(), pz.data()};
+  for (std::size_t j = 0; j < m; ++j) {
+    for (int d = 0; d < 3; ++d)
+      if (!(std::abs(coords[d][j]) <= bound))
+        fail("merging: point " + std::to_string(j) + " has " + "xyz"[d] + " = " +
+             std::to_string(static_cast<double>(coords[d][j])) + ", outside [-pi, pi] (scale by pi / s_ext)");
+    if (!std::isfinite(values[j]))
+      fail("merging: value " + std::to_string(j) + " is not finite (" +
+           std::to_string(static_cast<double>(values[j])) + "); give masked pixels weight 0 and any finite value");
+    if (!weights.empty() && !(weights[j] >= 0 && std::isfinite(weights[j])))
+      fail("merging: weight " + std::to_string(j) + " is " + std::to_string(static_cast<double>(weights[j])) +
+           "; weights must be finite and >= 0");
   }
-  const T pi = std::numbers::pi_v<T>;
-  for (const T* c : {x, y, z})
-    for (std::int64_t j = 0; j < m; ++j)
-      if (!(c[j] >= -pi && c[j] <= pi))
-        fail("merging: point " + std::to_string(j) + " lies outside [-pi, pi]");
-  s.strengths.resize(static_cast<std::size_t>(m));
-  // A*Db: type 1 (sign -1) of D b onto the grid.
-  for (std::int64_t j = 0; j < m; ++j) s.strengths[j] = weights[j] * values[j];
-  s.modes.resize(static_cast<std::size_t>(s.n * s.n * s.n));
-  s.rhs_plan->set_points(m, x, y, z);
-  s.rhs_plan->execute(s.strengths.data(), s.modes.data());
-  for (std::size_t i = 0; i < s.rhs.size(); ++i) s.rhs[i] += s.modes[i].real();
-  // The Toeplitz kernel: type 1 of D onto (2n-1)^3.
-  for (std::int64_t j = 0; j < m; ++j) s.strengths[j] = weights[j];
-  s.modes.resize(static_cast<std::size_t>(s.nk * s.nk * s.nk));
-  s.kernel_plan->set_points(m, x, y, z);
-  s.kernel_plan->execute(s.strengths.data(), s.modes.data());
-  for (std::size_t i = 0; i < s.kernel.size(); ++i) s.kernel[i] += s.modes[i].real();
-  s.kernel_ready = false;
+
+  const std::int64_t nk = s.nk, total = nk * nk * nk, n = s.settings.n, h = n / 2;
+  const std::int64_t chunk = std::min<std::int64_t>(s.settings.chunk_points, static_cast<std::int64_t>(m));
+  std::vector<std::complex<T>> c(static_cast<std::size_t>(chunk));
+  std::vector<std::complex<T>> f(static_cast<std::size_t>(total));
+  for (std::int64_t first = 0; first < static_cast<std::int64_t>(m); first += chunk) {
+    const std::int64_t count = std::min<std::int64_t>(chunk, static_cast<std::int64_t>(m) - first);
+    // Kernel weights in the real part, weighted data in the imaginary part: one NUFFT for both.
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+    for (std::int64_t j = 0; j < count; ++j) {
+      const std::size_t g = static_cast<std::size_t>(first + j);
+      const T w = weights.empty() ? T(1) : weights[g];
+      c[static_cast<std::size_t>(j)] = {w, w * values[g]};
+    }
+    s.plan.set_points(count, px.data() + first, py.data() + first, pz.data() + first);
+    s.plan.execute(c.data(), f.data());
+    // Mode -m sits at the mirrored index total-1-i (odd grid, centred).
+    double* kernel = s.kernel.data();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+    for (std::int64_t i = 0; i < total; ++i)
+      kernel[i] += 0.5 * (static_cast<double>(f[i].real()) + static_cast<double>(f[total - 1 - i].real()));
+    double* rhs = s.rhs.data();
+#pragma omp parallel for num_threads(s.threads) schedule(static)
+    for (std::int64_t i3 = 0; i3 < n; ++i3)
+      for (std::int64_t i2 = 0; i2 < n; ++i2)
+        for (std::int64_t i1 = 0; i1 < n; ++i1) {
+          // Voxel l = i - h is mode l + n - 1 of the (2n-1)^3 grid.
+          const std::int64_t k = (i1 + h) + nk * ((i2 + h) + nk * (i3 + h));
+          rhs[i1 + n * (i2 + n * i3)] +=
+              0.5 * (static_cast<double>(f[k].imag()) + static_cast<double>(f[total - 1 - k].imag()));
+        }
+  }
 }
 
 template <typename T>
-std::span<double> Merger<T>::rhs() { return s_->rhs; }
+void Merger<T>::reset() {
+  std::fill(s_->kernel.begin(), s_->kernel.end(), 0.0);
+  std::fill(s_->rhs.begin(), s_->rhs.end(), 0.0);
+}
+
 template <typename T>
 std::span<double> Merger<T>::kernel() {
-  s_->kernel_ready = false;  // the caller may change it (allreduce)
   return s_->kernel;
 }
-
 template <typename T>
-void Merger<T>::apply_normal(const std::vector<double>& x, std::vector<double>& out) {
-  State& s = *s_;
-  const std::int64_t n = s.n, nk = s.nk, L = s.L, h = n - 1;
-  const std::size_t L3 = static_cast<std::size_t>(L * L * L);
-  if (!s.kernel_ready) {  // K(m) at circular index m mod L, transformed once per generation
-    std::fill(s.kernel_hat.get(), s.kernel_hat.get() + L3, std::complex<double>(0));
-    for (std::int64_t c = 0; c < nk; ++c)
-      for (std::int64_t b = 0; b < nk; ++b)
-        for (std::int64_t a = 0; a < nk; ++a)
-          s.kernel_hat[s.wrap(a - h) + L * (s.wrap(b - h) + L * s.wrap(c - h))] = s.kernel[a + nk * (b + nk * c)];
-    s.forward->execute(s.kernel_hat.get());
-    s.kernel_ready = true;
-  }
-  // x at offsets 0..n-1 (zero padded), y(p) = sum_q K(p - q) x(q) for p in 0..n-1.
-  std::fill(s.work.get(), s.work.get() + L3, std::complex<double>(0));
-  for (std::int64_t c = 0; c < n; ++c)
-    for (std::int64_t b = 0; b < n; ++b)
-      for (std::int64_t a = 0; a < n; ++a) s.work[a + L * (b + L * c)] = x[a + n * (b + n * c)];
-  s.forward->execute(s.work.get());
-  const double scale = 1.0 / static_cast<double>(L3);
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-  for (std::int64_t i = 0; i < static_cast<std::int64_t>(L3); ++i) s.work[i] *= s.kernel_hat[i] * scale;
-  s.backward->execute(s.work.get());
-  out.resize(x.size());
-  for (std::int64_t c = 0; c < n; ++c)
-    for (std::int64_t b = 0; b < n; ++b)
-      for (std::int64_t a = 0; a < n; ++a) out[a + n * (b + n * c)] = s.work[a + L * (b + L * c)].real();
+std::span<double> Merger<T>::rhs() {
+  return s_->rhs;
+}
+template <typename T>
+double Merger<T>::lambda() const {
+  return s_->settings.rho * s_->kernel[s_->kernel.size() / 2];
+}
+template <typename T>
+const Settings& Merger<T>::settings() const {
+  return s_->settings;
 }
 
 template <typename T>
-Solution Merger<T>::solve(std::span<const double> x0, std::span<const std::uint8_t> mask) {
-  State& s = *s_;
-  const std::size_t n3 = s.rhs.size();
-  if (!x0.empty() && x0.size() != n3) fail("merging: the previous estimate has the wrong size");
-  if (!mask.empty() && mask.size() != n3) fail("merging: the support mask has the wrong size");
+template <typename S>
+Solution Merger<T>::State::solve_in(Toeplitz<S>& toeplitz, std::span<const double> x0) {
+  const double weight_sum = kernel[kernel.size() / 2];
+  if (!(weight_sum > 0)) fail("merging: no data to merge (the weights sum to 0)");
+  for (double v : kernel)
+    if (!std::isfinite(v)) fail("merging: the Toeplitz kernel is not finite");
+  toeplitz.set_kernel(kernel);
+  const double lambda = settings.rho * weight_sum;
+  const std::size_t size = rhs.size();
+  const bool masked = !support.empty();
+  auto in_support = [&](std::size_t i) { return !masked || support[i] != 0; };
+
+  // Start and right-hand side inside the support; the operator keeps CG's iterates there.
+  std::vector<S> b(size), x(size);
+  for (std::size_t i = 0; i < size; ++i) {
+    const double start = x0.empty() ? 0.0 : x0[i];
+    x[i] = in_support(i) ? static_cast<S>(start) : S(0);
+    b[i] = in_support(i) ? static_cast<S>(rhs[i] + lambda * start) : S(0);
+  }
+  const S lam = static_cast<S>(lambda);
+  const std::function<void(const S*, S*)> apply_m = [&](const S* in, S* out) {
+    toeplitz.apply(in, out);
+    for (std::size_t i = 0; i < size; ++i) out[i] = in_support(i) ? out[i] + lam * in[i] : S(0);
+  };
   Solution sol;
-  const std::int64_t centre = (s.nk / 2) * (1 + s.nk + s.nk * s.nk);
-  sol.lambda = s.options.regularisation * s.kernel[static_cast<std::size_t>(centre)];
-  auto project = [&](std::vector<double>& v) {
-    if (!mask.empty())
-      for (std::size_t i = 0; i < n3; ++i)
-        if (!mask[i]) v[i] = 0;
-  };
-  std::vector<double> rhs(s.rhs);
-  if (!x0.empty())
-    for (std::size_t i = 0; i < n3; ++i) rhs[i] += sol.lambda * x0[i];
-  project(rhs);
-  sol.autocorrelation.assign(n3, 0.0);
-  if (!x0.empty()) sol.autocorrelation.assign(x0.begin(), x0.end());
-  project(sol.autocorrelation);
-  std::vector<double> tmp;
-  auto apply = [&](const std::vector<double>& v, std::vector<double>& out) {
-    tmp = v;
-    project(tmp);
-    apply_normal(tmp, out);
-    for (std::size_t i = 0; i < n3; ++i) out[i] += sol.lambda * tmp[i];
-    project(out);
-  };
-  const auto [it, res] = conjugate_gradients(apply, rhs, sol.autocorrelation, s.options.cg_iterations,
-                                             s.options.cg_tolerance);
-  sol.iterations = it;
-  sol.residual = res;
+  sol.lambda = lambda;
+  sol.cg = conjugate_gradient<S>(apply_m, b, x, settings.max_iterations, settings.tolerance);
+  sol.x.assign(x.begin(), x.end());
   return sol;
 }
 
 template <typename T>
-std::int64_t Merger<T>::n() const { return s_->n; }
-template <typename T>
-std::int64_t Merger<T>::convolution_size() const { return s_->L; }
+Solution Merger<T>::solve(std::span<const double> x0) {
+  State& s = *s_;
+  if (!x0.empty() && x0.size() != s.rhs.size())
+    fail("merging: x0 has " + std::to_string(x0.size()) + " values, expected n^3 = " + std::to_string(s.rhs.size()));
+  for (double v : x0)
+    if (!std::isfinite(v)) fail("merging: x0 is not finite");
+  return s.toeplitz_f ? s.solve_in(*s.toeplitz_f, x0) : s.solve_in(*s.toeplitz_d, x0);
+}
 
 template class Merger<float>;
 template class Merger<double>;

@@ -1,26 +1,40 @@
 #pragma once
-// Merging (M-TIP step 3): the autocorrelation that best explains the data at the matched
-// orientations, from the Tikhonov-regularised normal equations
+// Merging (M-TIP step 3): the autocorrelation from the data at their matched orientations,
+// by conjugate gradients on Tikhonov-regularised normal equations.
 //
-//   (A* D A + lambda I) x = A* D b + lambda x0,
+// Model (shared with slicing). The autocorrelation x is real on an n^3 grid, n odd, voxel
+// l = (l1, l2, l3) with l_d = -h..h, h = n/2, stored at (l1+h) + n((l2+h) + n(l3+h)) (the
+// NUFFT's mode order, l1 fastest). Voxel size 1/(2 s_ext), s_ext the largest pixel |s|.
+// The model intensity at a reciprocal point s in the molecule's frame is
+//   I(s) = sum_l x(l) exp(+i l . p),   p = pi s / s_ext in [-pi, pi]^3,
+// a type-2 NUFFT with sign +1 (the operator A); its adjoint A* is type 1 with sign -1.
 //
-// A the type-2 NUFFT from the autocorrelation grid to the data's oriented pixels
-// (I(s) = sum_l A(l) exp(i l . x_s), x = pi R^T s / s_ext: the convention of
-// slicing/slicing.hpp), D per-pixel weights, b the measured intensities, x0 the previous
-// estimate. x is real (an autocorrelation), so the real parts of A*Db and of A*DA are used
-// (the gradient of sum D |Ax - b|^2 over real x); both are even in l, so Friedel symmetry
-// holds by construction.
+// Problem. Points p_j (pixels rotated by their image's matched orientation, scaled to
+// [-pi, pi]), intensities b_j and weights D_j >= 0 (0 for a masked pixel). Over REAL x
+// (zero outside the support, if one is set: projection P), minimise
+//   sum_j D_j |(A x)_j - b_j|^2 + lambda |x - x0|^2,
+// whose normal equations are
+//   P (Re(A*DA) + lambda) P x = P (Re(A*Db) + lambda x0).
+// Friedel symmetry: for real x the data term's gradient is 2 Re(A*D(Ax - b)), so taking real
+// parts is exact least squares, whether or not the data are Friedel-symmetric. It is the
+// same as adding every point's mate -p_j with the same b_j and D_j (I(s) = I(-s) for real x),
+// which makes A*DA and A*Db real and doubles both (lambda scales with them, see below).
 //
-// A*DA is a Toeplitz operator: its kernel K(m) = sum_j D_j exp(-i m . x_j), m in
-// [-(n-1), n-1]^3, is ONE type-1 NUFFT of the weights per generation; each application is
-// then an FFT convolution on an L^3 grid, L >= 2n - 1 (O(n^3 log n), no NUFFT inside CG).
-// A*Db and K are sums over points: accumulate() adds a chunk of points (one rank's images,
-// one batch), and rhs()/kernel() expose the sums so MPI ranks can allreduce them before
-// solve(); the result does not depend on how the points were split.
+// Toeplitz. Re(A*DA) x (l) = sum_l' K(l - l') x(l'), with the real, even kernel
+//   K(m) = sum_j D_j cos(m . p_j),   m in [-(n-1), n-1]^3.
+// ONE type-1 NUFFT (sign -1) of c_j = D_j (1 + i b_j) onto (2n-1)^3 modes gives both sums:
+// K(m) = (Re f(m) + Re f(-m)) / 2 and Re(A*Db)(l) = (Im f(l) + Im f(-l)) / 2 (D, b real).
+// An application is a circular convolution on an L^3 grid, L >= 2n-1 (so that no two lags
+// alias): zero-pad x, FFT, multiply by the kernel's FFT (real, computed once per solve),
+// inverse FFT, keep the n^3 corner. O(L^3 log L) per CG iteration, no NUFFT in the loop.
 //
-// lambda = regularisation * K(0): relative to the diagonal of A*DA,
-// which is K(0) = sum_j D_j for every voxel: the same for one rank or many, and it scales
-// with the amount of data so the setting means the same for 100 or 100,000 images.
+// Regularisation: lambda = rho * K(0) = rho * sum_j D_j. K(0) is every diagonal entry of
+// A*DA, so rho is the strength relative to the data term, whatever the number of points or
+// ranks.
+//
+// Distribution: K and Re(A*Db) are sums over points. Each rank accumulates its own points,
+// sums kernel() and rhs() over ranks in place (MPI_Allreduce), then calls solve(): the
+// result is that of one rank with every point, up to the order of floating-point additions.
 #include <complex>
 #include <cstdint>
 #include <functional>
@@ -29,54 +43,104 @@
 #include <vector>
 
 #include "core/fft.hpp"
+#include "nufft/nufft.hpp"
 
 namespace spire::merging {
 
-struct Options {
-  double tolerance = 1e-6;        // NUFFT tolerance (type 1 onto the grid and the kernel)
-  int cg_iterations = 100;
-  double cg_tolerance = 1e-6;     // relative residual |r| / |rhs|
-  double regularisation = 1e-3;   // lambda relative to the diagonal of A*DA
-  int threads = 0;                // 0: every OpenMP thread
-  Planning planning = Planning::measure;
+// The FFT size used for the Toeplitz convolution of an n^3 grid: the smallest 2^a 3^b 5^c 7^d
+// >= 2n-1. For n = 81 that is 162: with FFTW_MEASURE wisdom on this 2-core machine one
+// application took 0.05-0.13 s at 162 and 0.05-0.12 s at 168 in double (noisy, shared
+// cores), 0.03-0.08 s vs 0.09 s in float, 0.15-0.26 s at 175..192 (bench/merging); the
+// SPEC's "162 is slow" did not reproduce, and 162 needs 13% less memory.
+int toeplitz_fft_size(int n);
+
+// Re(A*DA) as a circular convolution: a kernel K on (2n-1)^3 lags in mode order (index
+// (m1+n-1) + (2n-1)((m2+n-1) + (2n-1)(m3+n-1))). S is the precision of the FFTs. Plans are
+// made once; set_kernel once per kernel (its odd part, rounding only, is dropped); apply as
+// often as needed. Not thread-safe (one workspace).
+template <typename S>
+class Toeplitz {
+ public:
+  Toeplitz(int n, int fft_size, int threads = 0, Planning planning = Planning::measure);
+  ~Toeplitz();
+  Toeplitz(Toeplitz&&) noexcept;
+  Toeplitz& operator=(Toeplitz&&) noexcept;
+
+  void set_kernel(std::span<const double> kernel);
+  void apply(const S* x, S* y);  // y = K * x, n^3 values each; x and y may alias
+
+  int n() const;
+  int fft_size() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+extern template class Toeplitz<float>;
+extern template class Toeplitz<double>;
+
+struct CgResult {
+  int iterations = 0;
+  double residual = 0;  // |b - M x| / |b|, recomputed from x at the end (0 when b = 0)
+  bool converged = false;
+};
+
+// Conjugate gradients for M x = b with M symmetric positive (semi-)definite, from the x
+// given (a warm start). Dot products are accumulated in double. Stops when the recursive
+// residual falls below tolerance * |b| or after max_iterations applications of M.
+template <typename S>
+CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
+                            std::span<const S> b, std::span<S> x, int max_iterations,
+                            double tolerance);
+
+enum class CgPrecision { float32, float64 };
+
+struct Settings {
+  int n = 81;                  // odd grid size
+  double rho = 1e-3;           // lambda = rho * sum_j D_j (>= 0)
+  double support_radius = 0;   // > 0: voxels with |l| > radius are held at 0; 0: no support
+  int max_iterations = 100;
+  double tolerance = 1e-6;     // relative residual; float32 CG rarely gets below ~1e-6
+  CgPrecision cg_precision = CgPrecision::float64;
+  double nufft_tolerance = 1e-6;  // of the kernel and A*Db
+  nufft::Options nufft;           // its threads and planning also serve the Toeplitz FFTs
+  int fft_size = 0;               // 0: toeplitz_fft_size(n); otherwise >= 2n-1
+  std::int64_t chunk_points = std::int64_t{1} << 24;  // points per NUFFT in accumulate()
 };
 
 struct Solution {
-  std::vector<double> autocorrelation;  // n^3, NUFFT mode order
-  int iterations = 0;
-  double residual = 0;                  // relative, at the end
+  std::vector<double> x;  // n^3
+  CgResult cg;
   double lambda = 0;
 };
 
-// Conjugate gradients for a symmetric positive definite operator: x holds the start and
-// returns the solution. Returns (iterations, relative residual).
-std::pair<int, double> conjugate_gradients(
-    const std::function<void(const std::vector<double>&, std::vector<double>&)>& apply,
-    const std::vector<double>& rhs, std::vector<double>& x, int max_iterations, double tolerance);
-
-// T: precision of the NUFFTs (float or double); the solve is in double.
+// T: precision of the points, data and NUFFT. Plans (NUFFT and FFT) are made once in the
+// constructor; per generation: reset(), accumulate() any number of times, solve().
 template <typename T>
 class Merger {
  public:
-  Merger(std::int64_t n, const Options& options = {});
+  explicit Merger(const Settings& settings);
   ~Merger();
   Merger(Merger&&) noexcept;
   Merger& operator=(Merger&&) noexcept;
 
-  void clear();  // a new generation: zero the sums
-  // Points (coordinates in [-pi, pi]), intensities b and weights D (>= 0).
-  void accumulate(std::int64_t n_points, const T* x, const T* y, const T* z, const T* values,
-                  const T* weights);
-  std::span<double> rhs();     // Re A*Db, n^3
-  std::span<double> kernel();  // Re K, (2n-1)^3, mode order
+  // Adds points to the kernel and right-hand side. All spans the same length; weights may
+  // be empty (all 1). Points must lie in [-pi, pi], values be finite, weights finite and
+  // >= 0, else spire::Error (nothing is added).
+  void accumulate(std::span<const T> px, std::span<const T> py, std::span<const T> pz,
+                  std::span<const T> values, std::span<const T> weights = {});
+  void reset();  // a new generation: kernel and rhs back to 0
 
-  // The Toeplitz operator x -> Re A*DA x (n^3 real), for tests and for CG.
-  void apply_normal(const std::vector<double>& x, std::vector<double>& out);
-  // mask (n^3, 1 inside): voxels outside are held at 0; empty: no support constraint.
-  Solution solve(std::span<const double> x0, std::span<const std::uint8_t> mask = {});
+  // The accumulated sums, writable so that ranks can sum them in place.
+  std::span<double> kernel();  // K(m), (2n-1)^3 in mode order
+  std::span<double> rhs();     // Re(A*Db), n^3
+  double lambda() const;       // rho * K(0)
 
-  std::int64_t n() const;
-  std::int64_t convolution_size() const;  // L
+  // Solves from x0 (n^3; empty: zeros), which is also the CG's starting point.
+  Solution solve(std::span<const double> x0 = {});
+
+  const Settings& settings() const;
 
  private:
   struct State;

@@ -69,63 +69,107 @@ inline std::int64_t wrap(std::int64_t i, std::int64_t n) {
 
 // ---- interpolation --------------------------------------------------------------------
 
+// Points sharing their first grid point are interpolated together, as they are spread
+// together: each grid row is loaded once for the group. Fewer points per group for wide
+// rows, so the accumulators stay in registers.
+template <typename T, int W>
+constexpr int interp_group() {
+  return ceil_div(2 * W, V<T>::size) >= 4 ? 2 : 4;
+}
+
+template <typename T, int W, int G>
+inline void interp_group_rows(const T* g, std::int64_t ix, const std::int64_t* yoff, const std::int64_t* zoff,
+                              const T (*ky)[ceil_div(W, V<T>::size) * V<T>::size],
+                              const T (*kz)[ceil_div(W, V<T>::size) * V<T>::size], V<T> (*acc)[ceil_div(2 * W, V<T>::size)]) {
+  constexpr int L = V<T>::size, NV = ceil_div(2 * W, L);
+  for (int p = 0; p < G; ++p)
+    for (int v = 0; v < NV; ++v) acc[p][v] = V<T>(T(0));
+  for (int c = 0; c < W; ++c) {
+    V<T> accz[G][NV];
+    for (int p = 0; p < G; ++p)
+      for (int v = 0; v < NV; ++v) accz[p][v] = V<T>(T(0));
+    for (int b = 0; b < W; ++b) {
+      const T* r = g + 2 * (zoff[c] + yoff[b] + ix);
+      for (int v = 0; v < NV; ++v) {
+        const V<T> row = V<T>::load_unaligned(r + v * L);
+        for (int p = 0; p < G; ++p) accz[p][v] = xsimd::fma(V<T>(ky[p][b]), row, accz[p][v]);
+      }
+    }
+    for (int p = 0; p < G; ++p)
+      for (int v = 0; v < NV; ++v) acc[p][v] = xsimd::fma(V<T>(kz[p][c]), accz[p][v], acc[p][v]);
+  }
+}
+
 template <typename T, int W>
 void interp_simd(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
                  std::int64_t end, std::complex<T>* out) {
   constexpr int L = V<T>::size;
   constexpr int NV = ceil_div(2 * W, L);
   constexpr int NK = ceil_div(W, L);
+  constexpr int G = interp_group<T, W>();
   const auto [nx, ny, nz] = ctx.nf;
   const T* g = reinterpret_cast<const T*>(grid);
-  alignas(64) T ky[NK * L], kz[NK * L], wrapped[NV * L], lanes[NV * L];
+  alignas(64) T ky[G][NK * L], kz[G][NK * L], wrapped[NV * L], lanes[NV * L];
   std::fill(std::begin(wrapped), std::end(wrapped), T(0));
   std::int64_t yoff[W], zoff[W];
-  for (std::int64_t j = begin; j < end; ++j) {
-    T tx, ty, tz;
-    const std::int64_t ix = first_point<T, W>(ctx.xs[j], tx);
-    const std::int64_t iy = first_point<T, W>(ctx.ys[j], ty);
-    const std::int64_t iz = first_point<T, W>(ctx.zs[j], tz);
-    V<T> kx[NV];
-    kernel_values_dup<T, W>(ctx, tx, kx);
-    kernel_values<T, W>(ctx, ty, ky);
-    kernel_values<T, W>(ctx, tz, kz);
-    for (int m = 0; m < W; ++m) {
-      yoff[m] = wrap(iy + m, ny) * nx;
-      zoff[m] = wrap(iz + m, nz) * nx * ny;
+  V<T> kx[G][NV], acc[G][NV];
+  std::int64_t j = begin;
+  while (j < end) {
+    std::int64_t start[3] = {0, 0, 0};
+    int n = 0;  // points in this group
+    for (; n < G && j + n < end; ++n) {
+      T t[3];
+      const std::int64_t i[3] = {first_point<T, W>(ctx.xs[j + n], t[0]), first_point<T, W>(ctx.ys[j + n], t[1]),
+                                 first_point<T, W>(ctx.zs[j + n], t[2])};
+      if (n == 0)
+        std::copy(i, i + 3, start);
+      else if (i[0] != start[0] || i[1] != start[1] || i[2] != start[2])
+        break;
+      kernel_values_dup<T, W>(ctx, t[0], kx[n]);
+      kernel_values<T, W>(ctx, t[1], ky[n]);
+      kernel_values<T, W>(ctx, t[2], kz[n]);
     }
-    const bool x_inside = ix >= 0 && ix + W <= nx;
-    V<T> acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = V<T>(T(0));
-    for (int c = 0; c < W; ++c) {
-      V<T> accz[NV];
-      for (int v = 0; v < NV; ++v) accz[v] = V<T>(T(0));
-      for (int b = 0; b < W; ++b) {
-        const std::int64_t row = zoff[c] + yoff[b];
-        const T* r;
-        if (x_inside) {
-          r = g + 2 * (row + ix);
-        } else {  // the kernel wraps around the x edge: gather the row
-          for (int m = 0; m < W; ++m) {
-            const std::int64_t i = 2 * (row + wrap(ix + m, nx));
-            wrapped[2 * m] = g[i];
-            wrapped[2 * m + 1] = g[i + 1];
+    for (int m = 0; m < W; ++m) {
+      yoff[m] = wrap(start[1] + m, ny) * nx;
+      zoff[m] = wrap(start[2] + m, nz) * nx * ny;
+    }
+    const std::int64_t ix = start[0];
+    if (ix >= 0 && ix + W <= nx) {
+      if (n == G)
+        interp_group_rows<T, W, G>(g, ix, yoff, zoff, ky, kz, acc);
+      else
+        for (int p = 0; p < n; ++p) interp_group_rows<T, W, 1>(g, ix, yoff, zoff, ky + p, kz + p, acc + p);
+    } else {  // the kernel wraps around the x edge: gather each row, one point at a time
+      for (int p = 0; p < n; ++p) {
+        for (int v = 0; v < NV; ++v) acc[p][v] = V<T>(T(0));
+        for (int c = 0; c < W; ++c) {
+          V<T> accz[NV];
+          for (int v = 0; v < NV; ++v) accz[v] = V<T>(T(0));
+          for (int b = 0; b < W; ++b) {
+            const std::int64_t row = zoff[c] + yoff[b];
+            for (int m = 0; m < W; ++m) {
+              const std::int64_t i = 2 * (row + wrap(ix + m, nx));
+              wrapped[2 * m] = g[i];
+              wrapped[2 * m + 1] = g[i + 1];
+            }
+            for (int v = 0; v < NV; ++v)
+              accz[v] = xsimd::fma(V<T>(ky[p][b]), V<T>::load_aligned(wrapped + v * L), accz[v]);
           }
-          r = wrapped;
+          for (int v = 0; v < NV; ++v) acc[p][v] = xsimd::fma(V<T>(kz[p][c]), accz[v], acc[p][v]);
         }
-        const V<T> kb(ky[b]);
-        for (int v = 0; v < NV; ++v) accz[v] = xsimd::fma(kb, V<T>::load_unaligned(r + v * L), accz[v]);
       }
-      const V<T> kc(kz[c]);
-      for (int v = 0; v < NV; ++v) acc[v] = xsimd::fma(kc, accz[v], acc[v]);
     }
-    for (int v = 0; v < NV; ++v) (acc[v] * kx[v]).store_aligned(lanes + v * L);
-    T re = 0, im = 0;
-    for (int m = 0; m < W; ++m) {
-      re += lanes[2 * m];
-      im += lanes[2 * m + 1];
+    for (int p = 0; p < n; ++p) {
+      for (int v = 0; v < NV; ++v) (acc[p][v] * kx[p][v]).store_aligned(lanes + v * L);
+      T re = 0, im = 0;
+      for (int m = 0; m < W; ++m) {
+        re += lanes[2 * m];
+        im += lanes[2 * m + 1];
+      }
+      if (j + p + kPrefetch < end) __builtin_prefetch(out + ctx.perm[j + p + kPrefetch], 1);
+      out[ctx.perm[j + p]] = std::complex<T>(re, im);
     }
-    if (j + kPrefetch < end) __builtin_prefetch(out + ctx.perm[j + kPrefetch], 1);
-    out[ctx.perm[j]] = std::complex<T>(re, im);
+    j += n;
   }
 }
 
