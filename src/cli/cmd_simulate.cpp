@@ -14,7 +14,7 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("simulate", "Simulate diffraction patterns of a molecule (SpiniFEL HDF5 layout)");
   struct Options {
     simulate::SimulationSettings s;
-    std::string out = "data.h5", noise = "poisson", model_map;
+    std::string out = "data.h5", noise = "poisson", model_map, method = "grid";
   };
   auto o = std::make_shared<Options>();
   auto& s = o->s;
@@ -30,11 +30,13 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--seed", s.seed, "Random seed (orientations and noise)")->capture_default_str();
   cmd->add_option("--volume-size", s.volume_size, "Reference 3D intensity grid n (odd; 0: none)")->capture_default_str();
   cmd->add_option("--tolerance", s.tolerance, "Molecular transform tolerance (float NUFFT)")->capture_default_str()->check(CLI::Range(1e-6, 1e-1));
+  cmd->add_option("--method", o->method, "Molecular transform per pixel: grid (tabulated once, interpolated) or nufft")->capture_default_str()->check(CLI::IsMember({"grid", "nufft"}));
   cmd->add_option("--threads", s.threads, "OpenMP threads (0: all)")->capture_default_str();
   cmd->add_option("--out", o->out, "Output HDF5 file")->capture_default_str();
   cmd->add_option("--model-map", o->model_map, "Also write the model's electron density (MRC) here; default: OUT stem + _model.mrc");
   return [o, command_line] {
     o->s.poisson_noise = o->noise == "poisson";
+    o->s.method = o->method == "grid" ? simulate::PatternMethod::grid : simulate::PatternMethod::nufft;
     if (o->model_map.empty() && o->s.volume_size > 0) {
       const std::filesystem::path out(o->out);
       o->model_map = (out.parent_path() / out.stem()).string() + "_model.mrc";

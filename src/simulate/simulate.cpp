@@ -5,12 +5,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numbers>
 #include <random>
 
 #include "core/error.hpp"
 #include "core/fft.hpp"
 #include "simulate/form_factors.hpp"
+#include "simulate/tabulated_transform.hpp"
 #include "simulate/transform.hpp"
 
 namespace spire::simulate {
@@ -71,116 +71,25 @@ float PhotonCounter::draw(double lambda) {
   return static_cast<float>(std::poisson_distribution<long>(lambda)(engine));
 }
 
-// F on a Cartesian reciprocal grid as cubic B-spline coefficients: F(s) is band-limited
-// (the molecule has a finite radius R), so sampled finely enough (2 pi R ds = kSplineStep)
-// the spline reproduces it between the nodes far below the tolerance, at 64 taps a point
-// instead of the NUFFT's w^3 per form-factor component.
-class SplineTransform {
- public:
-  static constexpr double kSplineStep = 0.35;  // phase step 2 pi R ds per grid spacing
-  static constexpr int kMargin = 12;           // nodes beyond s_max: the prefilter's end effects decay as 0.27^k
-
-  SplineTransform(const std::vector<Atom>& atoms, double s_max, double tolerance) {
-    double radius = 0;
-    for (const auto& a : atoms)
-      radius = std::max(radius, std::hypot(a.position_angstrom[0], a.position_angstrom[1], a.position_angstrom[2]));
-    radius += 2.0;  // the atoms' electron clouds
-    ds_ = kSplineStep / (2 * std::numbers::pi * radius);
-    const auto half = static_cast<std::int64_t>(std::ceil(s_max / ds_)) + kMargin;
-    n_ = 2 * half + 1;
-    origin_ = -static_cast<double>(half) * ds_;
-    const std::int64_t n3 = n_ * n_ * n_;
-    std::vector<double> x(n3), y(n3), z(n3);
-    for (std::int64_t k = 0; k < n3; ++k) {
-      x[k] = origin_ + static_cast<double>(k % n_) * ds_;
-      y[k] = origin_ + static_cast<double>((k / n_) % n_) * ds_;
-      z[k] = origin_ + static_cast<double>(k / (n_ * n_)) * ds_;
-    }
-    std::vector<std::complex<double>> F(n3);
-    MolecularTransform<double> transform(atoms, -origin_, std::min(tolerance, 1e-7));
-    transform.evaluate(n3, x.data(), y.data(), z.data(), F.data());
-    prefilter(F);
-    coeff_.assign(F.begin(), F.end());
-  }
-
-  std::int64_t grid_size() const { return n_; }
-  double spacing() const { return ds_; }
-
-  std::complex<float> operator()(double sx, double sy, double sz) const {
-    std::int64_t i[3];
-    float w[3][4];
-    const double s[3] = {sx, sy, sz};
-    for (int d = 0; d < 3; ++d) {
-      const double u = (s[d] - origin_) / ds_;
-      const double f = std::floor(u);
-      i[d] = static_cast<std::int64_t>(f) - 1;
-      const auto t = static_cast<float>(u - f), t2 = t * t, t3 = t2 * t, m = 1 - t;
-      w[d][0] = m * m * m / 6;
-      w[d][1] = (3 * t3 - 6 * t2 + 4) / 6;
-      w[d][2] = (-3 * t3 + 3 * t2 + 3 * t + 1) / 6;
-      w[d][3] = t3 / 6;
-    }
-    std::complex<float> sum = 0;
-    for (int c = 0; c < 4; ++c) {
-      std::complex<float> plane = 0;
-      for (int b = 0; b < 4; ++b) {
-        const std::complex<float>* row = coeff_.data() + i[0] + n_ * ((i[1] + b) + n_ * (i[2] + c));
-        plane += w[1][b] * (w[0][0] * row[0] + w[0][1] * row[1] + w[0][2] * row[2] + w[0][3] * row[3]);
-      }
-      sum += w[2][c] * plane;
-    }
-    return sum;
-  }
-
- private:
-  // Interpolating cubic B-spline coefficients: the causal and anti-causal recursive filter
-  // with pole sqrt(3) - 2 along each axis (mirror boundaries; the margin keeps their effect
-  // away from the detector's range).
-  void prefilter(std::vector<std::complex<double>>& c) const {
-    const double pole = std::sqrt(3.0) - 2, gain = (1 - pole) * (1 - 1 / pole);
-    const std::int64_t n = n_;
-    for (int axis = 0; axis < 3; ++axis) {
-      const std::int64_t stride = axis == 0 ? 1 : axis == 1 ? n : n * n;
-#pragma omp parallel for schedule(static)
-      for (std::int64_t line = 0; line < n * n; ++line) {
-        const std::int64_t a = line % n, b = line / n;
-        const std::int64_t base = axis == 0 ? n * (a + n * b) : axis == 1 ? a + n * n * b : a + n * b;
-        auto at = [&](std::int64_t k) -> std::complex<double>& { return c[base + k * stride]; };
-        for (std::int64_t k = 0; k < n; ++k) at(k) *= gain;
-        std::complex<double> sum = at(0);  // causal start: the mirrored sum, truncated
-        double zk = pole;
-        for (std::int64_t k = 1; k < std::min<std::int64_t>(n, 30); ++k, zk *= pole) sum += zk * at(k);
-        at(0) = sum;
-        for (std::int64_t k = 1; k < n; ++k) at(k) += pole * at(k - 1);
-        at(n - 1) = (pole / (pole * pole - 1)) * (pole * at(n - 2) + at(n - 1));
-        for (std::int64_t k = n - 2; k >= 0; --k) at(k) = pole * (at(k + 1) - at(k));
-      }
-    }
-  }
-
-  std::int64_t n_ = 0;
-  double ds_ = 0, origin_ = 0;
-  std::vector<std::complex<float>> coeff_;
-};
-
 struct PatternSimulator::State {
   std::int64_t pixels = 0;
   std::vector<double> s[3];       // reciprocal pixel positions, 1/Angstrom
   std::vector<double> prefactor;  // fluence r_e^2 solid angle polarization, per pixel
-  Method method = Method::spline;
-  std::unique_ptr<MolecularTransform<float>> transform;  // Method::nufft
-  std::unique_ptr<SplineTransform> spline;               // Method::spline
+  int threads = 1;
+  // grid: the tabulated transform, the pixel positions and prefactors in float.
+  std::unique_ptr<TabulatedTransform> grid;
+  std::vector<float> sf[3], prefactor_f;
+  // nufft: the transform and its per-call point and value buffers.
+  std::unique_ptr<MolecularTransform<float>> transform;
   std::vector<float> x, y, z;
   std::vector<std::complex<float>> F;
-  int threads = 1;
 };
 
 PatternSimulator::PatternSimulator(const std::vector<Atom>& atoms, const geometry::Detector& det,
                                    const geometry::Beam& beam, double tolerance, int threads,
-                                   Method method)
+                                   PatternMethod method)
     : s_(std::make_unique<State>()) {
   State& s = *s_;
-  s.method = method;
   s.threads = threads > 0 ? threads : omp_get_max_threads();
   s.pixels = det.size();
   const auto recip = geometry::reciprocal_positions(det, beam.wavelength_m());
@@ -193,16 +102,17 @@ PatternSimulator::PatternSimulator(const std::vector<Atom>& atoms, const geometr
     for (int d = 0; d < 3; ++d) s.s[d][p] = recip[p][d] * kPerMeterToPerAngstrom;
     s.prefactor[p] = f * omega[p] * pol[p];
   }
-  TransformOptions opt;
-  opt.threads = s.threads;
   // Any rotation keeps every component of R^T s within |s|.
   const double s_max = largest_s(det, beam.wavelength_m());
-  if (method == Method::spline)
-    s.spline = std::make_unique<SplineTransform>(atoms, s_max, tolerance);
-  else
-    s.transform = std::make_unique<MolecularTransform<float>>(atoms, s_max, tolerance, opt);
-  electrons_ = 0;
-  for (const auto& a : atoms) electrons_ += a.occupancy * atom_form_factor(a.element, a.charge)(0.0);
+  if (method == PatternMethod::grid) {
+    s.grid = std::make_unique<TabulatedTransform>(atoms, s_max, tolerance, s.threads);
+    for (int d = 0; d < 3; ++d) s.sf[d].assign(s.s[d].begin(), s.s[d].end());
+    s.prefactor_f.assign(s.prefactor.begin(), s.prefactor.end());
+    return;
+  }
+  TransformOptions opt;
+  opt.threads = s.threads;
+  s.transform = std::make_unique<MolecularTransform<float>>(atoms, s_max, tolerance, opt);
 }
 
 PatternSimulator::~PatternSimulator() = default;
@@ -210,25 +120,41 @@ PatternSimulator::PatternSimulator(PatternSimulator&&) noexcept = default;
 PatternSimulator& PatternSimulator::operator=(PatternSimulator&&) noexcept = default;
 
 std::int64_t PatternSimulator::pixels() const { return s_->pixels; }
-double PatternSimulator::electrons() const { return electrons_; }
+double PatternSimulator::electrons() const {
+  return s_->grid ? s_->grid->electrons() : s_->transform->electrons();
+}
 
 void PatternSimulator::patterns(const std::vector<geometry::Quaternion>& orientations, float* out) {
   State& s = *s_;
   const std::int64_t n = static_cast<std::int64_t>(orientations.size()), P = s.pixels;
-  const std::int64_t total = n * P;
-  if (s.method == Method::spline) {
-#pragma omp parallel for num_threads(s.threads) schedule(static)
+  if (s.grid) {
+    // One image per iteration, in blocks of pixels: a block's pixels sweep neighbouring
+    // grid cells (cache-friendly) and its buffers stay in L1.
+    constexpr std::int64_t B = 256;
+#pragma omp parallel for num_threads(s.threads) schedule(dynamic, 4)
     for (std::int64_t i = 0; i < n; ++i) {
-      const auto R = geometry::rotation_matrix(orientations[i]);
-      for (std::int64_t p = 0; p < P; ++p) {
-        const double a = s.s[0][p], b = s.s[1][p], c = s.s[2][p];
-        const auto F = (*s.spline)(R[0] * a + R[3] * b + R[6] * c, R[1] * a + R[4] * b + R[7] * c,
-                                   R[2] * a + R[5] * b + R[8] * c);
-        out[i * P + p] = static_cast<float>(s.prefactor[p] * std::norm(F));
+      const auto Rd = geometry::rotation_matrix(orientations[i]);
+      float R[9];
+      for (int e = 0; e < 9; ++e) R[e] = static_cast<float>(Rd[e]);
+      float x[B], y[B], z[B];
+      std::complex<float> F[B];
+      for (std::int64_t p0 = 0; p0 < P; p0 += B) {
+        const std::int64_t m = std::min(B, P - p0);
+        const float *a = s.sf[0].data() + p0, *b = s.sf[1].data() + p0, *c = s.sf[2].data() + p0;
+        for (std::int64_t p = 0; p < m; ++p) {  // R^T s: the columns of R dotted with s
+          x[p] = R[0] * a[p] + R[3] * b[p] + R[6] * c[p];
+          y[p] = R[1] * a[p] + R[4] * b[p] + R[7] * c[p];
+          z[p] = R[2] * a[p] + R[5] * b[p] + R[8] * c[p];
+        }
+        s.grid->evaluate(m, x, y, z, F);
+        float* img = out + i * P + p0;
+        for (std::int64_t p = 0; p < m; ++p)
+          img[p] = s.prefactor_f[p0 + p] * std::norm(F[p]);
       }
     }
     return;
   }
+  const std::int64_t total = n * P;
   s.x.resize(static_cast<std::size_t>(total));
   s.y.resize(static_cast<std::size_t>(total));
   s.z.resize(static_cast<std::size_t>(total));
@@ -313,7 +239,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   const auto atoms = centred(st.pdb.empty() ? built_in_molecule() : read_pdb(st.pdb));
   const auto det = geometry::Detector::square(st.detector_pixels, st.detector_width, st.detector_distance);
   const double lambda = st.beam.wavelength_m();
-  PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads);
+  PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads, st.method);
 
   io::DatasetInfo info;
   info.n_images = static_cast<std::size_t>(st.n_images);

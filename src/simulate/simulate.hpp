@@ -25,6 +25,11 @@
 
 namespace spire::simulate {
 
+// How a pattern's molecular transform is computed: `grid` interpolates F tabulated once
+// (TabulatedTransform, tabulated_transform.hpp), fast; `nufft` evaluates every pixel with
+// MolecularTransform (transform.hpp), no set-up grid but about 30x slower per pattern.
+enum class PatternMethod { grid, nufft };
+
 struct SimulationSettings {
   std::string pdb;                     // empty: the built-in test molecule
   std::int64_t n_images = 1000;
@@ -36,7 +41,8 @@ struct SimulationSettings {
   std::uint64_t seed = 1;
   std::int64_t volume_size = 81;       // reference 3D intensity grid (0: none)
   std::string model_map;               // MRC of the model's electron density (empty: none)
-  double tolerance = 1e-5;             // molecular transform (float NUFFT)
+  double tolerance = 1e-5;             // molecular transform (float NUFFT; grid interpolation)
+  PatternMethod method = PatternMethod::grid;
   std::int64_t batch_images = 250;     // images per transform call
   int threads = 0;                     // 0: every OpenMP thread
 };
@@ -70,18 +76,12 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::D
                                double wavelength_m, std::int64_t n, double tolerance);
 
 // Patterns (expected photons, no noise) of given orientations: the kernel of
-// simulate_dataset, set up once per molecule and detector. Two ways to evaluate F:
-//  - spline (default): F computed once by the NUFFT on a fine Cartesian reciprocal grid
-//    (spacing 0.35 / (2 pi R), R the molecule's radius), then cubic B-spline interpolation:
-//    64 taps per pixel; rel. error ~1e-5;
-//  - nufft: the type-3-like NUFFT of simulate/transform.hpp for every pixel (more exact,
-//    about 20x slower).
+// simulate_dataset, set up once per molecule and detector.
 class PatternSimulator {
  public:
-  enum class Method { spline, nufft };
   PatternSimulator(const std::vector<Atom>& atoms, const geometry::Detector& detector,
                    const geometry::Beam& beam, double tolerance, int threads,
-                   Method method = Method::spline);
+                   PatternMethod method = PatternMethod::grid);
   ~PatternSimulator();
   PatternSimulator(PatternSimulator&&) noexcept;
   PatternSimulator& operator=(PatternSimulator&&) noexcept;
@@ -94,7 +94,6 @@ class PatternSimulator {
  private:
   struct State;
   std::unique_ptr<State> s_;
-  double electrons_ = 0;
 };
 
 // Atoms moved so that their electron centroid (weights occupancy * Z) is at the origin.

@@ -46,49 +46,6 @@ TEST(PhotonCounter, MeanAndVarianceArePoisson) {
   EXPECT_EQ(counter.draw(0), 0.0f);
 }
 
-// I = fluence r_e^2 solid angle polarization |F(R^T s)|^2, F by the direct sum; both ways
-// of evaluating F.
-class PatternMethods : public ::testing::TestWithParam<simulate::PatternSimulator::Method> {};
-INSTANTIATE_TEST_SUITE_P(Simulate, PatternMethods,
-                         ::testing::Values(simulate::PatternSimulator::Method::spline,
-                                           simulate::PatternSimulator::Method::nufft),
-                         [](const auto& param_info) {
-                           return param_info.param == simulate::PatternSimulator::Method::spline ? "spline" : "nufft";
-                         });
-
-TEST_P(PatternMethods, MatchDirectEvaluation) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(24, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e13;
-  beam.radius_m = 0.1e-6;
-  simulate::PatternSimulator sim(atoms, det, beam, 1e-5, 0, GetParam());
-  const auto q = geometry::random_orientations(3, 99);
-  std::vector<float> got(static_cast<std::size_t>(3 * det.size()));
-  sim.patterns(q, got.data());
-
-  const auto recip = geometry::reciprocal_positions(det, beam.wavelength_m());
-  const auto pol = geometry::polarization_factors(det);
-  const auto omega = geometry::solid_angles(det);
-  const double re = 2.8179403262e-15;
-  double num = 0, den = 0;
-  for (int i = 0; i < 3; ++i)
-    for (std::int64_t p = 0; p < det.size(); ++p) {
-      // the particle rotated by R scatters at R^T s in its own frame
-      const auto s = geometry::rotate_inverse(q[i], recip[p]);
-      const double sx = s[0] * 1e-10, sy = s[1] * 1e-10, sz = s[2] * 1e-10;
-      std::complex<double> F;
-      simulate::molecular_transform_direct(atoms, 1, &sx, &sy, &sz, &F);
-      const double want = beam.fluence_per_m2() * re * re * omega[p] * pol[p] * std::norm(F);
-      const double d = got[i * det.size() + p] - want;
-      num += d * d;
-      den += want * want;
-    }
-  const double err = std::sqrt(num / den);
-  std::cout << "relative l2 error of the patterns: " << err << "\n";
-  EXPECT_LT(err, 1e-4);
-}
-
 // SPEC.md: 2cex gives about 14 photons per image at 1e12 photons on a 0.5 um spot.
 TEST(PatternSimulator, PhotonCountOf2cexMatchesTheSpec) {
   const std::string path = SPIRE_SHARED_DATA "/2cex.pdb";
