@@ -5,10 +5,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <iostream>
+#include <numbers>
 
 #include "geometry/detector.hpp"
 #include "geometry/orientations.hpp"
+#include "matching/matching.hpp"
 #include "merging/merging.hpp"
 #include "phasing/phasing.hpp"
 #include "resolution/align.hpp"
@@ -60,4 +63,76 @@ TEST(OracleChain, MergingAndPhasingTrueOrientationsRecoverTheModel) {
             << "); FSC 0.5 at shell " << (at_half ? *at_half : -1.0) << " of " << n / 2 << "\n";
   EXPECT_GT(aligned.correlation, 0.95);
   EXPECT_TRUE(!at_half || *at_half > 0.8 * (n / 2)) << "FSC falls below 0.5 at shell " << *at_half;
+}
+
+// Slicing the model's autocorrelation at the reference orientations and matching the data
+// to the slices finds each image's orientation to about the reference set's covering radius.
+TEST(OracleChain, MatchingFindsTheTrueOrientations) {
+  const auto atoms = simulate::centred(simulate::built_in_molecule());
+  const auto det = geometry::Detector::square(32, 0.08, 0.2);
+  geometry::Beam beam;
+  beam.photons_per_pulse = 1e14;
+  beam.radius_m = 0.1e-6;
+  const std::int64_t n_images = 200, P = det.size(), M = 4000;
+  const auto truth = geometry::random_orientations(static_cast<std::size_t>(n_images), 2);
+  simulate::PatternSimulator sim(atoms, det, beam, 1e-5, 0);
+  std::vector<float> images(static_cast<std::size_t>(n_images * P));
+  sim.patterns(truth, images.data());
+
+  // The model's autocorrelation from merging with the true orientations (as above).
+  const auto pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
+  double s_ext = 0;
+  for (const auto& p : pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
+  const int n = 25;
+  std::vector<float> x, y, z;
+  const auto many = geometry::random_orientations(800, 3);
+  std::vector<float> train(static_cast<std::size_t>(800 * P));
+  sim.patterns(many, train.data());
+  for (const auto& q : many) slicing::rotated_points<float>(q, pixels, s_ext, x, y, z);
+  merging::Settings ms;
+  ms.n = n;
+  ms.rho = 1e-4;
+  ms.support_radius = n / 2;
+  merging::Merger<float> merger(ms);
+  merger.accumulate(x, y, z, train);
+  const auto solution = merger.solve();
+  const std::vector<float> autocorrelation(solution.x.begin(), solution.x.end());
+
+  const auto refs = geometry::reference_orientations(M);
+  slicing::Options so;
+  so.batch_size = 1000;
+  slicing::Slicer<float> slicer(refs, pixels, s_ext, n, so);
+  slicer.set_autocorrelation(autocorrelation);
+  matching::Options mo;
+  mo.scale = matching::Scale::per_slice;
+  matching::NearestSlices<float> nearest(n_images, P, images, mo);
+  std::vector<float> slices;
+  for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+    slices.resize(static_cast<std::size_t>(slicer.batch_count(b) * P));
+    slicer.slice_batch(b, slices.data());
+    nearest.add_batch(slicer.batch_first(b), slicer.batch_count(b), slices);
+  }
+  const double cover = geometry::covering_radius(refs, geometry::random_orientations(20000, 4)).max_angle;
+  // A flat-ish detector sees I(s) = I(-s): a turn by pi about the beam gives almost the same
+  // pattern, so the error is taken over both (the curvature of the Ewald sphere decides).
+  const geometry::Quaternion turn{0, 0, 0, 1};
+  int close = 0, flipped = 0;
+  std::vector<double> errors;
+  for (std::int64_t i = 0; i < n_images; ++i) {
+    const auto& found = refs[nearest.indices()[i]];
+    const double direct = geometry::angle_between(found, truth[i]);
+    const double turned = geometry::angle_between(found, geometry::product(turn, truth[i]));
+    errors.push_back(std::min(direct, turned));
+    close += errors.back() <= 2 * cover;
+    flipped += turned < direct;
+  }
+  std::nth_element(errors.begin(), errors.begin() + n_images / 2, errors.end());
+  std::cout << "matching: median orientation error " << errors[n_images / 2] * 180 / std::numbers::pi
+            << " deg, covering radius " << cover * 180 / std::numbers::pi << " deg, " << close << "/" << n_images
+            << " within twice it, " << flipped << " turned by pi about the beam\n";
+  // Measured: median 9.3 deg against a 13.4 deg covering radius, 80% within twice it (the
+  // built-in blob on a coarse 32 x 32 detector leaves some images ambiguous). A wrong
+  // rotation convention anywhere gives errors of tens of degrees.
+  EXPECT_LT(errors[n_images / 2], cover);  // issue 8 asks for at most twice the covering radius
+  EXPECT_GT(close, 0.7 * n_images);
 }
