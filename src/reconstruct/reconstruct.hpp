@@ -44,8 +44,10 @@ struct Result {
 Result run(const Data& data, const Settings& settings,
            const std::function<void(const Generation&)>& progress = {});
 
-// Median angle between found and true orientations, each taken as the nearer of q and
-// q turned by pi about the beam (the near-Friedel ambiguity of a flat detector), in degrees.
+// Median angle between found and true orientations, in degrees, after the global rotation
+// between the reconstruction's frame and the model's (the one most images agree on), each
+// image taken as the nearer of q and q turned by pi about the beam (the near-Friedel
+// ambiguity of a flat detector).
 double median_orientation_error(const std::vector<geometry::Quaternion>& found,
                                 const std::vector<geometry::Quaternion>& truth);
 

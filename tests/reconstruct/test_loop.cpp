@@ -50,3 +50,18 @@ TEST(Loop, OracleModeReproducesTheModel) {
   EXPECT_GT(aligned.correlation, 0.95);
   EXPECT_LT(r.generations.back().median_error_deg, 1e-6);
 }
+
+// The orientation error ignores the reconstruction's global rotation and the turn by pi
+// about the beam, and nothing else.
+TEST(Loop, OrientationErrorUpToTheGlobalRotation) {
+  const auto truth = geometry::random_orientations(300, 1);
+  const auto Q = geometry::random_orientations(1, 2)[0];
+  const geometry::Quaternion turn{0, 0, 0, 1};
+  std::vector<geometry::Quaternion> found;
+  for (std::size_t i = 0; i < truth.size(); ++i) {
+    const auto q = geometry::product(truth[i], Q);
+    found.push_back(i % 3 ? q : geometry::product(turn, q));
+  }
+  EXPECT_LT(reconstruct::median_orientation_error(found, truth), 1e-5);
+  EXPECT_GT(reconstruct::median_orientation_error(geometry::random_orientations(300, 3), truth), 40);
+}
