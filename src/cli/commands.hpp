@@ -12,5 +12,6 @@ using Runner = std::function<int()>;
 Runner add_selfcheck(CLI::App& app);
 Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
+Runner add_reconstruct(CLI::App& app);
 
 }  // namespace spire::cli
