@@ -94,7 +94,12 @@ Result run(const Data& data, const Settings& st, const std::function<void(const 
   matching::NearestSlices<float> nearest(N, P, data.images, mo);
 
   Result result;
-  result.orientations = st.orientations.oracle ? data.truth : geometry::random_orientations(static_cast<std::size_t>(N), st.runtime.seed);
+  // The random start draws from its own stream: the same seed must not reproduce the
+  // orientations a simulation with that seed drew (that would hand the loop the truth).
+  const std::uint64_t start_seed = st.runtime.seed * 0x9e3779b97f4a7c15ULL + 0x5eed0f5ca1ab1eULL;
+  result.orientations = st.orientations.oracle
+                            ? data.truth
+                            : geometry::random_orientations(static_cast<std::size_t>(N), start_seed);
   std::vector<float> slices, x, y, z, slicing_input;
   constexpr std::int64_t kChunk = 256;  // images per merging NUFFT: bounds the point buffers
   for (int g = 0; g < st.generations.max; ++g) {
