@@ -42,7 +42,7 @@ Small small_dataset(std::int64_t n_images, int n) {
 TEST(Loop, OracleModeReproducesTheModel) {
   const int n = 25;
   const auto s = small_dataset(400, n);
-  auto st = reconstruct::load_settings("", {"grid.n=25", "orientations.oracle=true", "generations.max=2",
+  auto st = reconstruct::load_settings("", {"grid.n=25", "orientations.oracle=true", "generations.max=2", "runtime.fft_planning=estimate",
                                             "merging.regularisation=1e-4"});
   const auto r = reconstruct::run(s.data, st);
   const auto aligned = resolution::align<double>(n, r.density, s.model);
@@ -71,7 +71,7 @@ TEST(Loop, OrientationErrorUpToTheGlobalRotation) {
 TEST(Loop, RandomStartIsNotTheSimulationsOrientations) {
   const auto s = small_dataset(200, 15);
   for (const char* seed : {"runtime.seed=9", "runtime.seed=1"}) {
-    const auto st = reconstruct::load_settings("", {"grid.n=15", "generations.max=1", "orientations.references=100", seed});
+    const auto st = reconstruct::load_settings("", {"grid.n=15", "generations.max=1", "orientations.references=100", "runtime.fft_planning=estimate", seed});
     const auto r = reconstruct::run(s.data, st);
     EXPECT_GT(r.generations[0].median_error_deg, 40) << seed;
   }

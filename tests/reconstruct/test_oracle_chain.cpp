@@ -41,6 +41,7 @@ TEST(OracleChain, MergingAndPhasingTrueOrientationsRecoverTheModel) {
   for (const auto& q : truth) slicing::rotated_points<float>(q, pixels, s_ext, x, y, z);
 
   merging::Settings ms;
+  ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
   ms.n = n;
   ms.rho = 1e-4;
   ms.support_radius = n / 2;
@@ -49,7 +50,7 @@ TEST(OracleChain, MergingAndPhasingTrueOrientationsRecoverTheModel) {
   merger.accumulate(x, y, z, images);
   const auto solution = merger.solve();
 
-  phasing::Phaser<double> phaser(n);
+  phasing::Phaser<double> phaser(n, 0, Planning::estimate);
   phaser.set_autocorrelation(solution.x);
   const auto phased = phaser.run();
 
@@ -90,6 +91,7 @@ TEST(OracleChain, MatchingFindsTheTrueOrientations) {
   sim.patterns(many, train.data());
   for (const auto& q : many) slicing::rotated_points<float>(q, pixels, s_ext, x, y, z);
   merging::Settings ms;
+  ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
   ms.n = n;
   ms.rho = 1e-4;
   ms.support_radius = n / 2;
