@@ -9,12 +9,13 @@
 
 #include "core/error.hpp"
 #include "io/dataset.hpp"
-#include "temp_dir.hpp"
+#include "support.hpp"
 
 namespace spire::io {
 namespace {
 
 using test::TempDir;
+using test::error_of;
 using ::testing::HasSubstr;
 
 constexpr std::size_t N = 7;
@@ -69,17 +70,6 @@ Volume small_volume() {
   Volume v{{5, 6, 7}, std::vector<float>(5 * 6 * 7)};
   for (std::size_t i = 0; i < v.values.size(); ++i) v.values[i] = 0.25f * float(i);
   return v;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a spire::Error";
-  return {};
 }
 
 // Raw HDF5 edits of a written file, to make the broken files a reader must reject.

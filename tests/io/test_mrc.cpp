@@ -10,12 +10,13 @@
 
 #include "core/error.hpp"
 #include "io/mrc.hpp"
-#include "temp_dir.hpp"
+#include "support.hpp"
 
 namespace spire::io {
 namespace {
 
 using test::TempDir;
+using test::error_of;
 using ::testing::HasSubstr;
 
 // Non-cubic, so a swapped axis shows.
@@ -50,17 +51,6 @@ float word_f32(const std::vector<unsigned char>& b, int word) {
   float v;
   std::memcpy(&v, &b[4 * std::size_t(word - 1)], 4);
   return v;
-}
-
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a spire::Error";
-  return {};
 }
 
 TEST(Mrc, RoundTripNonCubic) {

@@ -21,40 +21,63 @@
 
 using namespace spire;
 
+namespace {
+
+// The built-in molecule on a coarse 32 x 32 detector, noise-free, at high fluence.
+struct Chain {
+  static constexpr int n = 25;
+  std::vector<simulate::Atom> atoms = simulate::centred(simulate::built_in_molecule());
+  geometry::Detector det = geometry::Detector::square(32, 0.08, 0.2);
+  geometry::Beam beam = [] {
+    geometry::Beam b;
+    b.photons_per_pulse = 1e14;
+    b.radius_m = 0.1e-6;
+    return b;
+  }();
+  std::vector<std::array<double, 3>> pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
+  double s_ext = [this] {
+    double m = 0;
+    for (const auto& p : pixels) m = std::max(m, std::hypot(p[0], p[1], p[2]));
+    return m;
+  }();
+  simulate::PatternSimulator sim{atoms, det, beam, 1e-5, 0};
+
+  std::int64_t P() const { return det.size(); }
+  std::vector<float> images(const std::vector<geometry::Quaternion>& q) {
+    std::vector<float> out(q.size() * static_cast<std::size_t>(P()));
+    sim.patterns(q, out.data());
+    return out;
+  }
+  // Merging at the given (true) orientations.
+  merging::Solution merged(const std::vector<geometry::Quaternion>& q, const std::vector<float>& data,
+                           int max_iterations) const {
+    std::vector<float> x, y, z;
+    for (const auto& o : q) slicing::rotated_points<float>(o, pixels, s_ext, x, y, z);
+    merging::Settings ms;
+    ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
+    ms.n = n;
+    ms.rho = 1e-4;
+    ms.support_radius = n / 2;
+    ms.max_iterations = max_iterations;
+    merging::Merger<float> merger(ms);
+    merger.accumulate(x, y, z, data);
+    return merger.solve();
+  }
+};
+
+}  // namespace
+
 TEST(OracleChain, MergingAndPhasingTrueOrientationsRecoverTheModel) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(32, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e14;
-  beam.radius_m = 0.1e-6;
-  const std::int64_t n_images = 600, P = det.size();
-  const auto truth = geometry::random_orientations(static_cast<std::size_t>(n_images), 1);
-  simulate::PatternSimulator sim(atoms, det, beam, 1e-5, 0);
-  std::vector<float> images(static_cast<std::size_t>(n_images * P));
-  sim.patterns(truth, images.data());  // noise-free
-
-  const auto pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  double s_ext = 0;
-  for (const auto& p : pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
-  const int n = 25;
-  std::vector<float> x, y, z;
-  for (const auto& q : truth) slicing::rotated_points<float>(q, pixels, s_ext, x, y, z);
-
-  merging::Settings ms;
-  ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
-  ms.n = n;
-  ms.rho = 1e-4;
-  ms.support_radius = n / 2;
-  ms.max_iterations = 200;
-  merging::Merger<float> merger(ms);
-  merger.accumulate(x, y, z, images);
-  const auto solution = merger.solve();
+  Chain c;
+  const int n = Chain::n;
+  const auto truth = geometry::random_orientations(600, 1);
+  const auto solution = c.merged(truth, c.images(truth), 200);
 
   phasing::Phaser<double> phaser(n, 0, Planning::estimate);
   phaser.set_autocorrelation(solution.x);
   const auto phased = phaser.run();
 
-  const auto model = simulate::reference_model(atoms, det, beam.wavelength_m(), n, 1e-5);
+  const auto model = simulate::reference_model(c.atoms, c.det, c.beam.wavelength_m(), n, 1e-5);
   std::vector<double> reference(model.density.data.begin(), model.density.data.end());
   const auto aligned = resolution::align<double>(n, phased.density, reference);
   const auto curve = resolution::fsc<double>(n, aligned.map, reference);
@@ -69,41 +92,20 @@ TEST(OracleChain, MergingAndPhasingTrueOrientationsRecoverTheModel) {
 // Slicing the model's autocorrelation at the reference orientations and matching the data
 // to the slices finds each image's orientation to about the reference set's covering radius.
 TEST(OracleChain, MatchingFindsTheTrueOrientations) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(32, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e14;
-  beam.radius_m = 0.1e-6;
-  const std::int64_t n_images = 200, P = det.size(), M = 4000;
+  Chain c;
+  const int n = Chain::n;
+  const std::int64_t n_images = 200, P = c.P(), M = 4000;
   const auto truth = geometry::random_orientations(static_cast<std::size_t>(n_images), 2);
-  simulate::PatternSimulator sim(atoms, det, beam, 1e-5, 0);
-  std::vector<float> images(static_cast<std::size_t>(n_images * P));
-  sim.patterns(truth, images.data());
-
-  // The model's autocorrelation from merging with the true orientations (as above).
-  const auto pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  double s_ext = 0;
-  for (const auto& p : pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
-  const int n = 25;
-  std::vector<float> x, y, z;
+  const auto images = c.images(truth);
+  // The model's autocorrelation, merged from other images at their true orientations.
   const auto many = geometry::random_orientations(800, 3);
-  std::vector<float> train(static_cast<std::size_t>(800 * P));
-  sim.patterns(many, train.data());
-  for (const auto& q : many) slicing::rotated_points<float>(q, pixels, s_ext, x, y, z);
-  merging::Settings ms;
-  ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
-  ms.n = n;
-  ms.rho = 1e-4;
-  ms.support_radius = n / 2;
-  merging::Merger<float> merger(ms);
-  merger.accumulate(x, y, z, train);
-  const auto solution = merger.solve();
+  const auto solution = c.merged(many, c.images(many), 100);
   const std::vector<float> autocorrelation(solution.x.begin(), solution.x.end());
 
   const auto refs = geometry::reference_orientations(M);
   slicing::Options so;
   so.batch_size = 1000;
-  slicing::Slicer<float> slicer(refs, pixels, s_ext, n, so);
+  slicing::Slicer<float> slicer(refs, c.pixels, c.s_ext, n, so);
   slicer.set_autocorrelation(autocorrelation);
   matching::Options mo;
   mo.scale = matching::Scale::per_slice;

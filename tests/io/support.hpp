@@ -1,9 +1,12 @@
 #pragma once
-// A fresh directory per test under the system temp dir, removed with everything in it.
+// Test support for the io tests: a fresh directory per test (removed with everything in
+// it) and the message of the spire::Error an action throws.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
+
+#include "core/error.hpp"
 #include <string>
 #include <vector>
 
@@ -36,5 +39,16 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a spire::Error";
+  return {};
+}
 
 }  // namespace spire::io::test
