@@ -104,13 +104,17 @@ Runner add_reconstruct(CLI::App& app) {
       fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
                  data.n_images, data.n_pixels, photons, n, voxel,
                  st.orientations.oracle ? " -- ORACLE (true orientations, evaluation only)" : "");
-      fmt::print("  {:>3} {:>9} {:>9} {:>9} {:>9} {:>8} {:>10}\n", "gen", "slicing", "matching", "merging",
-                 "phasing", "change", "median err");
+      fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing", "matching",
+                 "merging", "phasing", "fit", "moved", "change", "phase", "median err");
     }
-    const auto result = reconstruct::run(data, st, [&](const reconstruct::Generation& g) {
-      if (!o->quiet)
-        fmt::print("  {:>3} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.4f} {:>9.1f}°\n", g.index, g.slicing_s,
-                   g.matching_s, g.merging_s, g.phasing_s, g.change, g.median_error_deg);
+    const auto result = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State&) {
+      if (!o->quiet) {
+        fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n", g.index,
+                   reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.merging_s, g.phasing_s, g.fit,
+                   g.reassigned, g.change, g.fourier_error,
+                   g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
+        std::fflush(stdout);
+      }
     });
 
     io::write_mrc((out / "density.mrc").string(), centred_map(n, voxel, result.density));
@@ -130,6 +134,9 @@ Runner add_reconstruct(CLI::App& app) {
     for (const auto& g : result.generations)
       summary["generations"].push_back({{"slicing_s", g.slicing_s}, {"matching_s", g.matching_s},
                                         {"merging_s", g.merging_s}, {"phasing_s", g.phasing_s},
+                                        {"stage", reconstruct::stage_name(g.stage)}, {"fit", g.fit},
+                                        {"reassigned", g.reassigned},
+                                        {"phasing_fourier_error", g.fourier_error},
                                         {"change", g.change}, {"cg_iterations", g.cg_iterations},
                                         {"median_orientation_error_deg", g.median_error_deg}});
     if (!reference.empty()) {

@@ -66,16 +66,38 @@ void Phaser<T>::set_autocorrelation(std::span<const T> autocorrelation) {
   permute(n_, true, autocorrelation.data(), work_.get(), threads_,
           [](T v) { return std::complex<T>(v, 0); });
   forward_->execute(work_.get());
-  double norm2 = 0;
-#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : norm2)
+#pragma omp parallel for num_threads(threads_) schedule(static)
   for (std::int64_t i = 0; i < size_; ++i) {
     // A centrosymmetric autocorrelation has a real transform; noise makes it slightly
     // complex and negative, which no |F|^2 can be.
-    const T intensity = std::max(work_[i].real(), T(0));
-    amplitude_[i] = std::sqrt(intensity);
-    norm2 += static_cast<double>(intensity);
+    amplitude_[i] = std::sqrt(std::max(work_[i].real(), T(0)));
   }
-  amplitude_norm2_ = norm2;
+  amplitude_norm2_ = mask_unmeasured();
+}
+
+template <typename T>
+void Phaser<T>::set_measured_radius(double radius) {
+  if (!(radius > 0)) fail("phasing: the measured radius must be > 0");
+  measured_radius_ = radius;
+}
+
+template <typename T>
+double Phaser<T>::mask_unmeasured() {
+  const double r2 = measured_radius_ * measured_radius_;
+  const std::int64_t nn = n_;
+  double norm2 = 0;
+#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : norm2)
+  for (int z = 0; z < n_; ++z)
+    for (int y = 0; y < n_; ++y)
+      for (int x = 0; x < n_; ++x) {
+        const auto k = [this](int j) { return static_cast<double>(j <= n_ / 2 ? j : j - n_); };
+        T& a = amplitude_[static_cast<std::size_t>(x + nn * (y + nn * z))];
+        if (k(x) * k(x) + k(y) * k(y) + k(z) * k(z) > r2)
+          a = T(-1);
+        else
+          norm2 += static_cast<double>(a) * static_cast<double>(a);
+      }
+  return norm2;
 }
 
 template <typename T>
@@ -83,11 +105,7 @@ void Phaser<T>::set_intensity(std::span<const T> intensity) {
   check_size("intensity", intensity.size(), size_);
   permute(n_, true, intensity.data(), amplitude_.data(), threads_,
           [](T v) { return std::sqrt(std::max(v, T(0))); });
-  double norm2 = 0;
-#pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : norm2)
-  for (std::int64_t i = 0; i < size_; ++i)
-    norm2 += static_cast<double>(amplitude_[i]) * static_cast<double>(amplitude_[i]);
-  amplitude_norm2_ = norm2;
+  amplitude_norm2_ = mask_unmeasured();
 }
 
 template <typename T>
@@ -123,9 +141,13 @@ std::vector<std::uint8_t> Phaser<T>::support_from_autocorrelation(double fractio
   require_constraint();
   if (!(fraction > 0 && fraction < 1)) fail("phasing: support fraction must be in (0, 1)");
   if (!(sigma >= 0)) fail("phasing: support blur sigma must be >= 0");
-  // The blurred autocorrelation is the inverse FFT of intensity x Gaussian transfer.
+  // The blurred autocorrelation is the inverse FFT of intensity x Gaussian transfer (the
+  // unmeasured region counts as 0).
 #pragma omp parallel for num_threads(threads_) schedule(static)
-  for (std::int64_t i = 0; i < size_; ++i) work_[i] = amplitude_[i] * amplitude_[i];
+  for (std::int64_t i = 0; i < size_; ++i) {
+    const T a = std::max(amplitude_[i], T(0));
+    work_[i] = a * a;
+  }
   blur_work(sigma);
   backward_->execute(work_.get());
   T peak = 0;
@@ -184,8 +206,12 @@ double Phaser<T>::project_fourier() {
 #pragma omp parallel for num_threads(threads_) schedule(static) reduction(+ : num)
   for (std::int64_t i = 0; i < size_; ++i) {
     const std::complex<T> g = work_[i];
-    const T m = std::sqrt(std::norm(g));
     const T a = amplitude_[i];
+    if (a < 0) {  // unmeasured: left free
+      work_[i] = g * inv_n;
+      continue;
+    }
+    const T m = std::sqrt(std::norm(g));
     const double d = static_cast<double>(m) - static_cast<double>(a);
     num += d * d;
     work_[i] = m > 0 ? g * (a * inv_n / m) : std::complex<T>(a * inv_n, 0);

@@ -8,6 +8,11 @@
 //    arrays are centred the same way (k = -n/2..n/2, zero at index n/2), as the NUFFT's
 //    modes. FFT: F(k) = sum_r rho(r) exp(-2 pi i k.r / n), r and k counted from c.
 //  - intensity = Re FFT(autocorrelation), clamped at 0; amplitudes a = sqrt(intensity).
+//  - Measured region: set_measured_radius(r) limits the Fourier constraint to |k| <= r
+//    (frequency index units). Outside it the data say nothing (the detector's corners reach
+//    only |s| = s_ext, the grid's corners sqrt(3) times further), so the projection leaves
+//    those coefficients as they are instead of forcing them to merging's regularised
+//    guess; they count neither in the Fourier error nor in its norm. Default: everywhere.
 //  - Fourier projection: keep the phase of FFT(rho), set its modulus to a (phase 0 where
 //    FFT(rho) = 0); rho' = Re IFFT of that.
 //    ER: rho <- rho' inside the support where rho' >= 0 (positivity), 0 elsewhere.
@@ -29,6 +34,7 @@
 //  - Phaser owns its FFT plans and buffers: make one per run and reuse it every generation.
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -78,6 +84,8 @@ class Phaser {
   // space, centred); both n^3.
   void set_autocorrelation(std::span<const T> autocorrelation);
   void set_intensity(std::span<const T> intensity);
+  // Constrain only |k| <= radius (voxels of frequency); call before set_*. Infinity: all.
+  void set_measured_radius(double radius);
 
   // The full default run: start from `start_density` (or random on the support), with
   // `start_support` (or the one from the autocorrelation); needs the constraint set first.
@@ -104,6 +112,8 @@ class Phaser {
   double project_fourier();
   // work_ <- periodic Gaussian blur (sigma voxels) of work_, in place.
   void blur_work(double sigma);
+  // Marks the unmeasured Fourier voxels (amplitude -1) and returns sum a^2 over the rest.
+  double mask_unmeasured();
 
   int n_, threads_;
   std::int64_t size_;
@@ -112,6 +122,7 @@ class Phaser {
   // Internally everything is in FFT order (origin at index 0 of each axis).
   std::vector<T> rho_, amplitude_;
   std::vector<std::uint8_t> support_;
+  double measured_radius_ = std::numeric_limits<double>::infinity();
   double amplitude_norm2_ = 0;  // sum a^2, 0 while no constraint is set
   std::vector<double> errors_;
 };

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <numbers>
 
+#include <omp.h>
+
 #include "core/error.hpp"
 #include "matching/matching.hpp"
 #include "merging/merging.hpp"
@@ -48,12 +50,28 @@ double median_orientation_error(const std::vector<geometry::Quaternion>& found,
   return e[n / 2] * 180 / std::numbers::pi;
 }
 
-Result run(const Data& data, const Settings& st, const std::function<void(const Generation&)>& progress) {
+const char* stage_name(Stage stage) {
+  switch (stage) {
+    case Stage::start: return "start";
+    case Stage::search: return "search";
+    case Stage::refine: return "refine";
+    case Stage::oracle: return "oracle";
+  }
+  return "?";
+}
+
+State run(const Data& data, const Settings& st, const std::function<void(const Generation&, const State&)>& progress,
+          const State* resume) {
   const std::int64_t N = data.n_images, P = data.n_pixels, n = st.grid.n;
   if (N < 1 || P < 1 || static_cast<std::int64_t>(data.images.size()) != N * P)
     fail("reconstruct: the images do not match their count and size");
   if (st.orientations.oracle && static_cast<std::int64_t>(data.truth.size()) != N)
     fail("reconstruct: orientations.oracle needs the true orientations in the data file");
+  const auto n3 = static_cast<std::size_t>(n * n * n);
+  if (resume && resume->next_generation > 0 &&
+      (resume->orientations.size() != static_cast<std::size_t>(N) || resume->autocorrelation.size() != n3 ||
+       resume->slicing_input.size() != n3 || resume->generations.size() != static_cast<std::size_t>(resume->next_generation)))
+    fail("reconstruct: the checkpoint does not match these data and settings (images, grid.n)");
   double s_ext = 0;
   for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
   const int threads = static_cast<int>(st.runtime.threads);
@@ -79,34 +97,55 @@ Result run(const Data& data, const Settings& st, const std::function<void(const 
   merging::Merger<float> merger(ms);
 
   phasing::Phaser<double> phaser(static_cast<int>(n), threads, parse_planning(st.runtime.fft_planning));
+  // The data reach |s| = s_ext, the grid's frequency n/2 along an axis: beyond that sphere
+  // merging only extrapolates, so phasing leaves it free.
+  phaser.set_measured_radius(static_cast<double>(n) / 2);
   phasing::Schedule schedule;
   schedule.loops = static_cast<int>(st.phasing.loops);
   schedule.hio_iterations = static_cast<int>(st.phasing.hio_iterations);
   schedule.er_iterations = static_cast<int>(st.phasing.er_iterations);
   schedule.beta = st.phasing.beta;
   schedule.shrinkwrap_fraction = st.phasing.shrinkwrap_fraction;
-  schedule.seed = st.runtime.seed;
 
   matching::Options mo;
   mo.metric = st.orientations.metric == "poisson" ? matching::Metric::poisson : matching::Metric::euclidean;
   mo.scale = st.orientations.scale == "per_slice" ? matching::Scale::per_slice : matching::Scale::none;
   mo.threads = threads;
   matching::NearestSlices<float> nearest(N, P, data.images, mo);
+  // The fit's denominators: |x|^2 (euclidean) or the photon count (poisson), per image.
+  std::vector<double> fit_norm(static_cast<std::size_t>(N));
+#pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
+  for (std::int64_t i = 0; i < N; ++i) {
+    double a = 0;
+    for (std::int64_t p = 0; p < P; ++p) {
+      const double v = data.images[static_cast<std::size_t>(i * P + p)];
+      a += mo.metric == matching::Metric::poisson ? v : v * v;
+    }
+    fit_norm[static_cast<std::size_t>(i)] = std::max(a, 1e-30);
+  }
 
-  Result result;
-  // The random start draws from its own stream: the same seed must not reproduce the
-  // orientations a simulation with that seed drew (that would hand the loop the truth).
-  const std::uint64_t start_seed = st.runtime.seed * 0x9e3779b97f4a7c15ULL + 0x5eed0f5ca1ab1eULL;
-  result.orientations = st.orientations.oracle
-                            ? data.truth
-                            : geometry::random_orientations(static_cast<std::size_t>(N), start_seed);
+  State state;
+  if (resume) state = *resume;
+  if (state.next_generation == 0) {
+    // The random start draws from its own stream: the same seed must not reproduce the
+    // orientations a simulation with that seed drew (that would hand the loop the truth).
+    const std::uint64_t start_seed = st.runtime.seed * 0x9e3779b97f4a7c15ULL + 0x5eed0f5ca1ab1eULL;
+    state = State{};
+    state.orientations = st.orientations.oracle
+                             ? data.truth
+                             : geometry::random_orientations(static_cast<std::size_t>(N), start_seed);
+    state.refining = st.generations.search_max == 0;
+  }
   std::vector<float> slices, x, y, z, slicing_input;
   constexpr std::int64_t kChunk = 256;  // images per merging NUFFT: bounds the point buffers
-  for (int g = 0; g < st.generations.max; ++g) {
+  while (!state.finished && state.next_generation < st.generations.max) {
+    const int g = state.next_generation;
     Generation gen;
     gen.index = g;
+    gen.stage = st.orientations.oracle ? Stage::oracle : g == 0 ? Stage::start : state.refining ? Stage::refine : Stage::search;
     // 1-2: slicing and matching, from the second generation on.
-    if (g > 0 && !st.orientations.oracle) {
+    if (gen.stage == Stage::search || gen.stage == Stage::refine) {
+      slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
       slicer->set_autocorrelation(slicing_input);
       nearest.reset();
       for (std::int64_t b = 0; b < slicer->n_batches(); ++b) {
@@ -118,9 +157,19 @@ Result run(const Data& data, const Settings& st, const std::function<void(const 
         nearest.add_batch(slicer->batch_first(b), slicer->batch_count(b), slices);
         gen.matching_s += since(t0);
       }
-      for (std::int64_t i = 0; i < N; ++i) result.orientations[i] = refs[nearest.indices()[i]];
+      double fit = 0;
+      std::int64_t reassigned = 0;
+      for (std::int64_t i = 0; i < N; ++i) {
+        const auto& q = refs[nearest.indices()[i]];
+        reassigned += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
+                        q.y == state.orientations[i].y && q.z == state.orientations[i].z);
+        state.orientations[i] = q;
+        fit += nearest.scores()[i] / fit_norm[i];
+      }
+      gen.fit = fit / static_cast<double>(N);
+      gen.reassigned = static_cast<double>(reassigned) / static_cast<double>(N);
     }
-    // 3: merging.
+    // 3: merging, regularised toward the previous autocorrelation.
     auto t0 = clock_type::now();
     merger.reset();
     for (std::int64_t first = 0; first < N; first += kChunk) {
@@ -129,34 +178,51 @@ Result run(const Data& data, const Settings& st, const std::function<void(const 
       y.clear();
       z.clear();
       for (std::int64_t i = first; i < first + count; ++i)
-        slicing::rotated_points<float>(result.orientations[i], data.pixels, s_ext, x, y, z);
+        slicing::rotated_points<float>(state.orientations[i], data.pixels, s_ext, x, y, z);
       merger.accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
     }
-    const auto solution = merger.solve(result.autocorrelation);
-    result.autocorrelation = solution.x;
+    auto solution = merger.solve(state.autocorrelation);
     gen.cg_iterations = solution.cg.iterations;
-    gen.merging_s = since(t0);
-    // 4: phasing, warm-started from the last density.
-    t0 = clock_type::now();
-    phaser.set_autocorrelation(result.autocorrelation);
-    auto phased = phaser.run(schedule, result.density);
-    const auto next_ac = phaser.autocorrelation_of(phased.density);
-    slicing_input.assign(next_ac.begin(), next_ac.end());
-    gen.phasing_s = since(t0);
     double num = 0, den = 0;
-    for (std::size_t i = 0; i < phased.density.size(); ++i) {
-      const double prev = result.density.empty() ? 0 : result.density[i];
-      num += (phased.density[i] - prev) * (phased.density[i] - prev);
-      den += phased.density[i] * phased.density[i];
+    for (std::size_t i = 0; i < solution.x.size(); ++i) {
+      const double prev = state.autocorrelation.empty() ? 0 : state.autocorrelation[i];
+      num += (solution.x[i] - prev) * (solution.x[i] - prev);
+      den += solution.x[i] * solution.x[i];
     }
     gen.change = den > 0 ? std::sqrt(num / den) : 0;
-    result.density = std::move(phased.density);
-    if (!data.truth.empty()) gen.median_error_deg = median_orientation_error(result.orientations, data.truth);
-    result.generations.push_back(gen);
-    if (progress) progress(gen);
-    if (g > 0 && gen.change < st.generations.stop_change) break;
+    state.autocorrelation = std::move(solution.x);
+    gen.merging_s = since(t0);
+    // 4: phasing, a cold start with this generation's own seed.
+    t0 = clock_type::now();
+    phaser.set_autocorrelation(state.autocorrelation);
+    schedule.seed = st.runtime.seed + static_cast<std::uint64_t>(g);
+    auto phased = phaser.run(schedule);
+    gen.fourier_error = phased.fourier_error.empty() ? 0 : phased.fourier_error.back();
+    state.density = std::move(phased.density);
+    gen.phasing_s = since(t0);
+    if (!data.truth.empty()) gen.median_error_deg = median_orientation_error(state.orientations, data.truth);
+
+    // The schedule: when to leave the search, when to stop.
+    if (gen.stage == Stage::search) {
+      int searched = 0;
+      double previous_fit = std::numeric_limits<double>::quiet_NaN();
+      for (const auto& h : state.generations)
+        if (h.stage == Stage::search) ++searched, previous_fit = h.fit;
+      const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
+      if (searched + 1 >= st.generations.search_max || (searched > 0 && !(improvement >= st.generations.search_improvement)))
+        state.refining = true;
+    }
+    if (gen.stage == Stage::refine &&
+        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned))
+      state.finished = true;
+    if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = true;
+    state.slicing_input = state.refining ? state.autocorrelation : phaser.autocorrelation_of(state.density);
+    state.generations.push_back(gen);
+    state.next_generation = g + 1;
+    if (state.next_generation >= st.generations.max) state.finished = true;
+    if (progress) progress(gen, state);
   }
-  return result;
+  return state;
 }
 
 }  // namespace spire::reconstruct

@@ -3,15 +3,32 @@
 //   1. slicing   model images of the current autocorrelation at the reference orientations
 //   2. matching  each data image's nearest model image (one GEMM per batch, running argmin)
 //   3. merging   the autocorrelation that explains the data at those orientations (CG)
-//   4. phasing   a density whose autocorrelation that is (HIO/ER/shrinkwrap); its own
-//                autocorrelation feeds the next generation's slicing
+//   4. phasing   a density whose autocorrelation that is (HIO/ER/shrinkwrap)
 //   5. (resolution is measured by the caller on the returned density)
-// The first generation merges at random orientations (a spherically averaged start: no true
-// orientation is used), unless settings.orientations.oracle asks, for evaluation only, to
-// merge with the file's true orientations in every generation.
+//
+// Schedule (measured on noise-free 2cex, see README "How spire converges"):
+//  - Generation 0 merges at random orientations: a spherically averaged start from the data
+//    alone. No true orientation is used (unless settings.orientations.oracle asks, for
+//    evaluation only, to merge with the file's true orientations in every generation).
+//  - Search stage: slicing takes the autocorrelation of the PHASED density. Phasing (cold
+//    start, its own seed each generation) imposes a compact, positive molecule, which is
+//    what breaks the spherical symmetry of the start; merged models alone stay spherical.
+//  - Refinement stage: slicing takes the MERGED autocorrelation, which carries no phasing
+//    error (the phased one keeps a few percent of Fourier error and, sliced every
+//    generation, lets the orientations drift). The search ends when the fit (mean over
+//    images of the best match's residual relative to the image: |x - a y|^2 / |x|^2, or for
+//    the poisson metric the best score per photon) improves by less than
+//    generations.search_improvement, or after generations.search_max generations.
+//  - Stop in refinement when the merged autocorrelation changes by less than
+//    generations.stop_change (relative l2), or fewer than generations.stop_reassigned of the
+//    images change orientation (the fixed point of hard assignment: merging the same
+//    assignment again only polishes CG), or after generations.max generations.
+// Every generation is deterministic given the settings, so a run resumed from the State
+// after generation g gives the same result as one that was never interrupted.
 #include <array>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "geometry/orientations.hpp"
@@ -26,23 +43,39 @@ struct Data {
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
 };
 
+enum class Stage { start, search, refine, oracle };
+const char* stage_name(Stage stage);
+
 struct Generation {
   int index = 0;
+  Stage stage = Stage::start;
   double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
-  double change = 0;              // relative change of the density since the last generation
+  double fit = -1;                // mean relative residual of the best matches (-1: none)
+  double change = 0;              // relative change of the merged autocorrelation
+  double reassigned = 1;          // fraction of images whose orientation changed
+  double fourier_error = 0;       // phasing's final Fourier error
   int cg_iterations = 0;
   double median_error_deg = -1;   // against the true orientations (evaluation only), -1: none
 };
 
-struct Result {
-  std::vector<double> autocorrelation;  // merged, n^3 centred
-  std::vector<double> density;          // phased, n^3 centred
-  std::vector<geometry::Quaternion> orientations;
-  std::vector<Generation> generations;
+// Everything the next generation needs: a checkpoint. Autocorrelations and the density are
+// n^3, centred (origin at voxel n/2).
+struct State {
+  int next_generation = 0;
+  bool refining = false;
+  bool finished = false;
+  std::vector<geometry::Quaternion> orientations;  // assigned to each image
+  std::vector<double> autocorrelation;             // merged
+  std::vector<double> density;                     // phased
+  std::vector<double> slicing_input;               // what the next slicing takes
+  std::vector<Generation> generations;             // history
 };
 
-Result run(const Data& data, const Settings& settings,
-           const std::function<void(const Generation&)>& progress = {});
+// Runs until finished, from `resume` if given (a State an earlier run with the same data and
+// settings handed to `progress`). `progress` sees every generation and the State after it.
+State run(const Data& data, const Settings& settings,
+          const std::function<void(const Generation&, const State&)>& progress = {},
+          const State* resume = nullptr);
 
 // Median angle between found and true orientations, in degrees, after the global rotation
 // between the reconstruction's frame and the model's (the one most images agree on), each

@@ -25,8 +25,11 @@ struct Settings {
     bool oracle = false;  // evaluation only: merge with the file's true orientations
   } orientations;
   struct Generations {
-    std::int64_t max = 20;           // generations at most
+    std::int64_t max = 30;           // generations at most
     double stop_change = 1e-3;       // stop when the map's relative change falls below
+    double stop_reassigned = 0.01;   // or when fewer images than this change orientation
+    std::int64_t search_max = 15;    // generations at most that slice the phased model
+    double search_improvement = 0.03;  // leave the search when the fit improves less
   } generations;
   struct Slicing {
     double tolerance = 1e-5;         // NUFFT tolerance (float)

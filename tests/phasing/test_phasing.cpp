@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <complex>
+#include <numbers>
 #include <random>
 
 #include "core/error.hpp"
@@ -266,4 +268,61 @@ TEST(Phasing, RejectsBadInput) {
   EXPECT_THROW(phaser.er(1), spire::Error);  // a zero constraint
   phaser.set_intensity(std::vector<double>(125, 1.0));
   EXPECT_THROW(phaser.hio(1, 1.5), spire::Error);
+}
+
+namespace {
+
+// |F(k)|^2 of a real n^3 density, centred (k = -n/2..n/2 at index k + n/2), by a separable
+// direct DFT: independent of the FFT the phaser uses.
+std::vector<double> centred_intensity(int n, const std::vector<double>& rho) {
+  const int c = n / 2;
+  std::vector<std::complex<double>> a(rho.begin(), rho.end()), b(a.size());
+  auto pass = [&](int stride) {
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      const int j = static_cast<int>(i / stride % n);
+      const std::size_t base = i - static_cast<std::size_t>(j) * stride;
+      std::complex<double> s = 0;
+      for (int r = 0; r < n; ++r)
+        s += a[base + static_cast<std::size_t>(r) * stride] *
+             std::polar(1.0, -2 * std::numbers::pi * (j - c) * (r - c) / n);
+      b[i] = s;
+    }
+    a.swap(b);
+  };
+  pass(1), pass(n), pass(n * n);
+  std::vector<double> intensity(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) intensity[i] = std::norm(a[i]);
+  return intensity;
+}
+
+}  // namespace
+
+// Beyond the measured sphere merging only extrapolates (wrong values, here the true ones
+// times a random factor in [0, 4)): with the measured radius set the true density stays a
+// fixed point (the loop's phasing error on noise-free 2cex fell from 0.10 to 0.024 with it,
+// README); constraining the corners too moves it.
+TEST(Phasing, MeasuredRadiusLeavesTheCornersFree) {
+  const int n = 21, c = n / 2;
+  const auto truth = blobs<double>(n, kObject, 0.5);
+  auto intensity = centred_intensity(n, truth);
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> factor(0, 4);
+  for (int z = 0; z < n; ++z)
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x)
+        if ((x - c) * (x - c) + (y - c) * (y - c) + (z - c) * (z - c) > n * n / 4.0)
+          intensity[x + n * (y + n * z)] *= factor(rng);
+  std::vector<std::uint8_t> support(truth.size());
+  for (std::size_t i = 0; i < truth.size(); ++i) support[i] = truth[i] > 0;
+  auto fixed_point_error = [&](bool measured) {
+    Phaser<double> phaser(n, 1, Planning::estimate);
+    if (measured) phaser.set_measured_radius(n / 2.0);
+    phaser.set_intensity(intensity);
+    phaser.set_support(support);
+    phaser.set_density(truth);
+    phaser.er(1);
+    return phaser.fourier_errors().front();
+  };
+  EXPECT_LT(fixed_point_error(true), 1e-10);
+  EXPECT_GT(fixed_point_error(false), 1e-4);
 }
