@@ -206,6 +206,10 @@ struct Merger<T>::State {
   std::vector<unsigned char> support;  // empty: everything
   std::unique_ptr<Toeplitz<float>> toeplitz_f;
   std::unique_ptr<Toeplitz<double>> toeplitz_d;
+  std::int64_t pending = 0;  // points spread onto the NUFFT grid, not yet in kernel/rhs
+
+  // One FFT for everything spread since the last flush, added to kernel and rhs.
+  void flush();
 
   State(const Settings& s, std::int64_t nk_)
       : settings(s), threads(resolve_threads(s.nufft.threads)), nk(nk_),
@@ -223,7 +227,7 @@ void check_settings(const Settings& s) {
   if (!(s.support_radius >= 0)) fail("merging: support radius must be >= 0");
   if (s.max_iterations < 1) fail("merging: max_iterations must be >= 1");
   if (!(s.tolerance >= 0)) fail("merging: CG tolerance must be >= 0");
-  if (s.chunk_points < 1) fail("merging: chunk_points must be >= 1");
+  if (s.chunk_points < 1 || s.points_per_fft < 1) fail("merging: chunk_points and points_per_fft must be >= 1");
   if (s.fft_size != 0 && s.fft_size < 2 * s.n - 1)
     fail("merging: fft_size " + std::to_string(s.fft_size) + " is below 2n-1 = " + std::to_string(2 * s.n - 1));
 }
@@ -290,10 +294,8 @@ void Merger<T>::accumulate(std::span<const T> px, std::span<const T> py, std::sp
            "; weights must be finite and >= 0");
   }
 
-  const std::int64_t nk = s.nk, total = nk * nk * nk, n = s.settings.n, h = n / 2;
   const std::int64_t chunk = std::min<std::int64_t>(s.settings.chunk_points, static_cast<std::int64_t>(m));
   std::vector<std::complex<T>> c(static_cast<std::size_t>(chunk));
-  std::vector<std::complex<T>> f(static_cast<std::size_t>(total));
   for (std::int64_t first = 0; first < static_cast<std::int64_t>(m); first += chunk) {
     const std::int64_t count = std::min<std::int64_t>(chunk, static_cast<std::int64_t>(m) - first);
     // Kernel weights in the real part, weighted data in the imaginary part: one NUFFT for both.
@@ -303,42 +305,60 @@ void Merger<T>::accumulate(std::span<const T> px, std::span<const T> py, std::sp
       const T w = weights.empty() ? T(1) : weights[g];
       c[static_cast<std::size_t>(j)] = {w, w * values[g]};
     }
-    s.plan.set_points(count, px.data() + first, py.data() + first, pz.data() + first);
-    s.plan.execute(c.data(), f.data());
-    // Mode -m sits at the mirrored index total-1-i (odd grid, centred).
-    double* kernel = s.kernel.data();
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-    for (std::int64_t i = 0; i < total; ++i)
-      kernel[i] += 0.5 * (static_cast<double>(f[i].real()) + static_cast<double>(f[total - 1 - i].real()));
-    double* rhs = s.rhs.data();
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-    for (std::int64_t i3 = 0; i3 < n; ++i3)
-      for (std::int64_t i2 = 0; i2 < n; ++i2)
-        for (std::int64_t i1 = 0; i1 < n; ++i1) {
-          // Voxel l = i - h is mode l + n - 1 of the (2n-1)^3 grid.
-          const std::int64_t k = (i1 + h) + nk * ((i2 + h) + nk * (i3 + h));
-          rhs[i1 + n * (i2 + n * i3)] +=
-              0.5 * (static_cast<double>(f[k].imag()) + static_cast<double>(f[total - 1 - k].imag()));
-        }
+    s.plan.spread_add(s.plan.sort_points(count, px.data() + first, py.data() + first, pz.data() + first), c.data());
+    s.pending += count;
+    if (s.pending >= s.settings.points_per_fft) s.flush();
   }
 }
 
 template <typename T>
+void Merger<T>::State::flush() {
+  if (pending == 0) return;
+  pending = 0;
+  const std::int64_t total = nk * nk * nk, n = settings.n, h = n / 2;
+  std::vector<std::complex<T>> f(static_cast<std::size_t>(total));
+  plan.finish(f.data());
+  // Mode -m sits at the mirrored index total-1-i (odd grid, centred).
+  double* k_sum = kernel.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t i = 0; i < total; ++i)
+    k_sum[i] += 0.5 * (static_cast<double>(f[i].real()) + static_cast<double>(f[total - 1 - i].real()));
+  double* r_sum = rhs.data();
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (std::int64_t i3 = 0; i3 < n; ++i3)
+    for (std::int64_t i2 = 0; i2 < n; ++i2)
+      for (std::int64_t i1 = 0; i1 < n; ++i1) {
+        // Voxel l = i - h is mode l + n - 1 of the (2n-1)^3 grid.
+        const std::int64_t k = (i1 + h) + nk * ((i2 + h) + nk * (i3 + h));
+        r_sum[i1 + n * (i2 + n * i3)] +=
+            0.5 * (static_cast<double>(f[k].imag()) + static_cast<double>(f[total - 1 - k].imag()));
+      }
+}
+
+template <typename T>
 void Merger<T>::reset() {
+  if (s_->pending > 0) {  // drop what was spread: finish() clears the grid
+    std::vector<std::complex<T>> f(static_cast<std::size_t>(s_->plan.n_modes()));
+    s_->plan.finish(f.data());
+    s_->pending = 0;
+  }
   std::fill(s_->kernel.begin(), s_->kernel.end(), 0.0);
   std::fill(s_->rhs.begin(), s_->rhs.end(), 0.0);
 }
 
 template <typename T>
 std::span<double> Merger<T>::kernel() {
+  s_->flush();
   return s_->kernel;
 }
 template <typename T>
 std::span<double> Merger<T>::rhs() {
+  s_->flush();
   return s_->rhs;
 }
 template <typename T>
 double Merger<T>::lambda() const {
+  s_->flush();
   return s_->settings.rho * s_->kernel[s_->kernel.size() / 2];
 }
 template <typename T>
@@ -381,6 +401,7 @@ Solution Merger<T>::State::solve_in(Toeplitz<S>& toeplitz, std::span<const doubl
 template <typename T>
 Solution Merger<T>::solve(std::span<const double> x0) {
   State& s = *s_;
+  s.flush();
   if (!x0.empty() && x0.size() != s.rhs.size())
     fail("merging: x0 has " + std::to_string(x0.size()) + " values, expected n^3 = " + std::to_string(s.rhs.size()));
   for (double v : x0)

@@ -73,6 +73,13 @@ class Plan {
   // The same on a point set from sort_points (c holds points.size() values per vector).
   void execute(const Points<T>& points, complex* c, complex* f, int batch = 1);
 
+  // Type 1 in parts, for more points than are worth sorting at once: spread_add() spreads
+  // each part onto the fine grid, adding to what is there; finish() does the FFT and the
+  // kernel correction once, writes f (one vector) and clears the grid for the next sum.
+  // The result equals one execute() over all the parts' points, at the cost of one FFT.
+  void spread_add(const Points<T>& points, const complex* c);
+  void finish(complex* f);
+
   int type() const;
   std::int64_t n_points() const;
   std::int64_t n_modes() const;

@@ -39,6 +39,7 @@ struct Plan<T>::State {
   std::array<std::vector<std::int64_t>, 3> fine_index;
   std::array<std::vector<T>, 3> correction;
   AlignedArray<std::complex<T>> grid;
+  bool accumulating = false;  // a spread_add() sum is on the grid, waiting for finish()
   std::unique_ptr<FftPlan3<T>> fft;
   Bins bins;
   Points<T> current;  // the point set of set_points
@@ -89,8 +90,8 @@ struct Plan<T>::State {
       }
   }
 
-  void spread(const typename Points<T>::Data& pts, const std::complex<T>* c) {
-    std::fill(grid.get(), grid.get() + grid_size(), std::complex<T>(0));
+  void spread(const typename Points<T>::Data& pts, const std::complex<T>* c, bool clear = true) {
+    if (clear) std::fill(grid.get(), grid.get() + grid_size(), std::complex<T>(0));
     const SpreadContext<T> ctx = context(pts);
     const int nb = bins.count[0] * bins.count[1] * bins.count[2];
     const std::int64_t sub_size = subgrid_size(bins, kernel.width);
@@ -348,15 +349,41 @@ void Plan<T>::execute(const Points<T>& points, complex* c, complex* f, int batch
         continue;
       }
       s.spread(pts, cv);
+      s.accumulating = false;  // execute() takes the grid over
       s.fft->execute(s.grid.get());
       s.grid_to_modes(fv);
     } else {
       if (pts.n == 0) continue;
+      s.accumulating = false;
       s.modes_to_grid(fv);
       s.fft->execute(s.grid.get());
       s.interpolate(pts, cv);
     }
   }
+}
+
+template <typename T>
+void Plan<T>::spread_add(const Points<T>& points, const complex* c) {
+  State& s = *s_;
+  if (s.type != 1) fail("NUFFT spread_add is for type 1 plans");
+  if (!points.d_) return;
+  if (points.d_->nf != s.nf || points.d_->width != s.kernel.width)
+    fail("NUFFT points were sorted for a plan with another fine grid or kernel");
+  s.spread(*points.d_, c, !s.accumulating);
+  s.accumulating = true;
+}
+
+template <typename T>
+void Plan<T>::finish(complex* f) {
+  State& s = *s_;
+  if (s.type != 1) fail("NUFFT finish is for type 1 plans");
+  if (!s.accumulating) {
+    std::fill(f, f + s.n_modes(), complex(0));
+    return;
+  }
+  s.fft->execute(s.grid.get());
+  s.grid_to_modes(f);
+  s.accumulating = false;
 }
 
 template <typename T>

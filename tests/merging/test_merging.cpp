@@ -369,6 +369,27 @@ TEST(MergingSolve, SplitAccumulationMatchesSingle) {
   EXPECT_THROW(all.solve(), spire::Error);  // nothing accumulated
 }
 
+// Points spread onto one grid before one FFT give the sums of one FFT per chunk; a reset
+// drops what was spread and not yet summed.
+TEST(MergingSolve, OneFftForManyChunksMatchesOnePerChunk) {
+  const int n = 15;
+  const Points<double> p = random_points<double>(6000, 8);
+  Settings s = small_settings(n, 1e-12);
+  s.chunk_points = 1000;
+  s.points_per_fft = 1000;  // one FFT per chunk
+  Merger<double> each(s);
+  s.points_per_fft = 1 << 20;  // all chunks on one grid
+  Merger<double> once(s);
+  once.accumulate(p.x, p.y, p.z, p.b, p.w);  // spread, then dropped by the reset
+  once.reset();
+  each.accumulate(p.x, p.y, p.z, p.b, p.w);
+  once.accumulate(p.x, p.y, p.z, p.b, p.w);
+  EXPECT_LT(rel_diff(std::vector<double>(once.kernel().begin(), once.kernel().end()),
+                     std::vector<double>(each.kernel().begin(), each.kernel().end())), 1e-12);
+  EXPECT_LT(rel_diff(std::vector<double>(once.rhs().begin(), once.rhs().end()),
+                     std::vector<double>(each.rhs().begin(), each.rhs().end())), 1e-12);
+}
+
 TEST(MergingErrors, BadInputIsRejected) {
   const int n = 5;
   Merger<double> merger(small_settings(n, 1e-9));

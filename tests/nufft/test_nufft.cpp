@@ -272,6 +272,30 @@ TYPED_TEST(NufftTest, WorksInsideAParallelRegion) {
 }
 
 // One plan serving several sorted point sets gives what a plan per point set gives.
+// Type 1 summed in parts (spread_add, then one finish) equals the direct sum over all the
+// parts' points, and the plan is reusable afterwards.
+TYPED_TEST(NufftTest, SpreadInPartsEqualsOneSum) {
+  using T = TypeParam;
+  const auto all = make_problem<T>({24, 19, 16}, 4000, 12);
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  Plan<T> plan(1, all.modes, -1, tol);
+  for (int round = 0; round < 2; ++round) {
+    for (std::int64_t first = 0; first < all.n(); first += 1500) {
+      const std::int64_t count = std::min<std::int64_t>(1500, all.n() - first);
+      plan.spread_add(plan.sort_points(count, all.x.data() + first, all.y.data() + first, all.z.data() + first),
+                      all.c.data() + first);
+    }
+    std::vector<std::complex<T>> f(all.n_modes());
+    plan.finish(f.data());
+    EXPECT_LT(rel_l2(f, direct(all, 1, -1)), kSlack * tol) << round;
+  }
+  std::vector<std::complex<T>> f(all.n_modes(), {1, 1});
+  plan.finish(f.data());  // nothing spread: zeros
+  for (const auto& v : f) EXPECT_EQ(v, std::complex<T>(0));
+  Plan<T> type2(2, all.modes, -1, tol);
+  EXPECT_THROW(type2.finish(f.data()), spire::Error);
+}
+
 TYPED_TEST(NufftTest, SeveralPointSetsShareOnePlan) {
   using T = TypeParam;
   const auto a = make_problem<T>({14, 15, 16}, 2000, 9);
