@@ -85,8 +85,18 @@ Runner add_reconstruct(CLI::App& app) {
         data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
     }
     double photons = 0;
-    for (float v : data.images) photons += v;
+    bool counts = true;  // photon counts (integers), not noise-free expected intensities
+    for (float v : data.images) photons += v, counts = counts && v == std::round(v);
     photons /= static_cast<double>(data.n_images);
+    // Too few photons per image carry no orientation: say so instead of returning noise.
+    const bool sparse = counts && photons < st.orientations.min_photons && !st.orientations.oracle;
+    const std::string sparse_warning =
+        sparse ? fmt::format("WARNING: {:.1f} photons per image on average, below orientations.min_photons = {:g}: "
+                             "too few to orient the images (README, \"Signal and convergence\"); expect a "
+                             "featureless map, not the molecule. More fluence (smaller spot) or more photons per "
+                             "image are needed.",
+                             photons, st.orientations.min_photons)
+               : std::string();
     double s_ext = 0;
     for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
     const int n = static_cast<int>(st.grid.n);
@@ -98,6 +108,7 @@ Runner add_reconstruct(CLI::App& app) {
       const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
       if (std::filesystem::exists(guess)) reference = guess;
     }
+    if (sparse) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
     const std::filesystem::path out(o->out);
     std::filesystem::create_directories(out);
     if (!o->quiet) {
@@ -129,6 +140,8 @@ Runner add_reconstruct(CLI::App& app) {
     summary["data"] = o->data;
     summary["images"] = data.n_images;
     summary["mean_photons_per_image"] = photons;
+    summary["photon_counts"] = counts;
+    if (sparse) summary["warning"] = sparse_warning;
     summary["voxel_angstrom"] = voxel;
     summary["oracle"] = st.orientations.oracle;
     for (const auto& g : result.generations)

@@ -23,6 +23,7 @@ struct Settings {
     std::string metric = "euclidean";  // euclidean | poisson
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
+    double min_photons = 1000;  // warn below this mean photon count per image
   } orientations;
   struct Generations {
     std::int64_t max = 30;           // generations at most
