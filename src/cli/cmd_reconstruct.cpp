@@ -158,7 +158,8 @@ Runner add_reconstruct(CLI::App& app) {
         fail_in(reference.string(), fmt::format("the model map is {}x{}x{} of {:.3f} A; the reconstruction is {}^3 of {:.3f} A",
                                                 model.nx, model.ny, model.nz, model.voxel_size, n, voxel));
       const std::vector<double> ref(model.data.begin(), model.data.end());
-      const auto aligned = resolution::align<double>(n, result.density, ref);
+      // From random orientations the density sits in an arbitrary frame: rotation, hand, shift.
+      const auto aligned = resolution::align_rotation<double>(n, result.density, ref);
       const auto curve = resolution::fsc<double>(n, aligned.map, ref);
       resolution::write_fsc_csv((out / "fsc.csv").string(), curve, voxel);
       resolution::write_fsc_png((out / "fsc.png").string(), curve);

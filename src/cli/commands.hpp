@@ -13,5 +13,6 @@ Runner add_selfcheck(CLI::App& app);
 Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
 Runner add_reconstruct(CLI::App& app);
+Runner add_resolution(CLI::App& app);
 
 }  // namespace spire::cli

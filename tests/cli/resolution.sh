@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Usage: resolution.sh SPIRE. spire resolution on a model map and a turned, mirrored copy of
+# it (a quarter turn about z and the inversion, done here voxel by voxel, so the answer is
+# known exactly), then its errors. Fails on the first unexpected result, saying which.
+set -euo pipefail
+spire=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
+json() { python3 -c "import json; print(json.load(open('$1'))['$2'])"; }
+
+# 8 keV: voxels of 2.9 A, so the test molecule spans some 10 voxels and has a shape to find.
+"$spire" simulate --n-images 4 --detector-pixels 32 --noise none --volume-size 31 --photon-energy 8000 \
+  --out "$dir/d.h5" > /dev/null
+"$spire" simulate --n-images 4 --detector-pixels 32 --noise none --volume-size 21 --photon-energy 8000 \
+  --out "$dir/small.h5" > /dev/null
+python3 - "$dir" <<'EOF'
+import struct, sys
+d = sys.argv[1]
+raw = open(f"{d}/d_model.mrc", "rb").read()
+n = struct.unpack("<i", raw[0:4])[0]
+hdr, vals = raw[:1024], struct.unpack(f"<{n**3}f", raw[1024:1024 + 4 * n**3])
+c = n // 2
+out = [0.0] * n**3
+for z in range(n):
+    for y in range(n):
+        for x in range(n):
+            # turned: t(x, y, z) = m(c + (y - c), c - (x - c), z); then inverted through c
+            X, Y, Z = 2 * c - x, 2 * c - y, 2 * c - z
+            out[x + n * (y + n * z)] = vals[(c + (Y - c)) + n * ((c - (X - c)) + n * Z)]
+open(f"{d}/turned.mrc", "wb").write(hdr + struct.pack(f"<{n**3}f", *out))
+# The same map with 10% larger voxels (cell, words 11-13), for the voxel-size check.
+cell = struct.unpack("<3f", raw[40:52])
+open(f"{d}/coarser.mrc", "wb").write(raw[:40] + struct.pack("<3f", *[1.1 * v for v in cell]) + raw[52:])
+EOF
+
+"$spire" resolution "$dir/d_model.mrc" "$dir/turned.mrc" --threads 2 --out "$dir/r" > "$dir/r.log"
+for f in fsc.csv fsc.png aligned.mrc summary.json; do
+  check "[ -s '$dir/r/$f' ]" "resolution wrote $f"
+done
+check "grep -q 'resolution at FSC 0.5' '$dir/r.log'" "prints the resolution: $(cat "$dir/r.log")"
+corr=$(json "$dir/r/summary.json" correlation)
+angle=$(json "$dir/r/summary.json" rotation_angle_deg)
+inverted=$(json "$dir/r/summary.json" inverted)
+check "python3 -c 'import sys; sys.exit(0 if $corr > 0.99 else 1)'" "aligned copy correlates (got $corr)"
+check "python3 -c 'import sys; sys.exit(0 if abs($angle - 90) < 2 else 1)'" "quarter turn found (got $angle deg)"
+check "[ '$inverted' = True ]" "inversion found (got $inverted)"
+check "[ \$(head -1 '$dir/r/fsc.csv') = 'shell,frequency_inv_angstrom,resolution_angstrom,fsc,voxels' ]" "fsc.csv header"
+
+# Translation and hand only: the turn stays, so the copy fits worse.
+"$spire" resolution "$dir/d_model.mrc" "$dir/turned.mrc" --no-rotation --quiet --out "$dir/t"
+corr_t=$(json "$dir/t/summary.json" correlation)
+check "python3 -c 'import sys; sys.exit(0 if $corr_t < $corr - 0.01 else 1)'" "--no-rotation fits worse ($corr_t vs $corr)"
+
+# Bad input: a clear error naming the file, exit code 2, nothing written.
+expect_error() {  # ARGS... ; the message must name $want
+  set +e
+  msg=$("$spire" resolution "$@" --out "$dir/x" 2>&1); rc=$?
+  set -e
+  check "[ $rc -eq 2 ] && grep -q '$want' <<< \"\$msg\"" "$what: rc $rc, '$msg'"
+}
+want=missing.mrc what="missing file" expect_error "$dir/d_model.mrc" "$dir/missing.mrc"
+echo "not a map" > "$dir/text.mrc"
+want=text.mrc what="corrupt file" expect_error "$dir/text.mrc" "$dir/d_model.mrc"
+want=small_model.mrc what="different sizes" expect_error "$dir/d_model.mrc" "$dir/small_model.mrc"
+want="voxel size" what="different voxel sizes" expect_error "$dir/d_model.mrc" "$dir/coarser.mrc"
+check "[ ! -e '$dir/x' ]" "a rejected run writes nothing"
+echo "1 passed, 0 failed"
