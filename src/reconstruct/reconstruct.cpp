@@ -203,17 +203,18 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     if (!data.truth.empty()) gen.median_error_deg = median_orientation_error(state.orientations, data.truth);
 
     // The schedule: when to leave the search, when to stop.
-    if (gen.stage == Stage::search) {
-      int searched = 0;
-      double previous_fit = std::numeric_limits<double>::quiet_NaN();
-      for (const auto& h : state.generations)
-        if (h.stage == Stage::search) ++searched, previous_fit = h.fit;
-      const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
-      if (searched + 1 >= st.generations.search_max || (searched > 0 && !(improvement >= st.generations.search_improvement)))
-        state.refining = true;
-    }
+    // Relative improvement of the fit over the last generation of the same stage (NaN: none).
+    int same_stage = 0;
+    double previous_fit = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& h : state.generations)
+      if (h.stage == gen.stage) ++same_stage, previous_fit = h.fit;
+    const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
+    if (gen.stage == Stage::search &&
+        (same_stage + 1 >= st.generations.search_max || (same_stage > 0 && !(improvement >= st.generations.search_improvement))))
+      state.refining = true;
     if (gen.stage == Stage::refine &&
-        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned))
+        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned ||
+         (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
       state.finished = true;
     if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = true;
     state.slicing_input = state.refining ? state.autocorrelation : phaser.autocorrelation_of(state.density);

@@ -22,7 +22,9 @@
 //  - Stop in refinement when the merged autocorrelation changes by less than
 //    generations.stop_change (relative l2), or fewer than generations.stop_reassigned of the
 //    images change orientation (the fixed point of hard assignment: merging the same
-//    assignment again only polishes CG), or after generations.max generations.
+//    assignment again only polishes CG), or the fit improves by less than
+//    generations.stop_fit (on noise-free 2cex the median orientation error moved by 0.1
+//    degree over the last 5 generations before that), or after generations.max generations.
 // Every generation is deterministic given the settings, so a run resumed from the State
 // after generation g gives the same result as one that was never interrupted.
 #include <array>

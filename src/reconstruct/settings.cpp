@@ -38,6 +38,7 @@ std::vector<Entry> schema(Settings& s) {
       {"generations", "max", &s.generations.max, "generations at most", 1, 10000},
       {"generations", "stop_change", &s.generations.stop_change, "stop (refinement only) when the merged autocorrelation's relative change between generations falls below this", 0, 1},
       {"generations", "stop_reassigned", &s.generations.stop_reassigned, "or stop (refinement only) when the fraction of images whose orientation changed falls below this", 0, 1},
+      {"generations", "stop_fit", &s.generations.stop_fit, "or stop (refinement only) when the fit improves by less than this fraction over the previous generation", 0, 1},
       {"generations", "search_max", &s.generations.search_max, "search stage: generations at most that slice the PHASED autocorrelation (its support pulls the spherical start toward a compact molecule); then refinement slices the MERGED one", 0, 10000},
       {"generations", "search_improvement", &s.generations.search_improvement, "the search ends early when the fit (mean relative residual of the best matches) improves by less than this fraction over the previous generation", 0, 1},
       {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
