@@ -215,8 +215,8 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     if (gen.stage == Stage::refine &&
         (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned ||
          (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
-      state.finished = true;
-    if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = true;
+      state.finished = state.converged = true;
+    if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = state.converged = true;
     state.slicing_input = state.refining ? state.autocorrelation : phaser.autocorrelation_of(state.density);
     state.generations.push_back(gen);
     state.next_generation = g + 1;

@@ -66,6 +66,9 @@ struct State {
   int next_generation = 0;
   bool refining = false;
   bool finished = false;
+  // Finished by a stop criterion, not by generations.max: a resume with a larger
+  // generations.max continues only a run that has not converged (reconstruct/checkpoint.hpp).
+  bool converged = false;
   std::vector<geometry::Quaternion> orientations;  // assigned to each image
   std::vector<double> autocorrelation;             // merged
   std::vector<double> density;                     // phased
