@@ -4,10 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <numbers>
+#include <optional>
 
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "cuda/generation.hpp"
+#include "cuda/layout.hpp"
 #include "matching/matching.hpp"
 #include "merging/merging.hpp"
 #include "phasing/phasing.hpp"
@@ -75,6 +78,8 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   double s_ext = 0;
   for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
   const int threads = static_cast<int>(st.runtime.threads);
+  cuda::check_device_settings(st);  // runtime.device = cuda without a GPU fails here, before any work
+  const bool on_gpu = st.runtime.device == "cuda";
 
   const auto refs = geometry::reference_orientations(static_cast<std::size_t>(st.orientations.references));
   slicing::Options so;
@@ -82,7 +87,7 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   so.tolerance = st.slicing.tolerance;
   so.threads = threads;
   std::unique_ptr<slicing::Slicer<float>> slicer;
-  if (!st.orientations.oracle) slicer = std::make_unique<slicing::Slicer<float>>(refs, data.pixels, s_ext, n, so);
+  if (!st.orientations.oracle && !on_gpu) slicer = std::make_unique<slicing::Slicer<float>>(refs, data.pixels, s_ext, n, so);
 
   merging::Settings ms;
   ms.n = static_cast<int>(n);
@@ -94,7 +99,8 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
   ms.nufft.threads = threads;
   ms.nufft.planning = parse_planning(st.runtime.fft_planning);
-  merging::Merger<float> merger(ms);
+  std::optional<merging::Merger<float>> merger;
+  if (!on_gpu) merger.emplace(ms);
 
   phasing::Phaser<double> phaser(static_cast<int>(n), threads, parse_planning(st.runtime.fft_planning));
   // The data reach |s| = s_ext, the grid's frequency n/2 along an axis: beyond that sphere
@@ -112,6 +118,13 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   mo.scale = st.orientations.scale == "per_slice" ? matching::Scale::per_slice : matching::Scale::none;
   mo.threads = threads;
   matching::NearestSlices<float> nearest(N, P, data.images, mo);
+  // runtime.device = cuda: the stages below run on the GPU, this loop's schedule unchanged.
+  std::unique_ptr<cuda::GenerationRunner> gpu;
+  if (on_gpu)
+    gpu = std::make_unique<cuda::GenerationRunner>(N, data.images, data.pixels, s_ext, n, refs, !st.orientations.oracle, so, mo,
+                                                   cuda::parse_gemm_precision(st.orientations.gemm), ms);
+  std::vector<std::int64_t> gpu_indices;
+  std::vector<float> gpu_scores;
   // The fit's denominators: |x|^2 (euclidean) or the photon count (poisson), per image.
   std::vector<double> fit_norm(static_cast<std::size_t>(N));
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
@@ -145,10 +158,15 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     gen.stage = st.orientations.oracle ? Stage::oracle : g == 0 ? Stage::start : state.refining ? Stage::refine : Stage::search;
     // 1-2: slicing and matching, from the second generation on.
     if (gen.stage == Stage::search || gen.stage == Stage::refine) {
-      slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
-      slicer->set_autocorrelation(slicing_input);
+      if (gpu) {
+        const auto times = gpu->slice_and_match(state.slicing_input, gpu_indices, gpu_scores);
+        gen.slicing_s = times.slicing_s;
+        gen.matching_s = times.matching_s;
+      }
+      if (!gpu) slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
+      if (!gpu) slicer->set_autocorrelation(slicing_input);
       nearest.reset();
-      for (std::int64_t b = 0; b < slicer->n_batches(); ++b) {
+      for (std::int64_t b = 0; !gpu && b < slicer->n_batches(); ++b) {
         auto t0 = clock_type::now();
         slices.resize(static_cast<std::size_t>(slicer->batch_count(b) * P));
         slicer->slice_batch(b, slices.data());
@@ -157,31 +175,33 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
         nearest.add_batch(slicer->batch_first(b), slicer->batch_count(b), slices);
         gen.matching_s += since(t0);
       }
+      const auto& best = gpu ? gpu_indices : nearest.indices();
+      const auto& best_scores = gpu ? gpu_scores : nearest.scores();
       double fit = 0;
       std::int64_t reassigned = 0;
       for (std::int64_t i = 0; i < N; ++i) {
-        const auto& q = refs[nearest.indices()[i]];
+        const auto& q = refs[best[i]];
         reassigned += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
                         q.y == state.orientations[i].y && q.z == state.orientations[i].z);
         state.orientations[i] = q;
-        fit += nearest.scores()[i] / fit_norm[i];
+        fit += best_scores[i] / fit_norm[i];
       }
       gen.fit = fit / static_cast<double>(N);
       gen.reassigned = static_cast<double>(reassigned) / static_cast<double>(N);
     }
     // 3: merging, regularised toward the previous autocorrelation.
     auto t0 = clock_type::now();
-    merger.reset();
-    for (std::int64_t first = 0; first < N; first += kChunk) {
+    if (merger) merger->reset();
+    for (std::int64_t first = 0; !gpu && first < N; first += kChunk) {
       const std::int64_t count = std::min(kChunk, N - first);
       x.clear();
       y.clear();
       z.clear();
       for (std::int64_t i = first; i < first + count; ++i)
         slicing::rotated_points<float>(state.orientations[i], data.pixels, s_ext, x, y, z);
-      merger.accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
+      merger->accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
     }
-    auto solution = merger.solve(state.autocorrelation);
+    auto solution = gpu ? gpu->merge(state.orientations, state.autocorrelation) : merger->solve(state.autocorrelation);
     gen.cg_iterations = solution.cg.iterations;
     double num = 0, den = 0;
     for (std::size_t i = 0; i < solution.x.size(); ++i) {
@@ -194,9 +214,9 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     gen.merging_s = since(t0);
     // 4: phasing, a cold start with this generation's own seed.
     t0 = clock_type::now();
-    phaser.set_autocorrelation(state.autocorrelation);
     schedule.seed = st.runtime.seed + static_cast<std::uint64_t>(g);
-    auto phased = phaser.run(schedule);
+    if (!gpu) phaser.set_autocorrelation(state.autocorrelation);
+    auto phased = gpu ? gpu->phase(state.autocorrelation, schedule) : phaser.run(schedule);
     gen.fourier_error = phased.fourier_error.empty() ? 0 : phased.fourier_error.back();
     state.density = std::move(phased.density);
     gen.phasing_s = since(t0);

@@ -35,6 +35,7 @@ std::vector<Entry> schema(Settings& s) {
       {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean or poisson (log-likelihood)", 0, 0, {"euclidean", "poisson"}},
       {"orientations", "scale", &s.orientations.scale, "scale each model slice to the image (per_slice) or not (none)", 0, 0, {"none", "per_slice"}},
       {"orientations", "min_photons", &s.orientations.min_photons, "warn that the data are too sparse to orient when photon-count images hold fewer photons than this on average (measured on 2cex, README)", 0, 1e12},
+      {"orientations", "gemm", &s.orientations.gemm, "precision of the matching GEMM with runtime.device = cuda: fp32, tf32 (tensor cores) or 3xtf32 (split TF32, near fp32); use the TF32 ones only where tests/cuda shows the argmin unchanged", 0, 0, {"fp32", "tf32", "3xtf32"}},
       {"orientations", "oracle", &s.orientations.oracle, "EVALUATION ONLY: merge with the file's true orientations instead of matching"},
       {"generations", "max", &s.generations.max, "generations at most", 1, 10000},
       {"generations", "stop_change", &s.generations.stop_change, "stop (refinement only) when the merged autocorrelation's relative change between generations falls below this", 0, 1},

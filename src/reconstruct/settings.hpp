@@ -24,6 +24,7 @@ struct Settings {
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image
+    std::string gemm = "fp32";  // matching GEMM on the GPU: fp32 | tf32 | 3xtf32
   } orientations;
   struct Generations {
     std::int64_t max = 30;           // generations at most
