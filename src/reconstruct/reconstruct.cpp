@@ -125,16 +125,29 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
                                                    cuda::parse_gemm_precision(st.orientations.gemm), ms);
   std::vector<std::int64_t> gpu_indices;
   std::vector<float> gpu_scores;
-  // The fit's denominators: |x|^2 (euclidean) or the photon count (poisson), per image.
-  std::vector<double> fit_norm(static_cast<std::size_t>(N));
+  // The fit: per image (score - floor) / norm, averaged. norm: |x|^2 (euclidean) or the
+  // photon count (poisson). floor: what noise alone leaves, so that the schedule's relative
+  // improvements measure the model and not the shot noise: for photon counts (integers)
+  // E|k - lambda|^2 = sum lambda ~ sum k (euclidean), and the saturated model W = k,
+  // sum k - sum k log k (poisson); 0 for noise-free intensities.
+  bool counts = true;
+  for (float v : data.images) counts = counts && v == std::round(v);
+  std::vector<double> fit_norm(static_cast<std::size_t>(N)), fit_floor(static_cast<std::size_t>(N));
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
   for (std::int64_t i = 0; i < N; ++i) {
-    double a = 0;
+    double norm = 0, floor = 0;
     for (std::int64_t p = 0; p < P; ++p) {
       const double v = data.images[static_cast<std::size_t>(i * P + p)];
-      a += mo.metric == matching::Metric::poisson ? v : v * v;
+      if (mo.metric == matching::Metric::poisson) {
+        norm += v;
+        floor += v > 0 ? v - v * std::log(v) : 0;
+      } else {
+        norm += v * v;
+        floor += v;
+      }
     }
-    fit_norm[static_cast<std::size_t>(i)] = std::max(a, 1e-30);
+    fit_norm[static_cast<std::size_t>(i)] = std::max(norm, 1e-30);
+    fit_floor[static_cast<std::size_t>(i)] = counts || mo.metric == matching::Metric::poisson ? floor : 0;
   }
 
   State state;
@@ -184,7 +197,7 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
         reassigned += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
                         q.y == state.orientations[i].y && q.z == state.orientations[i].z);
         state.orientations[i] = q;
-        fit += best_scores[i] / fit_norm[i];
+        fit += (best_scores[i] - fit_floor[i]) / fit_norm[i];
       }
       gen.fit = fit / static_cast<double>(N);
       gen.reassigned = static_cast<double>(reassigned) / static_cast<double>(N);

@@ -16,8 +16,10 @@
 //  - Refinement stage: slicing takes the MERGED autocorrelation, which carries no phasing
 //    error (the phased one keeps a few percent of Fourier error and, sliced every
 //    generation, lets the orientations drift). The search ends when the fit (mean over
-//    images of the best match's residual relative to the image: |x - a y|^2 / |x|^2, or for
-//    the poisson metric the best score per photon) improves by less than
+//    images of the best match's residual beyond what shot noise leaves, relative to the
+//    image: (|x - a y|^2 - sum x) / |x|^2 for photon counts, |x - a y|^2 / |x|^2 for
+//    noise-free intensities; for the poisson metric the best score less the saturated
+//    model's, per photon) improves by less than
 //    generations.search_improvement, or after generations.search_max generations.
 //  - Stop in refinement when the merged autocorrelation changes by less than
 //    generations.stop_change (relative l2), or fewer than generations.stop_reassigned of the
@@ -52,7 +54,7 @@ struct Generation {
   int index = 0;
   Stage stage = Stage::start;
   double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
-  double fit = -1;                // mean relative residual of the best matches (-1: none)
+  double fit = -1;                // mean relative excess residual of the best matches (-1: none)
   double change = 0;              // relative change of the merged autocorrelation
   double reassigned = 1;          // fraction of images whose orientation changed
   double fourier_error = 0;       // phasing's final Fourier error
