@@ -40,7 +40,7 @@ reconstruct::Data small_data(std::int64_t n_images) {
 // From random orientations through the search into refinement; no early stop.
 reconstruct::Settings loop_settings(int max) {
   return reconstruct::load_settings(
-      "", {"grid.n=15", "orientations.references=300", "orientations.batch_size=100", "generations.search_max=3",
+      "", {"grid.n=15", "orientations.references=300", "orientations.batch_size=100", "generations.search_max=2",
            "generations.stop_change=0", "generations.stop_reassigned=0", "generations.stop_fit=0", "phasing.loops=3",
            "runtime.fft_planning=estimate", "generations.max=" + std::to_string(max)});
 }
