@@ -9,6 +9,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "distributed/team.hpp"
 #include "io/dataset.hpp"
 #include "io/mrc.hpp"
 #include "reconstruct/reconstruct.hpp"
@@ -64,30 +65,39 @@ Runner add_reconstruct(CLI::App& app) {
     if (o->data.empty()) fail("reconstruct: no dataset given (spire reconstruct DATA.h5 --out DIR)");
     // Settings and data are checked before any work starts.
     const auto st = reconstruct::load_settings(o->config, o->overrides);
+    // Under mpirun: every rank reads only its contiguous range of the images; the lead
+    // (rank 0) alone prints and writes.
+    const auto team = distributed::Team::world(static_cast<int>(st.distribution.ranks_per_node));
+    const bool lead = team.lead();
     io::DatasetReader reader(o->data);
     const auto& info = reader.info();
     reconstruct::Data data;
-    data.n_images = static_cast<std::int64_t>(info.n_images);
+    std::int64_t n_images = static_cast<std::int64_t>(info.n_images);
     if (st.data.images > 0) {
-      if (st.data.images > data.n_images)
-        fail_in(o->data, fmt::format("data.images = {} but the file holds {} images", st.data.images, data.n_images));
-      data.n_images = st.data.images;
+      if (st.data.images > n_images)
+        fail_in(o->data, fmt::format("data.images = {} but the file holds {} images", st.data.images, n_images));
+      n_images = st.data.images;
     }
+    if (n_images < team.size())
+      fail_in(o->data, fmt::format("{} images for {} MPI ranks: every rank needs at least one", n_images, team.size()));
+    const auto mine = team.images(n_images);
+    data.n_images = mine.count;
     data.n_pixels = static_cast<std::int64_t>(info.pixels());
     data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
-    reader.read_images(0, static_cast<std::size_t>(data.n_images), data.images.data());
+    reader.read_images(static_cast<std::size_t>(mine.first), static_cast<std::size_t>(data.n_images), data.images.data());
     for (std::int64_t p = 0; p < data.n_pixels; ++p)
       data.pixels.push_back({info.pixel_position_reciprocal[3 * p], info.pixel_position_reciprocal[3 * p + 1],
                              info.pixel_position_reciprocal[3 * p + 2]});
     if (reader.has_orientations()) {
       const auto q = reader.read_orientations();
-      for (std::int64_t i = 0; i < data.n_images; ++i)
+      for (std::int64_t i = mine.first; i < mine.first + data.n_images; ++i)
         data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
     }
     double photons = 0;
     bool counts = true;  // photon counts (integers), not noise-free expected intensities
     for (float v : data.images) photons += v, counts = counts && v == std::round(v);
-    photons /= static_cast<double>(data.n_images);
+    photons = team.sum(photons) / static_cast<double>(n_images);
+    counts = team.sum(counts ? 0.0 : 1.0) == 0;
     // Too few photons per image carry no orientation: say so instead of returning noise.
     const bool sparse = counts && photons < st.orientations.min_photons && !st.orientations.oracle;
     const std::string sparse_warning =
@@ -108,37 +118,45 @@ Runner add_reconstruct(CLI::App& app) {
       const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
       if (std::filesystem::exists(guess)) reference = guess;
     }
-    if (sparse) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
+    if (sparse && lead) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
     const std::filesystem::path out(o->out);
-    std::filesystem::create_directories(out);
-    if (!o->quiet) {
+    if (lead) std::filesystem::create_directories(out);
+    const bool talk = !o->quiet && lead;
+    if (talk) {
       fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
-                 data.n_images, data.n_pixels, photons, n, voxel,
+                 n_images, data.n_pixels, photons, n, voxel,
                  st.orientations.oracle ? " -- ORACLE (true orientations, evaluation only)" : "");
+      if (team.size() > 1)
+        fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank\n", team.size(), team.n_nodes(),
+                   team.emulated_nodes() ? "emulated " : "", st.distribution.strategy, st.distribution.n_streams);
       fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing", "matching",
                  "merging", "phasing", "fit", "moved", "change", "phase", "median err");
     }
     const auto result = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State&) {
-      if (!o->quiet) {
+      if (talk) {
         fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n", g.index,
                    reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.merging_s, g.phasing_s, g.fit,
                    g.reassigned, g.change, g.fourier_error,
                    g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
         std::fflush(stdout);
       }
-    });
+    }, nullptr, team);
+    const auto orientations_found = team.gather(result.orientations);
+    if (!lead) return 0;
 
     io::write_mrc((out / "density.mrc").string(), centred_map(n, voxel, result.density));
     io::write_mrc((out / "autocorrelation.mrc").string(), centred_map(n, voxel, result.autocorrelation));
     resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, result.density, 4);
     std::string orientations = "w,x,y,z\n";
-    for (const auto& q : result.orientations) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
+    for (const auto& q : orientations_found) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
     write_text_atomically(out / "orientations.csv", orientations);
     write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));
 
     nlohmann::json summary;
     summary["data"] = o->data;
-    summary["images"] = data.n_images;
+    summary["images"] = n_images;
+    summary["ranks"] = team.size();
+    summary["nodes"] = team.n_nodes();
     summary["mean_photons_per_image"] = photons;
     summary["photon_counts"] = counts;
     if (sparse) summary["warning"] = sparse_warning;
@@ -174,12 +192,12 @@ Runner add_reconstruct(CLI::App& app) {
       auto text = [](const nlohmann::json& j) {
         return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
       };
-      if (!o->quiet)
+      if (talk)
         fmt::print("  FSC against {}: 0.5 at {}, 0.143 at {} (correlation {:.3f})\n", reference.string(),
                    text(at(0.5)), text(at(0.143)), aligned.correlation);
     }
     write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
-    if (!o->quiet) fmt::print("  wrote {}/ (density.mrc, autocorrelation.mrc, fsc, slices, summary.json)\n", out.string());
+    if (talk) fmt::print("  wrote {}/ (density.mrc, autocorrelation.mrc, fsc, slices, summary.json)\n", out.string());
     return 0;
   };
 }

@@ -31,11 +31,15 @@
 #include <limits>
 #include <vector>
 
+#include "distributed/team.hpp"
 #include "geometry/orientations.hpp"
 #include "reconstruct/settings.hpp"
 
 namespace spire::reconstruct {
 
+// With a Team of several ranks (mpirun), Data holds THIS rank's images (a contiguous range of
+// the file's, in rank order: Team::images) with their truth, and State::orientations are
+// this rank's; everything else in the State is the same on every rank.
 struct Data {
   std::int64_t n_images = 0, n_pixels = 0;
   std::vector<float> images;                       // n_images x n_pixels
@@ -73,9 +77,13 @@ struct State {
 
 // Runs until finished, from `resume` if given (a State an earlier run with the same data and
 // settings handed to `progress`). `progress` sees every generation and the State after it.
+// On a Team of R ranks (collective: every rank calls it): slicing and matching go through
+// distributed::OrientationSearch (settings.distribution), merging sums the Toeplitz kernel
+// and A*Db over ranks, the lead solves and phases and broadcasts, so the same data and seed
+// give the same orientations and map on 1 or R ranks, up to float round-off.
 State run(const Data& data, const Settings& settings,
           const std::function<void(const Generation&, const State&)>& progress = {},
-          const State* resume = nullptr);
+          const State* resume = nullptr, const distributed::Team& team = distributed::Team());
 
 // Median angle between found and true orientations, in degrees, after the global rotation
 // between the reconstruction's frame and the model's (the one most images agree on), each
