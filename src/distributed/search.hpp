@@ -23,9 +23,14 @@
 //
 // Result: per image of this rank, the top_k (reference index, score) pairs over all M
 // references, ordered by (score, index): the streams' lists are merged in that order, so the
-// result does not depend on n_streams, and ties go to the lowest index as in
-// NearestSlices. Scores are the same sums as a single-process run, whose GEMMs see other
-// batch boundaries: equal to float round-off.
+// result does not depend on n_streams, and ties go to the lowest index as in NearestSlices.
+// Every batch is one of the single-process run's (plan.hpp: holdings are whole batches), so
+// on given ranks every strategy and stream count gives bit-identical results (tested). Against
+// one process the GEMMs see fewer images per call, and OpenBLAS picks its kernels by matrix
+// size: scores agree to float round-off, and an image whose two best references score
+// within that round-off may take the other one (tests/distributed: at most one image in 90,
+// with photon noise; on noise-free images the per-slice score's cancellation makes such
+// near-ties common, and they change with the thread count in one process as well).
 //
 // Threads: the slicing NUFFT uses matching.threads = slicing.threads OpenMP threads; each
 // stream's matching max(1, threads / n_streams), with OpenBLAS held at one thread for the

@@ -79,8 +79,14 @@ struct State {
 // settings handed to `progress`). `progress` sees every generation and the State after it.
 // On a Team of R ranks (collective: every rank calls it): slicing and matching go through
 // distributed::OrientationSearch (settings.distribution), merging sums the Toeplitz kernel
-// and A*Db over ranks, the lead solves and phases and broadcasts, so the same data and seed
-// give the same orientations and map on 1 or R ranks, up to float round-off.
+// and A*Db over ranks, the lead solves and phases and broadcasts; every rank ends with the
+// same State. Against one rank (tests/distributed): the same random start; from the same
+// slicing input the same orientations (but for near-ties within float round-off); the merged
+// sums to float round-off (3e-6), the merged map to that times the system's conditioning
+// (6e-6 at regularisation 0.1, 1e-4 at 1e-3). Phasing is chaotic in its input: a 5e-7
+// change of the autocorrelation moved the phased density by 2-4% (as does running one rank
+// with 2 threads instead of 1), so later generations of 1- and R-rank runs drift apart the
+// way two 1-rank runs with different thread counts do.
 State run(const Data& data, const Settings& settings,
           const std::function<void(const Generation&, const State&)>& progress = {},
           const State* resume = nullptr, const distributed::Team& team = distributed::Team());
