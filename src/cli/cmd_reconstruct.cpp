@@ -1,17 +1,23 @@
-// spire reconstruct: the M-TIP loop on a dataset file, results in one folder.
+// spire reconstruct: the M-TIP loop on a dataset file, results in one folder; a checkpoint
+// after every generation lets `--resume DIR` continue an interrupted run.
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "distributed/team.hpp"
 #include "io/dataset.hpp"
 #include "io/mrc.hpp"
+#include "phasing/phasing.hpp"
+#include "reconstruct/checkpoint.hpp"
+#include "reconstruct/orientations_file.hpp"
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
@@ -40,35 +46,113 @@ io::Map centred_map(int n, double voxel, const std::vector<double>& values) {
   return m;
 }
 
+// A model's three maps in `dir`: density.mrc (phased), autocorrelation.mrc (merged) and
+// intensity.mrc (the merged model's intensity, Re FFT of the autocorrelation, centred; its
+// voxels are frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom).
+void write_maps(const std::filesystem::path& dir, int n, double voxel, const reconstruct::State& state,
+                const reconstruct::Settings& st) {
+  io::write_mrc((dir / "density.mrc").string(), centred_map(n, voxel, state.density));
+  io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, state.autocorrelation));
+  const auto intensity = phasing::intensity_of<double>(n, state.autocorrelation, static_cast<int>(st.runtime.threads),
+                                                       parse_planning(st.runtime.fft_planning));
+  io::write_mrc((dir / "intensity.mrc").string(), centred_map(n, 1.0, intensity));
+}
+
+// Removes OUT/generations/NNN/ folders an earlier run left (a fresh run starts at 000).
+void remove_generation_folders(const std::filesystem::path& dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return;
+  std::vector<std::filesystem::path> old;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      old.push_back(e.path());
+  }
+  for (const auto& p : old) std::filesystem::remove_all(p);
+}
+
 }  // namespace
 
 Runner add_reconstruct(CLI::App& app) {
   auto* cmd = app.add_subcommand("reconstruct", "Reconstruct the density from a dataset (M-TIP)");
   struct Options {
-    std::string data, config, out = "out", reference;
+    std::string data, config, out = "out", reference, resume;
     std::vector<std::string> overrides;
     bool quiet = false, print_config = false;
   };
   auto o = std::make_shared<Options>();
-  cmd->add_option("data", o->data, "HDF5 dataset (SpiniFEL/skopi layout)");
+  cmd->add_option("data", o->data, "HDF5 dataset (SpiniFEL/skopi layout); with --resume: default the checkpoint's");
   cmd->add_option("overrides", o->overrides, "Settings as section.key=value");
   cmd->add_option("--config", o->config, "TOML settings file")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
   cmd->add_option("--reference", o->reference, "Model map (MRC) for the FSC; default: the data file's _model.mrc if present");
+  cmd->add_option("--resume", o->resume,
+                  "Continue the run in DIR from DIR/checkpoint.h5 with DIR/settings.toml (overrides only of settings "
+                  "that do not change the result: runtime.threads, generations.max, ...); outputs go to DIR");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->add_flag("--print-config", o->print_config, "Print every setting with its default and meaning, then exit");
-  return [o] {
+  return [o, cmd] {
     if (o->print_config) {
       fmt::print("{}", reconstruct::schema_toml());
       return 0;
     }
-    if (o->data.empty()) fail("reconstruct: no dataset given (spire reconstruct DATA.h5 --out DIR)");
-    // Settings and data are checked before any work starts.
-    const auto st = reconstruct::load_settings(o->config, o->overrides);
+    // Settings, data and the checkpoint are checked before any work starts.
+    const bool resuming = !o->resume.empty();
+    std::filesystem::path out(o->out);
+    std::string checkpoint_path;
+    std::optional<reconstruct::Checkpoint> checkpoint;
+    reconstruct::Settings st;
+    if (resuming) {
+      if (cmd->count("--config") > 0)
+        fail("reconstruct: --resume DIR takes its settings from DIR/settings.toml; --config cannot change them");
+      if (cmd->count("--out") > 0 && std::filesystem::weakly_canonical(o->out) != std::filesystem::weakly_canonical(o->resume))
+        fail("reconstruct: --resume DIR writes its results to DIR; --out cannot send them elsewhere");
+      out = o->resume;
+      // `--resume DIR key=value ...`: the first override lands where DATA would.
+      if (!o->data.empty() && o->data.find('=') != std::string::npos && !std::filesystem::exists(o->data)) {
+        o->overrides.insert(o->overrides.begin(), o->data);
+        o->data.clear();
+      }
+      checkpoint_path = (out / "checkpoint.h5").string();
+      if (!std::filesystem::exists(checkpoint_path))
+        fail_in(checkpoint_path, "no checkpoint to resume from (spire reconstruct writes it after every generation)");
+      checkpoint = reconstruct::read_checkpoint(checkpoint_path);
+      const auto settings_path = out / "settings.toml";
+      if (std::filesystem::exists(settings_path)) {
+        st = reconstruct::load_settings(settings_path.string(), o->overrides);
+      } else {
+        fmt::print(stderr, "spire reconstruct: {} is missing; taking the settings the checkpoint holds\n", settings_path.string());
+        st = reconstruct::load_settings_text(checkpoint->run.settings, checkpoint_path + " (its settings)", o->overrides);
+      }
+      for (const auto& ov : o->overrides) {
+        const std::string key = ov.substr(0, ov.find('='));
+        if (!reconstruct::changes_result(key)) continue;
+        std::string neutral;
+        for (const auto& k : reconstruct::result_neutral_settings()) neutral += (neutral.empty() ? "" : ", ") + k;
+        fail_in("command line", fmt::format("'{}': {} changes the result, so a resumed run keeps it; --resume may change "
+                                            "only {} (start a new run in another folder to change {})",
+                                            ov, key, neutral, key));
+      }
+      if (o->data.empty()) {
+        o->data = checkpoint->run.data_path;
+        if (!std::filesystem::exists(o->data))
+          fail_in(o->data, "no such file (the data file " + checkpoint_path + " names; give its new path as DATA)");
+      }
+    } else {
+      if (o->data.empty()) fail("reconstruct: no dataset given (spire reconstruct DATA.h5 --out DIR)");
+      st = reconstruct::load_settings(o->config, o->overrides);
+    }
+    const std::string data_path = std::filesystem::absolute(o->data).lexically_normal().string();
     // Under mpirun: every rank reads only its contiguous range of the images; the lead
     // (rank 0) alone prints and writes.
     const auto team = distributed::Team::world(static_cast<int>(st.distribution.ranks_per_node));
     const bool lead = team.lead();
+    // A checkpoint holds one process's State (every image's orientation, a fingerprint of all
+    // the data): several ranks neither write one nor resume from one.
+    if (resuming && team.size() > 1)
+      fail(fmt::format("reconstruct: --resume runs on one process, not under mpirun with {} ranks "
+                       "(resume without mpirun, or start a new run in another folder)",
+                       team.size()));
     io::DatasetReader reader(o->data);
     const auto& info = reader.info();
     reconstruct::Data data;
@@ -93,6 +177,7 @@ Runner add_reconstruct(CLI::App& app) {
       for (std::int64_t i = mine.first; i < mine.first + data.n_images; ++i)
         data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
     }
+    if (resuming) reconstruct::check_resumable(*checkpoint, checkpoint_path, data, o->data, st);
     double photons = 0;
     bool counts = true;  // photon counts (integers), not noise-free expected intensities
     for (float v : data.images) photons += v, counts = counts && v == std::round(v);
@@ -119,20 +204,47 @@ Runner add_reconstruct(CLI::App& app) {
       if (std::filesystem::exists(guess)) reference = guess;
     }
     if (sparse && lead) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
-    const std::filesystem::path out(o->out);
-    if (lead) std::filesystem::create_directories(out);
     const bool talk = !o->quiet && lead;
+    const bool checkpoints = team.size() == 1;  // see above: one process only
+    if (lead) {
+      std::filesystem::create_directories(out);
+      if (!resuming) {  // a fresh run in a used folder: the earlier run's checkpoint and maps go
+        std::filesystem::remove(out / "checkpoint.h5");
+        remove_generation_folders(out / "generations");
+      }
+      write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));  // --resume reads it
+    }
+    const auto identity = checkpoints ? reconstruct::identify(data, st, data_path) : reconstruct::RunIdentity{};
+    reconstruct::State state;
+    bool to_run = true;
+    if (resuming) {  // one process (checked above)
+      state = std::move(checkpoint->state);
+      to_run = reconstruct::extend(state, st);
+      const int done = state.next_generation;
+      if (!to_run)
+        fmt::print("spire reconstruct: {}: the run {} after {} generation{}; writing its outputs again\n", checkpoint_path,
+                   state.converged  ? std::string("converged")
+                   : state.finished ? fmt::format("finished (generations.max = {})", st.generations.max)
+                                    : fmt::format("has no generation left (generations.max = {})", st.generations.max),
+                   done, done == 1 ? "" : "s");
+      else if (!o->quiet)
+        fmt::print("spire reconstruct: resuming {} after generation {}\n", checkpoint_path, done - 1);
+    }
+    const int first_generation = state.next_generation;
     if (talk) {
       fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
                  n_images, data.n_pixels, photons, n, voxel,
                  st.orientations.oracle ? " -- ORACLE (true orientations, evaluation only)" : "");
       if (team.size() > 1)
-        fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank\n", team.size(), team.n_nodes(),
-                   team.emulated_nodes() ? "emulated " : "", st.distribution.strategy, st.distribution.n_streams);
-      fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing", "matching",
-                 "merging", "phasing", "fit", "moved", "change", "phase", "median err");
+        fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank (no checkpoints)\n", team.size(),
+                   team.n_nodes(), team.emulated_nodes() ? "emulated " : "", st.distribution.strategy,
+                   st.distribution.n_streams);
+      if (to_run)
+        fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing",
+                   "matching", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
     }
-    const auto result = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State&) {
+    // Called on every rank after every generation, with the same maps on all of them.
+    auto progress = [&](const reconstruct::Generation& g, const reconstruct::State& s) {
       if (talk) {
         fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n", g.index,
                    reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.merging_s, g.phasing_s, g.fit,
@@ -140,20 +252,28 @@ Runner add_reconstruct(CLI::App& app) {
                    g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
         std::fflush(stdout);
       }
-    }, nullptr, team);
-    const auto orientations_found = team.gather(result.orientations);
+      if (st.output.every_generation && lead) {
+        const auto dir = out / "generations" / fmt::format("{:03d}", g.index);
+        std::filesystem::create_directories(dir);
+        write_maps(dir, n, voxel, s, st);
+      }
+      // Last, so that a checkpoint never claims a generation whose maps are missing.
+      if (checkpoints) reconstruct::write_checkpoint((out / "checkpoint.h5").string(), s, identity);
+    };
+    const auto result = to_run ? reconstruct::run(data, st, progress, &state, team) : state;
+    const auto orientations_found = team.gather(result.orientations);  // every rank's, on the lead
     if (!lead) return 0;
 
-    io::write_mrc((out / "density.mrc").string(), centred_map(n, voxel, result.density));
-    io::write_mrc((out / "autocorrelation.mrc").string(), centred_map(n, voxel, result.autocorrelation));
+    write_maps(out, n, voxel, result, st);
     resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, result.density, 4);
     std::string orientations = "w,x,y,z\n";
     for (const auto& q : orientations_found) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
     write_text_atomically(out / "orientations.csv", orientations);
-    write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));
+    reconstruct::write_orientations((out / "orientations.h5").string(), orientations_found, st, data_path,
+                                    static_cast<std::int64_t>(result.generations.size()));
 
     nlohmann::json summary;
-    summary["data"] = o->data;
+    summary["data"] = data_path;
     summary["images"] = n_images;
     summary["ranks"] = team.size();
     summary["nodes"] = team.n_nodes();
@@ -170,6 +290,21 @@ Runner add_reconstruct(CLI::App& app) {
                                         {"phasing_fourier_error", g.fourier_error},
                                         {"change", g.change}, {"cg_iterations", g.cg_iterations},
                                         {"median_orientation_error_deg", g.median_error_deg}});
+    double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
+    for (const auto& g : result.generations)
+      slicing_s += g.slicing_s, matching_s += g.matching_s, merging_s += g.merging_s, phasing_s += g.phasing_s;
+    summary["totals"] = {{"generations", result.generations.size()}, {"slicing_s", slicing_s},
+                         {"matching_s", matching_s}, {"merging_s", merging_s}, {"phasing_s", phasing_s},
+                         {"all_stages_s", slicing_s + matching_s + merging_s + phasing_s}};
+    summary["finished"] = result.finished;
+    summary["converged"] = result.converged;
+    if (resuming) summary["resumed_from"] = {{"checkpoint", checkpoint_path}, {"generation", first_generation}};
+    if (!data.truth.empty() && !result.generations.empty())
+      summary["evaluation_only"] = {
+          {"note", "measured against the data file's true orientations, which the reconstruction does not see "
+                   "(except with orientations.oracle)"},
+          {"median_orientation_error_deg", result.generations.back().median_error_deg}};
+    summary["intensity_voxel_inverse_angstrom"] = 1.0 / (n * voxel);
     if (!reference.empty()) {
       const auto model = io::read_mrc(reference.string());
       if (model.nx != n || model.ny != n || model.nz != n || std::abs(model.voxel_size - voxel) > 1e-3 * voxel)
@@ -197,7 +332,10 @@ Runner add_reconstruct(CLI::App& app) {
                    text(at(0.5)), text(at(0.143)), aligned.correlation);
     }
     write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
-    if (talk) fmt::print("  wrote {}/ (density.mrc, autocorrelation.mrc, fsc, slices, summary.json)\n", out.string());
+    if (talk)
+      fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, fsc, slices, orientations.h5/csv, "
+                 "{}{}summary.json)\n",
+                 out.string(), checkpoints ? "checkpoint.h5, " : "", st.output.every_generation ? "generations/, " : "");
     return 0;
   };
 }

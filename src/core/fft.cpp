@@ -44,6 +44,30 @@ struct Fftw<double> {
     fftw_execute_dft(static_cast<plan>(pl), p, p);
   }
   static void destroy(void* pl) { fftw_destroy_plan(static_cast<plan>(pl)); }
+  using iodim = fftw_iodim64;
+  static plan guru_dft(int r, const iodim* d, int hr, const iodim* hd, std::complex<double>* in,
+                       std::complex<double>* out, int sign, unsigned f) {
+    return fftw_plan_guru64_dft(r, d, hr, hd, reinterpret_cast<fftw_complex*>(in),
+                                 reinterpret_cast<fftw_complex*>(out), sign, f);
+  }
+  static plan guru_r2c(int r, const iodim* d, int hr, const iodim* hd, double* in,
+                       std::complex<double>* out, unsigned f) {
+    return fftw_plan_guru64_dft_r2c(r, d, hr, hd, in, reinterpret_cast<fftw_complex*>(out), f);
+  }
+  static plan guru_c2r(int r, const iodim* d, int hr, const iodim* hd, std::complex<double>* in,
+                       double* out, unsigned f) {
+    return fftw_plan_guru64_dft_c2r(r, d, hr, hd, reinterpret_cast<fftw_complex*>(in), out, f);
+  }
+  static void exec_dft(void* pl, std::complex<double>* in, std::complex<double>* out) {
+    fftw_execute_dft(static_cast<plan>(pl), reinterpret_cast<fftw_complex*>(in),
+                     reinterpret_cast<fftw_complex*>(out));
+  }
+  static void exec_r2c(void* pl, double* in, std::complex<double>* out) {
+    fftw_execute_dft_r2c(static_cast<plan>(pl), in, reinterpret_cast<fftw_complex*>(out));
+  }
+  static void exec_c2r(void* pl, std::complex<double>* in, double* out) {
+    fftw_execute_dft_c2r(static_cast<plan>(pl), reinterpret_cast<fftw_complex*>(in), out);
+  }
   static int import_wisdom(const char* f) { return fftw_import_wisdom_from_filename(f); }
   static int export_wisdom(const char* f) { return fftw_export_wisdom_to_filename(f); }
   static void* alloc(std::size_t bytes) { return fftw_malloc(bytes); }
@@ -65,6 +89,30 @@ struct Fftw<float> {
     fftwf_execute_dft(static_cast<plan>(pl), p, p);
   }
   static void destroy(void* pl) { fftwf_destroy_plan(static_cast<plan>(pl)); }
+  using iodim = fftwf_iodim64;
+  static plan guru_dft(int r, const iodim* d, int hr, const iodim* hd, std::complex<float>* in,
+                       std::complex<float>* out, int sign, unsigned f) {
+    return fftwf_plan_guru64_dft(r, d, hr, hd, reinterpret_cast<fftwf_complex*>(in),
+                                 reinterpret_cast<fftwf_complex*>(out), sign, f);
+  }
+  static plan guru_r2c(int r, const iodim* d, int hr, const iodim* hd, float* in,
+                       std::complex<float>* out, unsigned f) {
+    return fftwf_plan_guru64_dft_r2c(r, d, hr, hd, in, reinterpret_cast<fftwf_complex*>(out), f);
+  }
+  static plan guru_c2r(int r, const iodim* d, int hr, const iodim* hd, std::complex<float>* in,
+                       float* out, unsigned f) {
+    return fftwf_plan_guru64_dft_c2r(r, d, hr, hd, reinterpret_cast<fftwf_complex*>(in), out, f);
+  }
+  static void exec_dft(void* pl, std::complex<float>* in, std::complex<float>* out) {
+    fftwf_execute_dft(static_cast<plan>(pl), reinterpret_cast<fftwf_complex*>(in),
+                     reinterpret_cast<fftwf_complex*>(out));
+  }
+  static void exec_r2c(void* pl, float* in, std::complex<float>* out) {
+    fftwf_execute_dft_r2c(static_cast<plan>(pl), in, reinterpret_cast<fftwf_complex*>(out));
+  }
+  static void exec_c2r(void* pl, std::complex<float>* in, float* out) {
+    fftwf_execute_dft_c2r(static_cast<plan>(pl), reinterpret_cast<fftwf_complex*>(in), out);
+  }
   static int import_wisdom(const char* f) { return fftwf_import_wisdom_from_filename(f); }
   static int export_wisdom(const char* f) { return fftwf_export_wisdom_to_filename(f); }
   static void* alloc(std::size_t bytes) { return fftwf_malloc(bytes); }
@@ -90,6 +138,43 @@ void save_wisdom(const std::string& path) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   if (Fftw<T>::export_wisdom(tmp.c_str())) std::filesystem::rename(tmp, path, ec);
   if (ec) std::filesystem::remove(tmp, ec);  // wisdom is a cache: failing to save is harmless
+}
+
+// Plans with make(flags) under the planner lock: from wisdom alone if this problem is known,
+// otherwise with the planning requested, saving what was learned. `what` names the problem
+// in the error if FFTW cannot plan it.
+template <typename T, typename Make>
+void* plan_with_wisdom(int threads, Planning planning, const Make& make, const std::string& what) {
+  std::lock_guard lock(planner_mutex);
+  load_wisdom_once<T>();
+  Fftw<T>::threads(threads > 0 ? threads : omp_get_max_threads());
+  const unsigned flags = flags_of(planning);
+  void* plan = make(flags | FFTW_WISDOM_ONLY);
+  if (!plan) {
+    plan = make(flags);
+    if (plan && planning != Planning::estimate) save_wisdom<T>(wisdom_path<T>());
+  }
+  if (!plan) fail("FFTW could not plan " + what);
+  return plan;
+}
+
+template <typename T>
+std::vector<typename Fftw<T>::iodim> iodims(const FftDims& dims) {
+  std::vector<typename Fftw<T>::iodim> d;
+  for (const FftDim& e : dims)
+    d.push_back({static_cast<std::ptrdiff_t>(e.n), static_cast<std::ptrdiff_t>(e.in_stride),
+                 static_cast<std::ptrdiff_t>(e.out_stride)});
+  return d;
+}
+
+std::string describe(const char* kind, const FftDims& dims, const FftDims& loops) {
+  std::string s = "a ";
+  s += kind;
+  s += " transform of";
+  for (const FftDim& e : dims) (s += ' ') += std::to_string(e.n);
+  s += " in a batch of";
+  for (const FftDim& e : loops) (s += ' ') += std::to_string(e.n);
+  return s;
 }
 
 }  // namespace
@@ -119,19 +204,9 @@ template <typename T>
 FftPlan3<T>::FftPlan3(int nz, int ny, int nx, int sign, std::complex<T>* data, int threads,
                       Planning planning) {
   if (sign != 1 && sign != -1) fail("FFT sign must be +1 or -1");
-  std::lock_guard lock(planner_mutex);
-  load_wisdom_once<T>();
-  Fftw<T>::threads(threads > 0 ? threads : omp_get_max_threads());
-  const unsigned flags = flags_of(planning);
-  // Planning with the "wisdom only" flag first tells whether this shape is already known.
-  plan_ = Fftw<T>::make(nz, ny, nx, data, sign > 0 ? FFTW_BACKWARD : FFTW_FORWARD,
-                        flags | FFTW_WISDOM_ONLY);
-  if (!plan_) {
-    plan_ = Fftw<T>::make(nz, ny, nx, data, sign > 0 ? FFTW_BACKWARD : FFTW_FORWARD, flags);
-    if (planning != Planning::estimate) save_wisdom<T>(wisdom_path<T>());
-  }
-  if (!plan_) fail("FFTW could not plan a " + std::to_string(nz) + "x" + std::to_string(ny) +
-                   "x" + std::to_string(nx) + " transform");
+  plan_ = plan_with_wisdom<T>(threads, planning, [&](unsigned f) -> void* {
+    return Fftw<T>::make(nz, ny, nx, data, sign > 0 ? FFTW_BACKWARD : FFTW_FORWARD, f);
+  }, "a " + std::to_string(nz) + "x" + std::to_string(ny) + "x" + std::to_string(nx) + " transform");
 }
 
 template <typename T>
@@ -143,6 +218,68 @@ FftPlan3<T>::~FftPlan3() {
 template <typename T>
 void FftPlan3<T>::execute(std::complex<T>* data) const {
   Fftw<T>::exec(plan_, data);
+}
+
+template <typename T>
+FftPlanReal<T>::FftPlanReal(const FftDims& dims, const FftDims& loops, T* in, std::complex<T>* out,
+                            int threads, Planning planning)
+    : forward_(true) {
+  const auto d = iodims<T>(dims), l = iodims<T>(loops);
+  plan_ = plan_with_wisdom<T>(threads, planning, [&](unsigned f) -> void* {
+    return Fftw<T>::guru_r2c(static_cast<int>(d.size()), d.data(), static_cast<int>(l.size()),
+                             l.data(), in, out, f | FFTW_PRESERVE_INPUT);
+  }, describe("r2c", dims, loops));
+}
+
+template <typename T>
+FftPlanReal<T>::FftPlanReal(const FftDims& dims, const FftDims& loops, std::complex<T>* in, T* out,
+                            int threads, Planning planning)
+    : forward_(false) {
+  const auto d = iodims<T>(dims), l = iodims<T>(loops);
+  plan_ = plan_with_wisdom<T>(threads, planning, [&](unsigned f) -> void* {
+    return Fftw<T>::guru_c2r(static_cast<int>(d.size()), d.data(), static_cast<int>(l.size()),
+                             l.data(), in, out, f | FFTW_DESTROY_INPUT);
+  }, describe("c2r", dims, loops));
+}
+
+template <typename T>
+FftPlanReal<T>::~FftPlanReal() {
+  std::lock_guard lock(planner_mutex);
+  if (plan_) Fftw<T>::destroy(plan_);
+}
+
+template <typename T>
+void FftPlanReal<T>::execute(T* in, std::complex<T>* out) const {
+  if (!forward_) fail("FftPlanReal: r2c execution of a c2r plan");
+  Fftw<T>::exec_r2c(plan_, in, out);
+}
+
+template <typename T>
+void FftPlanReal<T>::execute(std::complex<T>* in, T* out) const {
+  if (forward_) fail("FftPlanReal: c2r execution of an r2c plan");
+  Fftw<T>::exec_c2r(plan_, in, out);
+}
+
+template <typename T>
+FftPlanMany<T>::FftPlanMany(const FftDims& dims, const FftDims& loops, int sign, std::complex<T>* in,
+                            std::complex<T>* out, int threads, Planning planning) {
+  if (sign != 1 && sign != -1) fail("FFT sign must be +1 or -1");
+  const auto d = iodims<T>(dims), l = iodims<T>(loops);
+  plan_ = plan_with_wisdom<T>(threads, planning, [&](unsigned f) -> void* {
+    return Fftw<T>::guru_dft(static_cast<int>(d.size()), d.data(), static_cast<int>(l.size()),
+                             l.data(), in, out, sign > 0 ? FFTW_BACKWARD : FFTW_FORWARD, f);
+  }, describe("complex", dims, loops));
+}
+
+template <typename T>
+FftPlanMany<T>::~FftPlanMany() {
+  std::lock_guard lock(planner_mutex);
+  if (plan_) Fftw<T>::destroy(plan_);
+}
+
+template <typename T>
+void FftPlanMany<T>::execute(std::complex<T>* in, std::complex<T>* out) const {
+  Fftw<T>::exec_dft(plan_, in, out);
 }
 
 template <typename T>
@@ -167,6 +304,10 @@ AlignedArray<T> aligned_zeros(std::size_t count) {
 
 template class FftPlan3<float>;
 template class FftPlan3<double>;
+template class FftPlanReal<float>;
+template class FftPlanReal<double>;
+template class FftPlanMany<float>;
+template class FftPlanMany<double>;
 template std::string wisdom_path<float>();
 template std::string wisdom_path<double>();
 template struct AlignedFree<float>;

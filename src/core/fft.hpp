@@ -5,6 +5,12 @@
 //  - FftPlan3<T> plans an in-place complex 3D transform of an (nz, ny, nx) array with x
 //    fastest, T = float or double, sign +1 or -1 (exponent e^{sign 2 pi i k l / n}),
 //    unnormalised.
+//  - FftPlanReal<T> plans real-data transforms (FFTW's r2c forward, sign -1, and c2r
+//    backward, sign +1, unnormalised) and FftPlanMany<T> strided complex ones, both through
+//    FFTW's guru interface: the transformed dimensions and the batch ("howmany") loops
+//    around them, each a length and input and output strides, counted in elements of the
+//    input and output arrays (T for real, std::complex<T> for complex). For real data the
+//    last transformed dimension's length is the real one, L; the complex side holds L/2+1.
 //  - Planning is serialised (FFTW's planner is not thread-safe); execution is not and may
 //    run on any array of the planned shape and alignment through execute(ptr).
 //  - Wisdom is loaded before the first plan and saved (atomically) whenever planning
@@ -14,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace spire {
 
@@ -32,6 +39,54 @@ class FftPlan3 {
   FftPlan3& operator=(const FftPlan3&) = delete;
 
   void execute(std::complex<T>* data) const;
+
+ private:
+  void* plan_ = nullptr;
+};
+
+// One dimension of a guru-interface plan: length, input stride, output stride (elements).
+struct FftDim {
+  std::int64_t n = 1, in_stride = 1, out_stride = 1;
+};
+using FftDims = std::vector<FftDim>;
+
+// Real <-> half-complex transforms, out-of-place (or in-place on a padded array). An
+// out-of-place r2c plan keeps its input (FFTW's default); c2r overwrites its input (FFTW's
+// default, and its only choice for rank > 1).
+template <typename T>
+class FftPlanReal {
+ public:
+  // Forward, r2c: real `in`, half spectrum `out`.
+  FftPlanReal(const FftDims& dims, const FftDims& loops, T* in, std::complex<T>* out, int threads,
+              Planning planning);
+  // Backward, c2r: half spectrum `in` (overwritten), real `out`.
+  FftPlanReal(const FftDims& dims, const FftDims& loops, std::complex<T>* in, T* out, int threads,
+              Planning planning);
+  ~FftPlanReal();
+  FftPlanReal(const FftPlanReal&) = delete;
+  FftPlanReal& operator=(const FftPlanReal&) = delete;
+
+  // On the arrays planned or others of the same alignment; the kind must match the plan's.
+  void execute(T* in, std::complex<T>* out) const;
+  void execute(std::complex<T>* in, T* out) const;
+
+ private:
+  void* plan_ = nullptr;
+  bool forward_ = true;
+};
+
+// Strided batches of complex transforms (sign +1 or -1), out-of-place or in-place.
+// Out-of-place plans keep their input.
+template <typename T>
+class FftPlanMany {
+ public:
+  FftPlanMany(const FftDims& dims, const FftDims& loops, int sign, std::complex<T>* in,
+              std::complex<T>* out, int threads, Planning planning);
+  ~FftPlanMany();
+  FftPlanMany(const FftPlanMany&) = delete;
+  FftPlanMany& operator=(const FftPlanMany&) = delete;
+
+  void execute(std::complex<T>* in, std::complex<T>* out) const;
 
  private:
   void* plan_ = nullptr;

@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "io/hdf5_handle.hpp"
 
 namespace spire::io {
 
@@ -21,39 +22,9 @@ static_assert(std::is_same_v<hid_t, std::int64_t>, "DatasetReader stores hid_t a
 
 namespace {
 
-// HDF5 prints its error stack to stderr by default; our messages say what went wrong.
-void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
-
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = std::exchange(o.id_, -1);
-      close_ = o.close_;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  hid_t release() { return std::exchange(id_, -1); }
-  void reset() {
-    if (id_ >= 0) close_(id_);
-    id_ = -1;
-  }
-
- private:
-  hid_t id_ = -1;
-  Closer close_ = nullptr;
-};
+using detail::class_name;
+using detail::Handle;
+using detail::silence_hdf5;
 
 using Dims = std::vector<hsize_t>;
 
@@ -74,31 +45,6 @@ std::string shape_string(const Dims& dims) {
     s += std::to_string(dims[i]);
   }
   return s + ")";
-}
-
-const char* class_name(H5T_class_t c) {
-  switch (c) {
-    case H5T_STRING:
-      return "string";
-    case H5T_COMPOUND:
-      return "compound";
-    case H5T_ENUM:
-      return "enum";
-    case H5T_VLEN:
-      return "variable-length";
-    case H5T_ARRAY:
-      return "array";
-    case H5T_REFERENCE:
-      return "reference";
-    case H5T_OPAQUE:
-      return "opaque";
-    case H5T_BITFIELD:
-      return "bitfield";
-    case H5T_TIME:
-      return "time";
-    default:
-      return "unknown";
-  }
 }
 
 // An opened dataset whose element type is a number; its shape in dims.

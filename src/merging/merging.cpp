@@ -38,19 +38,40 @@ int toeplitz_fft_size(int n) {
 
 // ---------------------------------------------------------------------------- Toeplitz
 
+// The convolution y = K * x on the L^3 torus, with real x and y, of which only the n^3
+// corner of x is nonzero and only the n^3 corner of y is kept, is done one axis at a time
+// (axis 1 = l1, fastest) on half spectra (k1 < Lh = L/2+1, real-data transforms along
+// axis 1), skipping every line that is zero on the way in or not needed on the way out:
+//  1. per plane i3 < n: r2c of the n rows i2 < n along axis 1, then complex transforms of
+//     the Lh columns along axis 2 (input rows i2 >= n zero) into `mid` (n planes);
+//  2. per slab k2 < L: the n rows i3 < n of mid, zero-padded to L, transformed along axis 3,
+//     multiplied by the kernel's (real) spectrum, transformed back; rows i3 < n go back;
+//  3. per plane i3 < n: back along axis 2, then c2r of the n rows i2 < n along axis 1.
+// Steps 1 and 3 do n^2 real and n Lh complex line transforms, step 2 2 L Lh, against 3 L^2
+// complex ones each way for a full complex 3D FFT; each plane or slab (L Lh complex) is
+// worked on in one thread's cache, so memory is swept only through mid (n L Lh complex)
+// and the spectrum. The line transforms are FFTW plans made once (single-threaded, run
+// concurrently on per-thread buffers); threads split planes and slabs.
 template <typename S>
 struct Toeplitz<S>::State {
-  int n = 0, L = 0, threads = 1;
-  AlignedArray<std::complex<S>> work;
-  AlignedArray<S> spectrum;  // FFT of the circulant kernel / L^3: real since K is even
-  std::unique_ptr<FftPlan3<S>> forward, backward;
+  int n = 0, L = 0, Lh = 0, threads = 1;
+  std::int64_t plane = 0;  // stride of mid's planes: L Lh rounded up to 64 bytes (alignment)
+  // The kernel's spectrum / L^3 (real: K is even), ordered by slab: k1 + Lh (k3 + L k2).
+  AlignedArray<S> spectrum;
+  AlignedArray<std::complex<S>> mid;  // planes i3 < n: k1 + Lh k2 (+ plane i3)
+  struct Work {
+    AlignedArray<S> rows;  // n rows of L reals (x then zeros; c2r output on the way back)
+    AlignedArray<std::complex<S>> half;  // L x Lh, rows i2 >= n zero: r2c output of rows
+    AlignedArray<std::complex<S>> slab;  // L x Lh: one slab of step 2
+  };
+  std::vector<Work> work;  // one per thread
+  std::unique_ptr<FftPlanReal<S>> rows_r2c, rows_c2r;  // n rows along axis 1
+  // Lh columns of an L x Lh array: forward out of place (half -> mid), in place both ways.
+  std::unique_ptr<FftPlanMany<S>> columns_to_mid, columns_forward, columns_backward;
+  std::unique_ptr<FftPlanReal<S>> kernel_r2c;  // 3D r2c of the wrapped kernel (set_kernel)
 
-  std::int64_t grid() const { return std::int64_t{L} * L * L; }
-  void clear() {
-    std::complex<S>* w = work.get();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t i = 0; i < grid(); ++i) w[i] = 0;
-  }
+  std::int64_t half_size() const { return std::int64_t{L} * L * (L / 2 + 1); }
+  std::int64_t cube() const { return std::int64_t{L} * L * L; }
 };
 
 template <typename S>
@@ -63,11 +84,39 @@ Toeplitz<S>::Toeplitz(int n, int fft_size, int threads, Planning planning)
   State& s = *s_;
   s.n = n;
   s.L = fft_size;
+  s.Lh = fft_size / 2 + 1;
   s.threads = resolve_threads(threads);
-  s.work = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(s.grid()));
-  s.spectrum = aligned_zeros<S>(static_cast<std::size_t>(s.grid()));
-  s.forward = std::make_unique<FftPlan3<S>>(s.L, s.L, s.L, -1, s.work.get(), s.threads, planning);
-  s.backward = std::make_unique<FftPlan3<S>>(s.L, s.L, s.L, +1, s.work.get(), s.threads, planning);
+  const std::int64_t L = s.L, Lh = s.Lh, nn = n;
+  constexpr std::int64_t per64 = std::max<std::int64_t>(1, 64 / sizeof(std::complex<S>));
+  s.plane = (L * Lh + per64 - 1) / per64 * per64;
+  s.spectrum = aligned_zeros<S>(static_cast<std::size_t>(s.half_size()));
+  s.mid = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(nn * s.plane));
+  s.work.resize(static_cast<std::size_t>(s.threads));
+  for (auto& w : s.work) {
+    w.rows = aligned_zeros<S>(static_cast<std::size_t>(nn * L));
+    w.half = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(L * Lh));
+    w.slab = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(L * Lh));
+  }
+  // Plans are made on thread 0's buffers and mid; the others have the same alignment.
+  S* rows = s.work[0].rows.get();
+  std::complex<S>*half = s.work[0].half.get(), *slab = s.work[0].slab.get();
+  const FftDims column = {{L, Lh, Lh}}, columns = {{Lh, 1, 1}};
+  s.rows_r2c = std::make_unique<FftPlanReal<S>>(FftDims{{L, 1, 1}}, FftDims{{nn, L, Lh}}, rows, half, 1,
+                                                planning);
+  s.rows_c2r = std::make_unique<FftPlanReal<S>>(FftDims{{L, 1, 1}}, FftDims{{nn, Lh, L}}, slab, rows, 1,
+                                                planning);
+  s.columns_to_mid = std::make_unique<FftPlanMany<S>>(column, columns, -1, half, s.mid.get(), 1, planning);
+  s.columns_forward = std::make_unique<FftPlanMany<S>>(column, columns, -1, slab, slab, 1, planning);
+  s.columns_backward = std::make_unique<FftPlanMany<S>>(column, columns, +1, slab, slab, 1, planning);
+  {
+    // Planned on scratch arrays (FFTW_MEASURE overwrites them), executed on set_kernel's.
+    AlignedArray<S> real = aligned_zeros<S>(static_cast<std::size_t>(s.cube()));
+    AlignedArray<std::complex<S>> spec = aligned_zeros<std::complex<S>>(static_cast<std::size_t>(s.half_size()));
+    s.kernel_r2c = std::make_unique<FftPlanReal<S>>(FftDims{{L, L * L, L * Lh}, {L, L, Lh}, {L, 1, 1}},
+                                                    FftDims{}, real.get(), spec.get(), s.threads, planning);
+  }
+  // Measuring may have written into `half`, whose rows i2 >= n must stay zero.
+  for (auto& w : s.work) std::fill_n(w.half.get(), L * Lh, std::complex<S>(0));
 }
 
 template <typename S>
@@ -80,14 +129,14 @@ Toeplitz<S>& Toeplitz<S>::operator=(Toeplitz&&) noexcept = default;
 template <typename S>
 void Toeplitz<S>::set_kernel(std::span<const double> kernel) {
   State& s = *s_;
-  const std::int64_t nk = 2 * std::int64_t{s.n} - 1, L = s.L;
+  const std::int64_t nk = 2 * std::int64_t{s.n} - 1, L = s.L, Lh = s.Lh;
   if (static_cast<std::int64_t>(kernel.size()) != nk * nk * nk)
     fail("Toeplitz: kernel has " + std::to_string(kernel.size()) + " values, expected (2n-1)^3 = " +
          std::to_string(nk * nk * nk));
-  s.clear();
   // Lag m goes to m mod L: with L >= 2n-1 the lags of the n^3 corner never collide.
+  AlignedArray<S> wrapped = aligned_zeros<S>(static_cast<std::size_t>(s.cube()));
   const std::int64_t h = s.n - 1;
-  std::complex<S>* w = s.work.get();
+  S* w = wrapped.get();
 #pragma omp parallel for num_threads(s.threads) schedule(static)
   for (std::int64_t i3 = 0; i3 < nk; ++i3)
     for (std::int64_t i2 = 0; i2 < nk; ++i2) {
@@ -97,32 +146,60 @@ void Toeplitz<S>::set_kernel(std::span<const double> kernel) {
         w[g1 + L * (g2 + L * g3)] = static_cast<S>(kernel[static_cast<std::size_t>(i1 + nk * (i2 + nk * i3))]);
       }
     }
-  s.forward->execute(w);
-  const S scale = static_cast<S>(1.0 / static_cast<double>(s.grid()));
+  AlignedArray<std::complex<S>> spec = aligned_uninitialized<std::complex<S>>(static_cast<std::size_t>(s.half_size()));
+  const std::complex<S>* f = spec.get();
+  s.kernel_r2c->execute(w, spec.get());
+  // The imaginary part is the kernel's odd part (rounding only): dropped.
+  const S scale = static_cast<S>(1.0 / static_cast<double>(s.cube()));
   S* sp = s.spectrum.get();
 #pragma omp parallel for num_threads(s.threads) schedule(static)
-  for (std::int64_t i = 0; i < s.grid(); ++i) sp[i] = w[i].real() * scale;
+  for (std::int64_t k2 = 0; k2 < L; ++k2)
+    for (std::int64_t k3 = 0; k3 < L; ++k3)
+      for (std::int64_t k1 = 0; k1 < Lh; ++k1) sp[k1 + Lh * (k3 + L * k2)] = f[k1 + Lh * (k2 + L * k3)].real() * scale;
 }
 
 template <typename S>
 void Toeplitz<S>::apply(const S* x, S* y) {
   State& s = *s_;
-  const std::int64_t n = s.n, L = s.L;
-  std::complex<S>* w = s.work.get();
-  s.clear();
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-  for (std::int64_t i3 = 0; i3 < n; ++i3)
-    for (std::int64_t i2 = 0; i2 < n; ++i2)
-      for (std::int64_t i1 = 0; i1 < n; ++i1) w[i1 + L * (i2 + L * i3)] = x[i1 + n * (i2 + n * i3)];
-  s.forward->execute(w);
+  const std::int64_t n = s.n, L = s.L, Lh = s.Lh, plane = s.plane;
   const S* sp = s.spectrum.get();
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-  for (std::int64_t i = 0; i < s.grid(); ++i) w[i] *= sp[i];
-  s.backward->execute(w);
-#pragma omp parallel for num_threads(s.threads) schedule(static)
-  for (std::int64_t i3 = 0; i3 < n; ++i3)
-    for (std::int64_t i2 = 0; i2 < n; ++i2)
-      for (std::int64_t i1 = 0; i1 < n; ++i1) y[i1 + n * (i2 + n * i3)] = w[i1 + L * (i2 + L * i3)].real();
+  std::complex<S>* mid = s.mid.get();
+#pragma omp parallel num_threads(s.threads)
+  {
+    typename State::Work& w = s.work[static_cast<std::size_t>(omp_get_thread_num())];
+    S* rows = w.rows.get();
+    std::complex<S>*half = w.half.get(), *slab = w.slab.get();
+    // 1. Planes i3 < n: rows along axis 1 (r2c), then columns along axis 2 into mid.
+#pragma omp for schedule(static)
+    for (std::int64_t i3 = 0; i3 < n; ++i3) {
+      for (std::int64_t i2 = 0; i2 < n; ++i2) {
+        std::copy_n(x + n * (i2 + n * i3), n, rows + L * i2);
+        std::fill(rows + L * i2 + n, rows + L * (i2 + 1), S(0));  // c2r left data there
+      }
+      s.rows_r2c->execute(rows, half);
+      s.columns_to_mid->execute(half, mid + plane * i3);
+    }
+    // 2. Slabs k2: along axis 3 (rows i3 >= n zero), multiply, back; keep rows i3 < n.
+#pragma omp for schedule(static)
+    for (std::int64_t k2 = 0; k2 < L; ++k2) {
+      for (std::int64_t i3 = 0; i3 < n; ++i3) std::copy_n(mid + plane * i3 + Lh * k2, Lh, slab + Lh * i3);
+      std::fill(slab + Lh * n, slab + Lh * L, std::complex<S>(0));
+      s.columns_forward->execute(slab, slab);
+      const S* spk = sp + L * Lh * k2;
+      for (std::int64_t i = 0; i < L * Lh; ++i) slab[i] *= spk[i];
+      s.columns_backward->execute(slab, slab);
+      for (std::int64_t i3 = 0; i3 < n; ++i3) std::copy_n(slab + Lh * i3, Lh, mid + plane * i3 + Lh * k2);
+    }
+    // 3. Planes i3 < n: back along axis 2 in place, then rows i2 < n along axis 1 (c2r).
+    // x is not read after step 1's barrier, so y may alias it.
+#pragma omp for schedule(static)
+    for (std::int64_t i3 = 0; i3 < n; ++i3) {
+      std::complex<S>* p = mid + plane * i3;
+      s.columns_backward->execute(p, p);
+      s.rows_c2r->execute(p, rows);
+      for (std::int64_t i2 = 0; i2 < n; ++i2) std::copy_n(rows + L * i2, n, y + n * (i2 + n * i3));
+    }
+  }
 }
 
 template <typename S>

@@ -26,7 +26,10 @@
 // K(m) = (Re f(m) + Re f(-m)) / 2 and Re(A*Db)(l) = (Im f(l) + Im f(-l)) / 2 (D, b real).
 // An application is a circular convolution on an L^3 grid, L >= 2n-1 (so that no two lags
 // alias): zero-pad x, FFT, multiply by the kernel's FFT (real, computed once per solve),
-// inverse FFT, keep the n^3 corner. O(L^3 log L) per CG iteration, no NUFFT in the loop.
+// inverse FFT, keep the n^3 corner. x, the result and the kernel's spectrum being real, the
+// FFTs are real-data ones (half spectra), done one axis at a time skipping the lines that
+// are zero (x fills only the n^3 corner) or not needed (only the n^3 corner is kept).
+// O(L^3 log L) per CG iteration, no NUFFT in the loop.
 //
 // Regularisation: lambda = rho * K(0) = rho * sum_j D_j. K(0) is every diagonal entry of
 // A*DA, so rho is the strength relative to the data term, whatever the number of points or
@@ -48,16 +51,19 @@
 namespace spire::merging {
 
 // The FFT size used for the Toeplitz convolution of an n^3 grid: the smallest 2^a 3^b 5^c 7^d
-// >= 2n-1. For n = 81 that is 162: with FFTW_MEASURE wisdom on this 2-core machine one
-// application took 0.05-0.13 s at 162 and 0.05-0.12 s at 168 in double (noisy, shared
-// cores), 0.03-0.08 s vs 0.09 s in float, 0.15-0.26 s at 175..192 (bench/merging); the
-// SPEC's "162 is slow" did not reproduce, and 162 needs 13% less memory.
+// >= 2n-1. For n = 81 that is 162: with the real, pruned application (FFTW_MEASURE wisdom,
+// 2 threads on this shared 2-core machine, bench/merging, noisy) one application took
+// 0.036-0.054 s at 162 and 0.036-0.055 s at 168 in double, 0.028-0.041 s vs 0.019-0.032 s
+// in float, 0.06-0.10 s at 175..189; the complex 3D FFTs it replaced took 0.17-0.24 s
+// (double) and 0.12-0.16 s (float) at 162 in the same runs.
 int toeplitz_fft_size(int n);
 
 // Re(A*DA) as a circular convolution: a kernel K on (2n-1)^3 lags in mode order (index
 // (m1+n-1) + (2n-1)((m2+n-1) + (2n-1)(m3+n-1))). S is the precision of the FFTs. Plans are
 // made once; set_kernel once per kernel (its odd part, rounding only, is dropped); apply as
-// often as needed. Not thread-safe (one workspace).
+// often as needed, on `threads` OpenMP threads (0: all). Not thread-safe (one workspace).
+// Memory: the spectrum, L^2 (L/2+1) reals, and n L (L/2+1) complex values; set_kernel
+// needs L^3 reals and L^2 (L/2+1) complex values more while it runs.
 template <typename S>
 class Toeplitz {
  public:

@@ -311,6 +311,21 @@ std::vector<T> Phaser<T>::autocorrelation_of(std::span<const T> density) {
 }
 
 template <typename T>
+std::vector<T> intensity_of(int n, std::span<const T> autocorrelation, int threads, Planning planning) {
+  if (n < 1 || n % 2 == 0) fail("phasing: grid size must be odd, got " + std::to_string(n));
+  const std::int64_t size = std::int64_t{n} * n * n;
+  check_size("autocorrelation", autocorrelation.size(), size);
+  const int t = threads > 0 ? threads : omp_get_max_threads();
+  auto work = aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size));
+  FftPlan3<T> forward(n, n, n, -1, work.get(), t, planning);  // planning may overwrite work
+  permute(n, true, autocorrelation.data(), work.get(), t, [](T v) { return std::complex<T>(v, 0); });
+  forward.execute(work.get());
+  std::vector<T> intensity(static_cast<std::size_t>(size));
+  permute(n, false, work.get(), intensity.data(), t, [](const std::complex<T>& v) { return v.real(); });
+  return intensity;
+}
+
+template <typename T>
 std::array<int, 3> recentre(int n, std::span<T> density, std::span<std::uint8_t> support) {
   const std::int64_t nn = n, size = nn * nn * nn;
   check_size("density", density.size(), size);
@@ -360,6 +375,8 @@ std::array<int, 3> recentre(int n, std::span<T> density, std::span<std::uint8_t>
 
 template class Phaser<float>;
 template class Phaser<double>;
+template std::vector<float> intensity_of<float>(int, std::span<const float>, int, Planning);
+template std::vector<double> intensity_of<double>(int, std::span<const double>, int, Planning);
 template std::array<int, 3> recentre<float>(int, std::span<float>, std::span<std::uint8_t>);
 template std::array<int, 3> recentre<double>(int, std::span<double>, std::span<std::uint8_t>);
 

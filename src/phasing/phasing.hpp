@@ -130,6 +130,14 @@ class Phaser {
 extern template class Phaser<float>;
 extern template class Phaser<double>;
 
+// The intensity a (merged) autocorrelation stands for: Re FFT(autocorrelation), n^3,
+// centred like the Fourier arrays above (k = -n/2..n/2, zero at index n/2), not clamped
+// (merging's negative values stay visible). Plans its own FFT (threads 0: every OpenMP
+// thread); for the intensity maps a run writes.
+template <typename T>
+std::vector<T> intensity_of(int n, std::span<const T> autocorrelation, int threads = 0,
+                            Planning planning = Planning::estimate);
+
 // Moves the circular centre of mass of max(rho, 0) to the centre voxel by an integer
 // circular shift (valid while the object spans less than half the grid), applied to the
 // support too when one is given. Returns the shift (x, y, z) applied.

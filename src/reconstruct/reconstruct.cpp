@@ -4,10 +4,13 @@
 #include <chrono>
 #include <cmath>
 #include <numbers>
+#include <optional>
 
 #include <omp.h>
 
 #include "core/error.hpp"
+#include "cuda/generation.hpp"
+#include "cuda/layout.hpp"
 #include "distributed/search.hpp"
 #include "matching/matching.hpp"
 #include "merging/merging.hpp"
@@ -69,6 +72,9 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   if (st.orientations.oracle && static_cast<std::int64_t>(data.truth.size()) != N)
     fail("reconstruct: orientations.oracle needs the true orientations in the data file");
   const auto n3 = static_cast<std::size_t>(n * n * n);
+  // A checkpoint holds every image's orientation in one State; ranks hold only theirs.
+  if (resume && resume->next_generation > 0 && team.size() > 1)
+    fail("reconstruct: resuming from a checkpoint runs on one rank, not under mpirun with several");
   if (resume && resume->next_generation > 0 &&
       (resume->orientations.size() != static_cast<std::size_t>(N) || resume->autocorrelation.size() != n3 ||
        resume->slicing_input.size() != n3 || resume->generations.size() != static_cast<std::size_t>(resume->next_generation)))
@@ -77,6 +83,11 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
   const int threads = static_cast<int>(st.runtime.threads);
   const auto [first_image, total_images] = team.offset(N);  // this rank's images among all
+  cuda::check_device_settings(st);  // runtime.device = cuda without a GPU fails here, before any work
+  const bool on_gpu = st.runtime.device == "cuda";
+  // The GPU back end runs the whole loop in one process; several ranks share it no way yet.
+  if (on_gpu && team.size() > 1)
+    fail("reconstruct: runtime.device = cuda runs on one rank; under mpirun use runtime.device = cpu (or run without mpirun)");
 
   const auto refs = geometry::reference_orientations(static_cast<std::size_t>(st.orientations.references));
 
@@ -90,7 +101,8 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
   ms.nufft.threads = threads;
   ms.nufft.planning = parse_planning(st.runtime.fft_planning);
-  merging::Merger<float> merger(ms);
+  std::optional<merging::Merger<float>> merger;
+  if (!on_gpu) merger.emplace(ms);
 
   phasing::Phaser<double> phaser(static_cast<int>(n), threads, parse_planning(st.runtime.fft_planning));
   // The data reach |s| = s_ext, the grid's frequency n/2 along an axis: beyond that sphere
@@ -119,18 +131,40 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   so.slicing.keep_points = st.slicing.keep_points;
   so.matching = mo;
   std::unique_ptr<distributed::OrientationSearch> search;
-  if (!st.orientations.oracle)
+  if (!st.orientations.oracle && !on_gpu)
     search = std::make_unique<distributed::OrientationSearch>(team, refs, data.pixels, s_ext, n, N, data.images, so);
-  // The fit's denominators: |x|^2 (euclidean) or the photon count (poisson), per image.
-  std::vector<double> fit_norm(static_cast<std::size_t>(N));
+  // runtime.device = cuda: the stages below run on the GPU, this loop's schedule unchanged.
+  std::unique_ptr<cuda::GenerationRunner> gpu;
+  if (on_gpu)
+    gpu = std::make_unique<cuda::GenerationRunner>(N, data.images, data.pixels, s_ext, n, refs, !st.orientations.oracle,
+                                                   so.slicing, mo, cuda::parse_gemm_precision(st.orientations.gemm), ms);
+  std::vector<std::int64_t> gpu_indices;
+  std::vector<float> gpu_scores;
+  // The fit: per image (score - floor) / norm, averaged. norm: |x|^2 (euclidean) or the
+  // photon count (poisson). floor: what noise alone leaves, so that the schedule's relative
+  // improvements measure the model and not the shot noise: for photon counts (integers)
+  // E|k - lambda|^2 = sum lambda ~ sum k (euclidean), and the saturated model W = k,
+  // sum k - sum k log k (poisson); 0 for noise-free intensities. Counts or not: over every
+  // rank's images, so that all ranks agree.
+  double not_counts = 0;
+  for (float v : data.images) not_counts += v != std::round(v);
+  const bool counts = team.sum(not_counts) == 0;
+  std::vector<double> fit_norm(static_cast<std::size_t>(N)), fit_floor(static_cast<std::size_t>(N));
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
   for (std::int64_t i = 0; i < N; ++i) {
-    double a = 0;
+    double norm = 0, floor = 0;
     for (std::int64_t p = 0; p < P; ++p) {
       const double v = data.images[static_cast<std::size_t>(i * P + p)];
-      a += mo.metric == matching::Metric::poisson ? v : v * v;
+      if (mo.metric == matching::Metric::poisson) {
+        norm += v;
+        floor += v > 0 ? v - v * std::log(v) : 0;
+      } else {
+        norm += v * v;
+        floor += v;
+      }
     }
-    fit_norm[static_cast<std::size_t>(i)] = std::max(a, 1e-30);
+    fit_norm[static_cast<std::size_t>(i)] = std::max(norm, 1e-30);
+    fit_floor[static_cast<std::size_t>(i)] = counts || mo.metric == matching::Metric::poisson ? floor : 0;
   }
 
   State state;
@@ -156,17 +190,25 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     gen.stage = st.orientations.oracle ? Stage::oracle : g == 0 ? Stage::start : state.refining ? Stage::refine : Stage::search;
     // 1-2: slicing and matching, from the second generation on.
     if (gen.stage == Stage::search || gen.stage == Stage::refine) {
-      slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
-      search->run(slicing_input);
-      gen.slicing_s = search->stats().slicing_s;
-      gen.matching_s = search->stats().matching_s;
+      if (gpu) {
+        const auto times = gpu->slice_and_match(state.slicing_input, gpu_indices, gpu_scores);
+        gen.slicing_s = times.slicing_s;
+        gen.matching_s = times.matching_s;
+      } else {
+        slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
+        search->run(slicing_input);
+        gen.slicing_s = search->stats().slicing_s;
+        gen.matching_s = search->stats().matching_s;
+      }
+      const auto& best = gpu ? gpu_indices : search->indices();
+      const auto& best_scores = gpu ? gpu_scores : search->scores();
       double sums[2] = {0, 0};  // fit, reassigned: over every rank's images
       for (std::int64_t i = 0; i < N; ++i) {
-        const auto& q = refs[search->indices()[i]];
+        const auto& q = refs[best[i]];
         sums[1] += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
                      q.y == state.orientations[i].y && q.z == state.orientations[i].z);
         state.orientations[i] = q;
-        sums[0] += search->scores()[i] / fit_norm[i];
+        sums[0] += (best_scores[i] - fit_floor[i]) / fit_norm[i];
       }
       team.sum(sums);
       gen.fit = sums[0] / static_cast<double>(total_images);
@@ -174,21 +216,25 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     }
     // 3: merging, regularised toward the previous autocorrelation.
     auto t0 = clock_type::now();
-    merger.reset();
-    for (std::int64_t first = 0; first < N; first += kChunk) {
+    if (merger) merger->reset();
+    for (std::int64_t first = 0; !gpu && first < N; first += kChunk) {
       const std::int64_t count = std::min(kChunk, N - first);
       x.clear();
       y.clear();
       z.clear();
       for (std::int64_t i = first; i < first + count; ++i)
         slicing::rotated_points<float>(state.orientations[i], data.pixels, s_ext, x, y, z);
-      merger.accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
+      merger->accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
     }
-    // Every rank's images count: the sums over ranks; one rank solves, all get the result.
-    team.sum(merger.kernel());
-    team.sum(merger.rhs());
     merging::Solution solution;
-    if (team.lead()) solution = merger.solve(state.autocorrelation);
+    if (gpu) {
+      solution = gpu->merge(state.orientations, state.autocorrelation);  // one rank (checked above)
+    } else {
+      // Every rank's images count: the sums over ranks; one rank solves, all get the result.
+      team.sum(merger->kernel());
+      team.sum(merger->rhs());
+      if (team.lead()) solution = merger->solve(state.autocorrelation);
+    }
     solution.x.resize(n3);
     team.broadcast(solution.x);
     gen.cg_iterations = team.broadcast_value(solution.cg.iterations);
@@ -207,8 +253,8 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     schedule.seed = st.runtime.seed + static_cast<std::uint64_t>(g);
     phasing::Result<double> phased;
     if (team.lead()) {
-      phaser.set_autocorrelation(state.autocorrelation);
-      phased = phaser.run(schedule);
+      if (!gpu) phaser.set_autocorrelation(state.autocorrelation);
+      phased = gpu ? gpu->phase(state.autocorrelation, schedule) : phaser.run(schedule);
     }
     gen.fourier_error = team.broadcast_value(phased.fourier_error.empty() ? 0 : phased.fourier_error.back());
     phased.density.resize(n3);
@@ -221,19 +267,20 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     }
 
     // The schedule: when to leave the search, when to stop.
-    if (gen.stage == Stage::search) {
-      int searched = 0;
-      double previous_fit = std::numeric_limits<double>::quiet_NaN();
-      for (const auto& h : state.generations)
-        if (h.stage == Stage::search) ++searched, previous_fit = h.fit;
-      const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
-      if (searched + 1 >= st.generations.search_max || (searched > 0 && !(improvement >= st.generations.search_improvement)))
-        state.refining = true;
-    }
+    // Relative improvement of the fit over the last generation of the same stage (NaN: none).
+    int same_stage = 0;
+    double previous_fit = std::numeric_limits<double>::quiet_NaN();
+    for (const auto& h : state.generations)
+      if (h.stage == gen.stage) ++same_stage, previous_fit = h.fit;
+    const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
+    if (gen.stage == Stage::search &&
+        (same_stage + 1 >= st.generations.search_max || (same_stage > 0 && !(improvement >= st.generations.search_improvement))))
+      state.refining = true;
     if (gen.stage == Stage::refine &&
-        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned))
-      state.finished = true;
-    if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = true;
+        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned ||
+         (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
+      state.finished = state.converged = true;
+    if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = state.converged = true;
     if (state.refining) {
       state.slicing_input = state.autocorrelation;
     } else {

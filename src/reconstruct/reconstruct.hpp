@@ -16,13 +16,17 @@
 //  - Refinement stage: slicing takes the MERGED autocorrelation, which carries no phasing
 //    error (the phased one keeps a few percent of Fourier error and, sliced every
 //    generation, lets the orientations drift). The search ends when the fit (mean over
-//    images of the best match's residual relative to the image: |x - a y|^2 / |x|^2, or for
-//    the poisson metric the best score per photon) improves by less than
+//    images of the best match's residual beyond what shot noise leaves, relative to the
+//    image: (|x - a y|^2 - sum x) / |x|^2 for photon counts, |x - a y|^2 / |x|^2 for
+//    noise-free intensities; for the poisson metric the best score less the saturated
+//    model's, per photon) improves by less than
 //    generations.search_improvement, or after generations.search_max generations.
 //  - Stop in refinement when the merged autocorrelation changes by less than
 //    generations.stop_change (relative l2), or fewer than generations.stop_reassigned of the
 //    images change orientation (the fixed point of hard assignment: merging the same
-//    assignment again only polishes CG), or after generations.max generations.
+//    assignment again only polishes CG), or the fit improves by less than
+//    generations.stop_fit (on noise-free 2cex the median orientation error moved by 0.1
+//    degree over the last 5 generations before that), or after generations.max generations.
 // Every generation is deterministic given the settings, so a run resumed from the State
 // after generation g gives the same result as one that was never interrupted.
 #include <array>
@@ -54,7 +58,7 @@ struct Generation {
   int index = 0;
   Stage stage = Stage::start;
   double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
-  double fit = -1;                // mean relative residual of the best matches (-1: none)
+  double fit = -1;                // mean relative excess residual of the best matches (-1: none)
   double change = 0;              // relative change of the merged autocorrelation
   double reassigned = 1;          // fraction of images whose orientation changed
   double fourier_error = 0;       // phasing's final Fourier error
@@ -68,6 +72,9 @@ struct State {
   int next_generation = 0;
   bool refining = false;
   bool finished = false;
+  // Finished by a stop criterion, not by generations.max: a resume with a larger
+  // generations.max continues only a run that has not converged (reconstruct/checkpoint.hpp).
+  bool converged = false;
   std::vector<geometry::Quaternion> orientations;  // assigned to each image
   std::vector<double> autocorrelation;             // merged
   std::vector<double> density;                     // phased
@@ -87,6 +94,8 @@ struct State {
 // change of the autocorrelation moved the phased density by 2-4% (as does running one rank
 // with 2 threads instead of 1), so later generations of 1- and R-rank runs drift apart the
 // way two 1-rank runs with different thread counts do.
+// Several ranks run on the CPU only (runtime.device = cuda fails) and start fresh: resuming
+// from a checkpoint (one process's State, every image's orientation) fails.
 State run(const Data& data, const Settings& settings,
           const std::function<void(const Generation&, const State&)>& progress = {},
           const State* resume = nullptr, const distributed::Team& team = distributed::Team());

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <functional>
 #include <sstream>
 #include <toml.hpp>
@@ -34,10 +35,12 @@ std::vector<Entry> schema(Settings& s) {
       {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean or poisson (log-likelihood)", 0, 0, {"euclidean", "poisson"}},
       {"orientations", "scale", &s.orientations.scale, "scale each model slice to the image (per_slice) or not (none)", 0, 0, {"none", "per_slice"}},
       {"orientations", "min_photons", &s.orientations.min_photons, "warn that the data are too sparse to orient when photon-count images hold fewer photons than this on average (measured on 2cex, README)", 0, 1e12},
+      {"orientations", "gemm", &s.orientations.gemm, "precision of the matching GEMM with runtime.device = cuda: fp32, tf32 (tensor cores) or 3xtf32 (split TF32, near fp32); use the TF32 ones only where tests/cuda shows the argmin unchanged", 0, 0, {"fp32", "tf32", "3xtf32"}},
       {"orientations", "oracle", &s.orientations.oracle, "EVALUATION ONLY: merge with the file's true orientations instead of matching"},
       {"generations", "max", &s.generations.max, "generations at most", 1, 10000},
       {"generations", "stop_change", &s.generations.stop_change, "stop (refinement only) when the merged autocorrelation's relative change between generations falls below this", 0, 1},
       {"generations", "stop_reassigned", &s.generations.stop_reassigned, "or stop (refinement only) when the fraction of images whose orientation changed falls below this", 0, 1},
+      {"generations", "stop_fit", &s.generations.stop_fit, "or stop (refinement only) when the fit improves by less than this fraction over the previous generation", 0, 1},
       {"generations", "search_max", &s.generations.search_max, "search stage: generations at most that slice the PHASED autocorrelation (its support pulls the spherical start toward a compact molecule); then refinement slices the MERGED one", 0, 10000},
       {"generations", "search_improvement", &s.generations.search_improvement, "the search ends early when the fit (mean relative residual of the best matches) improves by less than this fraction over the previous generation", 0, 1},
       {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
@@ -60,7 +63,16 @@ std::vector<Entry> schema(Settings& s) {
       {"runtime", "device", &s.runtime.device, "back end: cpu or cuda", 0, 0, {"cpu", "cuda"}},
       {"runtime", "fft_planning", &s.runtime.fft_planning, "FFTW planning (wisdom is cached)", 0, 0, {"estimate", "measure", "patient"}},
       {"runtime", "seed", &s.runtime.seed, "seed of every random choice (random start, phasing)"},
+      {"output", "every_generation", &s.output.every_generation, "also write each generation's density, intensity and autocorrelation maps to OUT/generations/NNN/"},
   };
+}
+
+// Settings that cannot change what a run computes (threads and FFT plans at most at
+// round-off): a resumed run may change these and only these.
+const std::vector<std::string>& neutral_keys() {
+  static const std::vector<std::string> keys = {"orientations.min_photons", "generations.max", "runtime.threads",
+                                                "runtime.fft_planning", "output.every_generation"};
+  return keys;
 }
 
 std::string show(const Field& f) {
@@ -140,20 +152,7 @@ void apply(std::vector<Entry>& entries, const toml::value& root, const std::stri
   }
 }
 
-}  // namespace
-
-Settings load_settings(const std::string& toml_path, const std::vector<std::string>& overrides) {
-  Settings s;
-  auto entries = schema(s);
-  if (!toml_path.empty()) {
-    toml::value root;
-    try {
-      root = toml::parse(toml_path);
-    } catch (const std::exception& e) {  // toml11: syntax errors and unreadable files
-      fail_in(toml_path, std::string("cannot read settings: ") + e.what());
-    }
-    apply(entries, root, toml_path);
-  }
+void apply_overrides(std::vector<Entry>& entries, const std::vector<std::string>& overrides) {
   for (const auto& o : overrides) {
     const auto eq = o.find('='), dot = o.find('.');
     if (eq == std::string::npos || dot == std::string::npos || dot > eq)
@@ -175,11 +174,74 @@ Settings load_settings(const std::string& toml_path, const std::vector<std::stri
     }
     apply(entries, root, "command line");
   }
+}
+
+void finish(Settings& s, const std::string& where) {
   if (s.orientations.batch_size > s.orientations.references) s.orientations.batch_size = s.orientations.references;
   if (s.distribution.strategy == "hybrid" && s.distribution.split_size < 1)
-    fail_in(toml_path.empty() ? "command line" : toml_path,
+    fail_in(where,
             "setting distribution.split_size: the hybrid strategy needs the reference orientations per node (>= 1)");
+}
+
+}  // namespace
+
+Settings load_settings(const std::string& toml_path, const std::vector<std::string>& overrides) {
+  Settings s;
+  auto entries = schema(s);
+  if (!toml_path.empty()) {
+    toml::value root;
+    try {
+      root = toml::parse(toml_path);
+    } catch (const std::exception& e) {  // toml11: syntax errors and unreadable files
+      fail_in(toml_path, std::string("cannot read settings: ") + e.what());
+    }
+    apply(entries, root, toml_path);
+  }
+  apply_overrides(entries, overrides);
+  finish(s, toml_path.empty() ? "command line" : toml_path);
   return s;
+}
+
+Settings load_settings_text(const std::string& toml_text, const std::string& where,
+                            const std::vector<std::string>& overrides) {
+  Settings s;
+  auto entries = schema(s);
+  std::istringstream in(toml_text);
+  toml::value root;
+  try {
+    root = toml::parse(in, where);
+  } catch (const std::exception& e) {
+    fail_in(where, std::string("cannot read settings: ") + e.what());
+  }
+  apply(entries, root, where);
+  apply_overrides(entries, overrides);
+  finish(s, where);
+  return s;
+}
+
+bool changes_result(const std::string& section_key) {
+  const auto& keys = neutral_keys();
+  return std::find(keys.begin(), keys.end(), section_key) == keys.end();
+}
+
+std::vector<std::string> result_neutral_settings() {
+  Settings s;
+  std::vector<std::string> out;
+  for (const auto& e : schema(s))
+    if (!changes_result(std::string(e.section) + "." + e.key)) out.push_back(std::string(e.section) + "." + e.key);
+  return out;
+}
+
+std::vector<Difference> result_differences(const Settings& a, const Settings& b) {
+  Settings sa = a, sb = b;
+  const auto ea = schema(sa), eb = schema(sb);
+  std::vector<Difference> out;
+  for (std::size_t i = 0; i < ea.size(); ++i) {
+    const std::string key = std::string(ea[i].section) + "." + ea[i].key;
+    const std::string va = show(ea[i].field), vb = show(eb[i].field);
+    if (va != vb && changes_result(key)) out.push_back({key, va, vb});
+  }
+  return out;
 }
 
 std::string schema_toml() {
@@ -192,7 +254,8 @@ std::string schema_toml() {
       section = e.section;
       out += "\n[" + section + "]\n";
     }
-    out += fmt::format("{} = {}  # {}\n", e.key, show(e.field), e.doc);
+    const bool neutral = !changes_result(std::string(e.section) + "." + e.key);
+    out += fmt::format("{} = {}  # {}{}\n", e.key, show(e.field), e.doc, neutral ? " [may change on --resume]" : "");
   }
   return out;
 }

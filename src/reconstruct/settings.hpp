@@ -24,11 +24,13 @@ struct Settings {
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image
+    std::string gemm = "fp32";  // matching GEMM on the GPU: fp32 | tf32 | 3xtf32
   } orientations;
   struct Generations {
     std::int64_t max = 30;           // generations at most
     double stop_change = 1e-3;       // stop when the map's relative change falls below
     double stop_reassigned = 0.01;   // or when fewer images than this change orientation
+    double stop_fit = 0.002;         // or when the fit improves by less than this fraction
     std::int64_t search_max = 15;    // generations at most that slice the phased model
     double search_improvement = 0.03;  // leave the search when the fit improves less
   } generations;
@@ -62,10 +64,29 @@ struct Settings {
     std::string fft_planning = "measure";  // estimate | measure | patient
     std::uint64_t seed = 1;
   } runtime;
+  struct Output {
+    bool every_generation = true;  // maps of every generation in OUT/generations/NNN/
+  } output;
 };
 
 // Defaults, then the TOML file (if not empty), then the overrides ("section.key=value").
 Settings load_settings(const std::string& toml_path, const std::vector<std::string>& overrides);
+
+// The same from TOML text (`where` names it in errors: e.g. the copy a checkpoint keeps).
+Settings load_settings_text(const std::string& toml_text, const std::string& where,
+                            const std::vector<std::string>& overrides = {});
+
+// Whether a setting ("section.key") can change what a run computes. Those that cannot
+// (runtime.threads, runtime.fft_planning, generations.max, output.*, orientations.min_photons;
+// threads and FFT plans only at round-off) are the ones a resumed run may change.
+bool changes_result(const std::string& section_key);
+std::vector<std::string> result_neutral_settings();  // "section.key", schema order
+
+// The settings that change the result and differ between a and b, in schema order.
+struct Difference {
+  std::string key, a, b;  // "section.key", and the two values as TOML
+};
+std::vector<Difference> result_differences(const Settings& a, const Settings& b);
 
 // The schema as a TOML file with every key, its default and its documentation.
 std::string schema_toml();

@@ -129,13 +129,22 @@ std::vector<Atom> built_in_molecule() {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
     return static_cast<double>(state >> 11) * 0x1.0p-53;
   };
-  constexpr double spacing = 2.5, radius = 12.5, jitter = 0.4;
+  // Four lobes of different sizes, not in one plane: no rotation or mirror symmetry, so
+  // images of it can be oriented (a sphere's could not) and its two hands differ.
+  struct Lobe {
+    double x, y, z, r;
+  };
+  constexpr Lobe lobes[] = {{0, 0, 0, 11}, {14, 4, -3, 8}, {-6, 12, 7, 6.5}, {3, -8, 12, 5}};
+  constexpr double spacing = 2.5, jitter = 0.4;
   std::vector<Atom> atoms;
-  for (int k = -5; k <= 5; ++k)
-    for (int j = -5; j <= 5; ++j)
-      for (int i = -5; i <= 5; ++i) {
+  for (int k = -8; k <= 10; ++k)
+    for (int j = -8; j <= 10; ++j)
+      for (int i = -8; i <= 10; ++i) {
         const double x = i * spacing, y = j * spacing, z = k * spacing;
-        if (x * x + y * y + z * z > radius * radius) continue;
+        bool inside = false;
+        for (const Lobe& l : lobes)
+          inside = inside || (x - l.x) * (x - l.x) + (y - l.y) * (y - l.y) + (z - l.z) * (z - l.z) <= l.r * l.r;
+        if (!inside) continue;
         Atom a;
         a.position_angstrom = {x + jitter * (2 * uniform() - 1), y + jitter * (2 * uniform() - 1),
                                z + jitter * (2 * uniform() - 1)};

@@ -42,10 +42,12 @@ std::vector<Atom> read_pdb(const std::string& path);
 // The same from a stream; `source` names it in error messages.
 std::vector<Atom> parse_pdb(std::istream& in, const std::string& source);
 
-// A deterministic stand-in molecule made in code, so a demo needs no file: 515 atoms of C,
-// N, O and S (protein-like proportions) on a jittered 2.5 Angstrom lattice filling a
-// sphere of 25 Angstrom diameter centred at the origin; occupancy 1, B 20. Not chemistry:
-// a compact blob with a protein's size and electron count per volume.
+// A deterministic stand-in molecule made in code, so a demo needs no file: 591 atoms
+// of C, N, O and S (protein-like proportions) on a jittered 2.5 Angstrom lattice filling
+// four overlapping balls of radii 11, 8, 6.5 and 5 Angstrom whose centres are not in one
+// plane (about 40 Angstrom across); occupancy 1, B 20. Not chemistry: a protein's size and
+// electron count per volume, with no symmetry, so that its images can be oriented and its
+// hands told apart.
 std::vector<Atom> built_in_molecule();
 
 }  // namespace spire::simulate

@@ -12,12 +12,52 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
 check "[ -f '$dir/data.h5' ] && [ -f '$dir/data_model.mrc' ]" "simulate wrote the dataset and the model map"
 "$spire" info --check-all "$dir/data.h5" | grep -q "300 of 48 x 48"
 
-"$spire" reconstruct "$dir/data.h5" grid.n=31 orientations.oracle=true generations.max=2 runtime.fft_planning=estimate --quiet --out "$dir/r"
-for f in density.mrc autocorrelation.mrc fsc.csv fsc.png density_slices.png orientations.csv settings.toml summary.json; do
+run="grid.n=31 orientations.oracle=true generations.stop_change=0 runtime.fft_planning=estimate"
+"$spire" reconstruct "$dir/data.h5" $run generations.max=2 --quiet --out "$dir/r"
+for f in density.mrc intensity.mrc autocorrelation.mrc fsc.csv fsc.png density_slices.png orientations.csv \
+         orientations.h5 checkpoint.h5 settings.toml summary.json generations/000/density.mrc \
+         generations/000/intensity.mrc generations/000/autocorrelation.mrc generations/001/density.mrc; do
   check "[ -s '$dir/r/$f' ]" "reconstruct wrote $f"
 done
+check "[ ! -e '$dir/r/generations/002' ] && ! ls '$dir/r' | grep -q tmp" "no extra generation, no temporary files"
 corr=$(python3 -c "import json,sys; print(json.load(open('$dir/r/summary.json'))['correlation_with_reference'])")
 check "python3 -c 'import sys; sys.exit(0 if $corr > 0.9 else 1)'" "oracle reconstruction correlates with the model (got $corr)"
+check "python3 -c \"import json; t = json.load(open('$dir/r/summary.json'))['totals']; assert t['generations'] == 2 and t['merging_s'] > 0\"" \
+  "summary.json has the totals per stage"
+
+# Resume: 1 generation + 1 more from the checkpoint give what 2 straight give, bit for bit
+# (lighter runs: fewer CG iterations and phasing loops).
+light="$run merging.cg_iterations=15 phasing.loops=2"
+"$spire" reconstruct "$dir/data.h5" $light generations.max=2 --quiet --out "$dir/straight"
+"$spire" reconstruct "$dir/data.h5" $light generations.max=1 --quiet --out "$dir/resumed"
+"$spire" reconstruct --resume "$dir/resumed" generations.max=2 --quiet
+check "[ -s '$dir/resumed/generations/001/density.mrc' ]" "the resumed run wrote generation 1"
+for f in density.mrc intensity.mrc autocorrelation.mrc orientations.csv generations/001/density.mrc; do
+  check "cmp -s '$dir/resumed/$f' '$dir/straight/$f'" "resumed $f equals the uninterrupted run's"
+done
+rm "$dir/r/density.mrc"
+msg=$("$spire" reconstruct --resume "$dir/r" --quiet 2>&1)
+check "grep -q 'finished' <<< \"\$msg\"" "resuming a finished run says so: '$msg'"
+check "[ -s '$dir/r/density.mrc' ]" "a finished run's outputs are written again"
+
+# Resume errors: exit code 2, the message names the file or the setting.
+expect_error() {  # expect_error PATTERN WHAT ARGS...
+  local pattern=$1 what=$2; shift 2
+  set +e
+  msg=$("$spire" reconstruct "$@" 2>&1); rc=$?
+  set -e
+  check "[ $rc -eq 2 ] && grep -q \"$pattern\" <<< \"\$msg\"" "$what: rc $rc, '$msg'"
+}
+expect_error "merging.tolerance changes the result" "resume with a setting that changes the result" \
+  --resume "$dir/r" merging.tolerance=1e-5
+expect_error "nothing/checkpoint.h5: no checkpoint" "resume without a checkpoint" --resume "$dir/nothing"
+cp -r "$dir/r" "$dir/rc"
+echo "garbage" > "$dir/rc/checkpoint.h5"
+expect_error "rc/checkpoint.h5: not an HDF5 file" "resume from a corrupt checkpoint" --resume "$dir/rc"
+"$spire" simulate --n-images 300 --detector-pixels 48 --photons 1e14 --beam-radius 0.1e-6 --noise none \
+  --seed 2 --out "$dir/other.h5" > "$dir/simulate_other.log"
+expect_error "r/checkpoint.h5: the run was made from other data" "resume with other data" \
+  --resume "$dir/r" "$dir/other.h5"
 
 # Bad input: a clear error naming the problem and the file, exit code 2, nothing written.
 set +e

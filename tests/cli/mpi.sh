@@ -2,7 +2,7 @@
 # Usage: mpi.sh SPIRE MPIEXEC [LAUNCHER FLAGS...]. spire reconstruct under mpirun: 2 ranks
 # on 2 emulated nodes write the outputs once (rank 0), with every image's orientation, and
 # the oracle map still matches the model; a failing rank ends the job with exit code 2; other
-# subcommands refuse to run on several ranks.
+# subcommands refuse to run on several ranks; so does --resume (a checkpoint is one process's).
 set -euo pipefail
 spire=$1
 mpiexec=$2
@@ -22,6 +22,15 @@ check "[ \$(wc -l < '$dir/oracle/orientations.csv') -eq 121 ]" "orientations.csv
 corr=$(python3 -c "import json; print(json.load(open('$dir/oracle/summary.json'))['correlation_with_reference'])")
 check "python3 -c 'import sys; sys.exit(0 if $corr > 0.9 else 1)'" "2-rank oracle map correlates with the model (got $corr)"
 check "python3 -c 'import json,sys; s=json.load(open(\"$dir/oracle/summary.json\")); sys.exit(0 if s[\"ranks\"] == 2 and s[\"nodes\"] == 2 else 1)'" "summary.json names the ranks and nodes"
+check "[ ! -e '$dir/oracle/checkpoint.h5' ]" "several ranks write no checkpoint"
+
+# A checkpoint is one process's: resuming it under mpirun is a clear error.
+"$spire" reconstruct "$dir/data.h5" grid.n=21 orientations.oracle=true generations.max=1 \
+  runtime.fft_planning=estimate --quiet --out "$dir/one" > /dev/null
+set +e
+msg=$("${launch[@]}" "$spire" reconstruct --resume "$dir/one" generations.max=2 2>&1); rc=$?
+set -e
+check "[ $rc -eq 2 ] && grep -q 'resume runs on one process' <<< \"\$msg\"" "--resume refuses several ranks: rc $rc, '$msg'"
 
 # The search path with slices in windows (distributed, 2 streams).
 "${launch[@]}" "$spire" reconstruct "$dir/data.h5" grid.n=21 generations.max=2 orientations.references=200 \

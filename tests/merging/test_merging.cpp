@@ -4,6 +4,7 @@
 #include <fmt/core.h>
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <numbers>
@@ -153,6 +154,64 @@ double toeplitz_error(int n, double tol) {
   return rel_diff(std::vector<double>(ys.begin(), ys.end()), explicit_normal(p, n, x, tol));
 }
 
+// A random kernel on (2n-1)^3 lags, even (K(m) = K(-m)) unless odd_part != 0, which adds
+// that much of an odd one (the Toeplitz operator drops it).
+std::vector<double> random_kernel(int n, unsigned seed, double odd_part = 0) {
+  const std::size_t nk = 2 * static_cast<std::size_t>(n) - 1, size = nk * nk * nk;
+  const std::vector<double> r = random_real(size, seed);
+  std::vector<double> k(size);
+  for (std::size_t i = 0; i < size; ++i) k[i] = (r[i] + r[size - 1 - i]) / 2 + odd_part * (r[i] - r[size - 1 - i]) / 2;
+  return k;  // index i <-> lag m, size-1-i <-> -m (mode order, lags -(n-1)..n-1 per axis)
+}
+
+// The even part of the convolution at one output voxel, straight from the definition:
+// y(l) = sum_l' K(l - l') x(l') with l, l' in [0, n)^3, in double.
+double direct_voxel(int n, const std::vector<double>& kernel, const std::vector<double>& x, int l1,
+                    int l2, int l3) {
+  const std::int64_t nk = 2 * n - 1, size = nk * nk * nk;
+  double sum = 0;
+  for (int j3 = 0; j3 < n; ++j3)
+    for (int j2 = 0; j2 < n; ++j2)
+      for (int j1 = 0; j1 < n; ++j1) {
+        const std::int64_t m = (l1 - j1 + n - 1) + nk * ((l2 - j2 + n - 1) + nk * (l3 - j3 + n - 1));
+        const double even = (kernel[static_cast<std::size_t>(m)] + kernel[static_cast<std::size_t>(size - 1 - m)]) / 2;
+        sum += even * x[static_cast<std::size_t>(j1 + n * (j2 + n * j3))];
+      }
+  return sum;
+}
+
+// Toeplitz<S>::apply of x with kernel at FFT size L (threads), in double.
+template <typename S>
+std::vector<double> toeplitz_apply(int n, int L, int threads, const std::vector<double>& kernel,
+                                   const std::vector<double>& x, bool alias = false) {
+  Toeplitz<S> t(n, L, threads, spire::Planning::estimate);
+  t.set_kernel(kernel);
+  std::vector<S> xs(x.begin(), x.end()), ys(x.size());
+  t.apply(xs.data(), alias ? xs.data() : ys.data());
+  if (alias) ys = xs;
+  return std::vector<double>(ys.begin(), ys.end());
+}
+
+template <typename S>
+void expect_direct_convolution(double tolerance) {
+  for (int n : {1, 3, 7, 9, 11}) {
+    const std::vector<double> kernel = random_kernel(n, 7u + static_cast<unsigned>(n), 0.5);
+    const std::vector<double> x = random_real(static_cast<std::size_t>(n) * n * n, 9);
+    std::vector<double> expected(x.size());
+    for (int l3 = 0; l3 < n; ++l3)
+      for (int l2 = 0; l2 < n; ++l2)
+        for (int l1 = 0; l1 < n; ++l1)
+          expected[static_cast<std::size_t>(l1 + n * (l2 + n * l3))] = direct_voxel(n, kernel, x, l1, l2, l3);
+    for (int extra : {0, 1, 3})  // the smallest FFT size, and larger ones (odd and even)
+      for (int threads : {1, 3}) {
+        const int L = toeplitz_fft_size(n) + extra;
+        const bool alias = threads == 3;
+        const double e = rel_diff(toeplitz_apply<S>(n, L, threads, kernel, x, alias), expected);
+        EXPECT_LT(e, tolerance) << "n " << n << ", L " << L << ", threads " << threads;
+      }
+  }
+}
+
 }  // namespace
 
 TEST(MergingToeplitz, FftSizeIsSmoothAndLargeEnough) {
@@ -173,6 +232,55 @@ TEST(MergingToeplitz, MatchesExplicitCompositionFloat) {
   const double e = toeplitz_error<float, float>(15, 1e-6);
   RecordProperty("rel_error", fmt::format("{:.3g}", e));
   EXPECT_LT(e, 1e-5);
+}
+
+// The real, pruned application against the convolution's definition (an O(n^6) sum), with
+// the kernel's odd part dropped, at several FFT sizes, thread counts, and x aliasing y.
+TEST(MergingToeplitz, MatchesDirectConvolutionDouble) { expect_direct_convolution<double>(1e-13); }
+TEST(MergingToeplitz, MatchesDirectConvolutionFloat) { expect_direct_convolution<float>(1e-6); }
+
+// At a realistic size (n = 41, L = 81): sampled output voxels (corners, edges, random)
+// against the direct sum, and a second application on the same workspace equal to the first.
+TEST(MergingToeplitz, MatchesDirectSumAtSampledVoxelsN41) {
+  const int n = 41, L = toeplitz_fft_size(n);
+  ASSERT_EQ(L, 81);
+  const std::vector<double> kernel = random_kernel(n, 21), x = random_real(static_cast<std::size_t>(n) * n * n, 22);
+  std::vector<std::array<int, 3>> voxels = {{0, 0, 0}, {n - 1, n - 1, n - 1}, {n - 1, 0, 0}, {0, n - 1, 0},
+                                            {0, 0, n - 1}, {n / 2, n / 2, n / 2}, {1, n - 2, n / 3}};
+  std::mt19937_64 rng(23);
+  std::uniform_int_distribution<int> pick(0, n - 1);
+  while (voxels.size() < 24) voxels.push_back({pick(rng), pick(rng), pick(rng)});
+  std::vector<double> expected;
+  double scale = 0;
+  for (const auto& v : voxels) {
+    expected.push_back(direct_voxel(n, kernel, x, v[0], v[1], v[2]));
+    scale = std::max(scale, std::abs(expected.back()));
+  }
+  for (const bool is_float : {false, true}) {
+    Toeplitz<double> td(n, L, 0, spire::Planning::estimate);
+    Toeplitz<float> tf(n, L, 0, spire::Planning::estimate);
+    std::vector<double> y(x.size()), y2(x.size());
+    if (is_float) {
+      tf.set_kernel(kernel);
+      std::vector<float> xs(x.begin(), x.end()), ys(x.size()), ys2(x.size());
+      tf.apply(xs.data(), ys.data());
+      tf.apply(xs.data(), ys2.data());
+      y.assign(ys.begin(), ys.end());
+      y2.assign(ys2.begin(), ys2.end());
+    } else {
+      td.set_kernel(kernel);
+      td.apply(x.data(), y.data());
+      td.apply(x.data(), y2.data());
+    }
+    EXPECT_EQ(y, y2) << (is_float ? "float" : "double") << ": a second application differs";
+    double worst = 0;
+    for (std::size_t k = 0; k < voxels.size(); ++k) {
+      const auto& v = voxels[k];
+      worst = std::max(worst, std::abs(y[static_cast<std::size_t>(v[0] + n * (v[1] + n * v[2]))] - expected[k]));
+    }
+    RecordProperty(is_float ? "float_max_error" : "double_max_error", fmt::format("{:.3g}", worst / scale));
+    EXPECT_LT(worst / scale, is_float ? 1e-5 : 1e-12) << (is_float ? "float" : "double");
+  }
 }
 
 TEST(MergingToeplitz, RealPartsEqualFriedelMates) {

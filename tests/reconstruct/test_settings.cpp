@@ -67,3 +67,34 @@ TEST(Settings, ErrorsNameTheFileAndTheKey) {
   EXPECT_NE(error_of("", {"merging.regularisation=nan"}).find("merging.regularisation"), std::string::npos);
   for (const auto& p : {unknown, even, type, broken}) std::filesystem::remove(p);
 }
+
+// What a resumed run may change: only settings that cannot change the result.
+TEST(Settings, ResultNeutralSettingsAndDifferences) {
+  EXPECT_FALSE(changes_result("runtime.threads"));
+  EXPECT_FALSE(changes_result("generations.max"));
+  EXPECT_FALSE(changes_result("output.every_generation"));
+  EXPECT_TRUE(changes_result("merging.tolerance"));
+  EXPECT_TRUE(changes_result("runtime.seed"));
+  EXPECT_TRUE(changes_result("data.images"));
+  const Settings a = load_settings("", {});
+  EXPECT_TRUE(a.output.every_generation);
+  const Settings b = load_settings("", {"runtime.threads=3", "generations.max=7", "output.every_generation=false"});
+  EXPECT_TRUE(result_differences(a, b).empty());
+  const Settings c = load_settings("", {"grid.n=31", "runtime.threads=3"});
+  const auto d = result_differences(a, c);
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].key, "grid.n");
+  EXPECT_EQ(d[0].a, "81");
+  EXPECT_EQ(d[0].b, "31");
+  EXPECT_NE(schema_toml().find("[output]\nevery_generation = true"), std::string::npos);
+  // Settings from text, as a checkpoint keeps them, with overrides on top.
+  const Settings t = load_settings_text(to_toml(c), "checkpoint.h5", {"generations.max=9"});
+  EXPECT_EQ(t.grid.n, 31);
+  EXPECT_EQ(t.generations.max, 9);
+  try {
+    load_settings_text("[grid]\nn = 30\n", "ckpt.h5 (its settings)");
+    ADD_FAILURE() << "an even grid was accepted";
+  } catch (const spire::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ckpt.h5 (its settings)"), std::string::npos) << e.what();
+  }
+}

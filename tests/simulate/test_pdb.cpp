@@ -131,16 +131,32 @@ TEST(Pdb, Reads2cex) {
   EXPECT_EQ(protein, 2362);
 }
 
-TEST(Pdb, BuiltInMoleculeIsACompactBlob) {
+TEST(Pdb, BuiltInMoleculeHasNoSymmetry) {
   const auto atoms = built_in_molecule();
-  EXPECT_EQ(atoms.size(), 515u);
+  EXPECT_GT(atoms.size(), 500u);
+  EXPECT_LT(atoms.size(), 900u);
   int sulfur = 0;
+  double centre[3] = {0, 0, 0};
   for (const Atom& a : atoms) {
     const auto& p = a.position_angstrom;
-    EXPECT_LE(std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]), 12.5 + 0.4 * std::sqrt(3.0));
+    EXPECT_LT(std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]), 30.0);
     sulfur += a.element == "S";
+    for (int d = 0; d < 3; ++d) centre[d] += p[d] / static_cast<double>(atoms.size());
   }
   EXPECT_GT(sulfur, 0);
+  // Second moments about the centre: three clearly different principal values (no axis of
+  // symmetry), from the characteristic polynomial's discriminant being well above 0.
+  double m[3][3] = {};
+  for (const Atom& a : atoms)
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c)
+        m[r][c] += (a.position_angstrom[r] - centre[r]) * (a.position_angstrom[c] - centre[c]) /
+                   static_cast<double>(atoms.size());
+  const double tr = m[0][0] + m[1][1] + m[2][2];
+  double off = 0;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 3; ++c) off += (m[r][c] - (r == c ? tr / 3 : 0)) * (m[r][c] - (r == c ? tr / 3 : 0));
+  EXPECT_GT(std::sqrt(off) / tr, 0.1);  // far from isotropic (a sphere gives 0)
   const auto again = built_in_molecule();
   EXPECT_EQ(again[100].position_angstrom, atoms[100].position_angstrom);
 }

@@ -1,0 +1,219 @@
+#include "reconstruct/checkpoint.hpp"
+
+#include <fmt/format.h>
+
+#include <cstring>
+#include <functional>
+
+#include "core/error.hpp"
+#include "io/hdf5_file.hpp"
+
+namespace spire::reconstruct {
+namespace {
+
+constexpr const char* kFormat = "spire checkpoint";
+constexpr std::int64_t kVersion = 1;
+
+// A new field in State or Generation must be written and read here (and in the round-trip
+// test): these fail to compile until then. Update the sizes with the mapping.
+static_assert(sizeof(Generation) == 88, "Generation changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(State) == 128, "State changed: update write_checkpoint/read_checkpoint");
+
+// The Generation fields stored as parallel arrays: doubles and integers.
+struct DoubleField {
+  const char* name;
+  double Generation::*member;
+};
+constexpr DoubleField kDoubleFields[] = {
+    {"slicing_s", &Generation::slicing_s},   {"matching_s", &Generation::matching_s},
+    {"merging_s", &Generation::merging_s},   {"phasing_s", &Generation::phasing_s},
+    {"fit", &Generation::fit},               {"change", &Generation::change},
+    {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
+    {"median_error_deg", &Generation::median_error_deg},
+};
+
+std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
+
+void write_grid(io::Hdf5Writer& w, const char* name, const std::vector<double>& v, std::int64_t n) {
+  const auto e = static_cast<std::size_t>(n);
+  if (v.empty()) w.write<double>(name, v, {0});
+  else if (v.size() == e * e * e) w.write<double>(name, v, {e, e, e});
+  else fail_in(w.path(), fmt::format("{} has {} values, not {}^3", name, v.size(), n));
+}
+
+std::vector<double> read_grid(const io::Hdf5Reader& r, const char* name, std::int64_t n) {
+  const auto e = static_cast<std::size_t>(n);
+  if (r.shape(name) == io::Shape{0}) return {};
+  return r.read<double>(name, {e, e, e});
+}
+
+}  // namespace
+
+std::uint64_t fingerprint(const Data& data) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a, one 32- or 64-bit word at a time
+  auto mix = [&h](std::uint64_t word) { h = (h ^ word) * 0x100000001b3ULL; };
+  mix(static_cast<std::uint64_t>(data.n_images));
+  mix(static_cast<std::uint64_t>(data.n_pixels));
+  for (float v : data.images) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    mix(bits);
+  }
+  auto mix_double = [&mix](double v) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    mix(bits);
+  };
+  for (const auto& p : data.pixels)
+    for (double c : p) mix_double(c);
+  for (const auto& q : data.truth) mix_double(q.w), mix_double(q.x), mix_double(q.y), mix_double(q.z);
+  return h;
+}
+
+RunIdentity identify(const Data& data, const Settings& settings, const std::string& data_path) {
+  RunIdentity id;
+  id.settings = to_toml(settings);
+  id.data_path = data_path;
+  id.n_images = data.n_images;
+  id.n_pixels = data.n_pixels;
+  id.grid_n = settings.grid.n;
+  id.data_fingerprint = fingerprint(data);
+  return id;
+}
+
+void write_checkpoint(const std::string& path, const State& s, const RunIdentity& id) {
+  io::Hdf5Writer w(path);
+  w.attribute("", "format", kFormat);
+  w.attribute("", "version", kVersion);
+  w.attribute("", "settings", id.settings);
+  w.attribute("", "data_path", id.data_path);
+  w.attribute("", "data_images", id.n_images);
+  w.attribute("", "data_pixels", id.n_pixels);
+  w.attribute("", "data_fingerprint", hex(id.data_fingerprint));
+  w.attribute("", "grid_n", id.grid_n);
+  w.attribute("", "next_generation", std::int64_t{s.next_generation});
+  w.attribute("", "refining", std::int64_t{s.refining});
+  w.attribute("", "finished", std::int64_t{s.finished});
+  w.attribute("", "converged", std::int64_t{s.converged});
+
+  std::vector<double> q;
+  q.reserve(4 * s.orientations.size());
+  for (const auto& o : s.orientations) q.insert(q.end(), {o.w, o.x, o.y, o.z});
+  w.write<double>("orientations", q, {s.orientations.size(), 4});
+  w.attribute("orientations", "convention", "unit quaternions w,x,y,z, one per image");
+  write_grid(w, "autocorrelation", s.autocorrelation, id.grid_n);
+  write_grid(w, "density", s.density, id.grid_n);
+  write_grid(w, "slicing_input", s.slicing_input, id.grid_n);
+
+  const std::size_t G = s.generations.size();
+  std::vector<std::int32_t> index(G), stage(G), cg(G);
+  for (std::size_t i = 0; i < G; ++i) {
+    index[i] = s.generations[i].index;
+    stage[i] = static_cast<std::int32_t>(s.generations[i].stage);
+    cg[i] = s.generations[i].cg_iterations;
+  }
+  w.write<std::int32_t>("generations/index", index, {G});
+  w.write<std::int32_t>("generations/stage", stage, {G});
+  w.attribute("generations/stage", "stage_names", "0 start, 1 search, 2 refine, 3 oracle");
+  w.write<std::int32_t>("generations/cg_iterations", cg, {G});
+  for (const auto& f : kDoubleFields) {
+    std::vector<double> v(G);
+    for (std::size_t i = 0; i < G; ++i) v[i] = s.generations[i].*f.member;
+    w.write<double>(std::string("generations/") + f.name, v, {G});
+  }
+  w.finish();
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  const io::Hdf5Reader r(path);
+  if (!r.has_attribute("", "format") || r.string_attribute("", "format") != kFormat)
+    fail_in(path, "not a spire checkpoint (no attribute format = \"spire checkpoint\")");
+  if (const auto v = r.integer_attribute("", "version"); v != kVersion)
+    fail_in(path, fmt::format("checkpoint version {}; this spire reads version {}", v, kVersion));
+  Checkpoint c;
+  RunIdentity& id = c.run;
+  id.settings = r.string_attribute("", "settings");
+  id.data_path = r.string_attribute("", "data_path");
+  id.n_images = r.integer_attribute("", "data_images");
+  id.n_pixels = r.integer_attribute("", "data_pixels");
+  id.grid_n = r.integer_attribute("", "grid_n");
+  const std::string fp = r.string_attribute("", "data_fingerprint");
+  try {
+    std::size_t used = 0;
+    id.data_fingerprint = std::stoull(fp, &used, 16);
+    if (used != fp.size()) throw std::invalid_argument(fp);
+  } catch (const std::exception&) {
+    fail_in(path, "attribute 'data_fingerprint': \"" + fp + "\" is not a hexadecimal number");
+  }
+  if (id.n_images < 1 || id.n_pixels < 1 || id.grid_n < 1)
+    fail_in(path, fmt::format("a checkpoint of {} images of {} pixels on a {}^3 grid makes no sense (corrupt file?)",
+                              id.n_images, id.n_pixels, id.grid_n));
+
+  State& s = c.state;
+  s.next_generation = static_cast<int>(r.integer_attribute("", "next_generation"));
+  s.refining = r.integer_attribute("", "refining") != 0;
+  s.finished = r.integer_attribute("", "finished") != 0;
+  s.converged = r.integer_attribute("", "converged") != 0;
+  const auto N = static_cast<std::size_t>(id.n_images);
+  const auto q = r.read<double>("orientations", {N, 4});
+  s.orientations.resize(N);
+  for (std::size_t i = 0; i < N; ++i) s.orientations[i] = {q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]};
+  s.autocorrelation = read_grid(r, "autocorrelation", id.grid_n);
+  s.density = read_grid(r, "density", id.grid_n);
+  s.slicing_input = read_grid(r, "slicing_input", id.grid_n);
+
+  const io::Shape shape = r.shape("generations/index");
+  if (shape.size() != 1) fail_in(path, "dataset 'generations/index': has shape " + io::shape_text(shape) + ", expected (G)");
+  const std::size_t G = shape[0];
+  if (static_cast<std::int64_t>(G) != s.next_generation)
+    fail_in(path, fmt::format("{} generations recorded but next_generation = {} (corrupt file?)", G, s.next_generation));
+  const auto index = r.read<std::int32_t>("generations/index", {G});
+  const auto stage = r.read<std::int32_t>("generations/stage", {G});
+  const auto cg = r.read<std::int32_t>("generations/cg_iterations", {G});
+  s.generations.resize(G);
+  for (std::size_t i = 0; i < G; ++i) {
+    if (stage[i] < 0 || stage[i] > static_cast<std::int32_t>(Stage::oracle))
+      fail_in(path, fmt::format("dataset 'generations/stage': {} is not a stage", stage[i]));
+    s.generations[i].index = index[i];
+    s.generations[i].stage = static_cast<Stage>(stage[i]);
+    s.generations[i].cg_iterations = cg[i];
+  }
+  for (const auto& f : kDoubleFields) {
+    const auto v = r.read<double>(std::string("generations/") + f.name, {G});
+    for (std::size_t i = 0; i < G; ++i) s.generations[i].*f.member = v[i];
+  }
+  return c;
+}
+
+void check_resumable(const Checkpoint& c, const std::string& checkpoint_path, const Data& data,
+                     const std::string& data_path, const Settings& settings) {
+  const RunIdentity& id = c.run;
+  if (id.n_images != data.n_images || id.n_pixels != data.n_pixels)
+    fail_in(checkpoint_path, fmt::format("the run was made from {} images of {} pixels ({}); {} gives {} images of {} "
+                                         "pixels: resume with the data it was made from",
+                                         id.n_images, id.n_pixels, id.data_path, data_path, data.n_images, data.n_pixels));
+  if (id.data_fingerprint != fingerprint(data))
+    fail_in(checkpoint_path, fmt::format("the run was made from other data ({}, fingerprint {}) than {} (fingerprint {}), "
+                                         "though of the same size: resume with the data it was made from",
+                                         id.data_path, hex(id.data_fingerprint), data_path, hex(fingerprint(data))));
+  const Settings before = load_settings_text(id.settings, checkpoint_path + " (its settings)");
+  const auto diff = result_differences(before, settings);
+  if (!diff.empty()) {
+    std::string list;
+    for (const auto& d : diff) list += fmt::format("{}{} = {} (now {})", list.empty() ? "" : ", ", d.key, d.a, d.b);
+    std::string neutral;
+    for (const auto& k : result_neutral_settings()) neutral += (neutral.empty() ? "" : ", ") + k;
+    fail_in(checkpoint_path, "the run was made with " + list +
+                                 "; these change the result, so a resumed run must keep them (it may change only " +
+                                 neutral + "). Start a new run in another folder instead.");
+  }
+  if (id.grid_n != settings.grid.n)  // implied by the settings, checked in case they were edited by hand
+    fail_in(checkpoint_path, fmt::format("the run's grid is {}^3, the settings say grid.n = {}", id.grid_n, settings.grid.n));
+}
+
+bool extend(State& state, const Settings& settings) {
+  if (state.finished && !state.converged && state.next_generation < settings.generations.max) state.finished = false;
+  return !state.finished && state.next_generation < settings.generations.max;
+}
+
+}  // namespace spire::reconstruct

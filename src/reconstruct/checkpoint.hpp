@@ -1,0 +1,64 @@
+#pragma once
+// Checkpoints of the M-TIP loop: the State after a generation and what identifies the run,
+// in one HDF5 file (io::Hdf5Writer: written beside its name and renamed, so a crash leaves
+// the previous checkpoint intact). `spire reconstruct --resume DIR` continues from it and
+// ends with the same result as a run that was never interrupted (the loop is deterministic
+// given the State, the data and the settings that change the result).
+//
+// File layout (format "spire checkpoint", version 1); arrays little-endian, C order:
+//   root attributes  format, version, settings (the TOML text, to_toml), data_path,
+//                    data_images (N), data_pixels (P), data_fingerprint (16 hex digits),
+//                    grid_n (n), next_generation, refining, finished, converged (0/1)
+//   orientations     (N,4) float64, quaternions w,x,y,z of each image
+//   autocorrelation, density, slicing_input
+//                    (n,n,n) float64, centred, x fastest; (0) while empty
+//   generations/*    one array of G entries per Generation field (parallel arrays):
+//                    index, stage (int32 0 start, 1 search, 2 refine, 3 oracle; attribute
+//                    stage_names), slicing_s, matching_s, merging_s, phasing_s, fit, change,
+//                    reassigned, fourier_error, cg_iterations, median_error_deg
+// Errors name the checkpoint file: not HDF5, not a checkpoint, another version, a missing
+// or misshapen array, or a run that differs from the one it is resumed with.
+#include <cstdint>
+#include <string>
+
+#include "reconstruct/reconstruct.hpp"
+#include "reconstruct/settings.hpp"
+
+namespace spire::reconstruct {
+
+// What a checkpoint belongs to.
+struct RunIdentity {
+  std::string settings;       // to_toml(settings) of the run that wrote it
+  std::string data_path;      // the data file (absolute path)
+  std::int64_t n_images = 0;  // images used (after data.images)
+  std::int64_t n_pixels = 0;
+  std::int64_t grid_n = 0;
+  std::uint64_t data_fingerprint = 0;  // fingerprint(data)
+};
+
+struct Checkpoint {
+  State state;
+  RunIdentity run;
+};
+
+// A 64-bit hash of the images, the pixel positions and the true orientations (FNV-1a over
+// their bits): different data of the same size give a different value.
+std::uint64_t fingerprint(const Data& data);
+
+RunIdentity identify(const Data& data, const Settings& settings, const std::string& data_path);
+
+void write_checkpoint(const std::string& path, const State& state, const RunIdentity& run);
+Checkpoint read_checkpoint(const std::string& path);
+
+// Fails, naming the checkpoint file, unless `data` and `settings` are those of the run that
+// wrote it (image count, pixel count, grid, data fingerprint, and every setting that
+// changes the result: changes_result()).
+void check_resumable(const Checkpoint& checkpoint, const std::string& checkpoint_path, const Data& data,
+                     const std::string& data_path, const Settings& settings);
+
+// A State that stopped only because it reached generations.max goes on when `settings` allow
+// more generations (its `finished` is cleared); a converged State stays finished. Returns
+// whether generations are left to run.
+bool extend(State& state, const Settings& settings);
+
+}  // namespace spire::reconstruct

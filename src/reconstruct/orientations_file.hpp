@@ -1,0 +1,32 @@
+#pragma once
+// orientations.h5: the orientations a run assigned, one row per image (io::Hdf5Writer,
+// written beside its name and renamed).
+//
+// Layout:
+//   orientations     (N,4) float64  quaternions w,x,y,z (w >= 0), the convention of the data
+//                                   file's `orientations` (geometry/orientations.hpp); the
+//                                   attribute `convention` says so in words
+//   image_index      (N) int64      the image's index in the data file
+//   reference_index  (N) int64      index into the run's reference orientations
+//                                   (geometry::reference_orientations(orientations.references)),
+//                                   -1 where the orientation is not one of them (the random
+//                                   start of generation 0, oracle runs)
+//   root attributes  data (path), references (M), generations (how many ran)
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "geometry/orientations.hpp"
+#include "reconstruct/settings.hpp"
+
+namespace spire::reconstruct {
+
+// For each orientation, the index of the reference orientation equal to it (bit for bit: the
+// loop assigns references themselves), or -1.
+std::vector<std::int64_t> reference_indices(const std::vector<geometry::Quaternion>& found,
+                                            const std::vector<geometry::Quaternion>& references);
+
+void write_orientations(const std::string& path, const std::vector<geometry::Quaternion>& found,
+                        const Settings& settings, const std::string& data_path, std::int64_t generations);
+
+}  // namespace spire::reconstruct
