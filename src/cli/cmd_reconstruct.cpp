@@ -318,7 +318,9 @@ Runner add_reconstruct(CLI::App& app) {
       resolution::write_fsc_png((out / "fsc.png").string(), curve);
       auto at = [&](double t) -> nlohmann::json {
         const auto c = curve.crossing(t);
-        return c ? nlohmann::json(resolution::shell_resolution(n, voxel, *c)) : nlohmann::json("beyond the grid edge");
+        if (c) return nlohmann::json(resolution::shell_resolution(n, voxel, *c));
+        return nlohmann::json(fmt::format("beyond the grid edge (better than {:.1f} A)",
+                                          resolution::shell_resolution(n, voxel, n / 2)));
       };
       summary["fsc_reference"] = reference.string();
       summary["correlation_with_reference"] = aligned.correlation;
@@ -328,7 +330,7 @@ Runner add_reconstruct(CLI::App& app) {
         return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
       };
       if (talk)
-        fmt::print("  FSC against {}: 0.5 at {}, 0.143 at {} (correlation {:.3f})\n", reference.string(),
+        fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
                    text(at(0.5)), text(at(0.143)), aligned.correlation);
     }
     write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
