@@ -26,7 +26,18 @@ find_package(fmt CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 find_package(PNG REQUIRED)
-find_package(MPI COMPONENTS C)
+
+# MPI is optional: AUTO builds the distributed back end (src/distributed) when it is found;
+# without it spire runs as one process.
+set(SPIRE_HAVE_MPI OFF)
+if(NOT SPIRE_MPI STREQUAL "OFF")
+  find_package(MPI COMPONENTS C)
+  if(MPI_C_FOUND)
+    set(SPIRE_HAVE_MPI ON)
+  elseif(SPIRE_MPI STREQUAL "ON")
+    message(FATAL_ERROR "SPIRE_MPI=ON but no MPI was found (scripts/setup installs libopenmpi-dev)")
+  endif()
+endif()
 
 # CUDA is optional: AUTO builds it when nvcc is found.
 set(SPIRE_HAVE_CUDA OFF)

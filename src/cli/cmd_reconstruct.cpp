@@ -12,6 +12,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "distributed/team.hpp"
 #include "io/dataset.hpp"
 #include "io/mrc.hpp"
 #include "phasing/phasing.hpp"
@@ -142,31 +143,46 @@ Runner add_reconstruct(CLI::App& app) {
       st = reconstruct::load_settings(o->config, o->overrides);
     }
     const std::string data_path = std::filesystem::absolute(o->data).lexically_normal().string();
+    // Under mpirun: every rank reads only its contiguous range of the images; the lead
+    // (rank 0) alone prints and writes.
+    const auto team = distributed::Team::world(static_cast<int>(st.distribution.ranks_per_node));
+    const bool lead = team.lead();
+    // A checkpoint holds one process's State (every image's orientation, a fingerprint of all
+    // the data): several ranks neither write one nor resume from one.
+    if (resuming && team.size() > 1)
+      fail(fmt::format("reconstruct: --resume runs on one process, not under mpirun with {} ranks "
+                       "(resume without mpirun, or start a new run in another folder)",
+                       team.size()));
     io::DatasetReader reader(o->data);
     const auto& info = reader.info();
     reconstruct::Data data;
-    data.n_images = static_cast<std::int64_t>(info.n_images);
+    std::int64_t n_images = static_cast<std::int64_t>(info.n_images);
     if (st.data.images > 0) {
-      if (st.data.images > data.n_images)
-        fail_in(o->data, fmt::format("data.images = {} but the file holds {} images", st.data.images, data.n_images));
-      data.n_images = st.data.images;
+      if (st.data.images > n_images)
+        fail_in(o->data, fmt::format("data.images = {} but the file holds {} images", st.data.images, n_images));
+      n_images = st.data.images;
     }
+    if (n_images < team.size())
+      fail_in(o->data, fmt::format("{} images for {} MPI ranks: every rank needs at least one", n_images, team.size()));
+    const auto mine = team.images(n_images);
+    data.n_images = mine.count;
     data.n_pixels = static_cast<std::int64_t>(info.pixels());
     data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
-    reader.read_images(0, static_cast<std::size_t>(data.n_images), data.images.data());
+    reader.read_images(static_cast<std::size_t>(mine.first), static_cast<std::size_t>(data.n_images), data.images.data());
     for (std::int64_t p = 0; p < data.n_pixels; ++p)
       data.pixels.push_back({info.pixel_position_reciprocal[3 * p], info.pixel_position_reciprocal[3 * p + 1],
                              info.pixel_position_reciprocal[3 * p + 2]});
     if (reader.has_orientations()) {
       const auto q = reader.read_orientations();
-      for (std::int64_t i = 0; i < data.n_images; ++i)
+      for (std::int64_t i = mine.first; i < mine.first + data.n_images; ++i)
         data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
     }
     if (resuming) reconstruct::check_resumable(*checkpoint, checkpoint_path, data, o->data, st);
     double photons = 0;
     bool counts = true;  // photon counts (integers), not noise-free expected intensities
     for (float v : data.images) photons += v, counts = counts && v == std::round(v);
-    photons /= static_cast<double>(data.n_images);
+    photons = team.sum(photons) / static_cast<double>(n_images);
+    counts = team.sum(counts ? 0.0 : 1.0) == 0;
     // Too few photons per image carry no orientation: say so instead of returning noise.
     const bool sparse = counts && photons < st.orientations.min_photons && !st.orientations.oracle;
     const std::string sparse_warning =
@@ -187,17 +203,21 @@ Runner add_reconstruct(CLI::App& app) {
       const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
       if (std::filesystem::exists(guess)) reference = guess;
     }
-    if (sparse) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
-    std::filesystem::create_directories(out);
-    if (!resuming) {  // a fresh run in a used folder: the earlier run's checkpoint and maps go
-      std::filesystem::remove(out / "checkpoint.h5");
-      remove_generation_folders(out / "generations");
+    if (sparse && lead) fmt::print(stderr, "spire reconstruct: {}\n", sparse_warning);
+    const bool talk = !o->quiet && lead;
+    const bool checkpoints = team.size() == 1;  // see above: one process only
+    if (lead) {
+      std::filesystem::create_directories(out);
+      if (!resuming) {  // a fresh run in a used folder: the earlier run's checkpoint and maps go
+        std::filesystem::remove(out / "checkpoint.h5");
+        remove_generation_folders(out / "generations");
+      }
+      write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));  // --resume reads it
     }
-    write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));  // --resume reads it
-    const auto identity = reconstruct::identify(data, st, data_path);
+    const auto identity = checkpoints ? reconstruct::identify(data, st, data_path) : reconstruct::RunIdentity{};
     reconstruct::State state;
     bool to_run = true;
-    if (resuming) {
+    if (resuming) {  // one process (checked above)
       state = std::move(checkpoint->state);
       to_run = reconstruct::extend(state, st);
       const int done = state.next_generation;
@@ -211,43 +231,52 @@ Runner add_reconstruct(CLI::App& app) {
         fmt::print("spire reconstruct: resuming {} after generation {}\n", checkpoint_path, done - 1);
     }
     const int first_generation = state.next_generation;
-    if (!o->quiet) {
+    if (talk) {
       fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
-                 data.n_images, data.n_pixels, photons, n, voxel,
+                 n_images, data.n_pixels, photons, n, voxel,
                  st.orientations.oracle ? " -- ORACLE (true orientations, evaluation only)" : "");
+      if (team.size() > 1)
+        fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank (no checkpoints)\n", team.size(),
+                   team.n_nodes(), team.emulated_nodes() ? "emulated " : "", st.distribution.strategy,
+                   st.distribution.n_streams);
       if (to_run)
         fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing",
                    "matching", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
     }
+    // Called on every rank after every generation, with the same maps on all of them.
     auto progress = [&](const reconstruct::Generation& g, const reconstruct::State& s) {
-      if (!o->quiet) {
+      if (talk) {
         fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n", g.index,
                    reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.merging_s, g.phasing_s, g.fit,
                    g.reassigned, g.change, g.fourier_error,
                    g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
         std::fflush(stdout);
       }
-      if (st.output.every_generation) {
+      if (st.output.every_generation && lead) {
         const auto dir = out / "generations" / fmt::format("{:03d}", g.index);
         std::filesystem::create_directories(dir);
         write_maps(dir, n, voxel, s, st);
       }
       // Last, so that a checkpoint never claims a generation whose maps are missing.
-      reconstruct::write_checkpoint((out / "checkpoint.h5").string(), s, identity);
+      if (checkpoints) reconstruct::write_checkpoint((out / "checkpoint.h5").string(), s, identity);
     };
-    const auto result = to_run ? reconstruct::run(data, st, progress, &state) : state;
+    const auto result = to_run ? reconstruct::run(data, st, progress, &state, team) : state;
+    const auto orientations_found = team.gather(result.orientations);  // every rank's, on the lead
+    if (!lead) return 0;
 
     write_maps(out, n, voxel, result, st);
     resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, result.density, 4);
     std::string orientations = "w,x,y,z\n";
-    for (const auto& q : result.orientations) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
+    for (const auto& q : orientations_found) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
     write_text_atomically(out / "orientations.csv", orientations);
-    reconstruct::write_orientations((out / "orientations.h5").string(), result.orientations, st, data_path,
+    reconstruct::write_orientations((out / "orientations.h5").string(), orientations_found, st, data_path,
                                     static_cast<std::int64_t>(result.generations.size()));
 
     nlohmann::json summary;
     summary["data"] = data_path;
-    summary["images"] = data.n_images;
+    summary["images"] = n_images;
+    summary["ranks"] = team.size();
+    summary["nodes"] = team.n_nodes();
     summary["mean_photons_per_image"] = photons;
     summary["photon_counts"] = counts;
     if (sparse) summary["warning"] = sparse_warning;
@@ -300,15 +329,15 @@ Runner add_reconstruct(CLI::App& app) {
       auto text = [](const nlohmann::json& j) {
         return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
       };
-      if (!o->quiet)
+      if (talk)
         fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
                    text(at(0.5)), text(at(0.143)), aligned.correlation);
     }
     write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
-    if (!o->quiet)
+    if (talk)
       fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, fsc, slices, orientations.h5/csv, "
-                 "checkpoint.h5{}, summary.json)\n",
-                 out.string(), st.output.every_generation ? ", generations/" : "");
+                 "{}{}summary.json)\n",
+                 out.string(), checkpoints ? "checkpoint.h5, " : "", st.output.every_generation ? "generations/, " : "");
     return 0;
   };
 }

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "cuda/generation.hpp"
 #include "cuda/layout.hpp"
+#include "distributed/search.hpp"
 #include "matching/matching.hpp"
 #include "merging/merging.hpp"
 #include "phasing/phasing.hpp"
@@ -64,13 +65,16 @@ const char* stage_name(Stage stage) {
 }
 
 State run(const Data& data, const Settings& st, const std::function<void(const Generation&, const State&)>& progress,
-          const State* resume) {
+          const State* resume, const distributed::Team& team) {
   const std::int64_t N = data.n_images, P = data.n_pixels, n = st.grid.n;
   if (N < 1 || P < 1 || static_cast<std::int64_t>(data.images.size()) != N * P)
     fail("reconstruct: the images do not match their count and size");
   if (st.orientations.oracle && static_cast<std::int64_t>(data.truth.size()) != N)
     fail("reconstruct: orientations.oracle needs the true orientations in the data file");
   const auto n3 = static_cast<std::size_t>(n * n * n);
+  // A checkpoint holds every image's orientation in one State; ranks hold only theirs.
+  if (resume && resume->next_generation > 0 && team.size() > 1)
+    fail("reconstruct: resuming from a checkpoint runs on one rank, not under mpirun with several");
   if (resume && resume->next_generation > 0 &&
       (resume->orientations.size() != static_cast<std::size_t>(N) || resume->autocorrelation.size() != n3 ||
        resume->slicing_input.size() != n3 || resume->generations.size() != static_cast<std::size_t>(resume->next_generation)))
@@ -78,16 +82,14 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   double s_ext = 0;
   for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
   const int threads = static_cast<int>(st.runtime.threads);
+  const auto [first_image, total_images] = team.offset(N);  // this rank's images among all
   cuda::check_device_settings(st);  // runtime.device = cuda without a GPU fails here, before any work
   const bool on_gpu = st.runtime.device == "cuda";
+  // The GPU back end runs the whole loop in one process; several ranks share it no way yet.
+  if (on_gpu && team.size() > 1)
+    fail("reconstruct: runtime.device = cuda runs on one rank; under mpirun use runtime.device = cpu (or run without mpirun)");
 
   const auto refs = geometry::reference_orientations(static_cast<std::size_t>(st.orientations.references));
-  slicing::Options so;
-  so.batch_size = st.orientations.batch_size;
-  so.tolerance = st.slicing.tolerance;
-  so.threads = threads;
-  std::unique_ptr<slicing::Slicer<float>> slicer;
-  if (!st.orientations.oracle && !on_gpu) slicer = std::make_unique<slicing::Slicer<float>>(refs, data.pixels, s_ext, n, so);
 
   merging::Settings ms;
   ms.n = static_cast<int>(n);
@@ -117,21 +119,36 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   mo.metric = st.orientations.metric == "poisson" ? matching::Metric::poisson : matching::Metric::euclidean;
   mo.scale = st.orientations.scale == "per_slice" ? matching::Scale::per_slice : matching::Scale::none;
   mo.threads = threads;
-  matching::NearestSlices<float> nearest(N, P, data.images, mo);
+  // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
+  // each rank slices its share into MPI windows and matches its images against all.
+  distributed::SearchOptions so;
+  so.strategy = distributed::parse_strategy(st.distribution.strategy);
+  so.split_size = st.distribution.split_size;
+  so.n_streams = static_cast<int>(st.distribution.n_streams);
+  so.slicing.batch_size = st.orientations.batch_size;
+  so.slicing.tolerance = st.slicing.tolerance;
+  so.slicing.threads = threads;
+  so.slicing.keep_points = st.slicing.keep_points;
+  so.matching = mo;
+  std::unique_ptr<distributed::OrientationSearch> search;
+  if (!st.orientations.oracle && !on_gpu)
+    search = std::make_unique<distributed::OrientationSearch>(team, refs, data.pixels, s_ext, n, N, data.images, so);
   // runtime.device = cuda: the stages below run on the GPU, this loop's schedule unchanged.
   std::unique_ptr<cuda::GenerationRunner> gpu;
   if (on_gpu)
-    gpu = std::make_unique<cuda::GenerationRunner>(N, data.images, data.pixels, s_ext, n, refs, !st.orientations.oracle, so, mo,
-                                                   cuda::parse_gemm_precision(st.orientations.gemm), ms);
+    gpu = std::make_unique<cuda::GenerationRunner>(N, data.images, data.pixels, s_ext, n, refs, !st.orientations.oracle,
+                                                   so.slicing, mo, cuda::parse_gemm_precision(st.orientations.gemm), ms);
   std::vector<std::int64_t> gpu_indices;
   std::vector<float> gpu_scores;
   // The fit: per image (score - floor) / norm, averaged. norm: |x|^2 (euclidean) or the
   // photon count (poisson). floor: what noise alone leaves, so that the schedule's relative
   // improvements measure the model and not the shot noise: for photon counts (integers)
   // E|k - lambda|^2 = sum lambda ~ sum k (euclidean), and the saturated model W = k,
-  // sum k - sum k log k (poisson); 0 for noise-free intensities.
-  bool counts = true;
-  for (float v : data.images) counts = counts && v == std::round(v);
+  // sum k - sum k log k (poisson); 0 for noise-free intensities. Counts or not: over every
+  // rank's images, so that all ranks agree.
+  double not_counts = 0;
+  for (float v : data.images) not_counts += v != std::round(v);
+  const bool counts = team.sum(not_counts) == 0;
   std::vector<double> fit_norm(static_cast<std::size_t>(N)), fit_floor(static_cast<std::size_t>(N));
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
   for (std::int64_t i = 0; i < N; ++i) {
@@ -159,10 +176,12 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     state = State{};
     state.orientations = st.orientations.oracle
                              ? data.truth
-                             : geometry::random_orientations(static_cast<std::size_t>(N), start_seed);
+                             : geometry::random_orientations(static_cast<std::size_t>(total_images), start_seed);
+    if (!st.orientations.oracle)  // this rank's images' share of the one random start
+      state.orientations = {state.orientations.begin() + first_image, state.orientations.begin() + first_image + N};
     state.refining = st.generations.search_max == 0;
   }
-  std::vector<float> slices, x, y, z, slicing_input;
+  std::vector<float> x, y, z, slicing_input;
   constexpr std::int64_t kChunk = 256;  // images per merging NUFFT: bounds the point buffers
   while (!state.finished && state.next_generation < st.generations.max) {
     const int g = state.next_generation;
@@ -175,32 +194,25 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
         const auto times = gpu->slice_and_match(state.slicing_input, gpu_indices, gpu_scores);
         gen.slicing_s = times.slicing_s;
         gen.matching_s = times.matching_s;
+      } else {
+        slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
+        search->run(slicing_input);
+        gen.slicing_s = search->stats().slicing_s;
+        gen.matching_s = search->stats().matching_s;
       }
-      if (!gpu) slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
-      if (!gpu) slicer->set_autocorrelation(slicing_input);
-      nearest.reset();
-      for (std::int64_t b = 0; !gpu && b < slicer->n_batches(); ++b) {
-        auto t0 = clock_type::now();
-        slices.resize(static_cast<std::size_t>(slicer->batch_count(b) * P));
-        slicer->slice_batch(b, slices.data());
-        gen.slicing_s += since(t0);
-        t0 = clock_type::now();
-        nearest.add_batch(slicer->batch_first(b), slicer->batch_count(b), slices);
-        gen.matching_s += since(t0);
-      }
-      const auto& best = gpu ? gpu_indices : nearest.indices();
-      const auto& best_scores = gpu ? gpu_scores : nearest.scores();
-      double fit = 0;
-      std::int64_t reassigned = 0;
+      const auto& best = gpu ? gpu_indices : search->indices();
+      const auto& best_scores = gpu ? gpu_scores : search->scores();
+      double sums[2] = {0, 0};  // fit, reassigned: over every rank's images
       for (std::int64_t i = 0; i < N; ++i) {
         const auto& q = refs[best[i]];
-        reassigned += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
-                        q.y == state.orientations[i].y && q.z == state.orientations[i].z);
+        sums[1] += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
+                     q.y == state.orientations[i].y && q.z == state.orientations[i].z);
         state.orientations[i] = q;
-        fit += (best_scores[i] - fit_floor[i]) / fit_norm[i];
+        sums[0] += (best_scores[i] - fit_floor[i]) / fit_norm[i];
       }
-      gen.fit = fit / static_cast<double>(N);
-      gen.reassigned = static_cast<double>(reassigned) / static_cast<double>(N);
+      team.sum(sums);
+      gen.fit = sums[0] / static_cast<double>(total_images);
+      gen.reassigned = sums[1] / static_cast<double>(total_images);
     }
     // 3: merging, regularised toward the previous autocorrelation.
     auto t0 = clock_type::now();
@@ -214,8 +226,18 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
         slicing::rotated_points<float>(state.orientations[i], data.pixels, s_ext, x, y, z);
       merger->accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
     }
-    auto solution = gpu ? gpu->merge(state.orientations, state.autocorrelation) : merger->solve(state.autocorrelation);
-    gen.cg_iterations = solution.cg.iterations;
+    merging::Solution solution;
+    if (gpu) {
+      solution = gpu->merge(state.orientations, state.autocorrelation);  // one rank (checked above)
+    } else {
+      // Every rank's images count: the sums over ranks; one rank solves, all get the result.
+      team.sum(merger->kernel());
+      team.sum(merger->rhs());
+      if (team.lead()) solution = merger->solve(state.autocorrelation);
+    }
+    solution.x.resize(n3);
+    team.broadcast(solution.x);
+    gen.cg_iterations = team.broadcast_value(solution.cg.iterations);
     double num = 0, den = 0;
     for (std::size_t i = 0; i < solution.x.size(); ++i) {
       const double prev = state.autocorrelation.empty() ? 0 : state.autocorrelation[i];
@@ -227,13 +249,22 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     gen.merging_s = since(t0);
     // 4: phasing, a cold start with this generation's own seed.
     t0 = clock_type::now();
+    // Phasing runs once (on the lead) and its density is broadcast.
     schedule.seed = st.runtime.seed + static_cast<std::uint64_t>(g);
-    if (!gpu) phaser.set_autocorrelation(state.autocorrelation);
-    auto phased = gpu ? gpu->phase(state.autocorrelation, schedule) : phaser.run(schedule);
-    gen.fourier_error = phased.fourier_error.empty() ? 0 : phased.fourier_error.back();
+    phasing::Result<double> phased;
+    if (team.lead()) {
+      if (!gpu) phaser.set_autocorrelation(state.autocorrelation);
+      phased = gpu ? gpu->phase(state.autocorrelation, schedule) : phaser.run(schedule);
+    }
+    gen.fourier_error = team.broadcast_value(phased.fourier_error.empty() ? 0 : phased.fourier_error.back());
+    phased.density.resize(n3);
+    team.broadcast(phased.density);
     state.density = std::move(phased.density);
     gen.phasing_s = since(t0);
-    if (!data.truth.empty()) gen.median_error_deg = median_orientation_error(state.orientations, data.truth);
+    if (!data.truth.empty()) {
+      const auto found = team.gather(state.orientations), truth = team.gather(data.truth);
+      gen.median_error_deg = team.broadcast_value(team.lead() ? median_orientation_error(found, truth) : 0.0);
+    }
 
     // The schedule: when to leave the search, when to stop.
     // Relative improvement of the fit over the last generation of the same stage (NaN: none).
@@ -250,7 +281,13 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
          (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
       state.finished = state.converged = true;
     if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = state.converged = true;
-    state.slicing_input = state.refining ? state.autocorrelation : phaser.autocorrelation_of(state.density);
+    if (state.refining) {
+      state.slicing_input = state.autocorrelation;
+    } else {
+      if (team.lead()) state.slicing_input = phaser.autocorrelation_of(state.density);
+      state.slicing_input.resize(n3);
+      team.broadcast(state.slicing_input);
+    }
     state.generations.push_back(gen);
     state.next_generation = g + 1;
     if (state.next_generation >= st.generations.max) state.finished = true;

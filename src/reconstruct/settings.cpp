@@ -44,6 +44,7 @@ std::vector<Entry> schema(Settings& s) {
       {"generations", "search_max", &s.generations.search_max, "search stage: generations at most that slice the PHASED autocorrelation (its support pulls the spherical start toward a compact molecule); then refinement slices the MERGED one", 0, 10000},
       {"generations", "search_improvement", &s.generations.search_improvement, "the search ends early when the fit (mean relative residual of the best matches) improves by less than this fraction over the previous generation", 0, 1},
       {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
+      {"slicing", "keep_points", &s.slicing.keep_points, "keep every batch's sorted rotated pixels for the whole run (about 20 bytes per reference and pixel of a rank's share; faster) or sort each batch again every generation (one batch's worth)"},
       {"merging", "tolerance", &s.merging.tolerance, "NUFFT tolerance of merging", 1e-14, 1e-1},
       {"merging", "cg_iterations", &s.merging.cg_iterations, "conjugate-gradient iterations at most", 1, 100000},
       {"merging", "cg_tolerance", &s.merging.cg_tolerance, "conjugate-gradient relative residual to stop at", 1e-15, 1},
@@ -54,6 +55,10 @@ std::vector<Entry> schema(Settings& s) {
       {"phasing", "er_iterations", &s.phasing.er_iterations, "ER iterations per loop", 0, 100000},
       {"phasing", "beta", &s.phasing.beta, "HIO feedback parameter", 0, 2},
       {"phasing", "shrinkwrap_fraction", &s.phasing.shrinkwrap_fraction, "shrinkwrap threshold, fraction of the blurred maximum", 0, 1},
+      {"distribution", "strategy", &s.distribution.strategy, "MPI ranks: who holds the reference slices. replicated: every node all of them (each rank of a node a share); distributed: every rank an equal share of all; hybrid: each node split_size of them, a full copy spread over ceil(references / split_size) nodes, node groups replicating each other", 0, 0, {"replicated", "distributed", "hybrid"}},
+      {"distribution", "split_size", &s.distribution.split_size, "hybrid: reference orientations per node (the node count must be a multiple of ceil(references / split_size))", 0, 1e9},
+      {"distribution", "n_streams", &s.distribution.n_streams, "concurrent pipelines per rank, each with its own transfer buffer, so that the next batch is fetched while one is matched", 1, 64},
+      {"distribution", "ranks_per_node", &s.distribution.ranks_per_node, "0: nodes as MPI finds them (shared memory); k > 0: emulate nodes of k consecutive ranks (testing the multi-node design on one machine)", 0, 1e6},
       {"runtime", "threads", &s.runtime.threads, "OpenMP threads (0: all)", 0, 4096},
       {"runtime", "device", &s.runtime.device, "back end: cpu or cuda", 0, 0, {"cpu", "cuda"}},
       {"runtime", "fft_planning", &s.runtime.fft_planning, "FFTW planning (wisdom is cached)", 0, 0, {"estimate", "measure", "patient"}},
@@ -171,8 +176,11 @@ void apply_overrides(std::vector<Entry>& entries, const std::vector<std::string>
   }
 }
 
-void finish(Settings& s) {
+void finish(Settings& s, const std::string& where) {
   if (s.orientations.batch_size > s.orientations.references) s.orientations.batch_size = s.orientations.references;
+  if (s.distribution.strategy == "hybrid" && s.distribution.split_size < 1)
+    fail_in(where,
+            "setting distribution.split_size: the hybrid strategy needs the reference orientations per node (>= 1)");
 }
 
 }  // namespace
@@ -190,7 +198,7 @@ Settings load_settings(const std::string& toml_path, const std::vector<std::stri
     apply(entries, root, toml_path);
   }
   apply_overrides(entries, overrides);
-  finish(s);
+  finish(s, toml_path.empty() ? "command line" : toml_path);
   return s;
 }
 
@@ -207,7 +215,7 @@ Settings load_settings_text(const std::string& toml_text, const std::string& whe
   }
   apply(entries, root, where);
   apply_overrides(entries, overrides);
-  finish(s);
+  finish(s, where);
   return s;
 }
 

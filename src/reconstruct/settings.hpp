@@ -36,6 +36,7 @@ struct Settings {
   } generations;
   struct Slicing {
     double tolerance = 1e-5;         // NUFFT tolerance (float)
+    bool keep_points = true;         // keep the sorted rotated pixels between generations
   } slicing;
   struct Merging {
     double tolerance = 1e-6;         // NUFFT tolerance
@@ -51,6 +52,12 @@ struct Settings {
     double beta = 0.3;
     double shrinkwrap_fraction = 0.1;
   } phasing;
+  struct Distribution {  // MPI ranks (src/distributed/plan.hpp); no effect on one rank
+    std::string strategy = "distributed";  // replicated | distributed | hybrid
+    std::int64_t split_size = 0;     // hybrid: reference orientations per node
+    std::int64_t n_streams = 2;      // pipelines per rank (fetch beside matching)
+    std::int64_t ranks_per_node = 0;  // 0: real nodes; k: emulate nodes of k ranks
+  } distribution;
   struct Runtime {
     std::int64_t threads = 0;         // OpenMP threads (0: all)
     std::string device = "cpu";       // cpu | cuda

@@ -34,6 +34,21 @@ struct Slicer<T>::State {
   std::vector<nufft::Points<T>> batches;
   std::vector<std::complex<T>> modes;  // the autocorrelation as complex NUFFT modes
   std::vector<std::complex<T>> values;  // one batch of complex slice values
+  // keep_points = false: what each batch's points are made from.
+  std::vector<geometry::Quaternion> references;
+  std::vector<std::array<double, 3>> pixels;
+  double s_ext = 0;
+  std::vector<T> xs, ys, zs;
+
+  nufft::Points<T> sort_batch(std::int64_t first, std::int64_t count,
+                              std::span<const geometry::Quaternion> refs,
+                              std::span<const std::array<double, 3>> pix, double ext) {
+    xs.clear();
+    ys.clear();
+    zs.clear();
+    for (std::int64_t k = first; k < first + count; ++k) rotated_points(refs[k], pix, ext, xs, ys, zs);
+    return plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(), ys.data(), zs.data());
+  }
 };
 
 template <typename T>
@@ -58,15 +73,16 @@ Slicer<T>::Slicer(std::span<const geometry::Quaternion> references,
   nopt.threads = options.threads;
   s.plan = std::make_unique<nufft::Plan<T>>(2, std::array<std::int64_t, 3>{n, n, n}, +1,
                                             options.tolerance, nopt);
-  std::vector<T> xs, ys, zs;
-  for (std::int64_t b = 0; b < n_batches(); ++b) {
-    xs.clear();
-    ys.clear();
-    zs.clear();
-    for (std::int64_t k = batch_first(b); k < batch_first(b) + batch_count(b); ++k)
-      rotated_points(references[k], pixels, s_ext, xs, ys, zs);
-    s.batches.push_back(s.plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(),
-                                            ys.data(), zs.data()));
+  if (options.keep_points) {
+    for (std::int64_t b = 0; b < n_batches(); ++b)
+      s.batches.push_back(s.sort_batch(batch_first(b), batch_count(b), references, pixels, s_ext));
+    s.xs = {};
+    s.ys = {};
+    s.zs = {};
+  } else {
+    s.references.assign(references.begin(), references.end());
+    s.pixels.assign(pixels.begin(), pixels.end());
+    s.s_ext = s_ext;
   }
 }
 
@@ -93,7 +109,12 @@ void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
   const std::int64_t m = batch_count(b) * s.n_pixels;
   s.values.resize(static_cast<std::size_t>(m));
-  s.plan->execute(s.batches[b], s.values.data(), s.modes.data());
+  if (s.batches.empty()) {
+    const auto points = s.sort_batch(batch_first(b), batch_count(b), s.references, s.pixels, s.s_ext);
+    s.plan->execute(points, s.values.data(), s.modes.data());
+  } else {
+    s.plan->execute(s.batches[b], s.values.data(), s.modes.data());
+  }
   // A real autocorrelation gives Hermitian slices; its real part is the Friedel-symmetric
   // model intensity.
   for (std::int64_t i = 0; i < m; ++i) out[i] = s.values[i].real();

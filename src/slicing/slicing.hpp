@@ -14,7 +14,9 @@
 // bins once, at construction, one point set per batch of `batch_size` references, all
 // served by one NUFFT plan (one fine grid, one FFT plan). Every generation only executes.
 // Memory: about (3 sizeof(T) + 8) bytes per reference and pixel for the sorted points,
-// plus the fine grid (2n)^3 complex values.
+// plus the fine grid (2n)^3 complex values. With keep_points = false only one batch's points
+// exist at a time: each slice_batch() rotates and sorts its batch again (for reference sets
+// whose points do not fit, e.g. 10^6 references of 64 x 64 pixels: 86 GB kept).
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -29,6 +31,7 @@ struct Options {
   std::int64_t batch_size = 1000;  // references per NUFFT execution (and per matching GEMM)
   double tolerance = 1e-5;         // NUFFT tolerance
   int threads = 0;                 // 0: every OpenMP thread
+  bool keep_points = true;         // sort each batch's points once (false: every slice_batch)
 };
 
 // x = pi R^T s / s_ext for every pixel of one orientation, appended to xs, ys, zs.

@@ -84,3 +84,27 @@ TEST(Slicing, RejectsBadSettings) {
   EXPECT_THROW(ok.slice_batch(0, out.data()), spire::Error);  // no autocorrelation yet
   EXPECT_THROW(ok.set_autocorrelation(std::vector<float>(10)), spire::Error);
 }
+
+// keep_points = false sorts each batch again on every call, with the same result.
+TEST(Slicing, PointsSortedPerCallGiveTheSameSlices) {
+  const std::int64_t n = 15;
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g;
+  std::vector<float> A(n * n * n);
+  for (auto& v : A) v = static_cast<float>(g(rng));
+  const auto pixels = detector_pixels(10);
+  const auto refs = geometry::reference_orientations(11);
+  slicing::Options kept, sorted_each_time;
+  kept.batch_size = sorted_each_time.batch_size = 4;
+  sorted_each_time.keep_points = false;
+  slicing::Slicer<float> a(refs, pixels, largest(pixels), n, kept), b(refs, pixels, largest(pixels), n, sorted_each_time);
+  a.set_autocorrelation(A);
+  b.set_autocorrelation(A);
+  for (std::int64_t batch = 0; batch < a.n_batches(); ++batch)
+    for (int twice = 0; twice < 2; ++twice) {
+      std::vector<float> x(static_cast<std::size_t>(a.batch_count(batch) * a.n_pixels())), y(x.size());
+      a.slice_batch(batch, x.data());
+      b.slice_batch(batch, y.data());
+      EXPECT_EQ(x, y) << "batch " << batch;
+    }
+}
