@@ -19,17 +19,6 @@
 namespace spire::cli {
 namespace {
 
-// Written next to its final name and renamed: a crash never leaves half a file.
-void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    out << text;
-    if (!out) fail_in(path.string(), "cannot write");
-  }
-  std::filesystem::rename(tmp, path);
-}
-
 io::Map read_cubic(const std::string& path) {
   auto m = io::read_mrc(path);
   if (m.nx != m.ny || m.nx != m.nz)

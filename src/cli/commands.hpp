@@ -3,7 +3,9 @@
 // once parsing succeeded (so main can report every error the same way).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <functional>
+#include <string>
 
 namespace spire::cli {
 
@@ -14,5 +16,9 @@ Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
 Runner add_reconstruct(CLI::App& app);
 Runner add_resolution(CLI::App& app);
+
+// Written next to its final name and renamed: a crash never leaves half a file. An Error
+// naming the file when it cannot be written.
+void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
 }  // namespace spire::cli
