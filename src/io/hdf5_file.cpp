@@ -227,25 +227,10 @@ std::string Hdf5Reader::string_attribute(const std::string& object, const std::s
   Handle type(H5Aget_type(a.get()), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_STRING) fail_attribute(path_, name, std::string("has type ") + class_name(cls) + ", expected a string");
-  Handle space(H5Aget_space(a.get()), H5Sclose);
-  if (H5Sget_simple_extent_npoints(space.get()) != 1) fail_attribute(path_, name, "expected one string");
-  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
-  H5Tset_cset(mem.get(), H5Tget_cset(type.get()));
-  if (H5Tis_variable_str(type.get()) > 0) {
-    H5Tset_size(mem.get(), H5T_VARIABLE);
-    char* s = nullptr;
-    if (H5Aread(a.get(), mem.get(), &s) < 0) fail_attribute(path_, name, "read failed");
-    std::string out = s ? s : "";
-    H5free_memory(s);
-    return out;
-  }
-  const std::size_t size = H5Tget_size(type.get());
-  H5Tset_size(mem.get(), size);
-  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
-  std::string out(size, '\0');
-  if (H5Aread(a.get(), mem.get(), out.data()) < 0) fail_attribute(path_, name, "read failed");
-  out.resize(std::strlen(out.c_str()));
-  return out;
+  std::string problem;
+  std::string value = detail::read_string_value(a.get(), type.get(), problem);
+  if (!problem.empty()) fail_attribute(path_, name, problem);
+  return value;
 }
 
 namespace {

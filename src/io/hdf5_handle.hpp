@@ -3,6 +3,8 @@
 // writers (dataset.cpp, hdf5_file.cpp). Not part of the library's interface.
 #include <hdf5.h>
 
+#include <cstring>
+#include <string>
 #include <utility>
 
 namespace spire::io::detail {
@@ -69,6 +71,40 @@ inline const char* class_name(H5T_class_t c) {
     default:
       return "unknown";
   }
+}
+
+// The value of a scalar string attribute of string type `type`, fixed or variable length
+// (h5py writes str attributes as variable-length strings, numpy bytes as fixed-length).
+// On failure returns "" and sets `problem`, for the caller's error naming file and key.
+inline std::string read_string_value(hid_t attribute, hid_t type, std::string& problem) {
+  Handle space(H5Aget_space(attribute), H5Sclose);
+  if (H5Sget_simple_extent_npoints(space.get()) != 1) {
+    problem = "expected one string";
+    return {};
+  }
+  Handle mem(H5Tcopy(H5T_C_S1), H5Tclose);
+  H5Tset_cset(mem.get(), H5Tget_cset(type));
+  if (H5Tis_variable_str(type) > 0) {
+    H5Tset_size(mem.get(), H5T_VARIABLE);
+    char* s = nullptr;
+    if (H5Aread(attribute, mem.get(), &s) < 0) {
+      problem = "read failed";
+      return {};
+    }
+    std::string out = s ? s : "";
+    H5free_memory(s);
+    return out;
+  }
+  const std::size_t size = H5Tget_size(type);
+  H5Tset_size(mem.get(), size);
+  H5Tset_strpad(mem.get(), H5T_STR_NULLPAD);
+  std::string out(size, '\0');
+  if (H5Aread(attribute, mem.get(), out.data()) < 0) {
+    problem = "read failed";
+    return {};
+  }
+  out.resize(std::strlen(out.c_str()));
+  return out;
 }
 
 }  // namespace spire::io::detail
