@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -229,14 +230,15 @@ Runner add_reconstruct(CLI::App& app) {
                    team.n_nodes(), team.emulated_nodes() ? "emulated " : "", st.distribution.strategy,
                    st.distribution.n_streams);
       if (to_run)
-        fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage", "slicing",
-                   "matching", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
+        fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage",
+                   "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
     }
     // Called on every rank after every generation, with the same maps on all of them.
     auto progress = [&](const reconstruct::Generation& g, const reconstruct::State& s) {
       if (talk) {
-        fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n", g.index,
-                   reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.merging_s, g.phasing_s, g.fit,
+        fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n",
+                   g.index, reconstruct::stage_name(g.stage), g.slicing_s, g.matching_s, g.refining_s, g.merging_s,
+                   g.phasing_s, g.fit,
                    g.reassigned, g.change, g.fourier_error,
                    g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
         std::fflush(stdout);
@@ -251,10 +253,35 @@ Runner add_reconstruct(CLI::App& app) {
     };
     const auto result = to_run ? reconstruct::run(data, st, progress, &state, team) : state;
     const auto orientations_found = team.gather(result.orientations);  // every rank's, on the lead
+    // Half-data maps (collective): every rank merges its images of each half.
+    // Phasing seeds of the final maps: after the last generation's.
+    const std::uint64_t final_seed =
+        st.runtime.seed + static_cast<std::uint64_t>(result.generations.empty() ? 0 : result.generations.back().index);
+    std::optional<reconstruct::HalfMaps> halves;
+    double halves_s = 0;
+    if (st.output.half_maps && !result.generations.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      halves = reconstruct::half_maps(data, st, result.orientations, final_seed, team);
+      halves_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
     if (!lead) return 0;
 
-    write_maps(out, n, voxel, result, st);
-    resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, result.density, 4);
+    // The final density: the mean of phasing.final_average phasing runs (reconstruct.hpp).
+    auto final_state = result;
+    reconstruct::AveragedPhasing averaged;
+    double averaged_s = 0;
+    if (!result.autocorrelation.empty()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      averaged = reconstruct::phase_averaged(st, result.autocorrelation, final_seed);
+      final_state.density = averaged.density;
+      averaged_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (talk)
+        fmt::print("  final density: mean of {} phasing runs (Fourier errors {:.4f} to {:.4f}), {:.1f} s\n",
+                   averaged.fourier_errors.size(), averaged.fourier_errors.front(), averaged.fourier_errors.back(),
+                   averaged_s);
+    }
+    write_maps(out, n, voxel, final_state, st);
+    resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, final_state.density, 4);
     std::string orientations = "w,x,y,z\n";
     for (const auto& q : orientations_found) orientations += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
     write_text_atomically(out / "orientations.csv", orientations);
@@ -268,23 +295,31 @@ Runner add_reconstruct(CLI::App& app) {
     summary["nodes"] = team.n_nodes();
     summary["mean_photons_per_image"] = photons;
     summary["photon_counts"] = counts;
+    summary["orientations_metric"] =  // what orientations.metric = auto chose (reconstruct.cpp)
+        st.orientations.metric != "auto" ? st.orientations.metric : counts ? "poisson" : "euclidean";
     if (sparse) summary["warning"] = sparse_warning;
     summary["voxel_angstrom"] = voxel;
+    summary["final_phasing"] = {{"runs_averaged", averaged.fourier_errors.size()},
+                                {"fourier_errors", averaged.fourier_errors},
+                                {"seconds", averaged_s}};
     summary["oracle"] = st.orientations.oracle;
     for (const auto& g : result.generations)
       summary["generations"].push_back({{"slicing_s", g.slicing_s}, {"matching_s", g.matching_s},
+                                        {"local_refinement_s", g.refining_s},
                                         {"merging_s", g.merging_s}, {"phasing_s", g.phasing_s},
                                         {"stage", reconstruct::stage_name(g.stage)}, {"fit", g.fit},
                                         {"reassigned", g.reassigned},
                                         {"phasing_fourier_error", g.fourier_error},
                                         {"change", g.change}, {"cg_iterations", g.cg_iterations},
                                         {"median_orientation_error_deg", g.median_error_deg}});
-    double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
+    double slicing_s = 0, matching_s = 0, local_s = 0, merging_s = 0, phasing_s = 0;
     for (const auto& g : result.generations)
-      slicing_s += g.slicing_s, matching_s += g.matching_s, merging_s += g.merging_s, phasing_s += g.phasing_s;
+      slicing_s += g.slicing_s, matching_s += g.matching_s, local_s += g.refining_s, merging_s += g.merging_s,
+          phasing_s += g.phasing_s;
     summary["totals"] = {{"generations", result.generations.size()}, {"slicing_s", slicing_s},
-                         {"matching_s", matching_s}, {"merging_s", merging_s}, {"phasing_s", phasing_s},
-                         {"all_stages_s", slicing_s + matching_s + merging_s + phasing_s}};
+                         {"matching_s", matching_s}, {"local_refinement_s", local_s}, {"merging_s", merging_s},
+                         {"phasing_s", phasing_s},
+                         {"all_stages_s", slicing_s + matching_s + local_s + merging_s + phasing_s}};
     summary["finished"] = result.finished;
     summary["converged"] = result.converged;
     if (resuming) summary["resumed_from"] = {{"checkpoint", checkpoint_path}, {"generation", first_generation}};
@@ -294,6 +329,16 @@ Runner add_reconstruct(CLI::App& app) {
                    "(except with orientations.oracle)"},
           {"median_orientation_error_deg", result.generations.back().median_error_deg}};
     summary["intensity_voxel_inverse_angstrom"] = 1.0 / (n * voxel);
+    std::vector<resolution::NamedCurve> curves;
+    auto at = [&](const resolution::FscCurve& curve, double t) -> nlohmann::json {
+      const auto c = curve.crossing(t);
+      if (c) return nlohmann::json(resolution::shell_resolution(n, voxel, *c));
+      return nlohmann::json(fmt::format("beyond the grid edge (better than {:.1f} A)",
+                                        resolution::shell_resolution(n, voxel, n / 2)));
+    };
+    auto text = [](const nlohmann::json& j) {
+      return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
+    };
     if (!reference.empty()) {
       const auto model = io::read_mrc(reference.string());
       if (model.nx != n || model.ny != n || model.nz != n || std::abs(model.voxel_size - voxel) > 1e-3 * voxel)
@@ -301,32 +346,47 @@ Runner add_reconstruct(CLI::App& app) {
                                                 model.nx, model.ny, model.nz, model.voxel_size, n, voxel));
       const std::vector<double> ref(model.data.begin(), model.data.end());
       // From random orientations the density sits in an arbitrary frame: rotation, hand, shift.
-      const auto aligned = resolution::align_rotation<double>(n, result.density, ref);
+      const auto aligned = resolution::align_rotation<double>(n, final_state.density, ref);
       const auto curve = resolution::fsc<double>(n, aligned.map, ref);
-      resolution::write_fsc_csv((out / "fsc.csv").string(), curve, voxel);
-      resolution::write_fsc_png((out / "fsc.png").string(), curve);
-      auto at = [&](double t) -> nlohmann::json {
-        const auto c = curve.crossing(t);
-        if (c) return nlohmann::json(resolution::shell_resolution(n, voxel, *c));
-        return nlohmann::json(fmt::format("beyond the grid edge (better than {:.1f} A)",
-                                          resolution::shell_resolution(n, voxel, n / 2)));
-      };
+      curves.push_back({"reference", curve});
       summary["fsc_reference"] = reference.string();
       summary["correlation_with_reference"] = aligned.correlation;
-      summary["resolution_fsc_0.5_angstrom"] = at(0.5);
-      summary["resolution_fsc_0.143_angstrom"] = at(0.143);
-      auto text = [](const nlohmann::json& j) {
-        return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
-      };
+      summary["resolution_fsc_0.5_angstrom"] = at(curve, 0.5);
+      summary["resolution_fsc_0.143_angstrom"] = at(curve, 0.143);
       if (talk)
         fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
-                   text(at(0.5)), text(at(0.143)), aligned.correlation);
+                   text(at(curve, 0.5)), text(at(curve, 0.143)), aligned.correlation);
+    }
+    if (halves) {
+      // Both halves are merged in the run's frame; phasing leaves each its own shift and hand.
+      const auto& h = halves->density;
+      io::write_mrc((out / "half_1.mrc").string(), centred_map(n, voxel, h[0]));
+      io::write_mrc((out / "half_2.mrc").string(), centred_map(n, voxel, h[1]));
+      const auto aligned = resolution::align<double>(static_cast<int>(n), h[1], h[0]);
+      const auto curve = resolution::fsc<double>(static_cast<int>(n), aligned.map, h[0]);
+      curves.push_back({"half_data", curve});
+      summary["half_data"] = {
+          {"note", "even and odd images merged and phased apart at the final orientations; the halves share the "
+                   "orientations (found with all the images), so this is optimistic next to independent halves"},
+          {"maps", {"half_1.mrc", "half_2.mrc"}},
+          {"seconds", halves_s},
+          {"correlation", aligned.correlation}};
+      summary["resolution_half_data_fsc_0.143_angstrom"] = at(curve, 0.143);
+      summary["resolution_half_data_fsc_0.5_angstrom"] = at(curve, 0.5);
+      if (talk)
+        fmt::print("  half-data FSC (even/odd images, same orientations): 0.143: {}, 0.5: {} ({:.1f} s)\n",
+                   text(at(curve, 0.143)), text(at(curve, 0.5)), halves_s);
+    }
+    if (!curves.empty()) {
+      resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
+      resolution::write_fsc_png((out / "fsc.png").string(), curves);
     }
     write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
     if (talk)
-      fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, fsc, slices, orientations.h5/csv, "
-                 "{}{}summary.json)\n",
-                 out.string(), checkpoints ? "checkpoint.h5, " : "", st.output.every_generation ? "generations/, " : "");
+      fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, {}fsc (blue: against the model, "
+                 "orange: half-data), slices, orientations.h5/csv, {}{}summary.json)\n",
+                 out.string(), halves ? "half_1.mrc, half_2.mrc, " : "", checkpoints ? "checkpoint.h5, " : "",
+                 st.output.every_generation ? "generations/, " : "");
     return 0;
   };
 }

@@ -95,8 +95,9 @@ Runner add_resolution(CLI::App& app) {
     if (!o->out.empty()) {
       const std::filesystem::path out(o->out);
       std::filesystem::create_directories(out);
-      resolution::write_fsc_csv((out / "fsc.csv").string(), curve, voxel);
-      resolution::write_fsc_png((out / "fsc.png").string(), curve);
+      const std::vector<resolution::NamedCurve> curves{{"", curve}};
+      resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
+      resolution::write_fsc_png((out / "fsc.png").string(), curves);
       io::Map m = a;  // the reference's grid, voxel and origin
       m.data.assign(aligned.map.begin(), aligned.map.end());
       io::write_mrc((out / "aligned.mrc").string(), m);

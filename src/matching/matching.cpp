@@ -250,6 +250,34 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
 }
 
 template <typename T>
+double score_one(const T* x, const T* y, std::int64_t P, const Options& options) {
+  const bool scaled = options.scale == Scale::per_slice;
+  if (options.metric == Metric::euclidean) {
+    double xx = 0, xy = 0, yy = 0;
+#pragma omp simd reduction(+ : xx, xy, yy)
+    for (std::int64_t p = 0; p < P; ++p) {
+      xx += static_cast<double>(x[p]) * x[p];
+      xy += static_cast<double>(x[p]) * y[p];
+      yy += static_cast<double>(y[p]) * y[p];
+    }
+    if (!scaled) return xx + yy - 2 * xy;
+    return xy > 0 && yy > 0 ? xx - xy * xy / yy : xx;
+  }
+  // The same float floor as NearestSlices, so both see the same W.
+  const T floor = static_cast<T>(options.poisson_floor);
+  double k_total = 0, w_total = 0, k_log_w = 0;
+  for (std::int64_t p = 0; p < P; ++p) {
+    const double w = static_cast<double>(std::max(y[p], floor));
+    k_total += static_cast<double>(x[p]);
+    w_total += w;
+    if (x[p] != T(0)) k_log_w += static_cast<double>(x[p]) * std::log(w);
+  }
+  if (!scaled) return w_total - k_log_w;
+  // At a = K / sum W: sum a W - sum k log(a W) = K - K log K + K log sum W - sum k log W.
+  return (k_total > 0 ? k_total * (1 - std::log(k_total)) : 0.0) + k_total * std::log(w_total) - k_log_w;
+}
+
+template <typename T>
 std::vector<T> soft_weights(std::span<const T> scores, std::int64_t top_k, double beta) {
   if (top_k < 1) fail("soft_weights: top_k must be at least 1, not " + std::to_string(top_k));
   if (scores.size() % static_cast<std::size_t>(top_k) != 0)
@@ -276,6 +304,8 @@ std::vector<T> soft_weights(std::span<const T> scores, std::int64_t top_k, doubl
 
 template class NearestSlices<float>;
 template class NearestSlices<double>;
+template double score_one(const float*, const float*, std::int64_t, const Options&);
+template double score_one(const double*, const double*, std::int64_t, const Options&);
 template std::vector<float> soft_weights(std::span<const float>, std::int64_t, double);
 template std::vector<double> soft_weights(std::span<const double>, std::int64_t, double);
 

@@ -83,6 +83,12 @@ class NearestSlices {
 extern template class NearestSlices<float>;
 extern template class NearestSlices<double>;
 
+// The score of one image x against one slice y (P values each), by the formulas above,
+// summed in double: what NearestSlices computes through its GEMM, without the GEMM's float
+// rounding (local refinement compares candidates of one image with it).
+template <typename T>
+double score_one(const T* x, const T* y, std::int64_t P, const Options& options);
+
 // Soft assignment from top-k scores (n rows of top_k, as NearestSlices::scores()): per row
 // w_j = exp(-beta (s_j - s_min)) / sum, a softmax with inverse temperature beta >= 0. For the
 // poisson metric beta = 1 is the posterior over the row's references (uniform prior).

@@ -12,11 +12,11 @@ namespace spire::reconstruct {
 namespace {
 
 constexpr const char* kFormat = "spire checkpoint";
-constexpr std::int64_t kVersion = 1;
+constexpr std::int64_t kVersion = 2;  // 2: the local stage (attribute local, refining_s)
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
-static_assert(sizeof(Generation) == 88, "Generation changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(Generation) == 96, "Generation changed: update write_checkpoint/read_checkpoint");
 static_assert(sizeof(State) == 128, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
@@ -29,7 +29,7 @@ constexpr DoubleField kDoubleFields[] = {
     {"merging_s", &Generation::merging_s},   {"phasing_s", &Generation::phasing_s},
     {"fit", &Generation::fit},               {"change", &Generation::change},
     {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
-    {"median_error_deg", &Generation::median_error_deg},
+    {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::refining_s},
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -93,6 +93,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   w.attribute("", "grid_n", id.grid_n);
   w.attribute("", "next_generation", std::int64_t{s.next_generation});
   w.attribute("", "refining", std::int64_t{s.refining});
+  w.attribute("", "local", std::int64_t{s.local});
   w.attribute("", "finished", std::int64_t{s.finished});
   w.attribute("", "converged", std::int64_t{s.converged});
 
@@ -114,7 +115,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   }
   w.write<std::int32_t>("generations/index", index, {G});
   w.write<std::int32_t>("generations/stage", stage, {G});
-  w.attribute("generations/stage", "stage_names", "0 start, 1 search, 2 refine, 3 oracle");
+  w.attribute("generations/stage", "stage_names", "0 start, 1 search, 2 refine, 3 oracle, 4 local");
   w.write<std::int32_t>("generations/cg_iterations", cg, {G});
   for (const auto& f : kDoubleFields) {
     std::vector<double> v(G);
@@ -152,6 +153,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   State& s = c.state;
   s.next_generation = static_cast<int>(r.integer_attribute("", "next_generation"));
   s.refining = r.integer_attribute("", "refining") != 0;
+  s.local = r.integer_attribute("", "local") != 0;
   s.finished = r.integer_attribute("", "finished") != 0;
   s.converged = r.integer_attribute("", "converged") != 0;
   const auto N = static_cast<std::size_t>(id.n_images);
@@ -172,7 +174,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   const auto cg = r.read<std::int32_t>("generations/cg_iterations", {G});
   s.generations.resize(G);
   for (std::size_t i = 0; i < G; ++i) {
-    if (stage[i] < 0 || stage[i] > static_cast<std::int32_t>(Stage::oracle))
+    if (stage[i] < 0 || stage[i] > static_cast<std::int32_t>(Stage::local))
       fail_in(path, fmt::format("dataset 'generations/stage': {} is not a stage", stage[i]));
     s.generations[i].index = index[i];
     s.generations[i].stage = static_cast<Stage>(stage[i]);

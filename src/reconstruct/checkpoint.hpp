@@ -5,17 +5,17 @@
 // ends with the same result as a run that was never interrupted (the loop is deterministic
 // given the State, the data and the settings that change the result).
 //
-// File layout (format "spire checkpoint", version 1); arrays little-endian, C order:
+// File layout (format "spire checkpoint", version 2); arrays little-endian, C order:
 //   root attributes  format, version, settings (the TOML text, to_toml), data_path,
 //                    data_images (N), data_pixels (P), data_fingerprint (16 hex digits),
-//                    grid_n (n), next_generation, refining, finished, converged (0/1)
+//                    grid_n (n), next_generation, refining, local, finished, converged (0/1)
 //   orientations     (N,4) float64, quaternions w,x,y,z of each image
 //   autocorrelation, density, slicing_input
 //                    (n,n,n) float64, centred, x fastest; (0) while empty
 //   generations/*    one array of G entries per Generation field (parallel arrays):
-//                    index, stage (int32 0 start, 1 search, 2 refine, 3 oracle; attribute
+//                    index, stage (int32 0 start, 1 search, 2 refine, 3 oracle, 4 local; attribute
 //                    stage_names), slicing_s, matching_s, merging_s, phasing_s, fit, change,
-//                    reassigned, fourier_error, cg_iterations, median_error_deg
+//                    reassigned, fourier_error, cg_iterations, median_error_deg, refining_s
 // Errors name the checkpoint file: not HDF5, not a checkpoint, another version, a missing
 // or misshapen array, or a run that differs from the one it is resumed with.
 #include <cstdint>

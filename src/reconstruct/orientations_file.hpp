@@ -10,7 +10,8 @@
 //   reference_index  (N) int64      index into the run's reference orientations
 //                                   (geometry::reference_orientations(orientations.references)),
 //                                   -1 where the orientation is not one of them (the random
-//                                   start of generation 0, oracle runs)
+//                                   start of generation 0, oracle runs, the local
+//                                   stage's refined orientations)
 //   root attributes  data (path), references (M), generations (how many ran)
 #include <cstdint>
 #include <string>

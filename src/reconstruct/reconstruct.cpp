@@ -13,8 +13,10 @@
 #include "cuda/layout.hpp"
 #include "distributed/search.hpp"
 #include "matching/matching.hpp"
+#include "matching/refine.hpp"
 #include "merging/merging.hpp"
 #include "phasing/phasing.hpp"
+#include "resolution/align.hpp"
 #include "slicing/slicing.hpp"
 
 namespace spire::reconstruct {
@@ -23,6 +25,63 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
+}
+
+merging::Settings merging_settings(const Settings& st, int threads) {
+  merging::Settings ms;
+  ms.n = static_cast<int>(st.grid.n);
+  ms.rho = st.merging.regularisation;
+  ms.support_radius = static_cast<double>(st.grid.n / 2);  // the autocorrelation fills at most the ball
+  ms.max_iterations = static_cast<int>(st.merging.cg_iterations);
+  ms.tolerance = st.merging.cg_tolerance;
+  ms.cg_precision = st.merging.precision == "float" ? merging::CgPrecision::float32 : merging::CgPrecision::float64;
+  ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
+  ms.nufft.threads = threads;
+  ms.nufft.planning = parse_planning(st.runtime.fft_planning);
+  return ms;
+}
+
+phasing::Schedule phasing_schedule(const Settings& st) {
+  phasing::Schedule schedule;
+  schedule.loops = static_cast<int>(st.phasing.loops);
+  schedule.hio_iterations = static_cast<int>(st.phasing.hio_iterations);
+  schedule.er_iterations = static_cast<int>(st.phasing.er_iterations);
+  schedule.beta = st.phasing.beta;
+  schedule.shrinkwrap_fraction = st.phasing.shrinkwrap_fraction;
+  return schedule;
+}
+
+// The autocorrelation that explains this rank's images i with keep(i) at their orientations,
+// summed over every rank's, solved on the lead from x0 and broadcast (n^3 on every rank).
+merging::Solution merge_images(merging::Merger<float>& merger, const Data& data, double s_ext,
+                               std::span<const geometry::Quaternion> orientations,
+                               const std::function<bool(std::int64_t)>& keep, std::span<const double> x0,
+                               const distributed::Team& team, std::size_t n3) {
+  constexpr std::int64_t kChunk = 256;  // images per merging NUFFT: bounds the point buffers
+  const std::int64_t N = data.n_images, P = data.n_pixels;
+  std::vector<float> x, y, z, images;
+  merger.reset();
+  for (std::int64_t first = 0; first < N; first += kChunk) {
+    x.clear();
+    y.clear();
+    z.clear();
+    images.clear();
+    for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
+      if (!keep(i)) continue;
+      slicing::rotated_points<float>(orientations[i], data.pixels, s_ext, x, y, z);
+      images.insert(images.end(), data.images.begin() + i * P, data.images.begin() + (i + 1) * P);
+    }
+    if (!images.empty()) merger.accumulate(x, y, z, images);
+  }
+  // Every rank's images count: the sums over ranks; one rank solves, all get the result.
+  team.sum(merger.kernel());
+  team.sum(merger.rhs());
+  merging::Solution solution;
+  if (team.lead()) solution = merger.solve(x0);
+  solution.x.resize(n3);
+  team.broadcast(solution.x);
+  solution.cg.iterations = team.broadcast_value(solution.cg.iterations);
+  return solution;
 }
 
 }  // namespace
@@ -54,12 +113,62 @@ double median_orientation_error(const std::vector<geometry::Quaternion>& found,
   return e[n / 2] * 180 / std::numbers::pi;
 }
 
+AveragedPhasing phase_averaged(const Settings& st, std::span<const double> autocorrelation, std::uint64_t seed) {
+  const int n = static_cast<int>(st.grid.n), threads = static_cast<int>(st.runtime.threads);
+  phasing::Phaser<double> phaser(n, threads, parse_planning(st.runtime.fft_planning));
+  phaser.set_measured_radius(static_cast<double>(n) / 2);
+  phaser.set_autocorrelation(autocorrelation);
+  auto schedule = phasing_schedule(st);
+  std::vector<std::pair<double, std::vector<double>>> runs;
+  for (std::int64_t k = 0; k < st.phasing.final_average; ++k) {
+    schedule.seed = seed + static_cast<std::uint64_t>(k);
+    auto r = phaser.run(schedule);
+    runs.emplace_back(r.fourier_error.empty() ? 0.0 : r.fourier_error.back(), std::move(r.density));
+  }
+  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  AveragedPhasing out;
+  out.density = runs[0].second;
+  out.fourier_errors.push_back(runs[0].first);
+  for (std::size_t k = 1; k < runs.size(); ++k) {
+    const auto aligned = resolution::align<double>(n, runs[k].second, runs[0].second, true, threads);
+    for (std::size_t i = 0; i < out.density.size(); ++i) out.density[i] += aligned.map[i];
+    out.fourier_errors.push_back(runs[k].first);
+  }
+  for (auto& v : out.density) v /= static_cast<double>(runs.size());
+  return out;
+}
+
+HalfMaps half_maps(const Data& data, const Settings& st, std::span<const geometry::Quaternion> orientations,
+                   std::uint64_t seed, const distributed::Team& team) {
+  const std::int64_t n = st.grid.n;
+  const auto n3 = static_cast<std::size_t>(n * n * n);
+  if (static_cast<std::int64_t>(orientations.size()) != data.n_images)
+    fail("half_maps: one orientation per image is needed");
+  double s_ext = 0;
+  for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));
+  const int threads = static_cast<int>(st.runtime.threads);
+  merging::Merger<float> merger(merging_settings(st, threads));
+  const std::int64_t first_image = team.offset(data.n_images).first;
+  HalfMaps halves;
+  for (int h = 0; h < 2; ++h) {
+    const auto merged = merge_images(
+        merger, data, s_ext, orientations, [&](std::int64_t i) { return (first_image + i) % 2 == h; }, {}, team, n3);
+    auto& density = halves.density[static_cast<std::size_t>(h)];
+    const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
+    if (team.lead()) density = phase_averaged(st, merged.x, half_seed).density;
+    density.resize(n3);
+    team.broadcast(density);
+  }
+  return halves;
+}
+
 const char* stage_name(Stage stage) {
   switch (stage) {
     case Stage::start: return "start";
     case Stage::search: return "search";
     case Stage::refine: return "refine";
     case Stage::oracle: return "oracle";
+    case Stage::local: return "local";
   }
   return "?";
 }
@@ -91,16 +200,7 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
 
   const auto refs = geometry::reference_orientations(static_cast<std::size_t>(st.orientations.references));
 
-  merging::Settings ms;
-  ms.n = static_cast<int>(n);
-  ms.rho = st.merging.regularisation;
-  ms.support_radius = static_cast<double>(n / 2);  // the autocorrelation fills at most the ball
-  ms.max_iterations = static_cast<int>(st.merging.cg_iterations);
-  ms.tolerance = st.merging.cg_tolerance;
-  ms.cg_precision = st.merging.precision == "float" ? merging::CgPrecision::float32 : merging::CgPrecision::float64;
-  ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
-  ms.nufft.threads = threads;
-  ms.nufft.planning = parse_planning(st.runtime.fft_planning);
+  const merging::Settings ms = merging_settings(st, threads);
   std::optional<merging::Merger<float>> merger;
   if (!on_gpu) merger.emplace(ms);
 
@@ -108,15 +208,15 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   // The data reach |s| = s_ext, the grid's frequency n/2 along an axis: beyond that sphere
   // merging only extrapolates, so phasing leaves it free.
   phaser.set_measured_radius(static_cast<double>(n) / 2);
-  phasing::Schedule schedule;
-  schedule.loops = static_cast<int>(st.phasing.loops);
-  schedule.hio_iterations = static_cast<int>(st.phasing.hio_iterations);
-  schedule.er_iterations = static_cast<int>(st.phasing.er_iterations);
-  schedule.beta = st.phasing.beta;
-  schedule.shrinkwrap_fraction = st.phasing.shrinkwrap_fraction;
+  phasing::Schedule schedule = phasing_schedule(st);
 
+  // Photon counts (every value an integer, over every rank's images) or intensities.
+  double not_counts = 0;
+  for (float v : data.images) not_counts += v != std::round(v);
+  const bool counts = team.sum(not_counts) == 0;
   matching::Options mo;
-  mo.metric = st.orientations.metric == "poisson" ? matching::Metric::poisson : matching::Metric::euclidean;
+  const bool poisson = st.orientations.metric == "poisson" || (st.orientations.metric == "auto" && counts);
+  mo.metric = poisson ? matching::Metric::poisson : matching::Metric::euclidean;
   mo.scale = st.orientations.scale == "per_slice" ? matching::Scale::per_slice : matching::Scale::none;
   mo.threads = threads;
   // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
@@ -138,6 +238,14 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   if (on_gpu)
     gpu = std::make_unique<cuda::GenerationRunner>(N, data.images, data.pixels, s_ext, n, refs, !st.orientations.oracle,
                                                    so.slicing, mo, cuda::parse_gemm_precision(st.orientations.gemm), ms);
+  matching::RefineOptions ro;
+  ro.steps = static_cast<int>(st.orientations.local_steps);
+  ro.first_step = 0.6 * geometry::covering_radius_lower_bound(refs.size());
+  ro.batch_size = st.orientations.batch_size;
+  ro.tolerance = st.slicing.tolerance;
+  ro.threads = threads;
+  std::vector<geometry::Quaternion> starts;
+  std::vector<double> refined_scores;
   std::vector<std::int64_t> gpu_indices;
   std::vector<float> gpu_scores;
   // The fit: per image (score - floor) / norm, averaged. norm: |x|^2 (euclidean) or the
@@ -146,9 +254,6 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   // E|k - lambda|^2 = sum lambda ~ sum k (euclidean), and the saturated model W = k,
   // sum k - sum k log k (poisson); 0 for noise-free intensities. Counts or not: over every
   // rank's images, so that all ranks agree.
-  double not_counts = 0;
-  for (float v : data.images) not_counts += v != std::round(v);
-  const bool counts = team.sum(not_counts) == 0;
   std::vector<double> fit_norm(static_cast<std::size_t>(N)), fit_floor(static_cast<std::size_t>(N));
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
   for (std::int64_t i = 0; i < N; ++i) {
@@ -181,15 +286,18 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
       state.orientations = {state.orientations.begin() + first_image, state.orientations.begin() + first_image + N};
     state.refining = st.generations.search_max == 0;
   }
-  std::vector<float> x, y, z, slicing_input;
-  constexpr std::int64_t kChunk = 256;  // images per merging NUFFT: bounds the point buffers
+  std::vector<float> slicing_input;
   while (!state.finished && state.next_generation < st.generations.max) {
     const int g = state.next_generation;
     Generation gen;
     gen.index = g;
-    gen.stage = st.orientations.oracle ? Stage::oracle : g == 0 ? Stage::start : state.refining ? Stage::refine : Stage::search;
+    gen.stage = st.orientations.oracle ? Stage::oracle
+                : g == 0               ? Stage::start
+                : state.local          ? Stage::local
+                : state.refining       ? Stage::refine
+                                       : Stage::search;
     // 1-2: slicing and matching, from the second generation on.
-    if (gen.stage == Stage::search || gen.stage == Stage::refine) {
+    if (gen.stage == Stage::search || gen.stage == Stage::refine || gen.stage == Stage::local) {
       if (gpu) {
         const auto times = gpu->slice_and_match(state.slicing_input, gpu_indices, gpu_scores);
         gen.slicing_s = times.slicing_s;
@@ -203,12 +311,31 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
       const auto& best = gpu ? gpu_indices : search->indices();
       const auto& best_scores = gpu ? gpu_scores : search->scores();
       double sums[2] = {0, 0};  // fit, reassigned: over every rank's images
-      for (std::int64_t i = 0; i < N; ++i) {
-        const auto& q = refs[best[i]];
-        sums[1] += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
-                     q.y == state.orientations[i].y && q.z == state.orientations[i].z);
-        state.orientations[i] = q;
-        sums[0] += (best_scores[i] - fit_floor[i]) / fit_norm[i];
+      if (gen.stage == Stage::local) {
+        // Each image from the better of its grid match and where it was, refined below the
+        // reference spacing against the slicing input (on the CPU, also with runtime.device
+        // = cuda).
+        const auto t_local = clock_type::now();
+        starts.resize(static_cast<std::size_t>(2 * N));
+        for (std::int64_t i = 0; i < N; ++i) starts[2 * i] = refs[best[i]], starts[2 * i + 1] = state.orientations[i];
+        const auto previous = state.orientations;
+        refined_scores.resize(static_cast<std::size_t>(N));
+        slicing_input.assign(state.slicing_input.begin(), state.slicing_input.end());
+        matching::refine_orientations<float>(slicing_input, n, data.pixels, s_ext, data.images, starts, 2, mo, ro,
+                                             state.orientations, refined_scores);
+        for (std::int64_t i = 0; i < N; ++i) {
+          sums[1] += geometry::angle_between(previous[i], state.orientations[i]) > 0;
+          sums[0] += (refined_scores[i] - fit_floor[i]) / fit_norm[i];
+        }
+        gen.refining_s = since(t_local);
+      } else {
+        for (std::int64_t i = 0; i < N; ++i) {
+          const auto& q = refs[best[i]];
+          sums[1] += !(q.w == state.orientations[i].w && q.x == state.orientations[i].x &&
+                       q.y == state.orientations[i].y && q.z == state.orientations[i].z);
+          state.orientations[i] = q;
+          sums[0] += (best_scores[i] - fit_floor[i]) / fit_norm[i];
+        }
       }
       team.sum(sums);
       gen.fit = sums[0] / static_cast<double>(total_images);
@@ -216,28 +343,11 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     }
     // 3: merging, regularised toward the previous autocorrelation.
     auto t0 = clock_type::now();
-    if (merger) merger->reset();
-    for (std::int64_t first = 0; !gpu && first < N; first += kChunk) {
-      const std::int64_t count = std::min(kChunk, N - first);
-      x.clear();
-      y.clear();
-      z.clear();
-      for (std::int64_t i = first; i < first + count; ++i)
-        slicing::rotated_points<float>(state.orientations[i], data.pixels, s_ext, x, y, z);
-      merger->accumulate(x, y, z, std::span<const float>(data.images).subspan(first * P, count * P));
-    }
-    merging::Solution solution;
-    if (gpu) {
-      solution = gpu->merge(state.orientations, state.autocorrelation);  // one rank (checked above)
-    } else {
-      // Every rank's images count: the sums over ranks; one rank solves, all get the result.
-      team.sum(merger->kernel());
-      team.sum(merger->rhs());
-      if (team.lead()) solution = merger->solve(state.autocorrelation);
-    }
-    solution.x.resize(n3);
-    team.broadcast(solution.x);
-    gen.cg_iterations = team.broadcast_value(solution.cg.iterations);
+    merging::Solution solution =
+        gpu ? gpu->merge(state.orientations, state.autocorrelation)  // one rank (checked above)
+            : merge_images(*merger, data, s_ext, state.orientations, [](std::int64_t) { return true; },
+                           state.autocorrelation, team, n3);
+    gen.cg_iterations = solution.cg.iterations;
     double num = 0, den = 0;
     for (std::size_t i = 0; i < solution.x.size(); ++i) {
       const double prev = state.autocorrelation.empty() ? 0 : state.autocorrelation[i];
@@ -278,6 +388,14 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
       state.refining = true;
     if (gen.stage == Stage::refine &&
         (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned ||
+         (same_stage > 0 && !(improvement >= st.generations.stop_fit)))) {
+      if (st.generations.local_max > 0)
+        state.local = true;
+      else
+        state.finished = state.converged = true;
+    }
+    if (gen.stage == Stage::local &&
+        (same_stage + 1 >= st.generations.local_max || gen.change < st.generations.stop_change ||
          (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
       state.finished = state.converged = true;
     if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = state.converged = true;

@@ -27,12 +27,20 @@
 //    assignment again only polishes CG), or the fit improves by less than
 //    generations.stop_fit (on noise-free 2cex the median orientation error moved by 0.1
 //    degree over the last 5 generations before that), or after generations.max generations.
+//  - Local stage (generations.local_max > 0): refinement has converged ON THE REFERENCE SET,
+//    whose spacing (covering radius 9.6 deg for 1e4 references) then limits the map. Up to
+//    local_max more generations slice and match as in refinement, then refine every image's
+//    orientation on its own (matching/refine.hpp: Newton steps on the image's score, from
+//    the better of its grid match and its previous orientation) and merge at those. It
+//    stops on stop_change or stop_fit like refinement. (reassigned counts every image that
+//    moved at all, so it is not a criterion here.)
 // Every generation is deterministic given the settings, so a run resumed from the State
 // after generation g gives the same result as one that was never interrupted.
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <span>
 #include <vector>
 
 #include "distributed/team.hpp"
@@ -51,13 +59,14 @@ struct Data {
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
 };
 
-enum class Stage { start, search, refine, oracle };
+enum class Stage { start, search, refine, oracle, local };
 const char* stage_name(Stage stage);
 
 struct Generation {
   int index = 0;
   Stage stage = Stage::start;
   double slicing_s = 0, matching_s = 0, merging_s = 0, phasing_s = 0;
+  double refining_s = 0;          // local refinement (local stage), its slicing included
   double fit = -1;                // mean relative excess residual of the best matches (-1: none)
   double change = 0;              // relative change of the merged autocorrelation
   double reassigned = 1;          // fraction of images whose orientation changed
@@ -71,6 +80,7 @@ struct Generation {
 struct State {
   int next_generation = 0;
   bool refining = false;
+  bool local = false;  // in the local stage (after refinement converged)
   bool finished = false;
   // Finished by a stop criterion, not by generations.max: a resume with a larger
   // generations.max continues only a run that has not converged (reconstruct/checkpoint.hpp).
@@ -99,6 +109,33 @@ struct State {
 State run(const Data& data, const Settings& settings,
           const std::function<void(const Generation&, const State&)>& progress = {},
           const State* resume = nullptr, const distributed::Team& team = distributed::Team());
+
+// The final density. Phasing is chaotic in its random start: from one autocorrelation (2cex,
+// 3,200 photons per image) single runs reached FSC 0.5 against the model anywhere from 10.2
+// to 25 A depending on the seed, and the lowest Fourier error picks a good one only roughly.
+// So the final density is the mean of settings.phasing.final_average runs (seeds seed,
+// seed + 1, ...), each aligned by shift and hand (resolution::align) to the run with the
+// lowest Fourier error: the mean of 8 reached 11.2 A where single runs scattered over
+// 11.4-24.5 A. Computed on the calling rank (the lead) on the CPU.
+struct AveragedPhasing {
+  std::vector<double> density;         // n^3, centred
+  std::vector<double> fourier_errors;  // each run's final Fourier error, lowest first
+};
+AveragedPhasing phase_averaged(const Settings& settings, std::span<const double> autocorrelation, std::uint64_t seed);
+
+// Half-data maps, a resolution estimate without a model: the images split by the parity of
+// their index in the file, each half merged at `orientations` (this rank's, as in State),
+// regularised toward zero (not toward the run's map, which both halves would then share),
+// and phased as the final density is (phase_averaged) with seeds of its own (seed + (h + 1)
+// final_average for half h, so that no random start is shared). Their FSC counts each half's
+// photon noise, but the halves share the orientations, found against a model made from all
+// the images, so it is optimistic next to two fully independent reconstructions ("gold
+// standard"). On the CPU (also with runtime.device = cuda); collective on a Team like run().
+struct HalfMaps {
+  std::array<std::vector<double>, 2> density;  // n^3 each, centred
+};
+HalfMaps half_maps(const Data& data, const Settings& settings, std::span<const geometry::Quaternion> orientations,
+                   std::uint64_t seed, const distributed::Team& team = distributed::Team());
 
 // Median angle between found and true orientations, in degrees, after the global rotation
 // between the reconstruction's frame and the model's (the one most images agree on), each

@@ -32,7 +32,8 @@ std::vector<Entry> schema(Settings& s) {
       {"data", "images", &s.data.images, "images to use from the start of the file (0: all)", 0, 1e12},
       {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3))", 1, 1e8},
       {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM (memory O(batch_size x images))", 1, 1e7},
-      {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean or poisson (log-likelihood)", 0, 0, {"euclidean", "poisson"}},
+      {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean, poisson (log-likelihood), or auto: poisson for photon counts (every value an integer), euclidean otherwise (on 2cex with 3,200 photons per image euclidean did not converge from random orientations, poisson did)", 0, 0, {"auto", "euclidean", "poisson"}},
+      {"orientations", "local_steps", &s.orientations.local_steps, "local stage: Newton steps that refine each image's orientation below the reference spacing (matching/refine.hpp; first step 0.6 x the covering-radius bound of orientations.references, halved each step; 10 slices per image per step)", 1, 10},
       {"orientations", "scale", &s.orientations.scale, "scale each model slice to the image (per_slice) or not (none)", 0, 0, {"none", "per_slice"}},
       {"orientations", "min_photons", &s.orientations.min_photons, "warn that the data are too sparse to orient when photon-count images hold fewer photons than this on average (measured on 2cex, README)", 0, 1e12},
       {"orientations", "gemm", &s.orientations.gemm, "precision of the matching GEMM with runtime.device = cuda: fp32, tf32 (tensor cores) or 3xtf32 (split TF32, near fp32); use the TF32 ones only where tests/cuda shows the argmin unchanged", 0, 0, {"fp32", "tf32", "3xtf32"}},
@@ -43,6 +44,7 @@ std::vector<Entry> schema(Settings& s) {
       {"generations", "stop_fit", &s.generations.stop_fit, "or stop (refinement only) when the fit improves by less than this fraction over the previous generation", 0, 1},
       {"generations", "search_max", &s.generations.search_max, "search stage: generations at most that slice the PHASED autocorrelation (its support pulls the spherical start toward a compact molecule); then refinement slices the MERGED one", 0, 10000},
       {"generations", "search_improvement", &s.generations.search_improvement, "the search ends early when the fit (mean relative residual of the best matches) improves by less than this fraction over the previous generation", 0, 1},
+      {"generations", "local_max", &s.generations.local_max, "local stage: after refinement has converged on the reference set, generations at most that refine every image's orientation locally (0: none); it stops earlier on generations.stop_change or stop_fit", 0, 10000},
       {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
       {"slicing", "keep_points", &s.slicing.keep_points, "keep every batch's sorted rotated pixels for the whole run (about 20 bytes per reference and pixel of a rank's share; faster) or sort each batch again every generation (one batch's worth)"},
       {"merging", "tolerance", &s.merging.tolerance, "NUFFT tolerance of merging", 1e-14, 1e-1},
@@ -55,6 +57,7 @@ std::vector<Entry> schema(Settings& s) {
       {"phasing", "er_iterations", &s.phasing.er_iterations, "ER iterations per loop", 0, 100000},
       {"phasing", "beta", &s.phasing.beta, "HIO feedback parameter", 0, 2},
       {"phasing", "shrinkwrap_fraction", &s.phasing.shrinkwrap_fraction, "shrinkwrap threshold, fraction of the blurred maximum", 0, 1},
+      {"phasing", "final_average", &s.phasing.final_average, "the final density (and each half map) is the mean of this many phasing runs from the final autocorrelation, each aligned by shift and hand to the one with the lowest Fourier error (single runs are chaotic: on 2cex one autocorrelation gave FSC 0.5 from 10.2 to 25 A with the seed; README)", 1, 1000},
       {"distribution", "strategy", &s.distribution.strategy, "MPI ranks: who holds the reference slices. replicated: every node all of them (each rank of a node a share); distributed: every rank an equal share of all; hybrid: each node split_size of them, a full copy spread over ceil(references / split_size) nodes, node groups replicating each other", 0, 0, {"replicated", "distributed", "hybrid"}},
       {"distribution", "split_size", &s.distribution.split_size, "hybrid: reference orientations per node (the node count must be a multiple of ceil(references / split_size))", 0, 1e9},
       {"distribution", "n_streams", &s.distribution.n_streams, "concurrent pipelines per rank, each with its own transfer buffer, so that the next batch is fetched while one is matched", 1, 64},
@@ -64,6 +67,7 @@ std::vector<Entry> schema(Settings& s) {
       {"runtime", "fft_planning", &s.runtime.fft_planning, "FFTW planning (wisdom is cached)", 0, 0, {"estimate", "measure", "patient"}},
       {"runtime", "seed", &s.runtime.seed, "seed of every random choice (random start, phasing)"},
       {"output", "every_generation", &s.output.every_generation, "also write each generation's density, intensity and autocorrelation maps to OUT/generations/NNN/"},
+      {"output", "half_maps", &s.output.half_maps, "at the end, merge and phase the even and odd images apart at the final orientations (half_1.mrc, half_2.mrc) and report their FSC (fsc.csv column fsc_half_data, summary.json resolution_half_data_*): a resolution estimate without a model, optimistic because the halves share the orientations (reconstruct.hpp)"},
   };
 }
 
@@ -71,7 +75,7 @@ std::vector<Entry> schema(Settings& s) {
 // round-off): a resumed run may change these and only these.
 const std::vector<std::string>& neutral_keys() {
   static const std::vector<std::string> keys = {"orientations.min_photons", "generations.max", "runtime.threads",
-                                                "runtime.fft_planning", "output.every_generation"};
+                                                "runtime.fft_planning", "output.every_generation", "output.half_maps", "phasing.final_average"};
   return keys;
 }
 

@@ -20,7 +20,8 @@ struct Settings {
   struct Orientations {
     std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
-    std::string metric = "euclidean";  // euclidean | poisson
+    std::string metric = "auto";       // auto | euclidean | poisson
+    std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image
@@ -33,6 +34,7 @@ struct Settings {
     double stop_fit = 0.002;         // or when the fit improves by less than this fraction
     std::int64_t search_max = 15;    // generations at most that slice the phased model
     double search_improvement = 0.03;  // leave the search when the fit improves less
+    std::int64_t local_max = 2;      // generations of local refinement after convergence
   } generations;
   struct Slicing {
     double tolerance = 1e-5;         // NUFFT tolerance (float)
@@ -51,6 +53,7 @@ struct Settings {
     std::int64_t er_iterations = 50;
     double beta = 0.3;
     double shrinkwrap_fraction = 0.1;
+    std::int64_t final_average = 8;  // phasing runs averaged into the final density
   } phasing;
   struct Distribution {  // MPI ranks (src/distributed/plan.hpp); no effect on one rank
     std::string strategy = "distributed";  // replicated | distributed | hybrid
@@ -66,6 +69,7 @@ struct Settings {
   } runtime;
   struct Output {
     bool every_generation = true;  // maps of every generation in OUT/generations/NNN/
+    bool half_maps = true;         // half-data maps and their FSC at the end
   } output;
 };
 

@@ -162,18 +162,38 @@ double shell_resolution(int n, double voxel_angstrom, double shell) {
   return shell > 0 ? n * voxel_angstrom / shell : std::numeric_limits<double>::infinity();
 }
 
-void write_fsc_csv(const std::string& path, const FscCurve& curve, double voxel_angstrom) {
+namespace {
+
+// The curves of one grid, at least one: what both files need.
+void check_curves(const std::string& path, std::span<const NamedCurve> curves) {
+  if (curves.empty()) fail_in(path, "no FSC curve to write");
+  if (curves.size() > 4) fail_in(path, "at most 4 FSC curves in one file");
+  for (const auto& c : curves) {
+    if (c.curve.fsc.size() < 2) fail_in(path, "FSC curve has fewer than 2 shells");
+    if (c.curve.fsc.size() != curves[0].curve.fsc.size() || c.curve.n != curves[0].curve.n)
+      fail_in(path, "FSC curves of different grids in one file");
+  }
+}
+
+}  // namespace
+
+void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, double voxel_angstrom) {
   if (!(voxel_angstrom > 0)) fail_in(path, "voxel size must be > 0");
+  check_curves(path, curves);
+  const FscCurve& first = curves[0].curve;
   const std::string tmp = temp_name(path);
   {
     std::ofstream out(tmp);
-    out << "shell,frequency_inv_angstrom,resolution_angstrom,fsc,voxels\n";
+    out << "shell,frequency_inv_angstrom,resolution_angstrom";
+    for (const auto& c : curves) out << (c.name.empty() ? ",fsc" : ",fsc_" + c.name);
+    out << ",voxels\n";
     out.precision(8);
-    for (std::size_t s = 0; s < curve.fsc.size(); ++s) {
+    for (std::size_t s = 0; s < first.fsc.size(); ++s) {
       const auto sh = static_cast<double>(s);
-      out << s << ',' << shell_frequency(curve.n, voxel_angstrom, sh) << ','
-          << shell_resolution(curve.n, voxel_angstrom, sh) << ',' << curve.fsc[s] << ','
-          << curve.voxels[s] << '\n';
+      out << s << ',' << shell_frequency(first.n, voxel_angstrom, sh) << ','
+          << shell_resolution(first.n, voxel_angstrom, sh);
+      for (const auto& c : curves) out << ',' << c.curve.fsc[s];
+      out << ',' << first.voxels[s] << '\n';
     }
     if (!out.flush()) {
       std::error_code ec;
@@ -184,20 +204,21 @@ void write_fsc_csv(const std::string& path, const FscCurve& curve, double voxel_
   commit(tmp, path);
 }
 
-void write_fsc_png(const std::string& path, const FscCurve& curve, int width, int height) {
+void write_fsc_png(const std::string& path, std::span<const NamedCurve> curves, int width, int height) {
   if (width < 64 || height < 64) fail_in(path, "plot must be at least 64 x 64 pixels");
-  if (curve.fsc.size() < 2) fail_in(path, "FSC curve has fewer than 2 shells");
+  check_curves(path, curves);
   Canvas c(width, height);
   const int left = 40, right = width - 15, top = 15, bottom = height - 30;
   const double y_min = -0.2, y_max = 1.0;
-  const double x_max = static_cast<double>(curve.fsc.size() - 1);
+  const double x_max = static_cast<double>(curves[0].curve.fsc.size() - 1);
   auto px = [&](double s) { return left + static_cast<int>(std::lround(s / x_max * (right - left))); };
   auto py = [&](double f) {
     f = std::clamp(f, y_min, y_max);
     return bottom - static_cast<int>(std::lround((f - y_min) / (y_max - y_min) * (bottom - top)));
   };
   const std::array<std::uint8_t, 3> black{0, 0, 0}, grey{170, 170, 170}, red{220, 30, 30},
-      green{20, 150, 40}, blue{20, 60, 220};
+      green{20, 150, 40};
+  const std::array<std::array<std::uint8_t, 3>, 4> colours{{{20, 60, 220}, {240, 140, 20}, {140, 40, 180}, {120, 70, 30}}};
   c.line(left, top, left, bottom, black);
   c.line(left, bottom, right, bottom, black);
   c.line(left, py(0), right, py(0), grey);
@@ -211,10 +232,13 @@ void write_fsc_png(const std::string& path, const FscCurve& curve, int width, in
   }
   c.line(left, py(0.5), right, py(0.5), red, 4);
   c.line(left, py(0.143), right, py(0.143), green, 4);
-  for (std::size_t s = 1; s < curve.fsc.size(); ++s)
-    for (int thick = 0; thick < 2; ++thick)
-      c.line(px(static_cast<double>(s - 1)), py(curve.fsc[s - 1]) + thick,
-             px(static_cast<double>(s)), py(curve.fsc[s]) + thick, blue);
+  for (std::size_t k = 0; k < curves.size(); ++k) {
+    const auto& fsc = curves[k].curve.fsc;
+    for (std::size_t s = 1; s < fsc.size(); ++s)
+      for (int thick = 0; thick < 2; ++thick)
+        c.line(px(static_cast<double>(s - 1)), py(fsc[s - 1]) + thick, px(static_cast<double>(s)), py(fsc[s]) + thick,
+               colours[k]);
+  }
   write_png(path, width, height, 3, c.rgb);
 }
 

@@ -16,9 +16,11 @@
 //    s - 1 and s (fractional shell); nullopt when the curve never falls below t (the grid
 //    limits the resolution: d(n/2) is then only an upper bound).
 //  - Files are written atomically (temporary file + rename), an Error naming the file if
-//    that fails. fsc.csv columns: shell, frequency_inv_angstrom, resolution_angstrom, fsc,
-//    voxels. The plot: FSC (y, -0.2..1) against shell (x, 0..n/2), ticks every 0.1 and every
-//    shell (longer every 5), the 0.5 (red) and 0.143 (green) lines, the curve in blue.
+//    that fails. Several curves of one grid go to one file: fsc.csv columns shell,
+//    frequency_inv_angstrom, resolution_angstrom, then fsc_<name> per curve ("fsc" for an
+//    unnamed one), then voxels. The plot: FSC (y, -0.2..1) against shell (x, 0..n/2), ticks
+//    every 0.1 and every shell (longer every 5), the 0.5 (red) and 0.143 (green) lines, the
+//    curves in blue, orange, purple, brown (in that order).
 //    Central slices: the xy, xz and yz planes through the centre voxel n/2, side by side,
 //    grey levels from the min to the max over the three, each voxel scale x scale pixels.
 #include <cstdint>
@@ -46,8 +48,12 @@ double voxel_from_reciprocal(int n, double dk_inv_angstrom);
 double shell_frequency(int n, double voxel_angstrom, double shell);   // 1/A
 double shell_resolution(int n, double voxel_angstrom, double shell);  // A (inf at shell 0)
 
-void write_fsc_csv(const std::string& path, const FscCurve& curve, double voxel_angstrom);
-void write_fsc_png(const std::string& path, const FscCurve& curve, int width = 640,
+struct NamedCurve {
+  std::string name;  // column fsc_<name>; empty: fsc
+  FscCurve curve;
+};
+void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, double voxel_angstrom);
+void write_fsc_png(const std::string& path, std::span<const NamedCurve> curves, int width = 640,
                    int height = 400);
 template <typename T>
 void write_central_slices_png(const std::string& path, int n, std::span<const T> map,

@@ -12,10 +12,10 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
 check "[ -f '$dir/data.h5' ] && [ -f '$dir/data_model.mrc' ]" "simulate wrote the dataset and the model map"
 "$spire" info --check-all "$dir/data.h5" | grep -q "300 of 48 x 48"
 
-run="grid.n=31 orientations.oracle=true generations.stop_change=0 runtime.fft_planning=estimate"
+run="grid.n=31 orientations.oracle=true generations.stop_change=0 runtime.fft_planning=estimate phasing.final_average=2"
 "$spire" reconstruct "$dir/data.h5" $run generations.max=2 --quiet --out "$dir/r"
 for f in density.mrc intensity.mrc autocorrelation.mrc fsc.csv fsc.png density_slices.png orientations.csv \
-         orientations.h5 checkpoint.h5 settings.toml summary.json generations/000/density.mrc \
+         half_1.mrc half_2.mrc orientations.h5 checkpoint.h5 settings.toml summary.json generations/000/density.mrc \
          generations/000/intensity.mrc generations/000/autocorrelation.mrc generations/001/density.mrc; do
   check "[ -s '$dir/r/$f' ]" "reconstruct wrote $f"
 done
@@ -24,10 +24,14 @@ corr=$(python3 -c "import json,sys; print(json.load(open('$dir/r/summary.json'))
 check "python3 -c 'import sys; sys.exit(0 if $corr > 0.9 else 1)'" "oracle reconstruction correlates with the model (got $corr)"
 check "python3 -c \"import json; t = json.load(open('$dir/r/summary.json'))['totals']; assert t['generations'] == 2 and t['merging_s'] > 0\"" \
   "summary.json has the totals per stage"
+check "[ \$(head -1 '$dir/r/fsc.csv') = 'shell,frequency_inv_angstrom,resolution_angstrom,fsc_reference,fsc_half_data,voxels' ]" \
+  "fsc.csv holds the FSC against the model and the half-data FSC"
+check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert s['final_phasing']['runs_averaged'] == 2; assert s['half_data']['correlation'] > 0.8; assert 'resolution_half_data_fsc_0.143_angstrom' in s\"" \
+  "summary.json reports the averaged phasing and the half-data FSC"
 
 # Resume: 1 generation + 1 more from the checkpoint give what 2 straight give, bit for bit
 # (lighter runs: fewer CG iterations and phasing loops).
-light="$run merging.cg_iterations=15 phasing.loops=2"
+light="$run merging.cg_iterations=15 phasing.loops=2 output.half_maps=false"
 "$spire" reconstruct "$dir/data.h5" $light generations.max=2 --quiet --out "$dir/straight"
 "$spire" reconstruct "$dir/data.h5" $light generations.max=1 --quiet --out "$dir/resumed"
 "$spire" reconstruct --resume "$dir/resumed" generations.max=2 --quiet

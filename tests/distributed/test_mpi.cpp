@@ -6,7 +6,8 @@
 //  - Merging: the Toeplitz kernel and A*Db summed over ranks equal one rank's, to round-off.
 //  - The loop: every rank ends with the same State; the last generation's orientations are
 //    one rank's search on the same slicing input; in oracle mode the merged autocorrelation
-//    is one rank's to round-off.
+//    is one rank's to round-off; the local stage refines each rank's images as one process
+//    refining all of them would.
 // Usage: test_distributed_mpi [--ranks-per-node K] [gtest flags]. Only rank 0 prints.
 #include <gtest/gtest.h>
 
@@ -20,6 +21,7 @@
 #include "distributed/search.hpp"
 #include "distributed/team.hpp"
 #include "geometry/detector.hpp"
+#include "matching/refine.hpp"
 #include "merging/merging.hpp"
 #include "phasing/phasing.hpp"
 #include "reconstruct/reconstruct.hpp"
@@ -255,6 +257,7 @@ TEST(Mpi, LoopAgreesWithOneRank) {
     SCOPED_TRACE(name(c));
     const auto st = reconstruct::load_settings(
         "", {"grid.n=15", "generations.max=3", "generations.search_max=1", "orientations.references=300",
+             "orientations.metric=euclidean",  // solo_search's metric (auto would take poisson for these counts)
              "orientations.batch_size=40", "phasing.loops=2", "runtime.fft_planning=estimate", "runtime.threads=1",
              "merging.regularisation=0.1", std::string("distribution.strategy=") + distributed::strategy_name(c.strategy),
              "distribution.split_size=" + std::to_string(split_for(team)), "distribution.n_streams=" + std::to_string(c.streams)});
@@ -310,6 +313,54 @@ TEST(Mpi, LoopAgreesWithOneRank) {
     const double diff = relative_difference(r.autocorrelation, one.autocorrelation);
     std::cout << "oracle loop over " << team.size() << " ranks vs one: merged autocorrelation differs by " << diff << "\n";
     EXPECT_LT(diff, 1e-4);
+  }
+}
+
+// The local stage on R ranks: each rank refines its own images, as one process refining all
+// of them from the same starts (the grid search on the same slicing input and the previous
+// orientations) would, to double round-off.
+TEST(Mpi, LocalStageRefinesAsOneProcess) {
+  const auto team = distributed::Team::world(g_ranks_per_node);
+  const auto& d = dataset();
+  const auto mine = team.images(n_images);
+  reconstruct::Data data;
+  data.n_images = mine.count;
+  data.n_pixels = d.P;
+  data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
+  data.pixels = d.pixels;
+  // Refinement converges at once (stop_reassigned = 1): generation 3 is local.
+  const auto st = reconstruct::load_settings(
+      "", {"grid.n=15", "generations.max=4", "generations.search_max=1", "generations.stop_reassigned=1",
+           "orientations.references=300", "orientations.batch_size=40", "orientations.metric=euclidean",
+           "phasing.loops=2", "runtime.fft_planning=estimate", "runtime.threads=1", "merging.regularisation=0.1",
+           "distribution.strategy=distributed", "distribution.n_streams=2"});
+  std::vector<double> input;                   // what generation 3 sliced
+  std::vector<geometry::Quaternion> previous;  // every image's orientation after generation 2
+  const auto r = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
+    if (g.index == 2) input = s.slicing_input, previous = team.gather(s.orientations);
+  }, nullptr, team);
+  ASSERT_EQ(r.generations.size(), 4u);
+  EXPECT_EQ(r.generations[3].stage, reconstruct::Stage::local);
+  const auto found = team.gather(r.orientations);
+  if (team.lead()) {
+    const std::vector<float> a(input.begin(), input.end());
+    const auto solo = solo_search(a);
+    const auto refs = geometry::reference_orientations(references);
+    std::vector<geometry::Quaternion> starts;
+    for (std::int64_t i = 0; i < n_images; ++i) starts.push_back(refs[solo.indices[2 * i]]), starts.push_back(previous[i]);
+    matching::Options mo;
+    mo.scale = matching::Scale::per_slice;
+    matching::RefineOptions ro;
+    ro.steps = static_cast<int>(st.orientations.local_steps);
+    ro.first_step = 0.6 * geometry::covering_radius_lower_bound(static_cast<std::size_t>(references));
+    ro.batch_size = batch;
+    ro.threads = 1;
+    std::vector<geometry::Quaternion> one(static_cast<std::size_t>(n_images));
+    std::vector<double> scores(one.size());
+    matching::refine_orientations<float>(a, n, d.pixels, d.s_ext, d.images, starts, 2, mo, ro, one, scores);
+    std::int64_t differ = 0;
+    for (std::int64_t i = 0; i < n_images; ++i) differ += geometry::angle_between(found[i], one[i]) > 1e-6;
+    EXPECT_LE(differ, 2) << "images refined elsewhere than one process puts them (near-ties of the grid search aside)";
   }
 }
 

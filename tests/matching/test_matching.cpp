@@ -390,3 +390,27 @@ TYPED_TEST(MatchingTest, SoftWeightsAreANormalisedSoftmax) {
   EXPECT_THROW(soft_weights<T>(scores, 2, 1.0), spire::Error);
   EXPECT_THROW(soft_weights<T>(scores, 3, -1.0), spire::Error);
 }
+
+// score_one (double sums, no GEMM) is the brute-force cost of every metric and scale, images
+// with zero counts and slices with values below the Poisson floor included.
+TYPED_TEST(MatchingTest, ScoreOneIsTheBruteForceCost) {
+  using T = TypeParam;
+  const std::int64_t n = 20, P = 4096, m = 15;
+  const auto slices = uniform<T>(m * P, 21, -0.05, 1.0);
+  auto images = uniform<T>(n * P, 22, 0.0, 3.0);
+  for (std::int64_t i = 0; i < n * P; i += 3) images[i] = std::round(images[i]);
+  std::fill_n(images.begin(), P, T(0));
+  for (Metric metric : {Metric::euclidean, Metric::poisson})
+    for (Scale scale : {Scale::none, Scale::per_slice}) {
+      Options o;
+      o.metric = metric;
+      o.scale = scale;
+      o.poisson_floor = 1e-4;
+      const Brute b = brute_force(images, slices, P, o);
+      for (std::int64_t i = 0; i < n; ++i)
+        for (std::int64_t j = 0; j < m; ++j)
+          EXPECT_NEAR(score_one(images.data() + i * P, slices.data() + j * P, P, o), b.at(i, j),
+                      1e-12 * b.magnitude[i * m + j] + 1e-9)
+              << "metric " << int(metric) << " scale " << int(scale) << " image " << i << " slice " << j;
+    }
+}

@@ -38,17 +38,18 @@ reconstruct::Data small_data(std::int64_t n_images) {
 }
 
 // From random orientations through the search into refinement; no early stop.
-reconstruct::Settings loop_settings(int max) {
+reconstruct::Settings loop_settings(int max, const std::string& stop_reassigned = "0") {
   return reconstruct::load_settings(
       "", {"grid.n=15", "orientations.references=300", "orientations.batch_size=100", "generations.search_max=2",
-           "generations.stop_change=0", "generations.stop_reassigned=0", "generations.stop_fit=0", "phasing.loops=3",
-           "runtime.fft_planning=estimate", "generations.max=" + std::to_string(max)});
+           "generations.stop_change=0", "generations.stop_reassigned=" + stop_reassigned, "generations.stop_fit=0",
+           "phasing.loops=3", "runtime.fft_planning=estimate", "generations.max=" + std::to_string(max)});
 }
 
 reconstruct::State full_state(int n, std::int64_t images) {
   reconstruct::State s;
-  s.next_generation = 3;
+  s.next_generation = 4;
   s.refining = true;
+  s.local = true;
   s.finished = true;
   s.converged = false;
   s.orientations = geometry::random_orientations(static_cast<std::size_t>(images), 3);
@@ -58,11 +59,12 @@ reconstruct::State full_state(int n, std::int64_t images) {
     s.density.push_back(std::cos(0.3 * static_cast<double>(i)) * 1e-7);
     s.slicing_input.push_back(static_cast<double>(i) / 7);
   }
-  for (int g = 0; g < 3; ++g) {
+  for (int g = 0; g < 4; ++g) {
     reconstruct::Generation h;
     h.index = g;
     h.stage = static_cast<reconstruct::Stage>(g + 1);
     h.slicing_s = 1.1 + g, h.matching_s = 2.2 + g, h.merging_s = 3.3 + g, h.phasing_s = 4.4 + g;
+    h.refining_s = g == 3 ? 5.5 : 0;
     h.fit = 0.5 / (g + 1), h.change = 1.0 / 3 + g, h.reassigned = 0.25 + g, h.fourier_error = 1e-3 * (g + 1);
     h.cg_iterations = 17 + g;
     h.median_error_deg = g == 0 ? -1 : 12.5 / g;
@@ -82,6 +84,7 @@ void expect_same_generations(const std::vector<reconstruct::Generation>& a, cons
       EXPECT_EQ(a[i].matching_s, b[i].matching_s);
       EXPECT_EQ(a[i].merging_s, b[i].merging_s);
       EXPECT_EQ(a[i].phasing_s, b[i].phasing_s);
+      EXPECT_EQ(a[i].refining_s, b[i].refining_s);
     }
     EXPECT_EQ(a[i].fit, b[i].fit) << i;
     EXPECT_EQ(a[i].change, b[i].change) << i;
@@ -106,6 +109,7 @@ void expect_same_orientations(const std::vector<geometry::Quaternion>& a, const 
 void expect_same_state(const reconstruct::State& a, const reconstruct::State& b, bool with_times) {
   EXPECT_EQ(a.next_generation, b.next_generation);
   EXPECT_EQ(a.refining, b.refining);
+  EXPECT_EQ(a.local, b.local);
   EXPECT_EQ(a.finished, b.finished);
   EXPECT_EQ(a.converged, b.converged);
   expect_same_orientations(a.orientations, b.orientations);
@@ -141,10 +145,11 @@ TEST(Checkpoint, RoundTripKeepsEveryField) {
 
   // The flags each way, and a rewrite replaces the file.
   auto other = state;
-  other.refining = false, other.finished = false, other.converged = true;
+  other.refining = false, other.local = false, other.finished = false, other.converged = true;
   reconstruct::write_checkpoint(path, other, id);
   const auto c2 = reconstruct::read_checkpoint(path);
   EXPECT_FALSE(c2.state.refining);
+  EXPECT_FALSE(c2.state.local);
   EXPECT_FALSE(c2.state.finished);
   EXPECT_TRUE(c2.state.converged);
 }
@@ -193,14 +198,51 @@ TEST(Checkpoint, ResumeEqualsUninterrupted) {
   expect_same_state(reconstruct::run(data, st4, {}, &stopped.state), straight, false);
 }
 
+// Into the local stage: refinement converges at once (stop_reassigned = 1), two local
+// generations follow; a crash in the first of them resumes to the same end.
+TEST(Checkpoint, ResumeInTheLocalStage) {
+  TempDir dir;
+  const auto data = small_data(150);
+  const auto st = loop_settings(8, "1");
+  const auto straight = reconstruct::run(data, st);
+  ASSERT_EQ(straight.generations.size(), 6u);
+  EXPECT_EQ(straight.generations[3].stage, reconstruct::Stage::refine);
+  EXPECT_EQ(straight.generations[4].stage, reconstruct::Stage::local);
+  EXPECT_EQ(straight.generations[5].stage, reconstruct::Stage::local);
+  EXPECT_GT(straight.generations[4].refining_s, 0);
+  EXPECT_TRUE(straight.converged);
+  // Locally refined orientations are no longer references.
+  std::int64_t off_grid = 0;
+  for (auto i : reconstruct::reference_indices(straight.orientations, geometry::reference_orientations(300)))
+    off_grid += i < 0;
+  EXPECT_GT(off_grid, 75);
+
+  const auto path = dir.file("checkpoint.h5");
+  const auto id = reconstruct::identify(data, st, "data.h5");
+  struct Crash {};
+  try {
+    reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
+      reconstruct::write_checkpoint(path, s, id);
+      if (g.index == 4) throw Crash{};
+    });
+    FAIL() << "the run did not stop";
+  } catch (const Crash&) {
+  }
+  auto crashed = reconstruct::read_checkpoint(path);
+  EXPECT_TRUE(crashed.state.local);
+  EXPECT_EQ(crashed.state.next_generation, 5);
+  const auto resumed = reconstruct::run(data, st, {}, &crashed.state);
+  expect_same_state(resumed, straight, false);
+}
+
 TEST(Checkpoint, ConvergedRunsStayFinished) {
   auto s = full_state(3, 2);
   s.finished = s.converged = true;
   EXPECT_FALSE(reconstruct::extend(s, loop_settings(100)));
   EXPECT_TRUE(s.finished);
-  s.converged = false;  // finished by generations.max = 3
-  EXPECT_FALSE(reconstruct::extend(s, loop_settings(3)));
-  EXPECT_TRUE(reconstruct::extend(s, loop_settings(4)));
+  s.converged = false;  // finished by generations.max = 4
+  EXPECT_FALSE(reconstruct::extend(s, loop_settings(4)));
+  EXPECT_TRUE(reconstruct::extend(s, loop_settings(5)));
   EXPECT_FALSE(s.finished);
 }
 

@@ -136,8 +136,9 @@ TEST(Fsc, WritesCsvAndPngAtomically) {
   const auto low = filtered(n, m, [](double k) { return std::exp(-k * k / 50); });
   const FscCurve c = fsc<double>(n, m, low);
   const auto dir = temp_dir("fsc");
-  write_fsc_csv((dir / "fsc.csv").string(), c, 3.0);
-  write_fsc_png((dir / "fsc.png").string(), c);
+  const std::vector<NamedCurve> one{{"", c}};
+  write_fsc_csv((dir / "fsc.csv").string(), one, 3.0);
+  write_fsc_png((dir / "fsc.png").string(), one);
   write_central_slices_png<double>((dir / "slices.png").string(), n, low, 3);
   write_central_slices_png<float>((dir / "slices_f.png").string(), n,
                                   std::vector<float>(m.begin(), m.end()));
@@ -173,7 +174,28 @@ TEST(Fsc, WritesCsvAndPngAtomically) {
     ++files;
   }
   EXPECT_EQ(files, 4);
-  EXPECT_THROW(write_fsc_png((dir / "no-such-dir" / "x.png").string(), c), spire::Error);
+  EXPECT_THROW(write_fsc_png((dir / "no-such-dir" / "x.png").string(), one), spire::Error);
+
+  // Two named curves: one column each, in order; curves of another grid are refused.
+  const FscCurve same = fsc<double>(n, m, m);
+  const std::vector<NamedCurve> two{{"reference", c}, {"half_data", same}};
+  write_fsc_csv((dir / "two.csv").string(), two, 3.0);
+  write_fsc_png((dir / "two.png").string(), two);
+  std::ifstream in2(dir / "two.csv");
+  std::getline(in2, line);
+  EXPECT_EQ(line, "shell,frequency_inv_angstrom,resolution_angstrom,fsc_reference,fsc_half_data,voxels");
+  std::getline(in2, line);
+  std::getline(in2, line);  // shell 1
+  int shell = 0;
+  double f = 0, d = 0, v1 = 0, v2 = 0;
+  long long voxels = 0;
+  ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lld", &shell, &f, &d, &v1, &v2, &voxels), 6) << line;
+  EXPECT_NEAR(v1, c.fsc[1], 1e-6);
+  EXPECT_NEAR(v2, 1.0, 1e-6);
+  EXPECT_EQ(png_size((dir / "two.png").string()), (std::pair<int, int>{640, 400}));
+  const std::vector<NamedCurve> mixed{{"a", c}, {"b", fsc<double>(n + 2, white(n + 2, 1), white(n + 2, 2))}};
+  EXPECT_THROW(write_fsc_csv((dir / "mixed.csv").string(), mixed, 3.0), spire::Error);
+  EXPECT_THROW(write_fsc_csv((dir / "none.csv").string(), std::span<const NamedCurve>(), 3.0), spire::Error);
   std::filesystem::remove_all(dir);
 }
 
