@@ -146,6 +146,19 @@ Solo solo_search(std::span<const float> autocorrelation) {
   return {search.indices(), search.scores()};
 }
 
+// This rank's images (its contiguous range) with their truth, as `spire reconstruct` reads them.
+reconstruct::Data rank_data(const distributed::Team& team) {
+  const auto& d = dataset();
+  const auto mine = team.images(n_images);
+  reconstruct::Data data;
+  data.n_images = mine.count;
+  data.n_pixels = d.P;
+  data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
+  data.pixels = d.pixels;
+  data.truth.assign(d.truth.begin() + mine.first, d.truth.begin() + mine.first + mine.count);
+  return data;
+}
+
 std::vector<double> as_doubles(const std::vector<std::int64_t>& v) { return {v.begin(), v.end()}; }
 std::vector<double> as_doubles(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
@@ -245,13 +258,7 @@ TEST(Mpi, MergedSumsAreOneRanks) {
 TEST(Mpi, LoopAgreesWithOneRank) {
   const auto team = distributed::Team::world(g_ranks_per_node);
   const auto& d = dataset();
-  const auto mine = team.images(n_images);
-  reconstruct::Data data;
-  data.n_images = mine.count;
-  data.n_pixels = d.P;
-  data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
-  data.pixels = d.pixels;
-  data.truth.assign(d.truth.begin() + mine.first, d.truth.begin() + mine.first + mine.count);
+  const auto data = rank_data(team);
   // Every strategy, streams alternating (the search test above covers all six pairs).
   for (const auto& c : {Config{Strategy::replicated, 2}, Config{Strategy::distributed, 1}, Config{Strategy::hybrid, 2}}) {
     SCOPED_TRACE(name(c));
@@ -322,12 +329,7 @@ TEST(Mpi, LoopAgreesWithOneRank) {
 TEST(Mpi, LocalStageRefinesAsOneProcess) {
   const auto team = distributed::Team::world(g_ranks_per_node);
   const auto& d = dataset();
-  const auto mine = team.images(n_images);
-  reconstruct::Data data;
-  data.n_images = mine.count;
-  data.n_pixels = d.P;
-  data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
-  data.pixels = d.pixels;
+  const auto data = rank_data(team);
   // Refinement converges at once (stop_reassigned = 1): generation 3 is local.
   const auto st = reconstruct::load_settings(
       "", {"grid.n=15", "generations.max=4", "generations.search_max=1", "generations.stop_reassigned=1",
