@@ -10,6 +10,7 @@
 
 #include "core/error.hpp"
 #include "cuda/check.hpp"
+#include "cuda/launch.cuh"
 
 namespace spire::cuda {
 namespace {
@@ -18,8 +19,6 @@ void check_blas(cublasStatus_t st, const char* what) {
   if (st != CUBLAS_STATUS_SUCCESS)
     fail(std::string("cuBLAS: ") + what + ": " + cublasGetStatusString(st));
 }
-
-constexpr int kBlock = 256;
 
 template <typename T>
 __device__ inline T block_sum(T v, T* shared) {
@@ -150,8 +149,6 @@ __global__ void reset_best(std::int64_t n, float* score, std::int64_t* index) {
   score[i] = __int_as_float(0x7f800000);
   index[i] = -1;
 }
-
-unsigned blocks(std::int64_t n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
 
 }  // namespace
 

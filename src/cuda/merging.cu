@@ -9,18 +9,11 @@
 
 #include "core/error.hpp"
 #include "cuda/check.hpp"
+#include "cuda/launch.cuh"
 #include "cuda/nufft.hpp"
 
 namespace spire::cuda {
 namespace {
-
-void check_fft(cufftResult r, const char* what) {
-  if (r != CUFFT_SUCCESS) fail(std::string("cuFFT: ") + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
-}
-
-constexpr int kBlock = 256;
-unsigned blocks(std::int64_t n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
-#define SPIRE_INDEX const std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x
 
 template <typename S>
 using complex_t = std::conditional_t<std::is_same_v<S, float>, cufftComplex, cufftDoubleComplex>;

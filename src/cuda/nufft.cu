@@ -12,13 +12,10 @@
 
 #include "core/error.hpp"
 #include "cuda/check.hpp"
+#include "cuda/launch.cuh"
 
 namespace spire::cuda {
 namespace {
-
-void check_fft(cufftResult r, const char* what) {
-  if (r != CUFFT_SUCCESS) fail(std::string("cuFFT: ") + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
-}
 
 struct Grid3 {
   int nx, ny, nz;
@@ -27,9 +24,6 @@ struct Bins3 {
   int sx, sy, sz;  // bin size
   int cx, cy, cz;  // bin count
 };
-
-constexpr int kThreads = 256;
-unsigned blocks_for(std::int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
 
 // Folded fine-grid coordinate of one point, exactly as the CPU (nufft/plan.cpp): in double,
 // wrapped into [0, nf), rounded to float, nf itself mapped to 0.
@@ -286,7 +280,7 @@ void rotated_points(std::int64_t n_orient, const double* R, std::int64_t n_pixel
                     float* x, float* y, float* z, stream_t stream) {
   const std::int64_t total = n_orient * n_pixels;
   if (total == 0) return;
-  rotate_kernel<<<blocks_for(total), kThreads, 0, stream>>>(total, n_pixels, R, s, scale, x, y, z);
+  rotate_kernel<<<blocks(total), kBlock, 0, stream>>>(total, n_pixels, R, s, scale, x, y, z);
   check_launch("rotate_kernel");
 }
 
@@ -381,7 +375,7 @@ DevicePoints DeviceNufft::sort_points(std::int64_t n, const float* x, const floa
   s.index.resize(un);
   s.bad.resize(1);
   check(cudaMemsetAsync(s.bad.data(), 0xff, sizeof(unsigned long long), s.stream), "memset");
-  fold_and_bin<<<blocks_for(n), kThreads, 0, s.stream>>>(n, x, y, z, s.g(), s.b(), s.fx.data(), s.fy.data(),
+  fold_and_bin<<<blocks(n), kBlock, 0, s.stream>>>(n, x, y, z, s.g(), s.b(), s.fx.data(), s.fy.data(),
                                                           s.fz.data(), s.keys.data(), s.index.data(), s.bad.data());
   check_launch("fold_and_bin");
   p.perm.resize(un);
@@ -399,7 +393,7 @@ DevicePoints DeviceNufft::sort_points(std::int64_t n, const float* x, const floa
   p.xs.resize(un);
   p.ys.resize(un);
   p.zs.resize(un);
-  gather_sorted<<<blocks_for(n), kThreads, 0, s.stream>>>(n, p.perm.data(), s.fx.data(), s.fy.data(), s.fz.data(),
+  gather_sorted<<<blocks(n), kBlock, 0, s.stream>>>(n, p.perm.data(), s.fx.data(), s.fy.data(), s.fz.data(),
                                                            p.xs.data(), p.ys.data(), p.zs.data());
   check_launch("gather_sorted");
   unsigned long long bad = 0;
@@ -415,7 +409,7 @@ DevicePoints DeviceNufft::sort_points(std::int64_t n, const float* x, const floa
   if (s.layout.type == 1 && s.layout.shared_spread) {
     s.counts.resize(static_cast<std::size_t>(nb));
     s.counts.zero(s.stream);
-    count_bins<<<blocks_for(n), kThreads, 0, s.stream>>>(n, s.keys_sorted.data(), s.counts.data());
+    count_bins<<<blocks(n), kBlock, 0, s.stream>>>(n, s.keys_sorted.data(), s.counts.data());
     check_launch("count_bins");
     std::vector<std::int32_t> counts(static_cast<std::size_t>(nb));
     s.counts.download(counts.data(), counts.size(), s.stream);
@@ -451,7 +445,7 @@ void DeviceNufft::load_modes(const cfloat* f) {
   if (s.layout.type != 2) fail("GPU NUFFT: load_modes is for type 2 plans");
   s.accumulating = false;
   s.grid.zero(s.stream);
-  deconvolve<false><<<blocks_for(s.layout.n_modes()), kThreads, 0, s.stream>>>(
+  deconvolve<false><<<blocks(s.layout.n_modes()), kBlock, 0, s.stream>>>(
       s.m(), s.g(), s.corr[0].data(), s.corr[1].data(), s.corr[2].data(), s.grid.data(),
       const_cast<float2*>(reinterpret_cast<const float2*>(f)));
   check_launch("deconvolve (type 2)");
@@ -463,7 +457,7 @@ void DeviceNufft::interpolate(const DevicePoints& p, cfloat* c) const {
   s.check_points(p);
   if (p.n == 0) return;
   with_width(s.layout.kernel.width, [&]<int W>() {
-    interp_kernel<W, false><<<blocks_for(p.n), kThreads, 0, s.stream>>>(
+    interp_kernel<W, false><<<blocks(p.n), kBlock, 0, s.stream>>>(
         p.n, p.xs.data(), p.ys.data(), p.zs.data(), p.perm.data(), s.g(), s.beta(), s.grid.data(),
         reinterpret_cast<float2*>(c), nullptr);
   });
@@ -475,7 +469,7 @@ void DeviceNufft::interpolate_real(const DevicePoints& p, float* out) const {
   s.check_points(p);
   if (p.n == 0) return;
   with_width(s.layout.kernel.width, [&]<int W>() {
-    interp_kernel<W, true><<<blocks_for(p.n), kThreads, 0, s.stream>>>(
+    interp_kernel<W, true><<<blocks(p.n), kBlock, 0, s.stream>>>(
         p.n, p.xs.data(), p.ys.data(), p.zs.data(), p.perm.data(), s.g(), s.beta(), s.grid.data(), nullptr, out);
   });
   check_launch("interp_kernel (real)");
@@ -494,11 +488,11 @@ void DeviceNufft::spread_add(const DevicePoints& p, const cfloat* c) {
   const bool shared = s.layout.shared_spread && !s.global_spread && p.n_subproblems > 0;
   with_width(s.layout.kernel.width, [&]<int W>() {
     if (shared) {
-      spread_shared<W><<<static_cast<unsigned>(p.n_subproblems), kThreads, s.layout.shared_bytes, s.stream>>>(
+      spread_shared<W><<<static_cast<unsigned>(p.n_subproblems), kBlock, s.layout.shared_bytes, s.stream>>>(
           p.subproblems.data(), p.xs.data(), p.ys.data(), p.zs.data(), p.perm.data(), s.g(), s.b(), s.beta(), cv,
           s.grid.data());
     } else {
-      spread_global<W><<<blocks_for(p.n), kThreads, 0, s.stream>>>(p.n, p.xs.data(), p.ys.data(), p.zs.data(),
+      spread_global<W><<<blocks(p.n), kBlock, 0, s.stream>>>(p.n, p.xs.data(), p.ys.data(), p.zs.data(),
                                                                    p.perm.data(), s.g(), s.beta(), cv, s.grid.data());
     }
   });
@@ -510,7 +504,7 @@ void DeviceNufft::finish(cfloat* f) {
   if (s.layout.type != 1) fail("GPU NUFFT: finish is for type 1 plans");
   if (!s.accumulating) s.grid.zero(s.stream);
   s.fft_exec();
-  deconvolve<true><<<blocks_for(s.layout.n_modes()), kThreads, 0, s.stream>>>(
+  deconvolve<true><<<blocks(s.layout.n_modes()), kBlock, 0, s.stream>>>(
       s.m(), s.g(), s.corr[0].data(), s.corr[1].data(), s.corr[2].data(), s.grid.data(), reinterpret_cast<float2*>(f));
   check_launch("deconvolve (type 1)");
   s.accumulating = false;

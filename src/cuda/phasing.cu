@@ -12,17 +12,10 @@
 
 #include "core/error.hpp"
 #include "cuda/check.hpp"
+#include "cuda/launch.cuh"
 
 namespace spire::cuda {
 namespace {
-
-void check_fft(cufftResult r, const char* what) {
-  if (r != CUFFT_SUCCESS) fail(std::string("cuFFT: ") + what + " failed (status " + std::to_string(static_cast<int>(r)) + ")");
-}
-
-constexpr int kBlock = 256;
-unsigned blocks(std::int64_t n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
-#define SPIRE_INDEX const std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x
 
 using C = cufftDoubleComplex;
 
