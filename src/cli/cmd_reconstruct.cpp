@@ -146,10 +146,15 @@ Runner add_reconstruct(CLI::App& app) {
     io::DatasetReader reader(o->data);
     const auto& info = reader.info();
     reconstruct::Data data;
-    std::int64_t n_images = static_cast<std::int64_t>(info.n_images);
+    const auto in_file = static_cast<std::int64_t>(info.n_images);
+    if (st.data.first >= in_file)
+      fail_in(o->data, fmt::format("data.first = {} but the file holds {} images (0 to {})", st.data.first, in_file,
+                                   in_file - 1));
+    std::int64_t n_images = in_file - st.data.first;
     if (st.data.images > 0) {
       if (st.data.images > n_images)
-        fail_in(o->data, fmt::format("data.images = {} but the file holds {} images", st.data.images, n_images));
+        fail_in(o->data, fmt::format("data.first = {} and data.images = {} but the file holds {} images",
+                                     st.data.first, st.data.images, in_file));
       n_images = st.data.images;
     }
     if (n_images < team.size())
@@ -158,13 +163,14 @@ Runner add_reconstruct(CLI::App& app) {
     data.n_images = mine.count;
     data.n_pixels = static_cast<std::int64_t>(info.pixels());
     data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
-    reader.read_images(static_cast<std::size_t>(mine.first), static_cast<std::size_t>(data.n_images), data.images.data());
+    const std::int64_t first = st.data.first + mine.first;  // this rank's first image in the file
+    reader.read_images(static_cast<std::size_t>(first), static_cast<std::size_t>(data.n_images), data.images.data());
     for (std::int64_t p = 0; p < data.n_pixels; ++p)
       data.pixels.push_back({info.pixel_position_reciprocal[3 * p], info.pixel_position_reciprocal[3 * p + 1],
                              info.pixel_position_reciprocal[3 * p + 2]});
     if (reader.has_orientations()) {
       const auto q = reader.read_orientations();
-      for (std::int64_t i = mine.first; i < mine.first + data.n_images; ++i)
+      for (std::int64_t i = first; i < first + data.n_images; ++i)
         data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
     }
     if (resuming) reconstruct::check_resumable(*checkpoint, checkpoint_path, data, o->data, st);
@@ -330,15 +336,6 @@ Runner add_reconstruct(CLI::App& app) {
           {"median_orientation_error_deg", result.generations.back().median_error_deg}};
     summary["intensity_voxel_inverse_angstrom"] = 1.0 / (n * voxel);
     std::vector<resolution::NamedCurve> curves;
-    auto at = [&](const resolution::FscCurve& curve, double t) -> nlohmann::json {
-      const auto c = curve.crossing(t);
-      if (c) return nlohmann::json(resolution::shell_resolution(n, voxel, *c));
-      return nlohmann::json(fmt::format("beyond the grid edge (better than {:.1f} A)",
-                                        resolution::shell_resolution(n, voxel, n / 2)));
-    };
-    auto text = [](const nlohmann::json& j) {
-      return j.is_number() ? fmt::format("{:.1f} A", j.get<double>()) : j.get<std::string>();
-    };
     if (!reference.empty()) {
       const auto model = io::read_mrc(reference.string());
       if (model.nx != n || model.ny != n || model.nz != n || std::abs(model.voxel_size - voxel) > 1e-3 * voxel)
@@ -351,11 +348,13 @@ Runner add_reconstruct(CLI::App& app) {
       curves.push_back({"reference", curve});
       summary["fsc_reference"] = reference.string();
       summary["correlation_with_reference"] = aligned.correlation;
-      summary["resolution_fsc_0.5_angstrom"] = at(curve, 0.5);
-      summary["resolution_fsc_0.143_angstrom"] = at(curve, 0.143);
+      const auto at_05 = resolution::resolution_at(curve, voxel, 0.5);
+      const auto at_0143 = resolution::resolution_at(curve, voxel, 0.143);
+      put_resolution(summary, "resolution_fsc_0.5", at_05);
+      put_resolution(summary, "resolution_fsc_0.143", at_0143);
       if (talk)
         fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
-                   text(at(curve, 0.5)), text(at(curve, 0.143)), aligned.correlation);
+                   describe(at_05), describe(at_0143), aligned.correlation);
     }
     if (halves) {
       // Both halves are merged in the run's frame; phasing leaves each its own shift and hand.
@@ -371,11 +370,13 @@ Runner add_reconstruct(CLI::App& app) {
           {"maps", {"half_1.mrc", "half_2.mrc"}},
           {"seconds", halves_s},
           {"correlation", aligned.correlation}};
-      summary["resolution_half_data_fsc_0.143_angstrom"] = at(curve, 0.143);
-      summary["resolution_half_data_fsc_0.5_angstrom"] = at(curve, 0.5);
+      const auto at_05 = resolution::resolution_at(curve, voxel, 0.5);
+      const auto at_0143 = resolution::resolution_at(curve, voxel, 0.143);
+      put_resolution(summary, "resolution_half_data_fsc_0.5", at_05);
+      put_resolution(summary, "resolution_half_data_fsc_0.143", at_0143);
       if (talk)
-        fmt::print("  half-data FSC (even/odd images, same orientations): 0.143: {}, 0.5: {} ({:.1f} s)\n",
-                   text(at(curve, 0.143)), text(at(curve, 0.5)), halves_s);
+        fmt::print("  half-data FSC (even/odd images, same orientations): 0.5: {}, 0.143: {} ({:.1f} s)\n",
+                   describe(at_05), describe(at_0143), halves_s);
     }
     if (!curves.empty()) {
       resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);

@@ -65,15 +65,8 @@ Runner add_resolution(CLI::App& app) {
     const auto curve = resolution::fsc<double>(n, aligned.map, ref, threads);
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
-    auto at = [&](double t) -> nlohmann::json {
-      const auto c = curve.crossing(t);
-      return c ? nlohmann::json(resolution::shell_resolution(n, voxel, *c)) : nlohmann::json("beyond the grid edge");
-    };
-    auto text = [&](const nlohmann::json& j) {
-      return j.is_number() ? fmt::format("{:.2f} A", j.get<double>())
-                           : fmt::format("{} (better than {:.2f} A)", j.get<std::string>(),
-                                         resolution::shell_resolution(n, voxel, n / 2));
-    };
+    const auto at_05 = resolution::resolution_at(curve, voxel, 0.5);
+    const auto at_0143 = resolution::resolution_at(curve, voxel, 0.143);
     const auto& q = aligned.rotation;
     const double angle = 2 * std::acos(std::min(1.0, std::abs(q.w))) * 180 / std::numbers::pi;
     const double s = std::sqrt(q.x * q.x + q.y * q.y + q.z * q.z);
@@ -89,7 +82,7 @@ Runner add_resolution(CLI::App& app) {
                    angle, axis[0], axis[1], axis[2], aligned.inverted ? "inverted hand" : "same hand",
                    aligned.shift[0], aligned.shift[1], aligned.shift[2]);
       fmt::print("  correlation {:.4f}\n", aligned.correlation);
-      fmt::print("  resolution at FSC 0.5: {}, at FSC 0.143: {}\n", text(at(0.5)), text(at(0.143)));
+      fmt::print("  resolution at FSC 0.5: {}, at FSC 0.143: {}\n", describe(at_05), describe(at_0143));
       fmt::print("  {:.2f} s on {} threads\n", seconds, threads);
     }
     if (!o->out.empty()) {
@@ -113,8 +106,8 @@ Runner add_resolution(CLI::App& app) {
       summary["inverted"] = aligned.inverted;
       summary["shift_voxels"] = aligned.shift;
       summary["correlation"] = aligned.correlation;
-      summary["resolution_fsc_0.5_angstrom"] = at(0.5);
-      summary["resolution_fsc_0.143_angstrom"] = at(0.143);
+      put_resolution(summary, "resolution_fsc_0.5", at_05);
+      put_resolution(summary, "resolution_fsc_0.143", at_0143);
       summary["seconds"] = seconds;
       summary["threads"] = threads;
       write_text_atomically(out / "summary.json", summary.dump(2) + "\n");

@@ -2,10 +2,13 @@
 // Each subcommand registers its options on the app and returns the function that runs it
 // once parsing succeeded (so main can report every error the same way).
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <functional>
 #include <string>
+
+#include "resolution/fsc.hpp"
 
 namespace spire::cli {
 
@@ -20,5 +23,9 @@ Runner add_resolution(CLI::App& app);
 // Written next to its final name and renamed: a crash never leaves half a file. An Error
 // naming the file when it cannot be written.
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
+
+// A resolution in summary.json: <key>_angstrom, always a number, and <key>_beyond_grid_edge
+// (true: the FSC never fell below the threshold, the number is the grid's limit).
+void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r);
 
 }  // namespace spire::cli

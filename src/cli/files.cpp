@@ -17,4 +17,9 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
   std::filesystem::rename(tmp, path);
 }
 
+void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r) {
+  summary[key + "_angstrom"] = r.angstrom;
+  summary[key + "_beyond_grid_edge"] = r.beyond_grid_edge;
+}
+
 }  // namespace spire::cli

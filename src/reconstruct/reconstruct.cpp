@@ -242,7 +242,7 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
   ro.steps = static_cast<int>(st.orientations.local_steps);
   ro.first_step = 0.6 * geometry::covering_radius_lower_bound(refs.size());
   ro.batch_size = st.orientations.batch_size;
-  ro.tolerance = st.slicing.tolerance;
+  ro.tolerance = st.orientations.local_tolerance;
   ro.threads = threads;
   std::vector<geometry::Quaternion> starts;
   std::vector<double> refined_scores;

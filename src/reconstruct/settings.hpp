@@ -15,13 +15,15 @@ struct Settings {
     std::int64_t n = 81;  // autocorrelation grid (odd)
   } grid;
   struct Data {
-    std::int64_t images = 0;  // images to use from the start of the file (0: all)
+    std::int64_t first = 0;   // first image to use (0-based index in the file)
+    std::int64_t images = 0;  // images to use from there (0: all the rest)
   } data;
   struct Orientations {
     std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
     std::string metric = "auto";       // auto | euclidean | poisson
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
+    double local_tolerance = 1e-3;     // NUFFT tolerance of the local stage's slices
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image

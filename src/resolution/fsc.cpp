@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <sstream>
 
 #include "core/error.hpp"
 #include "core/fft.hpp"
@@ -160,6 +161,21 @@ double shell_frequency(int n, double voxel_angstrom, double shell) {
 
 double shell_resolution(int n, double voxel_angstrom, double shell) {
   return shell > 0 ? n * voxel_angstrom / shell : std::numeric_limits<double>::infinity();
+}
+
+ResolutionAt resolution_at(const FscCurve& curve, double voxel_angstrom, double threshold) {
+  const auto c = curve.crossing(threshold);
+  if (c) return {shell_resolution(curve.n, voxel_angstrom, *c), false};
+  return {shell_resolution(curve.n, voxel_angstrom, curve.n / 2), true};
+}
+
+std::string describe(const ResolutionAt& r) {
+  std::ostringstream s;
+  s.setf(std::ios::fixed);
+  s.precision(1);
+  if (r.beyond_grid_edge) s << "beyond the grid edge (better than " << r.angstrom << " A)";
+  else s << r.angstrom << " A";
+  return s.str();
 }
 
 namespace {

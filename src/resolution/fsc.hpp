@@ -15,6 +15,8 @@
 //  - crossing(t): the first shell s >= 1 with FSC(s) < t, linearly interpolated between
 //    s - 1 and s (fractional shell); nullopt when the curve never falls below t (the grid
 //    limits the resolution: d(n/2) is then only an upper bound).
+//  - resolution_at(t): d at crossing(t), or d(n/2) flagged beyond_grid_edge when there is
+//    no crossing: always a number in Angstrom, so that scripts can compare runs.
 //  - Files are written atomically (temporary file + rename), an Error naming the file if
 //    that fails. Several curves of one grid go to one file: fsc.csv columns shell,
 //    frequency_inv_angstrom, resolution_angstrom, then fsc_<name> per curve ("fsc" for an
@@ -47,6 +49,13 @@ FscCurve fsc(int n, std::span<const T> map1, std::span<const T> map2, int thread
 double voxel_from_reciprocal(int n, double dk_inv_angstrom);
 double shell_frequency(int n, double voxel_angstrom, double shell);   // 1/A
 double shell_resolution(int n, double voxel_angstrom, double shell);  // A (inf at shell 0)
+
+struct ResolutionAt {
+  double angstrom = 0;
+  bool beyond_grid_edge = false;  // the curve never fell below the threshold: angstrom is d(n/2)
+};
+ResolutionAt resolution_at(const FscCurve& curve, double voxel_angstrom, double threshold);
+std::string describe(const ResolutionAt& r);  // "10.5 A" or "beyond the grid edge (better than 10.0 A)"
 
 struct NamedCurve {
   std::string name;  // column fsc_<name>; empty: fsc

@@ -45,6 +45,8 @@ inverted=$(json "$dir/r/summary.json" inverted)
 check "python3 -c 'import sys; sys.exit(0 if $corr > 0.99 else 1)'" "aligned copy correlates (got $corr)"
 check "python3 -c 'import sys; sys.exit(0 if abs($angle - 90) < 2 else 1)'" "quarter turn found (got $angle deg)"
 check "[ '$inverted' = True ]" "inversion found (got $inverted)"
+check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert isinstance(s['resolution_fsc_0.5_angstrom'], float) and isinstance(s['resolution_fsc_0.143_beyond_grid_edge'], bool)\"" \
+  "summary.json gives the resolution as a number and whether it is the grid's limit"
 check "[ \$(head -1 '$dir/r/fsc.csv') = 'shell,frequency_inv_angstrom,resolution_angstrom,fsc,voxels' ]" "fsc.csv header"
 
 # Translation and hand only: the turn stays, so the copy fits worse.

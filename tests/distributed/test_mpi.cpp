@@ -356,6 +356,7 @@ TEST(Mpi, LocalStageRefinesAsOneProcess) {
     ro.steps = static_cast<int>(st.orientations.local_steps);
     ro.first_step = 0.6 * geometry::covering_radius_lower_bound(static_cast<std::size_t>(references));
     ro.batch_size = batch;
+    ro.tolerance = st.orientations.local_tolerance;
     ro.threads = 1;
     std::vector<geometry::Quaternion> one(static_cast<std::size_t>(n_images));
     std::vector<double> scores(one.size());

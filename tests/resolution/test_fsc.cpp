@@ -119,6 +119,22 @@ TEST(Fsc, CrossingInterpolatesLinearly) {
   EXPECT_FALSE(c.crossing(0.05).has_value());
 }
 
+TEST(Fsc, ResolutionIsAlwaysANumberFlaggedAtTheGridEdge) {
+  FscCurve c;
+  c.n = 9;
+  c.fsc = {1.0, 0.9, 0.6, 0.4, 0.1};
+  c.voxels = {1, 18, 62, 98, 210};
+  const double voxel = 3.0;  // d(s) = 27 / s A
+  const auto half = resolution_at(c, voxel, 0.5);
+  EXPECT_FALSE(half.beyond_grid_edge);
+  EXPECT_NEAR(half.angstrom, 27 / 2.5, 1e-12);
+  EXPECT_EQ(describe(half), "10.8 A");
+  const auto never = resolution_at(c, voxel, 0.05);
+  EXPECT_TRUE(never.beyond_grid_edge);
+  EXPECT_NEAR(never.angstrom, 27 / 4.0, 1e-12);  // shell n/2 = 4
+  EXPECT_EQ(describe(never), "beyond the grid edge (better than 6.8 A)");
+}
+
 TEST(Fsc, UnitsFromRealOrReciprocalVoxel) {
   const int n = 81;
   const double voxel = 2.0;  // A
