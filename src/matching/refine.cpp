@@ -114,7 +114,10 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   so.batch_size = options.batch_size;
   so.tolerance = options.tolerance;
   so.threads = options.threads;
-  so.keep_points = false;  // 7 slices per image: their points are sorted once and used once
+  so.keep_points = false;  // each candidate's points are sorted once and used once
+  // One slicer (plan, fine grid, point buffers) for every evaluation: only the orientations change.
+  slicing::Slicer<T> slicer(starts, pixels, s_ext, n, so);
+  slicer.set_autocorrelation(autocorrelation);
 
   // Scores every orientation of `candidates` (image-major: per image `per_image` of them)
   // against its image; keeps each image's best in orientations/scores.
@@ -122,8 +125,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   std::vector<T> slices;
   const auto evaluate = [&](const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
     auto t0 = clock_type::now();
-    slicing::Slicer<T> slicer(candidates, pixels, s_ext, n, so);
-    slicer.set_autocorrelation(autocorrelation);
+    slicer.set_references(candidates);
     candidate_scores.resize(candidates.size());
     double scoring = 0;
     for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {

@@ -279,6 +279,7 @@ struct Merger<T>::State {
   int threads = 1;
   std::int64_t nk = 0;  // 2n-1
   nufft::Plan<T> plan;
+  nufft::Points<T> chunk_points;  // the last chunk's sorted points, whose storage the next reuses
   std::vector<double> kernel, rhs;
   std::vector<unsigned char> support;  // empty: everything
   std::unique_ptr<Toeplitz<float>> toeplitz_f;
@@ -287,6 +288,12 @@ struct Merger<T>::State {
 
   // One FFT for everything spread since the last flush, added to kernel and rhs.
   void flush();
+  // The sums are being read: flush, and give back the chunk's point storage until the next
+  // accumulation.
+  void settle() {
+    flush();
+    chunk_points = {};
+  }
 
   State(const Settings& s, std::int64_t nk_)
       : settings(s), threads(resolve_threads(s.nufft.threads)), nk(nk_),
@@ -382,7 +389,9 @@ void Merger<T>::accumulate(std::span<const T> px, std::span<const T> py, std::sp
       const T w = weights.empty() ? T(1) : weights[g];
       c[static_cast<std::size_t>(j)] = {w, w * values[g]};
     }
-    s.plan.spread_add(s.plan.sort_points(count, px.data() + first, py.data() + first, pz.data() + first), c.data());
+    s.chunk_points = s.plan.sort_points(count, px.data() + first, py.data() + first, pz.data() + first,
+                                        std::move(s.chunk_points));
+    s.plan.spread_add(s.chunk_points, c.data());
     s.pending += count;
     if (s.pending >= s.settings.points_per_fft) s.flush();
   }
@@ -425,12 +434,12 @@ void Merger<T>::reset() {
 
 template <typename T>
 std::span<double> Merger<T>::kernel() {
-  s_->flush();
+  s_->settle();
   return s_->kernel;
 }
 template <typename T>
 std::span<double> Merger<T>::rhs() {
-  s_->flush();
+  s_->settle();
   return s_->rhs;
 }
 template <typename T>
@@ -478,7 +487,7 @@ Solution Merger<T>::State::solve_in(Toeplitz<S>& toeplitz, std::span<const doubl
 template <typename T>
 Solution Merger<T>::solve(std::span<const double> x0) {
   State& s = *s_;
-  s.flush();
+  s.settle();
   if (!x0.empty() && x0.size() != s.rhs.size())
     fail("merging: x0 has " + std::to_string(x0.size()) + " values, expected n^3 = " + std::to_string(s.rhs.size()));
   for (double v : x0)

@@ -47,7 +47,7 @@ class Points {
  private:
   friend class Plan<T>;
   struct Data;
-  std::shared_ptr<const Data> d_;
+  std::shared_ptr<Data> d_;  // written only by sort_points, and only while no other copy holds it
 };
 
 template <typename T>
@@ -65,7 +65,9 @@ class Plan {
   // The caller's arrays are not referenced afterwards.
   void set_points(std::int64_t n_points, const T* x, const T* y, const T* z);
   // The same sorting, returned instead of kept: for plans that serve several point sets.
-  Points<T> sort_points(std::int64_t n_points, const T* x, const T* y, const T* z) const;
+  // reuse: a point set the caller no longer needs; where no other copy holds it, its
+  // storage is reused (sorting batch after batch then allocates nothing new).
+  Points<T> sort_points(std::int64_t n_points, const T* x, const T* y, const T* z, Points<T> reuse = {}) const;
 
   // batch vectors, each n_points() values in c and n_modes() values in f, contiguous.
   // type 1 reads c and writes f; type 2 reads f and writes c.

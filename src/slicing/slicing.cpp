@@ -30,24 +30,27 @@ void rotated_points(const geometry::Quaternion& q, std::span<const std::array<do
 template <typename T>
 struct Slicer<T>::State {
   std::int64_t n = 0, n_references = 0, n_pixels = 0, batch_size = 0;
+  bool keep_points = true;
   std::unique_ptr<nufft::Plan<T>> plan;
   std::vector<nufft::Points<T>> batches;
   std::vector<std::complex<T>> modes;  // the autocorrelation as complex NUFFT modes
   std::vector<std::complex<T>> values;  // one batch of complex slice values
-  // keep_points = false: what each batch's points are made from.
-  std::vector<geometry::Quaternion> references;
   std::vector<std::array<double, 3>> pixels;
   double s_ext = 0;
+  // keep_points = false: what each batch's points are made from.
+  std::vector<geometry::Quaternion> references;
   std::vector<T> xs, ys, zs;
+  nufft::Points<T> scratch;  // the last batch's sorted points, whose storage the next reuses
 
   nufft::Points<T> sort_batch(std::int64_t first, std::int64_t count,
                               std::span<const geometry::Quaternion> refs,
-                              std::span<const std::array<double, 3>> pix, double ext) {
+                              std::span<const std::array<double, 3>> pix, double ext,
+                              nufft::Points<T> reuse = {}) {
     xs.clear();
     ys.clear();
     zs.clear();
     for (std::int64_t k = first; k < first + count; ++k) rotated_points(refs[k], pix, ext, xs, ys, zs);
-    return plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(), ys.data(), zs.data());
+    return plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(), ys.data(), zs.data(), std::move(reuse));
   }
 };
 
@@ -66,23 +69,32 @@ Slicer<T>::Slicer(std::span<const geometry::Quaternion> references,
   if (!(s_ext > 0) || largest > s_ext * (1 + 1e-9))
     fail("slicing: s_ext must be positive and at least the largest pixel |s|");
   s.n = n;
-  s.n_references = static_cast<std::int64_t>(references.size());
   s.n_pixels = static_cast<std::int64_t>(pixels.size());
   s.batch_size = options.batch_size;
+  s.keep_points = options.keep_points;
+  s.pixels.assign(pixels.begin(), pixels.end());
+  s.s_ext = s_ext;
   nufft::Options nopt;
   nopt.threads = options.threads;
   s.plan = std::make_unique<nufft::Plan<T>>(2, std::array<std::int64_t, 3>{n, n, n}, +1,
                                             options.tolerance, nopt);
-  if (options.keep_points) {
+  set_references(references);
+}
+
+template <typename T>
+void Slicer<T>::set_references(std::span<const geometry::Quaternion> references) {
+  State& s = *s_;
+  if (references.empty()) fail("slicing: no reference orientations");
+  s.n_references = static_cast<std::int64_t>(references.size());
+  s.batches.clear();
+  if (s.keep_points) {
     for (std::int64_t b = 0; b < n_batches(); ++b)
-      s.batches.push_back(s.sort_batch(batch_first(b), batch_count(b), references, pixels, s_ext));
+      s.batches.push_back(s.sort_batch(batch_first(b), batch_count(b), references, s.pixels, s.s_ext));
     s.xs = {};
     s.ys = {};
     s.zs = {};
   } else {
     s.references.assign(references.begin(), references.end());
-    s.pixels.assign(pixels.begin(), pixels.end());
-    s.s_ext = s_ext;
   }
 }
 
@@ -109,9 +121,9 @@ void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
   const std::int64_t m = batch_count(b) * s.n_pixels;
   s.values.resize(static_cast<std::size_t>(m));
-  if (s.batches.empty()) {
-    const auto points = s.sort_batch(batch_first(b), batch_count(b), s.references, s.pixels, s.s_ext);
-    s.plan->execute(points, s.values.data(), s.modes.data());
+  if (!s.keep_points) {
+    s.scratch = s.sort_batch(batch_first(b), batch_count(b), s.references, s.pixels, s.s_ext, std::move(s.scratch));
+    s.plan->execute(s.scratch, s.values.data(), s.modes.data());
   } else {
     s.plan->execute(s.batches[b], s.values.data(), s.modes.data());
   }

@@ -49,6 +49,10 @@ class Slicer {
   Slicer(Slicer&&) noexcept;
   Slicer& operator=(Slicer&&) noexcept;
 
+  // Other orientations (any number), the same pixels, grid and plan: for callers that slice
+  // new orientations again and again (local refinement), so that the plan, the fine grid
+  // and the point buffers are made once. With keep_points the batches are sorted at once.
+  void set_references(std::span<const geometry::Quaternion> references);
   // Once per generation: the autocorrelation the slices are taken of (n^3 values).
   void set_autocorrelation(std::span<const T> autocorrelation);
   // Slices of batch b: batch_count(b) x n_pixels() values, reference-major.

@@ -108,3 +108,37 @@ TEST(Slicing, PointsSortedPerCallGiveTheSameSlices) {
       EXPECT_EQ(x, y) << "batch " << batch;
     }
 }
+
+// set_references: a slicer given other orientations slices exactly as one made for them,
+// with kept points and with points sorted per call, for more and for fewer references.
+TEST(Slicing, NewReferencesSliceAsANewSlicer) {
+  const std::int64_t n = 15;
+  std::mt19937_64 rng(6);
+  std::normal_distribution<double> g;
+  std::vector<float> A(n * n * n);
+  for (auto& v : A) v = static_cast<float>(g(rng));
+  const auto pixels = detector_pixels(10);
+  const auto first = geometry::reference_orientations(5);
+  for (bool keep : {true, false}) {
+    slicing::Options o;
+    o.batch_size = 4;
+    o.keep_points = keep;
+    slicing::Slicer<float> reused(first, pixels, largest(pixels), n, o);
+    reused.set_autocorrelation(A);
+    for (std::size_t count : {13, 3}) {
+      const auto refs = geometry::random_orientations(count, count);
+      reused.set_references(refs);
+      slicing::Slicer<float> fresh(refs, pixels, largest(pixels), n, o);
+      fresh.set_autocorrelation(A);
+      ASSERT_EQ(reused.n_references(), static_cast<std::int64_t>(count));
+      ASSERT_EQ(reused.n_batches(), fresh.n_batches());
+      for (std::int64_t batch = 0; batch < fresh.n_batches(); ++batch) {
+        std::vector<float> x(static_cast<std::size_t>(fresh.batch_count(batch) * fresh.n_pixels())), y(x.size());
+        reused.slice_batch(batch, x.data());
+        fresh.slice_batch(batch, y.data());
+        EXPECT_EQ(x, y) << "keep_points " << keep << ", " << count << " references, batch " << batch;
+      }
+    }
+    EXPECT_THROW(reused.set_references({}), spire::Error);
+  }
+}
