@@ -86,6 +86,15 @@ merging::Solution merge_images(merging::Merger<float>& merger, const Data& data,
 
 }  // namespace
 
+std::int64_t slow_generations(std::span<const double> fits, double stop_fit) {
+  std::int64_t slow = 0;
+  for (std::size_t k = fits.size(); k > 1; --k) {
+    if ((fits[k - 2] - fits[k - 1]) / std::abs(fits[k - 2]) >= stop_fit) break;
+    ++slow;
+  }
+  return slow;
+}
+
 double median_orientation_error(const std::vector<geometry::Quaternion>& found,
                                 const std::vector<geometry::Quaternion>& truth) {
   if (found.size() != truth.size() || found.empty()) return -1;
@@ -383,20 +392,24 @@ State run(const Data& data, const Settings& st, const std::function<void(const G
     for (const auto& h : state.generations)
       if (h.stage == gen.stage) ++same_stage, previous_fit = h.fit;
     const double improvement = (previous_fit - gen.fit) / std::abs(previous_fit);
+    // The fit is noisy: one small step is no proof that the orientations have stopped.
+    std::vector<double> fits;
+    for (const auto& h : state.generations)
+      if (h.stage == gen.stage) fits.push_back(h.fit);
+    fits.push_back(gen.fit);
+    const bool fit_stalled = slow_generations(fits, st.generations.stop_fit) >= st.generations.fit_patience;
     if (gen.stage == Stage::search &&
         (same_stage + 1 >= st.generations.search_max || (same_stage > 0 && !(improvement >= st.generations.search_improvement))))
       state.refining = true;
     if (gen.stage == Stage::refine &&
-        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned ||
-         (same_stage > 0 && !(improvement >= st.generations.stop_fit)))) {
+        (gen.change < st.generations.stop_change || gen.reassigned < st.generations.stop_reassigned || fit_stalled)) {
       if (st.generations.local_max > 0)
         state.local = true;
       else
         state.finished = state.converged = true;
     }
     if (gen.stage == Stage::local &&
-        (same_stage + 1 >= st.generations.local_max || gen.change < st.generations.stop_change ||
-         (same_stage > 0 && !(improvement >= st.generations.stop_fit))))
+        (same_stage + 1 >= st.generations.local_max || gen.change < st.generations.stop_change || fit_stalled))
       state.finished = state.converged = true;
     if (gen.stage == Stage::oracle && g > 0 && gen.change < st.generations.stop_change) state.finished = state.converged = true;
     if (state.refining) {

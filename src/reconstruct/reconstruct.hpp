@@ -25,15 +25,17 @@
 //    generations.stop_change (relative l2), or fewer than generations.stop_reassigned of the
 //    images change orientation (the fixed point of hard assignment: merging the same
 //    assignment again only polishes CG), or the fit improves by less than
-//    generations.stop_fit (on noise-free 2cex the median orientation error moved by 0.1
-//    degree over the last 5 generations before that), or after generations.max generations.
+//    generations.stop_fit in generations.fit_patience (2) generations in a row (on
+//    noise-free 2cex the median orientation error moved by 0.1 degree over the last 5
+//    generations before that; one slow step alone is noise: on 5,000 Poisson images it
+//    ended refinement at 19.5 degrees), or after generations.max generations.
 //  - Local stage (generations.local_max > 0): refinement has converged ON THE REFERENCE SET,
 //    whose spacing (covering radius 9.6 deg for 1e4 references) then limits the map. Up to
 //    local_max more generations slice and match as in refinement, then refine every image's
 //    orientation on its own (matching/refine.hpp: Newton steps on the image's score, from
 //    the better of its grid match and its previous orientation) and merge at those. It
-//    stops on stop_change or stop_fit like refinement. (reassigned counts every image that
-//    moved at all, so it is not a criterion here.)
+//    stops on stop_change or stop_fit (with fit_patience) like refinement. (reassigned
+//    counts every image that moved at all, so it is not a criterion here.)
 // Every generation is deterministic given the settings, so a run resumed from the State
 // after generation g gives the same result as one that was never interrupted.
 #include <array>
@@ -143,5 +145,10 @@ HalfMaps half_maps(const Data& data, const Settings& settings, std::span<const g
 // ambiguity of a flat detector).
 double median_orientation_error(const std::vector<geometry::Quaternion>& found,
                                 const std::vector<geometry::Quaternion>& truth);
+
+// The stopping rule's count: generations in a row, the last one included, whose fit (lower
+// is better) improved by less than the fraction stop_fit over the one before; fits are one
+// stage's generations in order.
+std::int64_t slow_generations(std::span<const double> fits, double stop_fit);
 
 }  // namespace spire::reconstruct

@@ -34,6 +34,7 @@ struct Settings {
     double stop_change = 1e-3;       // stop when the map's relative change falls below
     double stop_reassigned = 0.01;   // or when fewer images than this change orientation
     double stop_fit = 0.002;         // or when the fit improves by less than this fraction
+    std::int64_t fit_patience = 2;   // ... in this many generations in a row
     std::int64_t search_max = 15;    // generations at most that slice the phased model
     double search_improvement = 0.03;  // leave the search when the fit improves less
     std::int64_t local_max = 2;      // generations of local refinement after convergence

@@ -39,6 +39,19 @@ Small small_dataset(std::int64_t n_images, int n) {
 
 }  // namespace
 
+// The fits of the 5,000-image run that stopped refinement too early (one 0.15% step).
+TEST(Loop, SlowGenerationsCountsTheStepsBelowStopFitAtTheEnd) {
+  using reconstruct::slow_generations;
+  EXPECT_EQ(slow_generations(std::vector<double>{}, 0.002), 0);
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6021}, 0.002), 0);
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6021, 0.6004}, 0.002), 0);          // 0.28%
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6021, 0.6004, 0.5995}, 0.002), 1);  // 0.15%
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6021, 0.6004, 0.5995, 0.5990}, 0.002), 2);
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6021, 0.6020, 0.5980}, 0.002), 0);  // a fast step ends the run
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6, 0.61, 0.62}, 0.002), 2);         // worse counts as slow
+  EXPECT_EQ(slow_generations(std::vector<double>{0.6, 0.6, 0.6}, 0.0), 0);             // stop_fit 0: never
+}
+
 TEST(Loop, OracleModeReproducesTheModel) {
   const int n = 25;
   const auto s = small_dataset(400, n);
