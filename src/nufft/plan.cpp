@@ -206,6 +206,15 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
       for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) bin_of[d][i] = b;
   }
   const int n_keys = nb;
+  // The loops below run over every point: their constants live in locals, which the
+  // compiler keeps in registers (through members it reloads them, fearing aliased stores).
+  const double nfd[3] = {static_cast<double>(s.nf[0]), static_cast<double>(s.nf[1]), static_cast<double>(s.nf[2])};
+  const double to_grid[3] = {nfd[0] / (2 * std::numbers::pi), nfd[1] / (2 * std::numbers::pi),
+                             nfd[2] / (2 * std::numbers::pi)};
+  const int* const bin_x = bin_of[0].data();
+  const int* const bin_y = bin_of[1].data();
+  const int* const bin_z = bin_of[2].data();
+  const int bins_x = s.bins.count[0], bins_y = s.bins.count[1];
   // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
   auto fold = [&](int d, std::int64_t j) -> T {
     const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
@@ -213,19 +222,17 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
     if (!(coords[d][j] >= -three_pi && coords[d][j] < three_pi))
       fail("NUFFT point " + std::to_string(j) + " has coordinate " + "xyz"[d] + " = " +
            std::to_string(v) + ", outside [-3pi, 3pi)");
-    const double nfd = static_cast<double>(s.nf[d]);
-    double g = v * (nfd / (2 * std::numbers::pi));
-    while (g < 0) g += nfd;
-    while (g >= nfd) g -= nfd;
+    double g = v * to_grid[d];
+    while (g < 0) g += nfd[d];
+    while (g >= nfd[d]) g -= nfd[d];
     T t = static_cast<T>(g);
-    if (t >= static_cast<T>(nfd)) t = 0;  // rounding up to nf is the point 0
+    if (t >= static_cast<T>(nfd[d])) t = 0;  // rounding up to nf is the point 0
     return t;
   };
 
   auto bin_index = [&](const T* folded) {
-    return bin_of[0][static_cast<std::int64_t>(folded[0])] +
-           s.bins.count[0] * (bin_of[1][static_cast<std::int64_t>(folded[1])] +
-                              s.bins.count[1] * bin_of[2][static_cast<std::int64_t>(folded[2])]);
+    return bin_x[static_cast<std::int64_t>(folded[0])] +
+           bins_x * (bin_y[static_cast<std::int64_t>(folded[1])] + bins_y * bin_z[static_cast<std::int64_t>(folded[2])]);
   };
   const int threads = s.threads;
   std::vector<std::vector<std::int64_t>> counts(threads, std::vector<std::int64_t>(n_keys, 0));
@@ -236,9 +243,10 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
     try {
+      std::int64_t* const count = counts[t].data();
       for (std::int64_t j = lo; j < hi; ++j) {
         const T folded[3] = {fold(0, j), fold(1, j), fold(2, j)};
-        ++counts[t][bin_index(folded)];
+        ++count[bin_index(folded)];
       }
     } catch (const Error& e) {
 #pragma omp critical
@@ -270,14 +278,18 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
-    auto& off = offset[t];
+    std::int64_t* const off = offset[t].data();
+    T* const xs = pts->xs.get();
+    T* const ys = pts->ys.get();
+    T* const zs = pts->zs.get();
+    std::int64_t* const perm = pts->perm.get();
     for (std::int64_t j = lo; j < hi; ++j) {
       const T folded[3] = {fold(0, j), fold(1, j), fold(2, j)};
       const std::int64_t p = off[bin_index(folded)]++;
-      pts->perm[p] = j;
-      pts->xs[p] = folded[0];
-      pts->ys[p] = folded[1];
-      pts->zs[p] = folded[2];
+      perm[p] = j;
+      xs[p] = folded[0];
+      ys[p] = folded[1];
+      zs[p] = folded[2];
     }
   }
   // Inside each bin, points in the order of their kernel's first grid point (x fastest), by
@@ -320,12 +332,17 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
         ys.assign(c[1], c[1] + m);
         zs.assign(c[2], c[2] + m);
         perm.assign(pts->perm.get() + lo, pts->perm.get() + lo + m);
+        T* const out_x = pts->xs.get() + lo;
+        T* const out_y = pts->ys.get() + lo;
+        T* const out_z = pts->zs.get() + lo;
+        std::int64_t* const out_perm = pts->perm.get() + lo;
+        std::int64_t* const next = count.data();
         for (std::int64_t j = 0; j < m; ++j) {
-          const std::int64_t p = lo + count[key[j]]++;
-          pts->xs[p] = xs[j];
-          pts->ys[p] = ys[j];
-          pts->zs[p] = zs[j];
-          pts->perm[p] = perm[j];
+          const std::int64_t p = next[key[j]]++;
+          out_x[p] = xs[j];
+          out_y[p] = ys[j];
+          out_z[p] = zs[j];
+          out_perm[p] = perm[j];
         }
       }
     }
