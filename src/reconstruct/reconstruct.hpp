@@ -28,7 +28,8 @@
 //    generations.stop_fit in generations.fit_patience (2) generations in a row (on
 //    noise-free 2cex the median orientation error moved by 0.1 degree over the last 5
 //    generations before that; one slow step alone is noise: on 5,000 Poisson images it
-//    ended refinement at 19.5 degrees), or after generations.max generations.
+//    ended refinement at 19.5 degrees, with 6% of the images still to move), or after
+//    generations.max generations.
 //  - Local stage (generations.local_max > 0): refinement has converged ON THE REFERENCE SET,
 //    whose spacing (covering radius 9.6 deg for 1e4 references) then limits the map. Up to
 //    local_max more generations slice and match as in refinement, then refine every image's
