@@ -129,11 +129,12 @@ AveragedPhasing phase_averaged(const Settings& settings, std::span<const double>
 // Half-data maps, a resolution estimate without a model: the images split by the parity of
 // their index among the images used, each half merged at `orientations` (this rank's, as in
 // State), regularised toward zero (not toward the run's map, which both halves would then
-// share), and phased as the final density is (phase_averaged) with seeds of its own (seed + (h + 1)
-// final_average for half h, so that no random start is shared). Their FSC counts each half's
-// photon noise, but the halves share the orientations, found against a model made from all
-// the images, so it is optimistic next to two fully independent reconstructions ("gold
-// standard"). On the CPU (also with runtime.device = cuda); collective on a Team like run().
+// share), and phased as the final density is (phase_averaged) with seeds of its own (seed +
+// (h + 1) final_average for half h, so that no random start is shared). Their FSC counts
+// each half's photon noise, but the halves share the orientations, found against a model
+// made from all the images, so it is optimistic next to two fully independent
+// reconstructions ("gold standard"). On the CPU (also with runtime.device = cuda);
+// collective on a Team like run().
 struct HalfMaps {
   std::array<std::vector<double>, 2> density;  // n^3 each, centred
 };
