@@ -301,6 +301,7 @@ Runner add_reconstruct(CLI::App& app) {
     summary["nodes"] = team.n_nodes();
     summary["mean_photons_per_image"] = photons;
     summary["photon_counts"] = counts;
+    summary["local_tolerance"] = reconstruct::local_tolerance(st, counts);  // what auto chose
     summary["orientations_metric"] =  // what orientations.metric = auto chose (reconstruct.cpp)
         st.orientations.metric != "auto" ? st.orientations.metric : counts ? "poisson" : "euclidean";
     if (sparse) summary["warning"] = sparse_warning;

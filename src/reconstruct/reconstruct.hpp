@@ -148,6 +148,11 @@ HalfMaps half_maps(const Data& data, const Settings& settings, std::span<const g
 double median_orientation_error(const std::vector<geometry::Quaternion>& found,
                                 const std::vector<geometry::Quaternion>& truth);
 
+// The NUFFT tolerance of the local stage's slices: orientations.local_tolerance, or where
+// that is 0 (auto), 1e-3 for photon counts (counts: every value an integer) and
+// slicing.tolerance for noise-free intensities.
+double local_tolerance(const Settings& settings, bool counts);
+
 // The stopping rule's count: generations in a row, the last one included, whose fit (lower
 // is better) improved by less than the fraction stop_fit over the one before; fits are one
 // stage's generations in order.

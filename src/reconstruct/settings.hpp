@@ -23,7 +23,7 @@ struct Settings {
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
     std::string metric = "auto";       // auto | euclidean | poisson
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
-    double local_tolerance = 1e-3;     // NUFFT tolerance of the local stage's slices
+    double local_tolerance = 0;        // NUFFT tolerance of the local slices (0: auto)
     std::string scale = "per_slice";   // none | per_slice
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image

@@ -24,6 +24,8 @@ corr=$(python3 -c "import json,sys; print(json.load(open('$dir/r/summary.json'))
 check "python3 -c 'import sys; sys.exit(0 if $corr > 0.9 else 1)'" "oracle reconstruction correlates with the model (got $corr)"
 check "python3 -c \"import json; t = json.load(open('$dir/r/summary.json'))['totals']; assert t['generations'] == 2 and t['merging_s'] > 0\"" \
   "summary.json has the totals per stage"
+check "python3 -c \"import json; assert json.load(open('$dir/r/summary.json'))['local_tolerance'] == 1e-5\"" \
+  "noise-free images: the local slices at slicing.tolerance (orientations.local_tolerance = 0, auto)"
 check "[ \$(head -1 '$dir/r/fsc.csv') = 'shell,frequency_inv_angstrom,resolution_angstrom,fsc_reference,fsc_half_data,voxels' ]" \
   "fsc.csv holds the FSC against the model and the half-data FSC"
 check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert s['final_phasing']['runs_averaged'] == 2; assert s['half_data']['correlation'] > 0.8; assert all(isinstance(s[f'resolution_{w}fsc_{t}_angstrom'], float) and isinstance(s[f'resolution_{w}fsc_{t}_beyond_grid_edge'], bool) for w in ('', 'half_data_') for t in ('0.5', '0.143'))\"" \

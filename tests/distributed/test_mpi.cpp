@@ -335,7 +335,7 @@ TEST(Mpi, LocalStageRefinesAsOneProcess) {
       "", {"grid.n=15", "generations.max=4", "generations.search_max=1", "generations.stop_reassigned=1",
            "orientations.references=300", "orientations.batch_size=40", "orientations.metric=euclidean",
            "phasing.loops=2", "runtime.fft_planning=estimate", "runtime.threads=1", "merging.regularisation=0.1",
-           "distribution.strategy=distributed", "distribution.n_streams=2"});
+           "distribution.strategy=distributed", "distribution.n_streams=2", "orientations.local_tolerance=1e-3"});
   std::vector<double> input;                   // what generation 3 sliced
   std::vector<geometry::Quaternion> previous;  // every image's orientation after generation 2
   const auto r = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {

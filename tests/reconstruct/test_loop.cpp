@@ -52,6 +52,16 @@ TEST(Loop, SlowGenerationsCountsTheStepsBelowStopFitAtTheEnd) {
   EXPECT_EQ(slow_generations(std::vector<double>{0.6, 0.6, 0.6}, 0.0), 0);             // stop_fit 0: never
 }
 
+TEST(Loop, LocalToleranceAutoFollowsTheNoise) {
+  reconstruct::Settings st;
+  st.slicing.tolerance = 1e-5;
+  EXPECT_EQ(reconstruct::local_tolerance(st, true), 1e-3);   // photon counts
+  EXPECT_EQ(reconstruct::local_tolerance(st, false), 1e-5);  // noise-free: slicing's
+  st.orientations.local_tolerance = 1e-4;
+  EXPECT_EQ(reconstruct::local_tolerance(st, true), 1e-4);   // set: as set
+  EXPECT_EQ(reconstruct::local_tolerance(st, false), 1e-4);
+}
+
 TEST(Loop, OracleModeReproducesTheModel) {
   const int n = 25;
   const auto s = small_dataset(400, n);
