@@ -87,7 +87,6 @@ std::vector<T> slices_at(const Problem& p, const std::vector<T>& A, const std::v
   return out;
 }
 
-template <typename T>
 std::vector<double> errors_deg(const std::vector<geometry::Quaternion>& a, const std::vector<geometry::Quaternion>& b) {
   std::vector<double> e;
   for (std::size_t i = 0; i < a.size(); ++i) e.push_back(geometry::angle_between(a[i], b[i]) / deg);
@@ -119,7 +118,7 @@ TYPED_TEST(RefineTest, NoiseFreeImagesComeBackToTheirOrientation) {
   std::vector<double> scores(p.truth.size());
   const auto stats = matching::refine_orientations<T>(A, p.n, p.pixels, p.s_ext, images, p.starts, 1, mo, ro, found, scores);
   EXPECT_EQ(stats.slices, 40 * (1 + 9 + 10 + 10 + 1));
-  const auto before = errors_deg<T>(p.starts, p.truth), after = errors_deg<T>(found, p.truth);
+  const auto before = errors_deg(p.starts, p.truth), after = errors_deg(found, p.truth);
   EXPECT_LT(median(after), 0.1) << "median error before " << median(before);
   EXPECT_LE(std::count_if(after.begin(), after.end(), [](double e) { return e > 1; }), 4);
   // Never worse than the start: the start's own score is an upper bound.
@@ -157,7 +156,7 @@ TYPED_TEST(RefineTest, PoissonImagesRefineWithTheLikelihood) {
   std::vector<geometry::Quaternion> found(p.truth.size());
   std::vector<double> scores(p.truth.size());
   matching::refine_orientations<T>(A, p.n, p.pixels, p.s_ext, images, p.starts, 1, mo, ro, found, scores);
-  const auto before = errors_deg<T>(p.starts, p.truth), after = errors_deg<T>(found, p.truth);
+  const auto before = errors_deg(p.starts, p.truth), after = errors_deg(found, p.truth);
   EXPECT_LT(median(after), 0.5 * median(before)) << "median error " << median(before) << " -> " << median(after);
 }
 
