@@ -31,7 +31,6 @@ bool launched_by_mpi() {
 }
 
 MPI_Datatype mpi_type(const double*) { return MPI_DOUBLE; }
-MPI_Datatype mpi_type(const std::int64_t*) { return MPI_INT64_T; }
 
 }  // namespace
 
@@ -194,13 +193,11 @@ void broadcast_in_place(const Comms* c, std::span<T> values) {
 }  // namespace
 
 void Team::sum(std::span<double> values) const { sum_in_place(comms_.get(), values); }
-void Team::sum(std::span<std::int64_t> values) const { sum_in_place(comms_.get(), values); }
 double Team::sum(double value) const {
   sum(std::span<double>(&value, 1));
   return value;
 }
 void Team::broadcast(std::span<double> values) const { broadcast_in_place(comms_.get(), values); }
-void Team::broadcast(std::span<std::int64_t> values) const { broadcast_in_place(comms_.get(), values); }
 
 double Team::max(double value) const {
 #ifdef SPIRE_HAVE_MPI

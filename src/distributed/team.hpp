@@ -14,7 +14,7 @@
 // single-process reference run).
 //
 // Collectives are called by every rank of the team in the same order (MPI's rule):
-//  - sum: in-place MPI_Allreduce in double (or int64): every rank gets the same values.
+//  - sum: in-place MPI_Allreduce in double: every rank gets the same values.
 //  - broadcast: from the lead (rank 0) to all.
 //  - gather: every rank's values, concatenated in rank order, on the lead (empty elsewhere).
 // Images are split over ranks in contiguous ranges (images(N)), so each rank reads only its
@@ -73,10 +73,8 @@ class Team {
 
   void barrier() const;
   void sum(std::span<double> values) const;
-  void sum(std::span<std::int64_t> values) const;
   double sum(double value) const;
   void broadcast(std::span<double> values) const;
-  void broadcast(std::span<std::int64_t> values) const;
   template <typename T>
   T broadcast_value(T value) const {
     if (size_ > 1) {
