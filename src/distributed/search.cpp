@@ -1,6 +1,5 @@
 #include "distributed/search.hpp"
 
-#include <cblas.h>
 #include <fmt/core.h>
 #include <omp.h>
 
@@ -14,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "distributed/comms.hpp"
+#include "matching/blas_threads.hpp"
 
 namespace spire::distributed {
 namespace {
@@ -46,22 +46,6 @@ double exposed_length(const std::vector<std::pair<double, double>>& a, const std
   both.insert(both.end(), b.begin(), b.end());
   return union_length(both) - union_length(b);
 }
-
-// OpenBLAS at one thread for a scope (the streams' GEMMs run side by side).
-class OneBlasThread {
- public:
-  OneBlasThread() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~OneBlasThread() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  OneBlasThread(const OneBlasThread&) = delete;
-  OneBlasThread& operator=(const OneBlasThread&) = delete;
-
- private:
-  int saved_;
-};
 
 }  // namespace
 
@@ -303,7 +287,7 @@ void OrientationSearch::State::run_stored() {
     }
   };
   {
-    const OneBlasThread one;
+    const matching::OneBlasThread one;
     std::vector<std::thread> threads;
     for (int i = 1; i < streams; ++i) threads.emplace_back(work, i);
     work(0);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.hpp"
+#include "matching/blas_threads.hpp"
 
 namespace spire::matching {
 
@@ -34,27 +35,6 @@ void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, double alpha, cons
                 bk = blas_size(k, "n_pixels");
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bm, bn, bk, alpha, a, bk, b, bk, 0.0, c, bn);
 }
-
-// OpenBLAS's pthreads build keeps a thread pool of its own beside OpenMP's, and each pool's
-// idle threads spin for a while and take the cores the other needs (measured with OpenBLAS
-// threads for the GEMM and OpenMP for the rest: 500 images x 500-slice batches at about half
-// the bare GEMM's speed on 2 cores). So every thread here is OpenMP's, each running a
-// single-threaded GEMM on its share of the images. OpenBLAS's count is process-wide: set to
-// 1 for the batch, then put back.
-class SingleThreadedBlas {
- public:
-  SingleThreadedBlas() : saved_(openblas_get_num_threads()) {
-    if (saved_ != 1) openblas_set_num_threads(1);
-  }
-  ~SingleThreadedBlas() {
-    if (saved_ != 1) openblas_set_num_threads(saved_);
-  }
-  SingleThreadedBlas(const SingleThreadedBlas&) = delete;
-  SingleThreadedBlas& operator=(const SingleThreadedBlas&) = delete;
-
- private:
-  int saved_;
-};
 
 // Below these sizes a team costs more than it saves (and on a machine shared with other
 // processes a spinning team can cost a scheduler quantum): values summed, products in a GEMM.
@@ -206,7 +186,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   // One block of rows per thread: each thread's GEMM packs the batch's slices anew, so
   // fewer, larger blocks pack less.
   const auto gemm_and_keep_best = [&](auto score) {
-    const SingleThreadedBlas single;
+    const OneBlasThread single;
 #pragma omp parallel num_threads(threads) if (n_images_ * count * P >= min_parallel_products)
     {
       const std::int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();

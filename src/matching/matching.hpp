@@ -23,7 +23,7 @@
 // index -1 and score +infinity. Each reference index should be added once.
 //
 // Threads: one OpenMP team does everything; each thread runs a single-threaded GEMM on its
-// share of the images (OpenBLAS is set to 1 thread during add_batch and restored after), so
+// share of the images (OpenBLAS is held at 1 thread during add_batch, blas_threads.hpp), so
 // OpenBLAS's own pool never competes with OpenMP's for the cores.
 //
 // The images are NOT copied: they must stay alive and unchanged while the object is used.
