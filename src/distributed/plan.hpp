@@ -8,9 +8,7 @@
 // slices of its range (its "held" range) once per generation and keeps them in its part of
 // its node's shared window. Whole batches keep every matching GEMM the same shape and
 // content as in one process: scores come out bit for bit the same, and orientations with
-// them (measured: cutting batches elsewhere changed the float rounding of the per-slice
-// scaled score |x|^2 - <x,y>^2/|y|^2, a difference of near-equal terms, by up to 5% on
-// noise-free images, enough to swap near-tied references).
+// them (what cutting batches elsewhere did: docs/distributed.md).
 // A node group is a set of nodes that together hold ONE full copy of the M references;
 // groups replicate each other (they compute the same slices).
 //  - replicated:  every node is a group: the node's ranks split the batches evenly.

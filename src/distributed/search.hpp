@@ -28,9 +28,7 @@
 // on given ranks every strategy and stream count gives bit-identical results (tested). Against
 // one process the GEMMs see fewer images per call, and OpenBLAS picks its kernels by matrix
 // size: scores agree to float round-off, and an image whose two best references score
-// within that round-off may take the other one (tests/distributed: at most one image in 90,
-// with photon noise; on noise-free images the per-slice score's cancellation makes such
-// near-ties common, and they change with the thread count in one process as well).
+// within that round-off may take the other one (how often: docs/distributed.md).
 //
 // Threads: the slicing NUFFT uses matching.threads = slicing.threads OpenMP threads; each
 // stream's matching max(1, threads / n_streams), with OpenBLAS held at one thread for the
