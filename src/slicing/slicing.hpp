@@ -16,7 +16,7 @@
 // Memory: about (3 sizeof(T) + 8) bytes per reference and pixel for the sorted points,
 // plus the fine grid (2n)^3 complex values. With keep_points = false only one batch's points
 // exist at a time: each slice_batch() rotates and sorts its batch again (for reference sets
-// whose points do not fit, e.g. 10^6 references of 64 x 64 pixels: 86 GB kept).
+// whose points do not fit; an example: docs/nufft.md).
 #include <array>
 #include <cstdint>
 #include <memory>
