@@ -27,7 +27,8 @@ namespace spire::simulate {
 
 // How a pattern's molecular transform is computed: `grid` interpolates F tabulated once
 // (TabulatedTransform, tabulated_transform.hpp), fast; `nufft` evaluates every pixel with
-// MolecularTransform (transform.hpp), no set-up grid but about 30x slower per pattern.
+// MolecularTransform (transform.hpp), no set-up grid but much slower per pattern
+// (docs/simulate.md).
 enum class PatternMethod { grid, nufft };
 
 struct SimulationSettings {

@@ -10,10 +10,10 @@
 // Spacing: the cubic spline's error for one atom's exp(2 pi i s.r) is about (2 pi |r| ds)^4
 // / 400 at worst (mid-cell, r along an axis); over random pixels and orientations the atoms'
 // errors add incoherently, so F's relative l2 error is about (2 pi R_8 ds)^4 / 1500 with
-// R_8 = (sum Z^2 r^8 / sum Z^2)^(1/8) (the constant measured on 2cex; the tests check it on
-// two molecules). ds is chosen to make that the tolerance; the NUFFT's error (a fraction of
-// the tolerance) adds to it. Each point then costs 4^3 = 64 complex multiply-adds on 16
-// contiguous runs of 4 coefficients, whatever the molecule's size.
+// R_8 = (sum Z^2 r^8 / sum Z^2)^(1/8) (the constant fitted on 2cex, docs/simulate.md; the
+// tests check it on two molecules). ds is chosen to make that the tolerance; the NUFFT's
+// error (a fraction of the tolerance) adds to it. Each point then costs 4^3 = 64 complex
+// multiply-adds on 16 contiguous runs of 4 coefficients, whatever the molecule's size.
 #include <complex>
 #include <cstdint>
 #include <vector>

@@ -13,9 +13,9 @@
 //    transform at the point and weighting by the species' f(|s|) gives F. Over |s| <= sqrt(3)
 //    s_max the species' factors are nearly linearly dependent, so the grids are first
 //    combined into a few components (f_e ~ sum_k P_ek phi_k to the tolerance, relative) and
-//    the NUFFT runs once per component, not per species (float, s_max 0.1: 3 for C, N, O,
-//    S, Zn). Cost: O(points x components x w^3) plus a small FFT; relative l2 error within
-//    a small factor of the tolerance.
+//    the NUFFT runs once per component, not per species (how many: docs/simulate.md).
+//    Cost: O(points x components x w^3) plus a small FFT; relative l2 error within a small
+//    factor of the tolerance.
 #include <array>
 #include <complex>
 #include <cstdint>
