@@ -29,25 +29,23 @@
 //    (1) That box is Fourier-downsampled to coarse_n^3 with a taper (rotate.hpp) and masked
 //        by a soft sphere (a turned map then stays in the box and keeps its norm). For each
 //        of `orientations` quasi-uniform rotations (geometry::reference_orientations) and
-//        the identity, the map is turned (trilinear, sampled a quarter voxel off: trilinear
-//        damps the top of the band except on voxels, so without it the identity and the
-//        axis permutations outscore the right turn) and one forward and one inverse FFT
-//        give the cross-correlation of both hands over every circular shift (the inverted
-//        hand's is the convolution, the imaginary part of the same inverse transform).
-//        Score: the peak over the norms of the reference and of the unturned map (a norm
-//        taken after turning would reward turns whose interpolation smooths the noise).
+//        the identity, the map is turned (trilinear, sampled a quarter voxel off) and one
+//        forward and one inverse FFT give the cross-correlation of both hands over every
+//        circular shift (the inverted hand's is the convolution, the imaginary part of the
+//        same inverse transform). Score: the peak over the norms of the reference and of
+//        the unturned map.
 //    (2) The best `candidates` (at least twice the set's covering radius apart) are refined
 //        by a pattern search (turns of +-step about x, y, z; the step halves when none
 //        helps) down to 1 degree; the best one, or two when close, then on a refine_n^3
 //        grid (cubic B-spline) down to tolerance_deg. The peak is followed off the grid by
-//        Newton steps on the band-limited correlation: with integer or parabola shifts the
-//        score favours rotations whose shift falls on the grid, by more than a degree.
+//        Newton steps on the band-limited correlation.
 //    (3) At full size, the shift that best fits the map turned by the result.
 //  - Plans are made once per grid and shared by the threads (each its own buffers).
 //  - The rotation is as well determined as the maps' content: a map only a few voxels
 //    across, or one with a symmetry, has many near-equal answers (all about as good for the
 //    FSC) and any one of them may come back.
 //  - try_inversion false: only the map's own hand.
+// Why the quarter-voxel offset, the unturned norm and the Newton shifts: docs/resolution.md.
 #include <array>
 #include <cstddef>
 #include <span>
