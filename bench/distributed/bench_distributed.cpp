@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
     const auto refs = geometry::reference_orientations(static_cast<std::size_t>(references));
 
     distributed::SearchOptions o;
-    o.strategy = distributed::parse_strategy(strategy);
+    o.strategy = value_of(distributed::kStrategyNames, strategy).value();
     o.split_size = split;
     o.n_streams = streams;
     o.slicing.batch_size = batch;

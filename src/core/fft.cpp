@@ -179,13 +179,6 @@ std::string describe(const char* kind, const FftDims& dims, const FftDims& loops
 
 }  // namespace
 
-Planning parse_planning(const std::string& name) {
-  if (name == "estimate") return Planning::estimate;
-  if (name == "measure") return Planning::measure;
-  if (name == "patient") return Planning::patient;
-  fail("unknown FFT planning '" + name + "' (expected estimate, measure or patient)");
-}
-
 template <typename T>
 std::string wisdom_path() {
   if (const char* p = std::getenv("SPIRE_FFTW_WISDOM"); p && *p)

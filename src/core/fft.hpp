@@ -22,11 +22,13 @@
 #include <string>
 #include <vector>
 
+#include "core/names.hpp"
+
 namespace spire {
 
 enum class Planning { estimate, measure, patient };
-
-Planning parse_planning(const std::string& name);  // "estimate" | "measure" | "patient"
+inline constexpr NameTable<Planning, 3> kPlanningNames{
+    {{Planning::estimate, "estimate"}, {Planning::measure, "measure"}, {Planning::patient, "patient"}}};
 
 template <typename T>
 class FftPlan3 {

@@ -41,8 +41,7 @@ std::string describe() {
 
 void require_device() {
   if (device_count() > 0) return;
-  fail("runtime.device = cuda: " + describe() +
-       " (this machine has no usable GPU; use runtime.device = cpu)");
+  fail("CUDA back end: " + describe() + " (this machine has no usable GPU)");
 }
 
 void* device_alloc(std::size_t bytes) {
@@ -117,8 +116,8 @@ double Event::elapsed_ms(const Event& since) const {
 
 namespace {
 [[noreturn]] void not_built() {
-  fail("runtime.device = cuda: this spire was built without the CUDA back end (configure with "
-       "SPIRE_CUDA=ON or AUTO where nvcc is installed); use runtime.device = cpu");
+  fail("CUDA back end: this spire was built without the CUDA back end (configure with SPIRE_CUDA=ON or AUTO "
+       "where nvcc is installed)");
 }
 }  // namespace
 

@@ -5,7 +5,6 @@
 
 #include "core/error.hpp"
 #include "cuda/device.hpp"
-#include "reconstruct/settings.hpp"
 
 namespace spire::cuda {
 
@@ -74,23 +73,6 @@ std::vector<PipelineStep> pipeline_schedule(std::int64_t n_batches, int buffers)
     steps.push_back(s);
   }
   return steps;
-}
-
-GemmPrecision parse_gemm_precision(const std::string& name) {
-  if (name == "fp32") return GemmPrecision::fp32;
-  if (name == "tf32") return GemmPrecision::tf32;
-  if (name == "3xtf32") return GemmPrecision::tf32x3;
-  fail("matching GEMM precision must be fp32, tf32 or 3xtf32, got '" + name + "'");
-}
-
-void check_device_settings(const reconstruct::Settings& s) {
-  parse_gemm_precision(s.orientations.gemm);
-  if (s.runtime.device != "cpu" && s.runtime.device != "cuda")
-    fail("runtime.device must be cpu or cuda, got '" + s.runtime.device + "'");
-  if (s.runtime.device == "cpu" && s.orientations.gemm != "fp32")
-    fail("orientations.gemm = " + s.orientations.gemm +
-         " runs on the GPU's tensor cores only: it needs runtime.device = cuda (the CPU's GEMM is fp32)");
-  if (s.runtime.device == "cuda") require_device();
 }
 
 }  // namespace spire::cuda

@@ -2,7 +2,7 @@
 // Host-side decisions of the CUDA back end, plain C++ so they are tested on any machine:
 // the GPU NUFFT's layout (kernel, fine grid, bins, shared-memory subgrids, deconvolution
 // factors), the split of crowded bins into subproblems, the stream schedule of the
-// slicing -> matching pipeline, and the settings checks of runtime.device = cuda.
+// slicing -> matching pipeline.
 //
 // Contract:
 //  - make_nufft_layout takes the CPU NUFFT's decisions (nufft::choose_kernel,
@@ -24,11 +24,8 @@
 #include <string>
 #include <vector>
 
+#include "matching/matching.hpp"
 #include "nufft/kernel.hpp"
-
-namespace spire::reconstruct {
-struct Settings;
-}
 
 namespace spire::cuda {
 
@@ -65,16 +62,8 @@ struct PipelineStep {
 };
 std::vector<PipelineStep> pipeline_schedule(std::int64_t n_batches, int buffers);
 
-// Precision of the matching GEMM. fp32: plain SGEMM. tf32: one TF32 tensor-core GEMM (10-bit
-// mantissas). tf32x3: 3xTF32, big*big + big*small + small*big with x = big + small split at
-// TF32, about FP32's accuracy on the tensor cores. The TF32 modes are for the GPU only and
-// are to be used only where tests/cuda shows the argmin unchanged.
-enum class GemmPrecision { fp32, tf32, tf32x3 };
-GemmPrecision parse_gemm_precision(const std::string& name);  // "fp32" | "tf32" | "3xtf32"
-
-// The checks of runtime.device and what depends on it, before any work: a GEMM precision
-// other than fp32 asks for runtime.device = cuda; runtime.device = cuda asks for a build
-// with the back end and a device (cuda::require_device's error otherwise).
-void check_device_settings(const reconstruct::Settings& settings);
+// Precision of the matching GEMM (matching.hpp); the TF32 modes only where tests/cuda shows
+// the argmin unchanged.
+using GemmPrecision = matching::GemmPrecision;
 
 }  // namespace spire::cuda

@@ -7,22 +7,6 @@
 
 namespace spire::distributed {
 
-Strategy parse_strategy(const std::string& name) {
-  if (name == "replicated") return Strategy::replicated;
-  if (name == "distributed") return Strategy::distributed;
-  if (name == "hybrid") return Strategy::hybrid;
-  fail("distribution.strategy: \"" + name + "\" is not one of replicated, distributed, hybrid");
-}
-
-const char* strategy_name(Strategy strategy) {
-  switch (strategy) {
-    case Strategy::replicated: return "replicated";
-    case Strategy::distributed: return "distributed";
-    case Strategy::hybrid: return "hybrid";
-  }
-  return "?";
-}
-
 Range share(std::int64_t n, std::int64_t parts, std::int64_t part) {
   const std::int64_t a = n * part / parts, b = n * (part + 1) / parts;
   return {a, b - a};
@@ -36,7 +20,7 @@ int Layout::n_ranks() const {
 
 Layout emulated_layout(int n_ranks, int ranks_per_node) {
   if (n_ranks < 1) fail("distribution: no ranks");
-  if (ranks_per_node < 1) fail(fmt::format("distribution.ranks_per_node = {} must be at least 1", ranks_per_node));
+  if (ranks_per_node < 1) fail(fmt::format("ranks per node = {} must be at least 1", ranks_per_node));
   Layout layout;
   for (int r = 0; r < n_ranks; ++r) {
     if (r % ranks_per_node == 0) layout.nodes.emplace_back();
@@ -65,7 +49,7 @@ Plan make_plan(const Layout& layout, const PlanSettings& st) {
     const std::int64_t a = std::min(M, first_batch * B), b = std::min(M, (first_batch + count) * B);
     return Range{a, b - a};
   };
-  if (st.n_streams < 1) fail(fmt::format("distribution.n_streams = {} must be at least 1", st.n_streams));
+  if (st.n_streams < 1) fail(fmt::format("streams per rank (n_streams) = {} must be at least 1", st.n_streams));
   std::vector<int> seen(static_cast<std::size_t>(R), 0);
   for (const auto& node : layout.nodes) {
     if (node.empty()) fail("distribution: a node without ranks");
@@ -91,15 +75,15 @@ Plan make_plan(const Layout& layout, const PlanSettings& st) {
     case Strategy::distributed: g = n_nodes; break;
     case Strategy::hybrid: {
       if (st.split_size < 1)
-        fail(fmt::format("distribution.split_size = {}: the hybrid strategy needs the references per node (>= 1)", st.split_size));
+        fail(fmt::format("references per node (split_size) = {}: the hybrid strategy needs at least 1", st.split_size));
       const std::int64_t per_node = (st.split_size + B - 1) / B;  // whole batches
       const std::int64_t need = (n_batches + per_node - 1) / per_node;
       if (need > n_nodes)
-        fail(fmt::format("distribution.split_size = {}: one copy of the {} references needs {} nodes, but there are only {} "
+        fail(fmt::format("references per node (split_size) = {}: one copy of the {} references needs {} nodes, but there are only {} "
                          "(raise split_size to at least {}, or use more nodes)",
                          st.split_size, M, need, n_nodes, (n_batches + n_nodes - 1) / n_nodes * B));
       if (n_nodes % need != 0)
-        fail(fmt::format("distribution.split_size = {}: one copy of the {} references spans {} nodes, and the {} nodes do not "
+        fail(fmt::format("references per node (split_size) = {}: one copy of the {} references spans {} nodes, and the {} nodes do not "
                          "form whole groups of {} (choose split_size so that {} is a multiple of ceil(M / split_size))",
                          st.split_size, M, need, n_nodes, need, n_nodes));
       g = static_cast<int>(need);

@@ -58,11 +58,13 @@
 #include <string>
 #include <vector>
 
+#include "core/names.hpp"
+
 namespace spire::distributed {
 
 enum class Strategy { replicated, distributed, hybrid };
-Strategy parse_strategy(const std::string& name);  // "replicated" | "distributed" | "hybrid"
-const char* strategy_name(Strategy strategy);
+inline constexpr NameTable<Strategy, 3> kStrategyNames{
+    {{Strategy::replicated, "replicated"}, {Strategy::distributed, "distributed"}, {Strategy::hybrid, "hybrid"}}};
 
 // A contiguous range [first, first + count).
 struct Range {

@@ -122,7 +122,7 @@ OrientationSearch::OrientationSearch(const Team& team, std::span<const geometry:
 #ifdef SPIRE_HAVE_MPI
   if (team.comms()) {
     if (s.streams > 1 && team.thread_level() < MPI_THREAD_SERIALIZED)
-      fail(fmt::format("distribution.n_streams = {} needs MPI_THREAD_SERIALIZED or more; this MPI gives level {}",
+      fail(fmt::format("{} streams per rank need MPI_THREAD_SERIALIZED or more; this MPI gives level {}",
                        options.n_streams, team.thread_level()));
     s.lock_mpi = team.thread_level() < MPI_THREAD_MULTIPLE;
   }

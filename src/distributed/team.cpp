@@ -90,7 +90,7 @@ Team::Team() = default;
 
 Team Team::world(int ranks_per_node) {
   Team team;
-  if (ranks_per_node < 0) fail(fmt::format("distribution.ranks_per_node = {} must not be negative", ranks_per_node));
+  if (ranks_per_node < 0) fail(fmt::format("ranks per emulated node = {} must not be negative", ranks_per_node));
 #ifdef SPIRE_HAVE_MPI
   int initialised = 0, finalized = 0;
   MPI_Initialized(&initialised);
@@ -120,7 +120,7 @@ Team Team::world(int ranks_per_node) {
     int spans = lo != hi;
     check(MPI_Allreduce(MPI_IN_PLACE, &spans, 1, MPI_INT, MPI_MAX, c->world), "MPI_Allreduce");
     if (spans)
-      fail(fmt::format("distribution.ranks_per_node = {}: an emulated node would span two real nodes (shared memory "
+      fail(fmt::format("ranks per emulated node = {}: an emulated node would span two real nodes (shared memory "
                        "cannot); use a divisor of the ranks per real node, or 0",
                        ranks_per_node));
     team.emulated_ = true;

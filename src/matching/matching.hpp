@@ -32,10 +32,21 @@
 #include <span>
 #include <vector>
 
+#include "core/names.hpp"
+
 namespace spire::matching {
 
 enum class Metric { euclidean, poisson };
+inline constexpr NameTable<Metric, 2> kMetricNames{{{Metric::euclidean, "euclidean"}, {Metric::poisson, "poisson"}}};
 enum class Scale { none, per_slice };
+inline constexpr NameTable<Scale, 2> kScaleNames{{{Scale::none, "none"}, {Scale::per_slice, "per_slice"}}};
+
+// Precision of the matching GEMM where a back end offers a choice (the GPU's tensor cores).
+// fp32: plain SGEMM. tf32: one TF32 GEMM (10-bit mantissas). tf32x3: 3xTF32, big*big +
+// big*small + small*big with x = big + small split at TF32, about FP32's accuracy.
+enum class GemmPrecision { fp32, tf32, tf32x3 };
+inline constexpr NameTable<GemmPrecision, 3> kGemmPrecisionNames{
+    {{GemmPrecision::fp32, "fp32"}, {GemmPrecision::tf32, "tf32"}, {GemmPrecision::tf32x3, "3xtf32"}}};
 
 struct Options {
   Metric metric = Metric::euclidean;

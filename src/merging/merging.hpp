@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "core/fft.hpp"
+#include "core/names.hpp"
 #include "nufft/nufft.hpp"
 
 namespace spire::merging {
@@ -101,6 +102,7 @@ CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
                             double tolerance);
 
 enum class CgPrecision { float32, float64 };
+inline constexpr NameTable<CgPrecision, 2> kCgPrecisionNames{{{CgPrecision::float32, "float"}, {CgPrecision::float64, "double"}}};
 
 struct Settings {
   int n = 81;                  // odd grid size

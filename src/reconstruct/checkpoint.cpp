@@ -29,7 +29,7 @@ constexpr DoubleField kDoubleFields[] = {
     {"merging_s", &Generation::merging_s},   {"phasing_s", &Generation::phasing_s},
     {"fit", &Generation::fit},               {"change", &Generation::change},
     {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
-    {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::refining_s},
+    {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::local_s},
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -92,10 +92,10 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   w.attribute("", "data_fingerprint", hex(id.data_fingerprint));
   w.attribute("", "grid_n", id.grid_n);
   w.attribute("", "next_generation", std::int64_t{s.next_generation});
-  w.attribute("", "refining", std::int64_t{s.refining});
-  w.attribute("", "local", std::int64_t{s.local});
-  w.attribute("", "finished", std::int64_t{s.finished});
-  w.attribute("", "converged", std::int64_t{s.converged});
+  w.attribute("", "refining", std::int64_t{s.standing.refining});
+  w.attribute("", "local", std::int64_t{s.standing.local});
+  w.attribute("", "finished", std::int64_t{s.standing.finished});
+  w.attribute("", "converged", std::int64_t{s.standing.converged});
 
   std::vector<double> q;
   q.reserve(4 * s.orientations.size());
@@ -152,10 +152,10 @@ Checkpoint read_checkpoint(const std::string& path) {
 
   State& s = c.state;
   s.next_generation = static_cast<int>(r.integer_attribute("", "next_generation"));
-  s.refining = r.integer_attribute("", "refining") != 0;
-  s.local = r.integer_attribute("", "local") != 0;
-  s.finished = r.integer_attribute("", "finished") != 0;
-  s.converged = r.integer_attribute("", "converged") != 0;
+  s.standing.refining = r.integer_attribute("", "refining") != 0;
+  s.standing.local = r.integer_attribute("", "local") != 0;
+  s.standing.finished = r.integer_attribute("", "finished") != 0;
+  s.standing.converged = r.integer_attribute("", "converged") != 0;
   const auto N = static_cast<std::size_t>(id.n_images);
   const auto q = r.read<double>("orientations", {N, 4});
   s.orientations.resize(N);
@@ -214,8 +214,9 @@ void check_resumable(const Checkpoint& c, const std::string& checkpoint_path, co
 }
 
 bool extend(State& state, const Settings& settings) {
-  if (state.finished && !state.converged && state.next_generation < settings.generations.max) state.finished = false;
-  return !state.finished && state.next_generation < settings.generations.max;
+  if (state.standing.finished && !state.standing.converged && state.next_generation < settings.generations.max)
+    state.standing.finished = false;
+  return !state.standing.finished && state.next_generation < settings.generations.max;
 }
 
 }  // namespace spire::reconstruct

@@ -13,32 +13,49 @@
 namespace spire::reconstruct {
 namespace {
 
-using Field = std::variant<std::int64_t*, double*, bool*, std::string*, std::uint64_t*>;
+// An enum setting, read and written by name through its NameTable.
+struct Choice {
+  std::function<std::string()> get;
+  std::function<bool(std::string_view)> set;  // false: not one of the names
+  std::string names;                          // "a, b or c"
+};
+
+template <typename E, std::size_t N>
+Choice choice(E* field, const NameTable<E, N>& table) {
+  return {[field, &table] { return std::string(name_of(table, *field)); },
+          [field, &table](std::string_view name) {
+            const auto value = value_of(table, name);
+            if (value) *field = *value;
+            return value.has_value();
+          },
+          names_of(table)};
+}
+
+using Field = std::variant<std::int64_t*, double*, bool*, Choice, std::uint64_t*>;
 
 struct Entry {
   const char* section;
   const char* key;
   Field field;
   const char* doc;
-  double lo = 0, hi = 0;                 // numeric range (inclusive) when lo < hi
-  std::vector<std::string> choices = {};  // allowed strings
+  double lo = 0, hi = 0;  // numeric range (inclusive) when lo < hi
   bool odd = false;
 };
 
 // The one schema: every setting with its documentation and its range.
 std::vector<Entry> schema(Settings& s) {
   return {
-      {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81)", 5, 301, {}, true},
+      {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81)", 5, 301, true},
       {"data", "first", &s.data.first, "first image to use (0-based index in the file); with data.images any contiguous range, e.g. two runs on disjoint halves whose densities `spire resolution` compares: a fully independent (gold-standard) half-data FSC", 0, 1e12},
       {"data", "images", &s.data.images, "images to use from data.first on (0: all the rest)", 0, 1e12},
       {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3))", 1, 1e8},
       {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM (memory O(batch_size x images))", 1, 1e7},
-      {"orientations", "metric", &s.orientations.metric, "distance between data and model images: euclidean, poisson (log-likelihood), or auto: poisson for photon counts (every value an integer), euclidean otherwise (on 2cex with 3,200 photons per image euclidean did not converge from random orientations, poisson did)", 0, 0, {"auto", "euclidean", "poisson"}},
+      {"orientations", "metric", choice(&s.orientations.metric, kMetricChoiceNames), "distance between data and model images: euclidean, poisson (log-likelihood), or auto: poisson for photon counts (every value an integer), euclidean otherwise (on 2cex with 3,200 photons per image euclidean did not converge from random orientations, poisson did)"},
       {"orientations", "local_steps", &s.orientations.local_steps, "local stage: Newton steps that refine each image's orientation below the reference spacing (matching/refine.hpp; first step 0.6 x the covering-radius bound of orientations.references, halved each step; 10 slices per image per step)", 1, 10},
       {"orientations", "local_tolerance", &s.orientations.local_tolerance, "NUFFT tolerance of the local stage's slices; 0 (auto): 1e-3 for photon counts, slicing.tolerance for noise-free intensities. Measured on 2cex: 300 Poisson images refined from 5.7 deg off reach the same median error, 1.88 deg, at 1e-3, 1e-4 and 1e-5, and the demo's local generation took 6.3 s at 1e-3 instead of 10.1 s; but noise-free images, where the slice error is the only error, ended at 2.8 deg with 1e-3 against 2.0 deg with 1e-5", 0, 1e-1},
-      {"orientations", "scale", &s.orientations.scale, "scale each model slice to the image (per_slice) or not (none)", 0, 0, {"none", "per_slice"}},
+      {"orientations", "scale", choice(&s.orientations.scale, matching::kScaleNames), "scale each model slice to the image (per_slice) or not (none)"},
       {"orientations", "min_photons", &s.orientations.min_photons, "warn that the data are too sparse to orient when photon-count images hold fewer photons than this on average (measured on 2cex, README)", 0, 1e12},
-      {"orientations", "gemm", &s.orientations.gemm, "precision of the matching GEMM with runtime.device = cuda: fp32, tf32 (tensor cores) or 3xtf32 (split TF32, near fp32); use the TF32 ones only where tests/cuda shows the argmin unchanged", 0, 0, {"fp32", "tf32", "3xtf32"}},
+      {"orientations", "gemm", choice(&s.orientations.gemm, matching::kGemmPrecisionNames), "precision of the matching GEMM with runtime.device = cuda: fp32, tf32 (tensor cores) or 3xtf32 (split TF32, near fp32); use the TF32 ones only where tests/cuda shows the argmin unchanged"},
       {"orientations", "oracle", &s.orientations.oracle, "EVALUATION ONLY: merge with the file's true orientations instead of matching"},
       {"generations", "max", &s.generations.max, "generations at most", 1, 10000},
       {"generations", "stop_change", &s.generations.stop_change, "stop (refinement only) when the merged autocorrelation's relative change between generations falls below this", 0, 1},
@@ -54,20 +71,20 @@ std::vector<Entry> schema(Settings& s) {
       {"merging", "cg_iterations", &s.merging.cg_iterations, "conjugate-gradient iterations at most", 1, 100000},
       {"merging", "cg_tolerance", &s.merging.cg_tolerance, "conjugate-gradient relative residual to stop at", 1e-15, 1},
       {"merging", "regularisation", &s.merging.regularisation, "Tikhonov lambda relative to the mean diagonal of A*DA", 0, 1e6},
-      {"merging", "precision", &s.merging.precision, "precision of the merging solve", 0, 0, {"float", "double"}},
+      {"merging", "precision", choice(&s.merging.precision, merging::kCgPrecisionNames), "precision of the merging solve"},
       {"phasing", "loops", &s.phasing.loops, "loops of (HIO, ER, shrinkwrap)", 1, 10000},
       {"phasing", "hio_iterations", &s.phasing.hio_iterations, "HIO iterations per loop", 0, 100000},
       {"phasing", "er_iterations", &s.phasing.er_iterations, "ER iterations per loop", 0, 100000},
       {"phasing", "beta", &s.phasing.beta, "HIO feedback parameter", 0, 2},
       {"phasing", "shrinkwrap_fraction", &s.phasing.shrinkwrap_fraction, "shrinkwrap threshold, fraction of the blurred maximum", 0, 1},
       {"phasing", "final_average", &s.phasing.final_average, "the final density (and each half map) is the mean of this many phasing runs from the final autocorrelation, each aligned by shift and hand to the one with the lowest Fourier error (single runs are chaotic: on 2cex one autocorrelation gave FSC 0.5 from 10.2 to 25 A with the seed; README)", 1, 1000},
-      {"distribution", "strategy", &s.distribution.strategy, "MPI ranks: who holds the reference slices. replicated: every node all of them (each rank of a node a share); distributed: every rank an equal share of all; hybrid: each node split_size of them, a full copy spread over ceil(references / split_size) nodes, node groups replicating each other", 0, 0, {"replicated", "distributed", "hybrid"}},
+      {"distribution", "strategy", choice(&s.distribution.strategy, distributed::kStrategyNames), "MPI ranks: who holds the reference slices. replicated: every node all of them (each rank of a node a share); distributed: every rank an equal share of all; hybrid: each node split_size of them, a full copy spread over ceil(references / split_size) nodes, node groups replicating each other"},
       {"distribution", "split_size", &s.distribution.split_size, "hybrid: reference orientations per node (the node count must be a multiple of ceil(references / split_size))", 0, 1e9},
       {"distribution", "n_streams", &s.distribution.n_streams, "concurrent pipelines per rank, each with its own transfer buffer, so that the next batch is fetched while one is matched", 1, 64},
       {"distribution", "ranks_per_node", &s.distribution.ranks_per_node, "0: nodes as MPI finds them (shared memory); k > 0: emulate nodes of k consecutive ranks (testing the multi-node design on one machine)", 0, 1e6},
       {"runtime", "threads", &s.runtime.threads, "OpenMP threads (0: all)", 0, 4096},
-      {"runtime", "device", &s.runtime.device, "back end: cpu or cuda", 0, 0, {"cpu", "cuda"}},
-      {"runtime", "fft_planning", &s.runtime.fft_planning, "FFTW planning (wisdom is cached)", 0, 0, {"estimate", "measure", "patient"}},
+      {"runtime", "device", choice(&s.runtime.device, kDeviceNames), "back end: cpu or cuda"},
+      {"runtime", "fft_planning", choice(&s.runtime.fft_planning, kPlanningNames), "FFTW planning (wisdom is cached)"},
       {"runtime", "seed", &s.runtime.seed, "seed of every random choice (random start, phasing)"},
       {"output", "every_generation", &s.output.every_generation, "also write each generation's density, intensity and autocorrelation maps to OUT/generations/NNN/"},
       {"output", "half_maps", &s.output.half_maps, "at the end, merge and phase the even and odd images apart at the final orientations (half_1.mrc, half_2.mrc) and report their FSC (fsc.csv column fsc_half_data, summary.json resolution_half_data_*): a resolution estimate without a model, optimistic because the halves share the orientations (reconstruct.hpp)"},
@@ -83,10 +100,11 @@ const std::vector<std::string>& neutral_keys() {
 }
 
 std::string show(const Field& f) {
+  if (const auto* c = std::get_if<Choice>(&f)) return "\"" + c->get() + "\"";
   return std::visit(
-      [](auto* p) -> std::string {
-        using V = std::remove_pointer_t<decltype(p)>;
-        if constexpr (std::is_same_v<V, std::string>) return "\"" + *p + "\"";
+      [](const auto& p) -> std::string {
+        using V = std::remove_pointer_t<std::decay_t<decltype(p)>>;
+        if constexpr (std::is_same_v<V, Choice>) return "";
         else if constexpr (std::is_same_v<V, bool>) return *p ? "true" : "false";
         else if constexpr (std::is_same_v<V, double>) return fmt::format("{}", *p);
         else return std::to_string(*p);
@@ -97,11 +115,17 @@ std::string show(const Field& f) {
 void assign(const Entry& e, const toml::value& v, const std::string& where) {
   const std::string name = std::string(e.section) + "." + e.key;
   auto bad = [&](const std::string& why) { fail_in(where, "setting " + name + ": " + why); };
+  if (const auto* c = std::get_if<Choice>(&e.field)) {
+    if (!v.is_string()) bad("wrong type (expected one of " + c->names + ")");
+    if (!c->set(v.as_string().str)) bad("\"" + v.as_string().str + "\" is not one of " + c->names);
+    return;
+  }
   try {
     std::visit(
-        [&](auto* p) {
-          using V = std::remove_pointer_t<decltype(p)>;
-          if constexpr (std::is_same_v<V, double>) {
+        [&](const auto& p) {
+          using V = std::remove_pointer_t<std::decay_t<decltype(p)>>;
+          if constexpr (std::is_same_v<V, Choice>) {
+          } else if constexpr (std::is_same_v<V, double>) {
             *p = v.is_integer() ? static_cast<double>(v.as_integer()) : toml::get<double>(v);
           } else if constexpr (std::is_same_v<V, std::uint64_t>) {
             const auto i = toml::get<std::int64_t>(v);
@@ -114,32 +138,22 @@ void assign(const Entry& e, const toml::value& v, const std::string& where) {
         e.field);
   } catch (const toml::type_error&) {
     bad("wrong type (expected " +
-        std::visit([](auto* p) -> std::string {
-          using V = std::remove_pointer_t<decltype(p)>;
-          if constexpr (std::is_same_v<V, std::string>) return "a string";
+        std::visit([](const auto& p) -> std::string {
+          using V = std::remove_pointer_t<std::decay_t<decltype(p)>>;
+          if constexpr (std::is_same_v<V, Choice>) return "a name";
           else if constexpr (std::is_same_v<V, bool>) return "true or false";
           else if constexpr (std::is_same_v<V, double>) return "a number";
           else return "an integer";
         }, e.field) + ")");
   }
   if (e.lo < e.hi) {
-    const double x = std::visit([](auto* p) -> double {
-      using V = std::remove_pointer_t<decltype(p)>;
+    const double x = std::visit([](const auto& p) -> double {
+      using V = std::remove_pointer_t<std::decay_t<decltype(p)>>;
       if constexpr (std::is_arithmetic_v<V>) return static_cast<double>(*p);
       else return 0;
     }, e.field);
     if (!(x >= e.lo && x <= e.hi)) bad(fmt::format("{} is outside [{}, {}]", x, e.lo, e.hi));
     if (e.odd && static_cast<std::int64_t>(x) % 2 == 0) bad(fmt::format("{} must be odd", x));
-  }
-  if (!e.choices.empty()) {
-    const std::string& s = *std::get<std::string*>(e.field);
-    bool ok = false;
-    std::string list;
-    for (const auto& c : e.choices) {
-      ok = ok || c == s;
-      list += (list.empty() ? "" : ", ") + c;
-    }
-    if (!ok) bad("\"" + s + "\" is not one of " + list);
   }
 }
 
@@ -185,7 +199,7 @@ void apply_overrides(std::vector<Entry>& entries, const std::vector<std::string>
 
 void finish(Settings& s, const std::string& where) {
   if (s.orientations.batch_size > s.orientations.references) s.orientations.batch_size = s.orientations.references;
-  if (s.distribution.strategy == "hybrid" && s.distribution.split_size < 1)
+  if (s.distribution.strategy == distributed::Strategy::hybrid && s.distribution.split_size < 1)
     fail_in(where,
             "setting distribution.split_size: the hybrid strategy needs the reference orientations per node (>= 1)");
 }

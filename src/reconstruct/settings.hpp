@@ -8,7 +8,22 @@
 #include <string>
 #include <vector>
 
+#include "core/fft.hpp"
+#include "core/names.hpp"
+#include "distributed/plan.hpp"
+#include "matching/matching.hpp"
+#include "merging/merging.hpp"
+
 namespace spire::reconstruct {
+
+// orientations.metric: one of matching's metrics, or auto (poisson for photon counts).
+enum class MetricChoice { automatic, euclidean, poisson };
+inline constexpr NameTable<MetricChoice, 3> kMetricChoiceNames{
+    {{MetricChoice::automatic, "auto"}, {MetricChoice::euclidean, "euclidean"}, {MetricChoice::poisson, "poisson"}}};
+
+// runtime.device: the back end (reconstruct/backend.hpp).
+enum class Device { cpu, cuda };
+inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Device::cuda, "cuda"}}};
 
 struct Settings {
   struct Grid {
@@ -21,13 +36,13 @@ struct Settings {
   struct Orientations {
     std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
-    std::string metric = "auto";       // auto | euclidean | poisson
+    MetricChoice metric = MetricChoice::automatic;
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
     double local_tolerance = 0;        // NUFFT tolerance of the local slices (0: auto)
-    std::string scale = "per_slice";   // none | per_slice
+    matching::Scale scale = matching::Scale::per_slice;
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image
-    std::string gemm = "fp32";  // matching GEMM on the GPU: fp32 | tf32 | 3xtf32
+    matching::GemmPrecision gemm = matching::GemmPrecision::fp32;  // matching GEMM on the GPU
   } orientations;
   struct Generations {
     std::int64_t max = 30;           // generations at most
@@ -48,7 +63,7 @@ struct Settings {
     std::int64_t cg_iterations = 100;
     double cg_tolerance = 1e-6;      // relative residual
     double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
-    std::string precision = "double";  // float | double
+    merging::CgPrecision precision = merging::CgPrecision::float64;
   } merging;
   struct Phasing {
     std::int64_t loops = 10;
@@ -59,15 +74,15 @@ struct Settings {
     std::int64_t final_average = 8;  // phasing runs averaged into the final density
   } phasing;
   struct Distribution {  // MPI ranks (src/distributed/plan.hpp); no effect on one rank
-    std::string strategy = "distributed";  // replicated | distributed | hybrid
+    distributed::Strategy strategy = distributed::Strategy::distributed;
     std::int64_t split_size = 0;     // hybrid: reference orientations per node
     std::int64_t n_streams = 2;      // pipelines per rank (fetch beside matching)
     std::int64_t ranks_per_node = 0;  // 0: real nodes; k: emulate nodes of k ranks
   } distribution;
   struct Runtime {
     std::int64_t threads = 0;         // OpenMP threads (0: all)
-    std::string device = "cpu";       // cpu | cuda
-    std::string fft_planning = "measure";  // estimate | measure | patient
+    Device device = Device::cpu;
+    Planning fft_planning = Planning::measure;
     std::uint64_t seed = 1;
   } runtime;
   struct Output {

@@ -114,19 +114,20 @@ TEST(CudaPipeline, NoBufferIsOverwrittenBeforeItsBatchIsMatched) {
 }
 
 TEST(CudaSettings, GemmPrecisionNamesAndTheCpuRefusesTf32) {
-  EXPECT_EQ(cuda::parse_gemm_precision("fp32"), cuda::GemmPrecision::fp32);
-  EXPECT_EQ(cuda::parse_gemm_precision("tf32"), cuda::GemmPrecision::tf32);
-  EXPECT_EQ(cuda::parse_gemm_precision("3xtf32"), cuda::GemmPrecision::tf32x3);
-  EXPECT_THROW(cuda::parse_gemm_precision("fp16"), Error);
+  EXPECT_EQ(value_of(matching::kGemmPrecisionNames, "fp32"), cuda::GemmPrecision::fp32);
+  EXPECT_EQ(value_of(matching::kGemmPrecisionNames, "tf32"), cuda::GemmPrecision::tf32);
+  EXPECT_EQ(value_of(matching::kGemmPrecisionNames, "3xtf32"), cuda::GemmPrecision::tf32x3);
+  EXPECT_FALSE(value_of(matching::kGemmPrecisionNames, "fp16"));
   EXPECT_THROW(reconstruct::load_settings("", {"orientations.gemm=fp16"}), Error);
   const auto st = reconstruct::load_settings("", {"orientations.gemm=tf32"});
+  EXPECT_EQ(st.orientations.gemm, cuda::GemmPrecision::tf32);
   try {
-    cuda::check_device_settings(st);
+    reconstruct::check_backend(st, 1);
     FAIL() << "tf32 on the CPU was accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("runtime.device = cuda"), std::string::npos) << e.what();
   }
-  EXPECT_NO_THROW(cuda::check_device_settings(reconstruct::load_settings("", {})));
+  EXPECT_NO_THROW(reconstruct::check_backend(reconstruct::load_settings("", {}), 1));
 }
 
 // runtime.device = cuda where there is no GPU (or no CUDA in the build): a clear error
@@ -134,23 +135,25 @@ TEST(CudaSettings, GemmPrecisionNamesAndTheCpuRefusesTf32) {
 TEST(CudaSettings, CudaWithoutADeviceFailsAtOnceWithTheReason) {
   if (cuda::device_count() > 0) GTEST_SKIP() << "a GPU is present: " << cuda::describe();
   const auto st = reconstruct::load_settings("", {"runtime.device=cuda", "grid.n=5", "orientations.references=10"});
-  auto expect_clear = [](const std::function<void()>& f) {
+  // The settings' errors name the setting; the back end's own name what is missing.
+  auto expect_clear = [](const std::function<void()>& f, const char* names = "CUDA back end") {
     try {
       f();
       FAIL() << "no error";
     } catch (const Error& e) {
       const std::string m = e.what();
-      EXPECT_NE(m.find("runtime.device = cuda"), std::string::npos) << m;
+      EXPECT_NE(m.find(names), std::string::npos) << m;
       EXPECT_TRUE(m.find("no CUDA device") != std::string::npos || m.find("without the CUDA back end") != std::string::npos) << m;
     }
   };
-  expect_clear([&] { cuda::check_device_settings(st); });
+  expect_clear([&] { reconstruct::check_backend(st, 1); }, "runtime.device = cuda");
   reconstruct::Data d;
   d.n_images = 2;
   d.n_pixels = 3;
   d.images.assign(6, 1.0f);
   d.pixels = {{0.1, 0, 0}, {0, 0.1, 0}, {0, 0, 0.1}};
-  expect_clear([&] { reconstruct::run(d, st); });
+  reconstruct::describe(d);
+  expect_clear([&] { reconstruct::run(d, st); }, "runtime.device = cuda");
   expect_clear([] { cuda::DeviceBuffer<float> b(16); });
   expect_clear([] { cuda::Stream s; });
   EXPECT_FALSE(cuda::describe().empty());

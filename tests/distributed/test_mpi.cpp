@@ -95,7 +95,7 @@ std::vector<Config> configs() {
   return c;
 }
 std::string name(const Config& c) {
-  return std::string(distributed::strategy_name(c.strategy)) + ", " + std::to_string(c.streams) + " stream(s)";
+  return std::string(name_of(distributed::kStrategyNames, c.strategy)) + ", " + std::to_string(c.streams) + " stream(s)";
 }
 // Hybrid: a copy over half the nodes when that makes whole groups of more than one node,
 // else over all of them.
@@ -156,6 +156,7 @@ reconstruct::Data rank_data(const distributed::Team& team) {
   data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
   data.pixels = d.pixels;
   data.truth.assign(d.truth.begin() + mine.first, d.truth.begin() + mine.first + mine.count);
+  reconstruct::describe(data, team);
   return data;
 }
 
@@ -266,7 +267,7 @@ TEST(Mpi, LoopAgreesWithOneRank) {
         "", {"grid.n=15", "generations.max=3", "generations.search_max=1", "orientations.references=300",
              "orientations.metric=euclidean",  // solo_search's metric (auto would take poisson for these counts)
              "orientations.batch_size=40", "phasing.loops=2", "runtime.fft_planning=estimate", "runtime.threads=1",
-             "merging.regularisation=0.1", std::string("distribution.strategy=") + distributed::strategy_name(c.strategy),
+             "merging.regularisation=0.1", std::string("distribution.strategy=") + std::string(name_of(distributed::kStrategyNames, c.strategy)),
              "distribution.split_size=" + std::to_string(split_for(team)), "distribution.n_streams=" + std::to_string(c.streams)});
     std::vector<double> last_input;  // what the last generation sliced
     const auto r = reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
@@ -316,6 +317,7 @@ TEST(Mpi, LoopAgreesWithOneRank) {
     all.images = d.images;
     all.pixels = d.pixels;
     all.truth = d.truth;
+    reconstruct::describe(all);
     const auto one = reconstruct::run(all, st);
     const double diff = relative_difference(r.autocorrelation, one.autocorrelation);
     std::cout << "oracle loop over " << team.size() << " ranks vs one: merged autocorrelation differs by " << diff << "\n";

@@ -34,6 +34,7 @@ reconstruct::Data small_data(std::int64_t n_images) {
   d.images.resize(static_cast<std::size_t>(n_images * det.size()));
   simulate::PatternSimulator(atoms, det, beam, 1e-5, 0).patterns(d.truth, d.images.data());
   d.pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
+  reconstruct::describe(d);
   return d;
 }
 
@@ -48,10 +49,10 @@ reconstruct::Settings loop_settings(int max, const std::string& stop_reassigned 
 reconstruct::State full_state(int n, std::int64_t images) {
   reconstruct::State s;
   s.next_generation = 4;
-  s.refining = true;
-  s.local = true;
-  s.finished = true;
-  s.converged = false;
+  s.standing.refining = true;
+  s.standing.local = true;
+  s.standing.finished = true;
+  s.standing.converged = false;
   s.orientations = geometry::random_orientations(static_cast<std::size_t>(images), 3);
   const std::size_t n3 = static_cast<std::size_t>(n) * n * n;
   for (std::size_t i = 0; i < n3; ++i) {
@@ -64,7 +65,7 @@ reconstruct::State full_state(int n, std::int64_t images) {
     h.index = g;
     h.stage = static_cast<reconstruct::Stage>(g + 1);
     h.slicing_s = 1.1 + g, h.matching_s = 2.2 + g, h.merging_s = 3.3 + g, h.phasing_s = 4.4 + g;
-    h.refining_s = g == 3 ? 5.5 : 0;
+    h.local_s = g == 3 ? 5.5 : 0;
     h.fit = 0.5 / (g + 1), h.change = 1.0 / 3 + g, h.reassigned = 0.25 + g, h.fourier_error = 1e-3 * (g + 1);
     h.cg_iterations = 17 + g;
     h.median_error_deg = g == 0 ? -1 : 12.5 / g;
@@ -84,7 +85,7 @@ void expect_same_generations(const std::vector<reconstruct::Generation>& a, cons
       EXPECT_EQ(a[i].matching_s, b[i].matching_s);
       EXPECT_EQ(a[i].merging_s, b[i].merging_s);
       EXPECT_EQ(a[i].phasing_s, b[i].phasing_s);
-      EXPECT_EQ(a[i].refining_s, b[i].refining_s);
+      EXPECT_EQ(a[i].local_s, b[i].local_s);
     }
     EXPECT_EQ(a[i].fit, b[i].fit) << i;
     EXPECT_EQ(a[i].change, b[i].change) << i;
@@ -108,10 +109,10 @@ void expect_same_orientations(const std::vector<geometry::Quaternion>& a, const 
 // Bit for bit: the loop is deterministic given the State, the data and the settings.
 void expect_same_state(const reconstruct::State& a, const reconstruct::State& b, bool with_times) {
   EXPECT_EQ(a.next_generation, b.next_generation);
-  EXPECT_EQ(a.refining, b.refining);
-  EXPECT_EQ(a.local, b.local);
-  EXPECT_EQ(a.finished, b.finished);
-  EXPECT_EQ(a.converged, b.converged);
+  EXPECT_EQ(a.standing.refining, b.standing.refining);
+  EXPECT_EQ(a.standing.local, b.standing.local);
+  EXPECT_EQ(a.standing.finished, b.standing.finished);
+  EXPECT_EQ(a.standing.converged, b.standing.converged);
   expect_same_orientations(a.orientations, b.orientations);
   EXPECT_EQ(a.autocorrelation, b.autocorrelation);
   EXPECT_EQ(a.density, b.density);
@@ -145,13 +146,13 @@ TEST(Checkpoint, RoundTripKeepsEveryField) {
 
   // The flags each way, and a rewrite replaces the file.
   auto other = state;
-  other.refining = false, other.local = false, other.finished = false, other.converged = true;
+  other.standing = {false, false, false, true};
   reconstruct::write_checkpoint(path, other, id);
   const auto c2 = reconstruct::read_checkpoint(path);
-  EXPECT_FALSE(c2.state.refining);
-  EXPECT_FALSE(c2.state.local);
-  EXPECT_FALSE(c2.state.finished);
-  EXPECT_TRUE(c2.state.converged);
+  EXPECT_FALSE(c2.state.standing.refining);
+  EXPECT_FALSE(c2.state.standing.local);
+  EXPECT_FALSE(c2.state.standing.finished);
+  EXPECT_TRUE(c2.state.standing.converged);
 }
 
 // 4 generations straight = 2, a checkpoint, 2 more; once after a crash (the progress
@@ -187,8 +188,8 @@ TEST(Checkpoint, ResumeEqualsUninterrupted) {
   expect_same_state(resumed, straight, false);
 
   const auto two = reconstruct::run(data, st2);
-  EXPECT_TRUE(two.finished);
-  EXPECT_FALSE(two.converged);
+  EXPECT_TRUE(two.standing.finished);
+  EXPECT_FALSE(two.standing.converged);
   EXPECT_NE(two.density, straight.density);
   reconstruct::write_checkpoint(path, two, reconstruct::identify(data, st2, "data.h5"));
   auto stopped = reconstruct::read_checkpoint(path);
@@ -209,8 +210,8 @@ TEST(Checkpoint, ResumeInTheLocalStage) {
   EXPECT_EQ(straight.generations[3].stage, reconstruct::Stage::refine);
   EXPECT_EQ(straight.generations[4].stage, reconstruct::Stage::local);
   EXPECT_EQ(straight.generations[5].stage, reconstruct::Stage::local);
-  EXPECT_GT(straight.generations[4].refining_s, 0);
-  EXPECT_TRUE(straight.converged);
+  EXPECT_GT(straight.generations[4].local_s, 0);
+  EXPECT_TRUE(straight.standing.converged);
   // Locally refined orientations are no longer references.
   std::int64_t off_grid = 0;
   for (auto i : reconstruct::reference_indices(straight.orientations, geometry::reference_orientations(300)))
@@ -229,7 +230,7 @@ TEST(Checkpoint, ResumeInTheLocalStage) {
   } catch (const Crash&) {
   }
   auto crashed = reconstruct::read_checkpoint(path);
-  EXPECT_TRUE(crashed.state.local);
+  EXPECT_TRUE(crashed.state.standing.local);
   EXPECT_EQ(crashed.state.next_generation, 5);
   const auto resumed = reconstruct::run(data, st, {}, &crashed.state);
   expect_same_state(resumed, straight, false);
@@ -237,13 +238,13 @@ TEST(Checkpoint, ResumeInTheLocalStage) {
 
 TEST(Checkpoint, ConvergedRunsStayFinished) {
   auto s = full_state(3, 2);
-  s.finished = s.converged = true;
+  s.standing.finished = s.standing.converged = true;
   EXPECT_FALSE(reconstruct::extend(s, loop_settings(100)));
-  EXPECT_TRUE(s.finished);
-  s.converged = false;  // finished by generations.max = 4
+  EXPECT_TRUE(s.standing.finished);
+  s.standing.converged = false;  // finished by generations.max = 4
   EXPECT_FALSE(reconstruct::extend(s, loop_settings(4)));
   EXPECT_TRUE(reconstruct::extend(s, loop_settings(5)));
-  EXPECT_FALSE(s.finished);
+  EXPECT_FALSE(s.standing.finished);
 }
 
 TEST(Checkpoint, UnreadableCheckpointsNameTheFile) {
@@ -310,7 +311,7 @@ TEST(Checkpoint, ResumeWithOtherDataOrSettingsNamesTheFile) {
   auto st_neutral = st;  // what a resume may change
   st_neutral.generations.max = 50;
   st_neutral.runtime.threads = 1;
-  st_neutral.runtime.fft_planning = "measure";
+  st_neutral.runtime.fft_planning = Planning::measure;
   st_neutral.output.every_generation = false;
   reconstruct::check_resumable(c, path, data, "data.h5", st_neutral);
 }

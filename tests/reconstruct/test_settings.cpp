@@ -36,8 +36,8 @@ TEST(Settings, DefaultsFileAndOverrides) {
   const auto path = write_file("a.toml", "[grid]\nn = 41\n[merging]\nregularisation = 0.01\n[orientations]\nmetric = \"poisson\"\n");
   const Settings s = load_settings(path, {"grid.n=31", "orientations.scale=none", "generations.max=3", "merging.regularisation=1"});
   EXPECT_EQ(s.grid.n, 31);  // the command line wins over the file
-  EXPECT_EQ(s.orientations.metric, "poisson");
-  EXPECT_EQ(s.orientations.scale, "none");
+  EXPECT_EQ(s.orientations.metric, MetricChoice::poisson);
+  EXPECT_EQ(s.orientations.scale, spire::matching::Scale::none);
   EXPECT_EQ(s.generations.max, 3);
   EXPECT_DOUBLE_EQ(s.merging.regularisation, 1.0);  // an integer where a number is expected
   std::filesystem::remove(path);

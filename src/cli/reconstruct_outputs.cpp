@@ -1,0 +1,214 @@
+#include "cli/reconstruct_outputs.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "core/error.hpp"
+#include "io/mrc.hpp"
+#include "phasing/phasing.hpp"
+#include "reconstruct/orientations_file.hpp"
+#include "resolution/align.hpp"
+
+namespace spire::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+io::Map centred_map(int n, double voxel, const std::vector<double>& values) {
+  io::Map m;
+  m.nx = m.ny = m.nz = n;
+  m.voxel_size = voxel;
+  const double origin = -(n / 2) * voxel;
+  m.origin = {origin, origin, origin};
+  m.data.assign(values.begin(), values.end());
+  return m;
+}
+
+// Removes OUT/generations/NNN/ folders an earlier run left (a fresh run starts at 000).
+void remove_generation_folders(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  std::vector<fs::path> old;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_directory() && !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      old.push_back(e.path());
+  }
+  for (const auto& p : old) fs::remove_all(p);
+}
+
+FscResult fsc_result(double voxel, const resolution::FscCurve& curve, double correlation) {
+  return {curve, correlation, resolution::resolution_at(curve, voxel, 0.5), resolution::resolution_at(curve, voxel, 0.143)};
+}
+
+nlohmann::json generations_json(const std::vector<reconstruct::Generation>& generations) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& g : generations)
+    out.push_back({{"slicing_s", g.slicing_s}, {"matching_s", g.matching_s}, {"local_refinement_s", g.local_s},
+                   {"merging_s", g.merging_s}, {"phasing_s", g.phasing_s},
+                   {"stage", name_of(reconstruct::kStageNames, g.stage)}, {"fit", g.fit},
+                   {"reassigned", g.reassigned}, {"phasing_fourier_error", g.fourier_error}, {"change", g.change},
+                   {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg}});
+  return out;
+}
+
+nlohmann::json totals_json(const std::vector<reconstruct::Generation>& generations) {
+  double slicing_s = 0, matching_s = 0, local_s = 0, merging_s = 0, phasing_s = 0;
+  for (const auto& g : generations)
+    slicing_s += g.slicing_s, matching_s += g.matching_s, local_s += g.local_s, merging_s += g.merging_s,
+        phasing_s += g.phasing_s;
+  return {{"generations", generations.size()}, {"slicing_s", slicing_s}, {"matching_s", matching_s},
+          {"local_refinement_s", local_s}, {"merging_s", merging_s}, {"phasing_s", phasing_s},
+          {"all_stages_s", slicing_s + matching_s + local_s + merging_s + phasing_s}};
+}
+
+void put_fsc(nlohmann::json& json, const std::string& prefix, const FscResult& r) {
+  put_resolution(json, prefix + "0.5", r.at_05);
+  put_resolution(json, prefix + "0.143", r.at_0143);
+}
+
+nlohmann::json summary_json(const std::string& data_path, const reconstruct::Data& data, const reconstruct::Settings& st,
+                            const reconstruct::State& result, const Summary& s, const distributed::Team& team) {
+  nlohmann::json j;
+  j["data"] = data_path;
+  j["images"] = data.total;
+  j["ranks"] = team.size();
+  j["nodes"] = team.n_nodes();
+  j["mean_photons_per_image"] = data.photons_per_image;
+  j["photon_counts"] = data.counts;
+  j["local_tolerance"] = s.local_tolerance;
+  j["orientations_metric"] = s.orientations_metric;
+  if (!s.warning.empty()) j["warning"] = s.warning;
+  j["voxel_angstrom"] = voxel_angstrom(data);
+  j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
+                        {"fourier_errors", s.averaged.fourier_errors},
+                        {"seconds", s.averaged_s}};
+  j["oracle"] = st.orientations.oracle;
+  if (!result.generations.empty()) j["generations"] = generations_json(result.generations);
+  j["totals"] = totals_json(result.generations);
+  j["finished"] = result.standing.finished;
+  j["converged"] = result.standing.converged;
+  if (s.resumed_from) j["resumed_from"] = {{"checkpoint", s.resumed_from->checkpoint}, {"generation", s.resumed_from->generation}};
+  if (!data.truth.empty() && !result.generations.empty())
+    j["evaluation_only"] = {
+        {"note", "measured against the data file's true orientations, which the reconstruction does not see "
+                 "(except with orientations.oracle)"},
+        {"median_orientation_error_deg", result.generations.back().median_error_deg}};
+  j["intensity_voxel_inverse_angstrom"] = 1.0 / (static_cast<double>(st.grid.n) * voxel_angstrom(data));
+  if (s.against_reference) {
+    j["fsc_reference"] = s.reference;
+    j["correlation_with_reference"] = s.against_reference->correlation;
+    put_fsc(j, "resolution_fsc_", *s.against_reference);
+  }
+  if (s.half_data) {
+    j["half_data"] = {
+        {"note", "even and odd images merged and phased apart at the final orientations; the halves share the "
+                 "orientations (found with all the images), so this is optimistic next to independent halves"},
+        {"maps", {"half_1.mrc", "half_2.mrc"}},
+        {"seconds", s.halves_s},
+        {"correlation", s.half_data->correlation}};
+    put_fsc(j, "resolution_half_data_fsc_", *s.half_data);
+  }
+  return j;
+}
+
+}  // namespace
+
+double voxel_angstrom(const reconstruct::Data& data) { return 1e10 / (2 * data.extent); }
+
+std::string absolute_path(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
+
+void write_maps(const fs::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
+                const std::vector<double>& density, const std::vector<double>& autocorrelation) {
+  const int n = static_cast<int>(st.grid.n);
+  const double voxel = voxel_angstrom(data);
+  io::write_mrc((dir / "density.mrc").string(), centred_map(n, voxel, density));
+  io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, autocorrelation));
+  // The merged model's intensity, Re FFT of the autocorrelation, centred; its voxels are
+  // frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom.
+  const auto intensity = phasing::intensity_of<double>(n, autocorrelation, static_cast<int>(st.runtime.threads),
+                                                       st.runtime.fft_planning);
+  io::write_mrc((dir / "intensity.mrc").string(), centred_map(n, 1.0, intensity));
+}
+
+void prepare_folder(const fs::path& out, const reconstruct::Settings& st, bool resuming) {
+  fs::create_directories(out);
+  if (!resuming) {  // a fresh run in a used folder: the earlier run's checkpoint and maps go
+    fs::remove(out / "checkpoint.h5");
+    remove_generation_folders(out / "generations");
+  }
+  write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));
+}
+
+Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings& st, const reconstruct::State&) {
+  Summary s;
+  s.local_tolerance = reconstruct::local_tolerance(st, data.counts);
+  s.orientations_metric = std::string(name_of(matching::kMetricNames, reconstruct::metric_for(st, data.counts)));
+  return s;
+}
+
+void compare(Summary& s, const reconstruct::Data& data, const reconstruct::Settings& st, const fs::path& reference,
+             bool talk) {
+  const int n = static_cast<int>(st.grid.n);
+  const double voxel = voxel_angstrom(data);
+  if (!reference.empty()) {
+    const auto model = io::read_mrc(reference.string());
+    if (model.nx != n || model.ny != n || model.nz != n || std::abs(model.voxel_size - voxel) > 1e-3 * voxel)
+      fail_in(reference.string(), fmt::format("the model map is {}x{}x{} of {:.3f} A; the reconstruction is {}^3 of {:.3f} A",
+                                              model.nx, model.ny, model.nz, model.voxel_size, n, voxel));
+    const std::vector<double> ref(model.data.begin(), model.data.end());
+    // From random orientations the density sits in an arbitrary frame: rotation, hand, shift.
+    const auto aligned = resolution::align_rotation<double>(n, s.density, ref);
+    s.against_reference = fsc_result(voxel, resolution::fsc<double>(n, aligned.map, ref), aligned.correlation);
+    s.reference = reference.string();
+    if (talk)
+      fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
+                 describe(s.against_reference->at_05), describe(s.against_reference->at_0143), aligned.correlation);
+  }
+  if (s.halves) {
+    // Both halves are merged in the run's frame; phasing leaves each its own shift and hand.
+    const auto& h = s.halves->density;
+    const auto aligned = resolution::align<double>(n, h[1], h[0]);
+    s.half_data = fsc_result(voxel, resolution::fsc<double>(n, aligned.map, h[0]), aligned.correlation);
+    if (talk)
+      fmt::print("  half-data FSC (even/odd images, same orientations): 0.5: {}, 0.143: {} ({:.1f} s)\n",
+                 describe(s.half_data->at_05), describe(s.half_data->at_0143), s.halves_s);
+  }
+}
+
+void write_outputs(const fs::path& out, const std::string& data_path, const reconstruct::Data& data,
+                   const reconstruct::Settings& st, const reconstruct::State& result, const Summary& s,
+                   const distributed::Team& team, bool talk) {
+  const int n = static_cast<int>(st.grid.n);
+  const double voxel = voxel_angstrom(data);
+  write_maps(out, data, st, s.density, result.autocorrelation);
+  resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, s.density, 4);
+  std::string csv = "w,x,y,z\n";
+  for (const auto& q : s.orientations) csv += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
+  write_text_atomically(out / "orientations.csv", csv);
+  reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, st, data_path,
+                                  static_cast<std::int64_t>(result.generations.size()));
+  if (s.halves) {
+    io::write_mrc((out / "half_1.mrc").string(), centred_map(n, voxel, s.halves->density[0]));
+    io::write_mrc((out / "half_2.mrc").string(), centred_map(n, voxel, s.halves->density[1]));
+  }
+  std::vector<resolution::NamedCurve> curves;
+  if (s.against_reference) curves.push_back({"reference", s.against_reference->curve});
+  if (s.half_data) curves.push_back({"half_data", s.half_data->curve});
+  if (!curves.empty()) {
+    resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
+    resolution::write_fsc_png((out / "fsc.png").string(), curves);
+  }
+  write_text_atomically(out / "summary.json", summary_json(data_path, data, st, result, s, team).dump(2) + "\n");
+  if (talk)
+    fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, {}fsc (blue: against the model, "
+               "orange: half-data), slices, orientations.h5/csv, {}{}summary.json)\n",
+               out.string(), s.halves ? "half_1.mrc, half_2.mrc, " : "", team.size() == 1 ? "checkpoint.h5, " : "",
+               st.output.every_generation ? "generations/, " : "");
+}
+
+}  // namespace spire::cli

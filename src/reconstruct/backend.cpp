@@ -1,0 +1,114 @@
+#include "reconstruct/backend.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "cuda/device.hpp"
+
+namespace spire::reconstruct {
+namespace {
+
+merging::Settings merging_options(const Settings& st, int threads) {
+  merging::Settings ms;
+  ms.n = static_cast<int>(st.grid.n);
+  ms.rho = st.merging.regularisation;
+  ms.support_radius = static_cast<double>(st.grid.n / 2);  // the autocorrelation fills at most the ball
+  ms.max_iterations = static_cast<int>(st.merging.cg_iterations);
+  ms.tolerance = st.merging.cg_tolerance;
+  ms.cg_precision = st.merging.precision;
+  ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
+  ms.nufft.threads = threads;
+  ms.nufft.planning = st.runtime.fft_planning;
+  return ms;
+}
+
+}  // namespace
+
+phasing::Schedule phasing_schedule(const Settings& st) {
+  phasing::Schedule schedule;
+  schedule.loops = static_cast<int>(st.phasing.loops);
+  schedule.hio_iterations = static_cast<int>(st.phasing.hio_iterations);
+  schedule.er_iterations = static_cast<int>(st.phasing.er_iterations);
+  schedule.beta = st.phasing.beta;
+  schedule.shrinkwrap_fraction = st.phasing.shrinkwrap_fraction;
+  schedule.seed = st.runtime.seed;
+  return schedule;
+}
+
+matching::Metric metric_for(const Settings& settings, bool counts) {
+  switch (settings.orientations.metric) {
+    case MetricChoice::euclidean: return matching::Metric::euclidean;
+    case MetricChoice::poisson: return matching::Metric::poisson;
+    case MetricChoice::automatic: break;
+  }
+  return counts ? matching::Metric::poisson : matching::Metric::euclidean;
+}
+
+double local_tolerance(const Settings& settings, bool counts) {
+  // auto (0): photon noise dwarfs a 1e-3 slice error and the local slices are 1.6x cheaper
+  // there; noise-free images have no noise to hide it (docs/convergence.md).
+  if (settings.orientations.local_tolerance > 0) return settings.orientations.local_tolerance;
+  return counts ? 1e-3 : settings.slicing.tolerance;
+}
+
+StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_references) {
+  StageOptions o;
+  o.threads = static_cast<int>(st.runtime.threads);
+  o.planning = st.runtime.fft_planning;
+  o.slicing.batch_size = st.orientations.batch_size;
+  o.slicing.tolerance = st.slicing.tolerance;
+  o.slicing.threads = o.threads;
+  o.slicing.keep_points = st.slicing.keep_points;
+  o.matching.metric = metric_for(st, data.counts);
+  o.matching.scale = st.orientations.scale;
+  o.matching.threads = o.threads;
+  o.refine.steps = static_cast<int>(st.orientations.local_steps);
+  o.refine.first_step = 0.6 * geometry::covering_radius_lower_bound(n_references);
+  o.refine.batch_size = st.orientations.batch_size;
+  o.refine.tolerance = local_tolerance(st, data.counts);
+  o.refine.threads = o.threads;
+  o.merging = merging_options(st, o.threads);
+  o.phasing = phasing_schedule(st);
+  o.search.strategy = st.distribution.strategy;
+  o.search.split_size = st.distribution.split_size;
+  o.search.n_streams = static_cast<int>(st.distribution.n_streams);
+  o.search.slicing = o.slicing;
+  o.search.matching = o.matching;
+  return o;
+}
+
+void check_backend(const Settings& st, int ranks) {
+  if (st.runtime.device == Device::cpu && st.orientations.gemm != matching::GemmPrecision::fp32)
+    fail(fmt::format("orientations.gemm = {} runs on the GPU's tensor cores only: it needs runtime.device = cuda (the "
+                     "CPU's GEMM is fp32)",
+                     name_of(matching::kGemmPrecisionNames, st.orientations.gemm)));
+  if (st.runtime.device == Device::cuda && ranks > 1)
+    fail("runtime.device = cuda runs on one rank; under mpirun use runtime.device = cpu (or run without mpirun)");
+  if (st.runtime.device != Device::cuda) return;
+  try {
+    cuda::require_device();
+  } catch (const Error& e) {
+    fail(fmt::format("runtime.device = cuda: {}; use runtime.device = cpu", e.what()));
+  }
+}
+
+std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings, const distributed::Team& team) {
+  check_backend(settings, team.size());
+  if (data.total < 1) fail("reconstruct: the data were not described (reconstruct::describe)");
+  switch (settings.runtime.device) {
+    case Device::cuda: return make_cuda_backend(data, settings);
+    case Device::cpu: break;
+  }
+  return make_cpu_backend(data, settings, team);
+}
+
+#ifndef SPIRE_HAVE_CUDA
+std::unique_ptr<Backend> make_cuda_backend(const Data&, const Settings& settings) {
+  check_backend(settings, 1);  // the build's reason: no CUDA back end
+  fail("runtime.device = cuda: this spire was built without the CUDA back end");
+}
+#endif
+
+}  // namespace spire::reconstruct

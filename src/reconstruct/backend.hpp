@@ -1,0 +1,116 @@
+#pragma once
+// The back ends of the M-TIP loop: the steps the loop (reconstruct.cpp) asks for, and
+// nothing else. The loop holds no device branch and no MPI call; back ends differ below
+// this interface only (CPU or CUDA kernels, a local or an MPI reduction).
+//
+// Implementations (make_backend picks one from runtime.device and the team):
+//  - CPU: slicing, matching (distributed::OrientationSearch), merging, phasing on OpenMP
+//    threads. On a Team of R ranks (mpirun) the same object holds the team: merging sums
+//    the Toeplitz kernel and A*Db over ranks, the lead solves and phases, and broadcasts.
+//    One process is a one-rank Team, with no MPI at all.
+//  - CUDA (one rank): src/cuda's GenerationRunner; local refinement and subset merges (half
+//    maps) run on the CPU.
+// A back end that cannot run these settings (CUDA without a GPU or build, CUDA on several
+// ranks, TF32 GEMMs on the CPU) fails when it is made, naming the setting, before any work.
+//
+// Contract (every implementation; "rank" is this process, images are Data's):
+//  - Maps (autocorrelations, densities) are n^3 doubles, centred (origin at voxel n/2), and
+//    the same on every rank after every call that returns one.
+//  - slice_and_match: for each of this rank's images, the reference (index into
+//    references()) whose slice of `model` scores best (matching.hpp: lower is better, ties
+//    to the lowest index) and that score. The spans stay valid until the next call.
+//  - refine: each image refined below the reference spacing (matching/refine.hpp) from its
+//    `per_image` starts, against `model`; writes its orientation and its score (double).
+//  - merge: the autocorrelation explaining every rank's images i with keep(i) (all when
+//    keep is empty; i indexes this rank's images) at `orientations` (this rank's), by CG
+//    from x0 (empty: zeros) regularised toward x0.
+//  - phase: one phasing run with the schedule (its seed); the final Fourier error.
+//  - autocorrelation_of(density): its circular autocorrelation.
+//  - sum: per-rank partial sums summed over ranks, in place; gather: every rank's
+//    orientations in rank order on the lead (empty elsewhere).
+//  - Deterministic: the same calls in the same order give the same results (bit for bit on
+//    one process and the CPU).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "distributed/search.hpp"
+#include "distributed/team.hpp"
+#include "geometry/orientations.hpp"
+#include "matching/refine.hpp"
+#include "merging/merging.hpp"
+#include "phasing/phasing.hpp"
+#include "reconstruct/data.hpp"
+#include "reconstruct/settings.hpp"
+
+namespace spire::reconstruct {
+
+struct Matches {
+  std::span<const std::int64_t> reference;  // per image
+  std::span<const float> score;             // per image
+  double slicing_s = 0, matching_s = 0;
+};
+
+struct Phased {
+  std::vector<double> density;
+  double fourier_error = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual const std::vector<geometry::Quaternion>& references() const = 0;
+  virtual Matches slice_and_match(std::span<const double> model) = 0;
+  virtual void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
+                      std::span<geometry::Quaternion> orientations, std::span<double> scores) = 0;
+  virtual merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                  const std::function<bool(std::int64_t)>& keep = {}) = 0;
+  virtual Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) = 0;
+  virtual std::vector<double> autocorrelation_of(std::span<const double> density) = 0;
+
+  virtual void sum(std::span<double> values) const = 0;
+  virtual std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const = 0;
+  virtual bool lead() const = 0;
+};
+
+// The options of every stage, derived once from the settings and the data.
+struct StageOptions {
+  slicing::Options slicing;
+  matching::Options matching;
+  matching::RefineOptions refine;
+  merging::Settings merging;
+  phasing::Schedule phasing;  // seed: runtime.seed; the loop sets each generation's
+  distributed::SearchOptions search;
+  Planning planning = Planning::measure;
+  int threads = 0;
+};
+StageOptions stage_options(const Settings& settings, const Data& data, std::size_t n_references);
+
+// The phasing schedule of the settings, with seed runtime.seed.
+phasing::Schedule phasing_schedule(const Settings& settings);
+
+// The metric orientations.metric asks for on these data (auto: poisson for photon counts).
+matching::Metric metric_for(const Settings& settings, bool counts);
+
+// The NUFFT tolerance of the local stage's slices: orientations.local_tolerance, or where
+// that is 0 (auto), 1e-3 for photon counts and slicing.tolerance for noise-free intensities.
+double local_tolerance(const Settings& settings, bool counts);
+
+// Fails (spire::Error naming the setting) where the settings ask for what no back end here
+// can do on `ranks` ranks: checked before any data are read.
+void check_backend(const Settings& settings, int ranks);
+
+// The back end runtime.device names, over this rank's `data` (kept by reference: it must
+// outlive the back end). Collective on the team. With orientations.oracle nothing is sliced:
+// slice_and_match and refine fail.
+std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings, const distributed::Team& team);
+
+// The implementations, for make_backend (cpu_backend.cpp, cuda_backend.cpp; a build without
+// CUDA gets make_cuda_backend's clear error).
+std::unique_ptr<Backend> make_cpu_backend(const Data& data, const Settings& settings, const distributed::Team& team);
+std::unique_ptr<Backend> make_cuda_backend(const Data& data, const Settings& settings);
+
+}  // namespace spire::reconstruct

@@ -1,0 +1,139 @@
+// The CPU back end, on one process or on the ranks of a Team (backend.hpp).
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <chrono>
+#include <optional>
+
+#include "core/error.hpp"
+#include "reconstruct/backend.hpp"
+#include "slicing/slicing.hpp"
+
+namespace spire::reconstruct {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(const Data& data, const Settings& settings, const distributed::Team& team)
+      : data_(data),
+        team_(team),
+        n_(settings.grid.n),
+        references_(geometry::reference_orientations(static_cast<std::size_t>(settings.orientations.references))),
+        options_(stage_options(settings, data, references_.size())),
+        merger_(options_.merging),
+        phaser_(static_cast<int>(n_), options_.threads, options_.planning) {
+    // The data reach |s| = extent, the grid's frequency n/2 along an axis: beyond that
+    // sphere merging only extrapolates, so phasing leaves it free.
+    phaser_.set_measured_radius(static_cast<double>(n_) / 2);
+    // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
+    // each rank slices its share into MPI windows and matches its images against all.
+    if (!settings.orientations.oracle) make_search(settings);
+  }
+
+  const std::vector<geometry::Quaternion>& references() const override { return references_; }
+
+  Matches slice_and_match(std::span<const double> model) override {
+    if (!search_) fail("reconstruct: no reference slices in an oracle run");
+    model_.assign(model.begin(), model.end());
+    search_->run(model_);
+    return {search_->indices(), search_->scores(), search_->stats().slicing_s, search_->stats().matching_s};
+  }
+
+  void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
+              std::span<geometry::Quaternion> orientations, std::span<double> scores) override {
+    model_.assign(model.begin(), model.end());
+    matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, data_.images, starts, per_image,
+                                         options_.matching, options_.refine, orientations, scores);
+  }
+
+  merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                          const std::function<bool(std::int64_t)>& keep) override;
+
+  Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
+    Phased phased;
+    if (team_.lead()) {  // one rank phases, every rank gets its density
+      phaser_.set_autocorrelation(autocorrelation);
+      auto result = phaser_.run(schedule);
+      phased.density = std::move(result.density);
+      phased.fourier_error = result.fourier_error.empty() ? 0 : result.fourier_error.back();
+    }
+    phased.fourier_error = team_.broadcast_value(phased.fourier_error);
+    phased.density.resize(n3());
+    team_.broadcast(phased.density);
+    return phased;
+  }
+
+  std::vector<double> autocorrelation_of(std::span<const double> density) override {
+    std::vector<double> out;
+    if (team_.lead()) out = phaser_.autocorrelation_of(density);
+    out.resize(n3());
+    team_.broadcast(out);
+    return out;
+  }
+
+  void sum(std::span<double> values) const override { team_.sum(values); }
+  std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const override {
+    return team_.gather(mine);
+  }
+  bool lead() const override { return team_.lead(); }
+
+ private:
+  // The plan's errors name quantities; here they become the settings that set them.
+  void make_search(const Settings& settings) {
+    try {
+      search_.emplace(team_, references_, data_.pixels, data_.extent, n_, data_.n_images, data_.images,
+                      options_.search);
+    } catch (const Error& e) {
+      fail(fmt::format("settings distribution.strategy = {}, split_size = {}, n_streams = {} on {} ranks: {}",
+                       name_of(distributed::kStrategyNames, settings.distribution.strategy),
+                       settings.distribution.split_size, settings.distribution.n_streams, team_.size(), e.what()));
+    }
+  }
+
+  std::size_t n3() const { return static_cast<std::size_t>(n_ * n_ * n_); }
+
+  const Data& data_;
+  const distributed::Team& team_;
+  std::int64_t n_;
+  std::vector<geometry::Quaternion> references_;
+  StageOptions options_;
+  merging::Merger<float> merger_;
+  phasing::Phaser<double> phaser_;
+  std::optional<distributed::OrientationSearch> search_;
+  std::vector<float> model_;  // the slicing input in the slicer's precision
+};
+
+// This rank's images i with keep(i), in chunks that bound the point buffers, summed over
+// every rank's; one rank solves from x0, every rank gets the result.
+merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                    const std::function<bool(std::int64_t)>& keep) {
+  constexpr std::int64_t kChunk = 256;  // images per merging NUFFT
+  const std::int64_t N = data_.n_images, P = data_.n_pixels;
+  std::vector<float> x, y, z, images;
+  merger_.reset();
+  for (std::int64_t first = 0; first < N; first += kChunk) {
+    x.clear(), y.clear(), z.clear(), images.clear();
+    for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
+      if (keep && !keep(i)) continue;
+      slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data_.pixels, data_.extent, x, y, z);
+      images.insert(images.end(), data_.images.begin() + i * P, data_.images.begin() + (i + 1) * P);
+    }
+    if (!images.empty()) merger_.accumulate(x, y, z, images);
+  }
+  team_.sum(merger_.kernel());
+  team_.sum(merger_.rhs());
+  merging::Solution solution;
+  if (team_.lead()) solution = merger_.solve(x0);
+  solution.x.resize(n3());
+  team_.broadcast(solution.x);
+  solution.cg.iterations = team_.broadcast_value(solution.cg.iterations);
+  return solution;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(const Data& data, const Settings& settings, const distributed::Team& team) {
+  return std::make_unique<CpuBackend>(data, settings, team);
+}
+
+}  // namespace spire::reconstruct

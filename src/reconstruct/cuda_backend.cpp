@@ -1,0 +1,88 @@
+// The CUDA back end (backend.hpp): one rank; slicing, matching, merging and phasing on the
+// GPU through cuda::GenerationRunner. Local refinement and subset merges (half maps) run on
+// the CPU. Built only with the CUDA back end (backend.cpp has the clear error otherwise).
+#include <optional>
+
+#include "core/error.hpp"
+#include "cuda/generation.hpp"
+#include "reconstruct/backend.hpp"
+
+namespace spire::reconstruct {
+namespace {
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const Data& data, const Settings& settings)
+      : data_(data),
+        settings_(settings),
+        references_(geometry::reference_orientations(static_cast<std::size_t>(settings.orientations.references))),
+        options_(stage_options(settings, data, references_.size())),
+        gpu_(data.n_images, data.images, data.pixels, data.extent, settings.grid.n, references_,
+             !settings.orientations.oracle, options_.slicing, options_.matching, settings.orientations.gemm,
+             options_.merging) {}
+
+  const std::vector<geometry::Quaternion>& references() const override { return references_; }
+
+  Matches slice_and_match(std::span<const double> model) override {
+    if (settings_.orientations.oracle) fail("reconstruct: no reference slices in an oracle run");
+    const auto times = gpu_.slice_and_match(model, indices_, scores_);
+    return {indices_, scores_, times.slicing_s, times.matching_s};
+  }
+
+  void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
+              std::span<geometry::Quaternion> orientations, std::span<double> scores) override {
+    model_.assign(model.begin(), model.end());
+    matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent, data_.images, starts,
+                                         per_image, options_.matching, options_.refine, orientations, scores);
+  }
+
+  merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                          const std::function<bool(std::int64_t)>& keep) override {
+    if (!keep) return gpu_.merge(orientations, x0);
+    if (!subsets_) subsets_ = make_cpu_backend(data_, settings_with_cpu(), team_);
+    return subsets_->merge(orientations, x0, keep);
+  }
+
+  Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
+    auto result = gpu_.phase(autocorrelation, schedule);
+    return {std::move(result.density), result.fourier_error.empty() ? 0 : result.fourier_error.back()};
+  }
+
+  std::vector<double> autocorrelation_of(std::span<const double> density) override {
+    return gpu_.autocorrelation_of(density);
+  }
+
+  void sum(std::span<double>) const override {}  // one rank
+  std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const override {
+    return {mine.begin(), mine.end()};
+  }
+  bool lead() const override { return true; }
+
+ private:
+  Settings settings_with_cpu() const {
+    Settings s = settings_;
+    s.runtime.device = Device::cpu;
+    s.orientations.gemm = matching::GemmPrecision::fp32;
+    s.orientations.oracle = true;  // the CPU helper merges only: no reference slices
+    return s;
+  }
+
+  const Data& data_;
+  Settings settings_;
+  distributed::Team team_;  // one rank
+  std::vector<geometry::Quaternion> references_;
+  StageOptions options_;
+  cuda::GenerationRunner gpu_;
+  std::vector<std::int64_t> indices_;
+  std::vector<float> scores_;
+  std::vector<float> model_;
+  std::unique_ptr<Backend> subsets_;  // the CPU, for merges of a subset of the images
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const Data& data, const Settings& settings) {
+  return std::make_unique<CudaBackend>(data, settings);
+}
+
+}  // namespace spire::reconstruct

@@ -1,0 +1,59 @@
+#include "reconstruct/data.hpp"
+
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.hpp"
+#include "io/dataset.hpp"
+#include "matching/fit.hpp"
+
+namespace spire::reconstruct {
+
+void describe(Data& data, const distributed::Team& team) {
+  const auto [first, total] = team.offset(data.n_images);
+  data.first = first;
+  data.total = total;
+  data.extent = 0;
+  for (const auto& p : data.pixels) data.extent = std::max(data.extent, std::hypot(p[0], p[1], p[2]));
+  data.counts = team.sum(matching::integer_valued(data.images) ? 0.0 : 1.0) == 0;
+  double photons = 0;
+  for (float v : data.images) photons += v;
+  data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
+}
+
+Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
+  io::DatasetReader reader(path);
+  const auto& info = reader.info();
+  const auto in_file = static_cast<std::int64_t>(info.n_images);
+  if (range.first >= in_file)
+    fail_in(path, fmt::format("data.first = {} but the file holds {} images (0 to {})", range.first, in_file, in_file - 1));
+  std::int64_t used = in_file - range.first;
+  if (range.images > 0) {
+    if (range.images > used)
+      fail_in(path, fmt::format("data.first = {} and data.images = {} but the file holds {} images", range.first,
+                                range.images, in_file));
+    used = range.images;
+  }
+  if (used < team.size())
+    fail_in(path, fmt::format("{} images for {} MPI ranks: every rank needs at least one", used, team.size()));
+  const auto mine = team.images(used);
+  Data data;
+  data.n_images = mine.count;
+  data.n_pixels = static_cast<std::int64_t>(info.pixels());
+  data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
+  const std::int64_t first = range.first + mine.first;  // this rank's first image in the file
+  reader.read_images(static_cast<std::size_t>(first), static_cast<std::size_t>(data.n_images), data.images.data());
+  const auto& s = info.pixel_position_reciprocal;
+  for (std::int64_t p = 0; p < data.n_pixels; ++p) data.pixels.push_back({s[3 * p], s[3 * p + 1], s[3 * p + 2]});
+  if (reader.has_orientations()) {
+    const auto q = reader.read_orientations();
+    for (std::int64_t i = first; i < first + data.n_images; ++i)
+      data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
+  }
+  describe(data, team);
+  return data;
+}
+
+}  // namespace spire::reconstruct

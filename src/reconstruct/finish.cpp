@@ -1,0 +1,46 @@
+#include "reconstruct/finish.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "resolution/align.hpp"
+
+namespace spire::reconstruct {
+
+AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<const double> autocorrelation,
+                               std::uint64_t seed) {
+  const int n = static_cast<int>(st.grid.n), threads = static_cast<int>(st.runtime.threads);
+  auto schedule = phasing_schedule(st);
+  std::vector<std::pair<double, std::vector<double>>> runs;
+  for (std::int64_t k = 0; k < st.phasing.final_average; ++k) {
+    schedule.seed = seed + static_cast<std::uint64_t>(k);
+    auto r = backend.phase(autocorrelation, schedule);
+    runs.emplace_back(r.fourier_error, std::move(r.density));
+  }
+  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  AveragedPhasing out;
+  for (const auto& run : runs) out.fourier_errors.push_back(run.first);
+  if (!backend.lead()) return out;
+  out.density = runs[0].second;
+  for (std::size_t k = 1; k < runs.size(); ++k) {
+    const auto aligned = resolution::align<double>(n, runs[k].second, runs[0].second, true, threads);
+    for (std::size_t i = 0; i < out.density.size(); ++i) out.density[i] += aligned.map[i];
+  }
+  for (auto& v : out.density) v /= static_cast<double>(runs.size());
+  return out;
+}
+
+HalfMaps half_maps(Backend& backend, const Data& data, const Settings& st,
+                   std::span<const geometry::Quaternion> orientations, std::uint64_t seed) {
+  if (static_cast<std::int64_t>(orientations.size()) != data.n_images)
+    fail("half_maps: one orientation per image is needed");
+  HalfMaps halves;
+  for (int h = 0; h < 2; ++h) {
+    const auto merged = backend.merge(orientations, {}, [&](std::int64_t i) { return (data.first + i) % 2 == h; });
+    const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
+    halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, merged.x, half_seed).density;
+  }
+  return halves;
+}
+
+}  // namespace spire::reconstruct

@@ -1,0 +1,71 @@
+#include "reconstruct/stages.hpp"
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace spire::reconstruct {
+
+Standing initial_standing(const Settings::Generations& rules) {
+  Standing s;
+  s.refining = rules.search_max == 0;
+  return s;
+}
+
+Stage stage_of(int index, const Standing& standing, bool oracle) {
+  if (oracle) return Stage::oracle;
+  if (index == 0) return Stage::start;
+  if (standing.local) return Stage::local;
+  return standing.refining ? Stage::refine : Stage::search;
+}
+
+std::int64_t slow_generations(std::span<const double> fits, double stop_fit) {
+  std::int64_t slow = 0;
+  for (std::size_t k = fits.size(); k > 1; --k) {
+    if ((fits[k - 2] - fits[k - 1]) / std::abs(fits[k - 2]) >= stop_fit) break;
+    ++slow;
+  }
+  return slow;
+}
+
+Standing next_standing(const Standing& now, std::span<const Generation> history, const Generation& latest,
+                       const Settings::Generations& rules) {
+  // The fits of latest's stage, in order, latest's last.
+  std::vector<double> fits;
+  for (const auto& h : history)
+    if (h.stage == latest.stage) fits.push_back(h.fit);
+  const auto earlier = static_cast<std::int64_t>(fits.size());  // of this stage, before latest
+  const double previous_fit = fits.empty() ? std::numeric_limits<double>::quiet_NaN() : fits.back();
+  const double improvement = (previous_fit - latest.fit) / std::abs(previous_fit);
+  fits.push_back(latest.fit);
+  // The fit is noisy: one small step is no proof that the orientations have stopped.
+  const bool fit_stalled = slow_generations(fits, rules.stop_fit) >= rules.fit_patience;
+  const bool map_settled = latest.change < rules.stop_change;
+
+  Standing next = now;
+  switch (latest.stage) {
+    case Stage::start: break;
+    case Stage::search:
+      if (earlier + 1 >= rules.search_max || (earlier > 0 && !(improvement >= rules.search_improvement)))
+        next.refining = true;
+      break;
+    case Stage::refine:
+      if (map_settled || latest.reassigned < rules.stop_reassigned || fit_stalled) {
+        if (rules.local_max > 0)
+          next.local = true;
+        else
+          next.finished = next.converged = true;
+      }
+      break;
+    case Stage::local:
+      if (earlier + 1 >= rules.local_max || map_settled || fit_stalled) next.finished = next.converged = true;
+      break;
+    case Stage::oracle:
+      if (latest.index > 0 && map_settled) next.finished = next.converged = true;
+      break;
+  }
+  if (latest.index + 1 >= rules.max) next.finished = true;
+  return next;
+}
+
+}  // namespace spire::reconstruct
