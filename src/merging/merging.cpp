@@ -21,13 +21,6 @@ bool smooth(int m) {
 
 int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
-double dot(std::int64_t n, const auto* a, const auto* b, int threads) {
-  double s = 0;
-#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return s;
-}
-
 }  // namespace
 
 int toeplitz_fft_size(int n) {
@@ -213,63 +206,6 @@ int Toeplitz<S>::fft_size() const {
 
 template class Toeplitz<float>;
 template class Toeplitz<double>;
-
-// ---------------------------------------------------------------------------- CG
-
-template <typename S>
-CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
-                            std::span<const S> b, std::span<S> x, int max_iterations,
-                            double tolerance) {
-  const std::int64_t n = static_cast<std::int64_t>(b.size());
-  if (x.size() != b.size()) fail("CG: x and b differ in size");
-  if (max_iterations < 0 || !(tolerance >= 0)) fail("CG: bad iteration limit or tolerance");
-  const int threads = omp_get_max_threads();
-  CgResult result;
-  const double b_norm = std::sqrt(dot(n, b.data(), b.data(), threads));
-  if (b_norm == 0) {
-    std::fill(x.begin(), x.end(), S(0));
-    result.converged = true;
-    return result;
-  }
-  std::vector<S> r(b.size()), p(b.size()), q(b.size());
-  apply_m(x.data(), q.data());
-  for (std::int64_t i = 0; i < n; ++i) r[i] = b[i] - q[i];
-  p = r;
-  double rr = dot(n, r.data(), r.data(), threads);
-  const double stop = tolerance * b_norm;
-  while (std::sqrt(rr) > stop && result.iterations < max_iterations) {
-    apply_m(p.data(), q.data());
-    ++result.iterations;
-    const double pq = dot(n, p.data(), q.data(), threads);
-    if (!(pq > 0)) break;  // p in M's null space: nothing more to gain
-    const S alpha = static_cast<S>(rr / pq);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) {
-      x[i] += alpha * p[i];
-      r[i] -= alpha * q[i];
-    }
-    const double rr_new = dot(n, r.data(), r.data(), threads);
-    const S beta = static_cast<S>(rr_new / rr);
-    rr = rr_new;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) p[i] = r[i] + beta * p[i];
-  }
-  result.converged = std::sqrt(rr) <= stop;
-  // The recursive residual drifts from the true one in finite precision: report the true one.
-  apply_m(x.data(), q.data());
-  double true_rr = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(b[i]) - static_cast<double>(q[i]);
-    true_rr += d * d;
-  }
-  result.residual = std::sqrt(true_rr) / b_norm;
-  return result;
-}
-
-template CgResult conjugate_gradient<float>(const std::function<void(const float*, float*)>&,
-                                            std::span<const float>, std::span<float>, int, double);
-template CgResult conjugate_gradient<double>(const std::function<void(const double*, double*)>&,
-                                             std::span<const double>, std::span<double>, int, double);
 
 // ---------------------------------------------------------------------------- Merger
 

@@ -40,12 +40,12 @@
 // result is that of one rank with every point, up to the order of floating-point additions.
 #include <complex>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "core/fft.hpp"
+#include "merging/cg.hpp"
 #include "nufft/nufft.hpp"
 
 namespace spire::merging {
@@ -85,20 +85,6 @@ class Toeplitz {
 
 extern template class Toeplitz<float>;
 extern template class Toeplitz<double>;
-
-struct CgResult {
-  int iterations = 0;
-  double residual = 0;  // |b - M x| / |b|, recomputed from x at the end (0 when b = 0)
-  bool converged = false;
-};
-
-// Conjugate gradients for M x = b with M symmetric positive (semi-)definite, from the x
-// given (a warm start). Dot products are accumulated in double. Stops when the recursive
-// residual falls below tolerance * |b| or after max_iterations applications of M.
-template <typename S>
-CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
-                            std::span<const S> b, std::span<S> x, int max_iterations,
-                            double tolerance);
 
 enum class CgPrecision { float32, float64 };
 
