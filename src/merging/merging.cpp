@@ -239,8 +239,6 @@ struct Merger<T>::State {
   Solution solve_in(Toeplitz<S>& toeplitz, std::span<const double> x0);
 };
 
-namespace {
-
 void check_settings(const Settings& s) {
   if (s.n < 1 || s.n % 2 == 0) fail("merging: grid size n must be odd and positive, got " + std::to_string(s.n));
   if (!(s.rho >= 0) || !std::isfinite(s.rho)) fail("merging: rho must be finite and >= 0");
@@ -252,7 +250,19 @@ void check_settings(const Settings& s) {
     fail("merging: fft_size " + std::to_string(s.fft_size) + " is below 2n-1 = " + std::to_string(2 * s.n - 1));
 }
 
-}  // namespace
+std::vector<unsigned char> support_ball(int n, double radius) {
+  const std::int64_t nn = n, h = nn / 2;
+  std::vector<unsigned char> support(static_cast<std::size_t>(nn * nn * nn));
+  const double r2 = radius * radius;
+  for (std::int64_t i3 = 0; i3 < nn; ++i3)
+    for (std::int64_t i2 = 0; i2 < nn; ++i2)
+      for (std::int64_t i1 = 0; i1 < nn; ++i1) {
+        const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h),
+                     l3 = static_cast<double>(i3 - h);
+        support[static_cast<std::size_t>(i1 + nn * (i2 + nn * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
+      }
+  return support;
+}
 
 template <typename T>
 Merger<T>::Merger(const Settings& settings) {
@@ -260,20 +270,10 @@ Merger<T>::Merger(const Settings& settings) {
   const std::int64_t nk = 2 * std::int64_t{settings.n} - 1;
   s_ = std::make_unique<State>(settings, nk);
   State& s = *s_;
-  const std::int64_t n = settings.n, h = n / 2;
+  const std::int64_t n = settings.n;
   s.kernel.assign(static_cast<std::size_t>(nk * nk * nk), 0.0);
   s.rhs.assign(static_cast<std::size_t>(n * n * n), 0.0);
-  if (settings.support_radius > 0) {
-    s.support.resize(s.rhs.size());
-    const double r2 = settings.support_radius * settings.support_radius;
-    for (std::int64_t i3 = 0; i3 < n; ++i3)
-      for (std::int64_t i2 = 0; i2 < n; ++i2)
-        for (std::int64_t i1 = 0; i1 < n; ++i1) {
-          const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h),
-                       l3 = static_cast<double>(i3 - h);
-          s.support[static_cast<std::size_t>(i1 + n * (i2 + n * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
-        }
-  }
+  if (settings.support_radius > 0) s.support = support_ball(settings.n, settings.support_radius);
   const int L = settings.fft_size > 0 ? settings.fft_size : toeplitz_fft_size(settings.n);
   if (settings.cg_precision == CgPrecision::float32)
     s.toeplitz_f = std::make_unique<Toeplitz<float>>(settings.n, L, s.threads, settings.nufft.planning);

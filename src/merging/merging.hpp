@@ -105,6 +105,12 @@ struct Settings {
   std::int64_t points_per_fft = std::int64_t{1} << 25;
 };
 
+// spire::Error unless the settings are usable (by Merger and the GPU's DeviceMerger alike).
+void check_settings(const Settings& settings);
+
+// The support of radius r > 0: 1 where |l| <= r, n^3 in the voxel order above.
+std::vector<unsigned char> support_ball(int n, double radius);
+
 struct Solution {
   std::vector<double> x;  // n^3
   CgResult cg;
