@@ -125,19 +125,11 @@ __global__ void add_lambda(std::int64_t total, const unsigned char* support, S l
 
 template <typename S>
 __global__ void dot_kernel(std::int64_t total, const S* a, const S* b, double* out) {
-  __shared__ double sh[kBlock / 32];
   double s = 0;
   for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < total;
        i += std::int64_t{gridDim.x} * blockDim.x)
     s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = s;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double t = 0;
-    for (int w = 0; w < kBlock / 32; ++w) t += sh[w];
-    atomicAdd(out, t);
-  }
+  block_add(s, out);
 }
 
 template <typename S>

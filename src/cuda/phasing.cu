@@ -19,18 +19,6 @@ namespace {
 
 using C = cufftDoubleComplex;
 
-__device__ inline void block_add(double v, double* out) {
-  __shared__ double sh[kBlock / 32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double t = 0;
-    for (int w = 0; w < kBlock / 32; ++w) t += sh[w];
-    atomicAdd(out, t);
-  }
-}
-
 __global__ void amplitude_from_work(std::int64_t total, const C* work, double* amp) {
   SPIRE_INDEX;
   if (i < total) amp[i] = sqrt(fmax(work[i].x, 0.0));
