@@ -1,7 +1,7 @@
 #pragma once
-// Internal to the .cu files of src/cuda: the launch shape every elementwise kernel uses and
-// the cuFFT status check (CUDA and cuBLAS statuses are checked in check.hpp, which .cpp
-// files also include; this header needs cufft.h and nvcc).
+// Internal to the .cu files of src/cuda: the launch shape every elementwise kernel uses, the
+// block sum of the reductions and the cuFFT status check (CUDA and cuBLAS statuses are
+// checked in check.hpp, which .cpp files also include; this header needs cufft.h and nvcc).
 #include <cufft.h>
 
 #include <cstdint>
@@ -19,6 +19,20 @@ inline void check_fft(cufftResult r, const char* what) {
 // the size the block reductions (kBlock / 32 partial sums in shared memory) are written for.
 constexpr int kBlock = 256;
 inline unsigned blocks(std::int64_t n) { return static_cast<unsigned>((n + kBlock - 1) / kBlock); }
+
+// *out += the sum of v over this block (warp shuffles, then the kBlock / 32 warp sums in
+// order on thread 0, one atomicAdd). Every thread of the block must call it.
+__device__ inline void block_add(double v, double* out) {
+  __shared__ double sh[kBlock / 32];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double t = 0;
+    for (int w = 0; w < kBlock / 32; ++w) t += sh[w];
+    atomicAdd(out, t);
+  }
+}
 
 }  // namespace spire::cuda
 

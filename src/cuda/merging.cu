@@ -125,19 +125,11 @@ __global__ void add_lambda(std::int64_t total, const unsigned char* support, S l
 
 template <typename S>
 __global__ void dot_kernel(std::int64_t total, const S* a, const S* b, double* out) {
-  __shared__ double sh[kBlock / 32];
   double s = 0;
   for (std::int64_t i = blockIdx.x * std::int64_t{blockDim.x} + threadIdx.x; i < total;
        i += std::int64_t{gridDim.x} * blockDim.x)
     s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  for (int o = 16; o > 0; o >>= 1) s += __shfl_down_sync(0xffffffffu, s, o);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = s;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double t = 0;
-    for (int w = 0; w < kBlock / 32; ++w) t += sh[w];
-    atomicAdd(out, t);
-  }
+  block_add(s, out);
 }
 
 template <typename S>
@@ -168,17 +160,51 @@ __global__ void to_double(std::int64_t total, const S* x, double* y) {
   if (i < total) y[i] = static_cast<double>(x[i]);
 }
 
-// Dot product accumulated in double, returned to the host (synchronises the stream).
+// merging::conjugate_gradient's operations on device vectors of n3 values: M = the Toeplitz
+// convolution plus lambda inside the support (0 outside); dot products accumulated in double
+// and returned to the host (each synchronises the stream).
 template <typename S>
-double dot(std::int64_t n, const S* a, const S* b, DeviceBuffer<double>& scratch, stream_t stream) {
-  scratch.zero(stream);
-  const unsigned g = std::min<unsigned>(blocks(n), 1024);
-  dot_kernel<S><<<g, kBlock, 0, stream>>>(n, a, b, scratch.data());
-  check_launch("dot_kernel");
-  double v = 0;
-  scratch.download(&v, 1, stream);
-  return v;
-}
+struct CgOps {
+  DeviceToeplitz<S>& toeplitz;
+  const unsigned char* support;  // nullptr: everything
+  S lambda;
+  std::int64_t n3;
+  DeviceBuffer<double>& scratch;
+  stream_t stream;
+
+  void apply(const S* in, S* out) {
+    toeplitz.apply(in, out);
+    add_lambda<S><<<blocks(n3), kBlock, 0, stream>>>(n3, support, lambda, in, out);
+    check_launch("add_lambda");
+  }
+  double dot(const S* a, const S* b) {
+    scratch.zero(stream);
+    const unsigned g = std::min<unsigned>(blocks(n3), 1024);
+    dot_kernel<S><<<g, kBlock, 0, stream>>>(n3, a, b, scratch.data());
+    check_launch("dot_kernel");
+    double v = 0;
+    scratch.download(&v, 1, stream);
+    return v;
+  }
+  void zero(S* x) { fill_zero(x, static_cast<std::size_t>(n3) * sizeof(S), stream); }
+  void start(const S* b, const S* q, S* r, S* p) {
+    residual_start<S><<<blocks(n3), kBlock, 0, stream>>>(n3, b, q, r, p);
+    check_launch("residual_start");
+  }
+  void step(S alpha, const S* p, const S* q, S* x, S* r) {
+    cg_update<S><<<blocks(n3), kBlock, 0, stream>>>(n3, alpha, p, q, x, r);
+    check_launch("cg_update");
+  }
+  void direction(S beta, const S* r, S* p) {
+    cg_direction<S><<<blocks(n3), kBlock, 0, stream>>>(n3, beta, r, p);
+    check_launch("cg_direction");
+  }
+  // r = b - q in S (r given as both outputs of residual_start), then r.r.
+  double distance2(const S* b, const S* q, S* r) {
+    start(b, q, r, r);
+    return dot(r, r);
+  }
+};
 
 }  // namespace
 
@@ -295,28 +321,17 @@ struct DeviceMerger::State {
 };
 
 DeviceMerger::DeviceMerger(const merging::Settings& settings, stream_t stream) {
-  if (settings.n < 1 || settings.n % 2 == 0) fail("GPU merging: grid size n must be odd and positive");
-  if (!(settings.rho >= 0) || !std::isfinite(settings.rho)) fail("GPU merging: rho must be finite and >= 0");
-  if (settings.max_iterations < 1) fail("GPU merging: max_iterations must be >= 1");
-  if (settings.fft_size != 0 && settings.fft_size < 2 * settings.n - 1) fail("GPU merging: fft_size is below 2n-1");
+  merging::check_settings(settings);
   require_device();
   s_ = std::make_unique<State>(settings, stream);
   State& s = *s_;
-  const std::int64_t n = settings.n, h = n / 2;
   s.kernel.resize(static_cast<std::size_t>(s.nk * s.nk * s.nk));
   s.rhs.resize(static_cast<std::size_t>(s.n3));
   s.f.resize(static_cast<std::size_t>(s.nk * s.nk * s.nk));
   s.scratch.resize(1);
   s.bad.resize(1);
   if (settings.support_radius > 0) {
-    std::vector<unsigned char> sup(static_cast<std::size_t>(s.n3));
-    const double r2 = settings.support_radius * settings.support_radius;
-    for (std::int64_t i3 = 0; i3 < n; ++i3)
-      for (std::int64_t i2 = 0; i2 < n; ++i2)
-        for (std::int64_t i1 = 0; i1 < n; ++i1) {
-          const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h), l3 = static_cast<double>(i3 - h);
-          sup[static_cast<std::size_t>(i1 + n * (i2 + n * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
-        }
+    const std::vector<unsigned char> sup = merging::support_ball(settings.n, settings.support_radius);
     s.support.upload(sup.data(), sup.size(), stream);
   }
   const int L = settings.fft_size > 0 ? settings.fft_size : merging::toeplitz_fft_size(settings.n);
@@ -400,44 +415,11 @@ merging::Solution DeviceMerger::State::solve_in(DeviceToeplitz<S>& toeplitz, std
   start_cg<S><<<blocks(n3), kBlock, 0, stream>>>(n3, rhs.data(), x0_host.empty() ? nullptr : x0.data(), sup, lambda,
                                                  bv.data(), x.data());
   check_launch("start_cg");
-  const S lam = static_cast<S>(lambda);
-  auto apply_m = [&](const S* in, S* out) {
-    toeplitz.apply(in, out);
-    add_lambda<S><<<blocks(n3), kBlock, 0, stream>>>(n3, sup, lam, in, out);
-    check_launch("add_lambda");
-  };
+  CgOps<S> ops{toeplitz, sup, static_cast<S>(lambda), n3, scratch, stream};
   merging::Solution sol;
   sol.lambda = lambda;
-  merging::CgResult& res = sol.cg;
-  const double b_norm = std::sqrt(dot<S>(n3, bv.data(), bv.data(), scratch, stream));
-  if (b_norm == 0) {
-    sol.x.assign(static_cast<std::size_t>(n3), 0.0);
-    res.converged = true;
-    return sol;
-  }
-  apply_m(x.data(), q.data());
-  residual_start<S><<<blocks(n3), kBlock, 0, stream>>>(n3, bv.data(), q.data(), r.data(), p.data());
-  check_launch("residual_start");
-  double rr = dot<S>(n3, r.data(), r.data(), scratch, stream);
-  const double stop = settings.tolerance * b_norm;
-  while (std::sqrt(rr) > stop && res.iterations < settings.max_iterations) {
-    apply_m(p.data(), q.data());
-    ++res.iterations;
-    const double pq = dot<S>(n3, p.data(), q.data(), scratch, stream);
-    if (!(pq > 0)) break;
-    cg_update<S><<<blocks(n3), kBlock, 0, stream>>>(n3, static_cast<S>(rr / pq), p.data(), q.data(), x.data(), r.data());
-    check_launch("cg_update");
-    const double rr_new = dot<S>(n3, r.data(), r.data(), scratch, stream);
-    cg_direction<S><<<blocks(n3), kBlock, 0, stream>>>(n3, static_cast<S>(rr_new / rr), r.data(), p.data());
-    check_launch("cg_direction");
-    rr = rr_new;
-  }
-  res.converged = std::sqrt(rr) <= stop;
-  // The true residual |b - M x| / |b|, as the CPU reports.
-  apply_m(x.data(), q.data());
-  residual_start<S><<<blocks(n3), kBlock, 0, stream>>>(n3, bv.data(), q.data(), r.data(), p.data());
-  check_launch("residual_start");
-  res.residual = std::sqrt(dot<S>(n3, r.data(), r.data(), scratch, stream)) / b_norm;
+  sol.cg = merging::conjugate_gradient<S>(ops, bv.data(), x.data(), r.data(), p.data(), q.data(),
+                                          settings.max_iterations, settings.tolerance);
   DeviceBuffer<double> xd(static_cast<std::size_t>(n3));
   to_double<S><<<blocks(n3), kBlock, 0, stream>>>(n3, x.data(), xd.data());
   check_launch("to_double");

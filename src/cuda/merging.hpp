@@ -1,10 +1,12 @@
 #pragma once
 // Merging on the GPU: merging::Merger's problem and answer (see merging/merging.hpp) with the
 // data on the device. One type-1 GPU NUFFT (sign -1) of c_j = D_j (1 + i b_j) gives both the
-// Toeplitz kernel K and Re(A*Db); the normal equations are solved by CG on the device with
-// the Toeplitz convolution done by cuFFT on the same L^3 grid (merging::toeplitz_fft_size).
+// Toeplitz kernel K and Re(A*Db); the normal equations are solved by merging/cg.hpp's
+// conjugate gradients over device vectors, the Toeplitz convolution done by cuFFT on the
+// same L^3 grid (merging::toeplitz_fft_size).
 //
 // Contract:
+//  - Settings are checked as on the CPU (merging::check_settings).
 //  - Arrays passed in are DEVICE memory unless a std::span/vector (host). Work is queued on
 //    the stream; accumulate() synchronises (it sorts), as do kernel(), rhs() and solve().
 //  - accumulate: points in [-pi, pi] (float), finite values, weights finite and >= 0

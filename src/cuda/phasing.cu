@@ -6,30 +6,18 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <numbers>
-#include <random>
 #include <string>
 
 #include "core/error.hpp"
 #include "cuda/check.hpp"
 #include "cuda/launch.cuh"
+#include "phasing/common.hpp"
+#include "phasing/schedule.hpp"
 
 namespace spire::cuda {
 namespace {
 
 using C = cufftDoubleComplex;
-
-__device__ inline void block_add(double v, double* out) {
-  __shared__ double sh[kBlock / 32];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  if ((threadIdx.x & 31) == 0) sh[threadIdx.x >> 5] = v;
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double t = 0;
-    for (int w = 0; w < kBlock / 32; ++w) t += sh[w];
-    atomicAdd(out, t);
-  }
-}
 
 __global__ void amplitude_from_work(std::int64_t total, const C* work, double* amp) {
   SPIRE_INDEX;
@@ -140,24 +128,6 @@ __global__ void work_real(std::int64_t total, const C* work, double* out) {
   if (i < total) out[i] = work[i].x;
 }
 
-std::vector<int> axis_map(int n, bool to_fft_order) {
-  std::vector<int> m(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) m[static_cast<std::size_t>(i)] = to_fft_order ? (i + n / 2 + 1) % n : (i + n / 2) % n;
-  return m;
-}
-
-template <typename V>
-std::vector<V> permute(int n, bool to_fft_order, std::span<const V> in) {
-  const auto m = axis_map(n, to_fft_order);
-  const std::size_t nn = static_cast<std::size_t>(n);
-  std::vector<V> out(in.size());
-  for (std::size_t z = 0; z < nn; ++z)
-    for (std::size_t y = 0; y < nn; ++y)
-      for (std::size_t x = 0; x < nn; ++x)
-        out[m[x] + nn * (m[y] + nn * m[z])] = in[x + nn * (y + nn * z)];
-  return out;
-}
-
 }  // namespace
 
 struct DevicePhaser::State {
@@ -180,9 +150,7 @@ struct DevicePhaser::State {
     if (static_cast<std::int64_t>(got) != size)
       fail(std::string("GPU phasing: ") + what + " has " + std::to_string(got) + " values, expected " + std::to_string(size));
   }
-  void require_constraint() const {
-    if (!(amplitude_norm2 > 0)) fail("phasing: no Fourier constraint (set_autocorrelation or set_intensity, nonzero)");
-  }
+  void require_constraint() const { phasing::require_constraint(amplitude_norm2); }
   void mask() {
     scratch.zero(stream);
     mask_unmeasured<<<blocks(size), kBlock, 0, stream>>>(n, measured_radius * measured_radius, amp.data(), scratch.data());
@@ -190,12 +158,7 @@ struct DevicePhaser::State {
     scratch.download(&amplitude_norm2, 1, stream);
   }
   void blur_work(double sigma) {
-    std::vector<double> g(static_cast<std::size_t>(n));
-    const double c = 2 * std::numbers::pi * std::numbers::pi * sigma * sigma / (static_cast<double>(n) * n);
-    for (int j = 0; j < n; ++j) {
-      const int k = j <= n / 2 ? j : j - n;
-      g[static_cast<std::size_t>(j)] = std::exp(-c * k * k);
-    }
+    const std::vector<double> g = phasing::gaussian_transfer(n, sigma);
     gauss.upload(g.data(), g.size(), stream);
     blur<<<blocks(size), kBlock, 0, stream>>>(n, gauss.data(), 1.0 / static_cast<double>(size), work.data());
     check_launch("blur");
@@ -264,14 +227,14 @@ DevicePhaser& DevicePhaser::operator=(DevicePhaser&&) noexcept = default;
 int DevicePhaser::n() const { return s_->n; }
 
 void DevicePhaser::set_measured_radius(double radius) {
-  if (!(radius > 0)) fail("phasing: the measured radius must be > 0");
+  phasing::check_measured_radius(radius);
   s_->measured_radius = radius;
 }
 
 void DevicePhaser::set_autocorrelation(std::span<const double> a) {
   State& s = *s_;
   s.check_size("autocorrelation", a.size());
-  const auto fft_order = permute<double>(s.n, true, a);
+  const auto fft_order = phasing::permuted<double>(s.n, true, a);
   s.rho.upload(fft_order.data(), fft_order.size(), s.stream);  // staging; rho is reset by every run
   real_to_work<<<blocks(s.size), kBlock, 0, s.stream>>>(s.size, s.rho.data(), s.work.data());
   check_launch("real_to_work");
@@ -284,7 +247,7 @@ void DevicePhaser::set_autocorrelation(std::span<const double> a) {
 void DevicePhaser::set_intensity(std::span<const double> intensity) {
   State& s = *s_;
   s.check_size("intensity", intensity.size());
-  const auto fft_order = permute<double>(s.n, true, intensity);
+  const auto fft_order = phasing::permuted<double>(s.n, true, intensity);
   s.rho.upload(fft_order.data(), fft_order.size(), s.stream);
   amplitude_from_intensity<<<blocks(s.size), kBlock, 0, s.stream>>>(s.size, s.rho.data(), s.amp.data());
   check_launch("amplitude_from_intensity");
@@ -294,8 +257,7 @@ void DevicePhaser::set_intensity(std::span<const double> intensity) {
 std::vector<std::uint8_t> DevicePhaser::support_from_autocorrelation(double fraction, double sigma) {
   State& s = *s_;
   s.require_constraint();
-  if (!(fraction > 0 && fraction < 1)) fail("phasing: support fraction must be in (0, 1)");
-  if (!(sigma >= 0)) fail("phasing: support blur sigma must be >= 0");
+  phasing::check_support_arguments(fraction, sigma);
   intensity_to_work<<<blocks(s.size), kBlock, 0, s.stream>>>(s.size, s.amp.data(), s.work.data());
   check_launch("intensity_to_work");
   s.blur_work(sigma);
@@ -306,13 +268,13 @@ std::vector<std::uint8_t> DevicePhaser::support_from_autocorrelation(double frac
   check_launch("threshold");
   std::vector<std::uint8_t> fft_order(static_cast<std::size_t>(s.size));
   sup.download(fft_order.data(), fft_order.size(), s.stream);
-  return permute<std::uint8_t>(s.n, false, fft_order);
+  return phasing::permuted<std::uint8_t>(s.n, false, fft_order);
 }
 
 void DevicePhaser::set_support(std::span<const std::uint8_t> support) {
   State& s = *s_;
   s.check_size("support", support.size());
-  auto fft_order = permute<std::uint8_t>(s.n, true, support);
+  auto fft_order = phasing::permuted<std::uint8_t>(s.n, true, support);
   for (auto& v : fft_order) v = v != 0;
   s.support.upload(fft_order.data(), fft_order.size(), s.stream);
   synchronize(s.stream);  // fft_order is a temporary
@@ -321,7 +283,7 @@ void DevicePhaser::set_support(std::span<const std::uint8_t> support) {
 void DevicePhaser::set_density(std::span<const double> density) {
   State& s = *s_;
   s.check_size("density", density.size());
-  const auto fft_order = permute<double>(s.n, true, density);
+  const auto fft_order = phasing::permuted<double>(s.n, true, density);
   s.rho.upload(fft_order.data(), fft_order.size(), s.stream);
   synchronize(s.stream);
 }
@@ -331,10 +293,8 @@ void DevicePhaser::random_density(std::uint64_t seed) {
   // The CPU's draw, in FFT order over the support, so both back ends start alike.
   std::vector<std::uint8_t> sup(static_cast<std::size_t>(s.size));
   s.support.download(sup.data(), sup.size(), s.stream);
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
   std::vector<double> rho(sup.size());
-  for (std::size_t i = 0; i < sup.size(); ++i) rho[i] = sup[i] ? u(rng) : 0.0;
+  phasing::random_start<double>(seed, sup, rho);
   s.rho.upload(rho.data(), rho.size(), s.stream);
   synchronize(s.stream);
 }
@@ -342,14 +302,13 @@ void DevicePhaser::random_density(std::uint64_t seed) {
 void DevicePhaser::er(int iterations, bool positivity) { s_->iterate(iterations, false, 0, positivity); }
 
 void DevicePhaser::hio(int iterations, double beta, bool positivity) {
-  if (!(beta > 0 && beta <= 1)) fail("phasing: HIO beta must be in (0, 1]");
+  phasing::check_beta(beta);
   s_->iterate(iterations, true, beta, positivity);
 }
 
 void DevicePhaser::shrinkwrap(double sigma, double fraction) {
   State& s = *s_;
-  if (!(fraction > 0 && fraction < 1)) fail("phasing: shrinkwrap fraction must be in (0, 1)");
-  if (!(sigma >= 0)) fail("phasing: shrinkwrap sigma must be >= 0");
+  phasing::check_shrinkwrap_arguments(sigma, fraction);
   abs_to_work<<<blocks(s.size), kBlock, 0, s.stream>>>(s.size, s.rho.data(), s.work.data());
   check_launch("abs_to_work");
   s.forward();
@@ -365,50 +324,28 @@ std::vector<double> DevicePhaser::density() const {
   const State& s = *s_;
   std::vector<double> fft_order(static_cast<std::size_t>(s.size));
   s.rho.download(fft_order.data(), fft_order.size(), s.stream);
-  return permute<double>(s.n, false, fft_order);
+  return phasing::permuted<double>(s.n, false, fft_order);
 }
 
 std::vector<std::uint8_t> DevicePhaser::support() const {
   const State& s = *s_;
   std::vector<std::uint8_t> fft_order(static_cast<std::size_t>(s.size));
   s.support.download(fft_order.data(), fft_order.size(), s.stream);
-  return permute<std::uint8_t>(s.n, false, fft_order);
+  return phasing::permuted<std::uint8_t>(s.n, false, fft_order);
 }
 
 const std::vector<double>& DevicePhaser::fourier_errors() const { return s_->host_errors; }
 
 phasing::Result<double> DevicePhaser::run(const phasing::Schedule& sc, std::span<const double> start_density,
                                           std::span<const std::uint8_t> start_support) {
-  State& s = *s_;
-  s.require_constraint();
-  if (sc.loops < 0 || sc.hio_iterations < 0 || sc.er_iterations < 0 || sc.final_er_iterations < 0)
-    fail("phasing: iteration counts must be >= 0");
-  if (!(sc.sigma_start > 0 && sc.sigma_end > 0)) fail("phasing: shrinkwrap sigmas must be > 0");
-  if (start_support.empty())
-    set_support(support_from_autocorrelation(sc.support_fraction, sc.support_sigma));
-  else
-    set_support(start_support);
-  if (start_density.empty())
-    random_density(sc.seed);
-  else
-    set_density(start_density);
-  s.host_errors.clear();
-  for (int loop = 0; loop < sc.loops; ++loop) {
-    hio(sc.hio_iterations, sc.beta, sc.positivity);
-    er(sc.er_iterations, sc.positivity);
-    const double t = sc.loops > 1 ? static_cast<double>(loop) / (sc.loops - 1) : 1.0;
-    shrinkwrap(sc.sigma_start * std::pow(sc.sigma_end / sc.sigma_start, t), sc.shrinkwrap_fraction);
-  }
-  er(sc.final_er_iterations, sc.positivity);
-  phasing::Result<double> r{density(), support(), s.host_errors};
-  if (sc.recentre) phasing::recentre<double>(s.n, r.density, r.support);
-  return r;
+  s_->require_constraint();
+  return phasing::run_schedule<double>(*this, s_->host_errors, sc, start_density, start_support);
 }
 
 std::vector<double> DevicePhaser::autocorrelation_of(std::span<const double> density) {
   State& s = *s_;
   s.check_size("density", density.size());
-  const auto fft_order = permute<double>(s.n, true, density);
+  const auto fft_order = phasing::permuted<double>(s.n, true, density);
   DeviceBuffer<double> d;
   d.upload(fft_order.data(), fft_order.size(), s.stream);
   real_to_work<<<blocks(s.size), kBlock, 0, s.stream>>>(s.size, d.data(), s.work.data());
@@ -421,7 +358,7 @@ std::vector<double> DevicePhaser::autocorrelation_of(std::span<const double> den
   check_launch("work_real");
   std::vector<double> out(fft_order.size());
   d.download(out.data(), out.size(), s.stream);
-  return permute<double>(s.n, false, out);
+  return phasing::permuted<double>(s.n, false, out);
 }
 
 }  // namespace spire::cuda

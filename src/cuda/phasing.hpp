@@ -1,8 +1,8 @@
 #pragma once
 // Phasing on the GPU: phasing::Phaser<double>'s contract (see phasing/phasing.hpp), the same
-// schedule (Schedule: HIO, ER, shrinkwrap loops, final ER), the same random start (drawn on
-// the host with the CPU's generator, on the device-made support) and the same results, with
-// every iteration on the device (cuFFT Z2Z, fused projection kernels).
+// schedule (phasing/schedule.hpp's run_schedule over these steps), the same random start
+// (phasing/common.hpp's, drawn on the host, on the device-made support) and the same
+// results, with every iteration on the device (cuFFT Z2Z, fused projection kernels).
 //
 // Contract:
 //  - Host arrays in and out are centred, as the CPU's; internally FFT order on the device.

@@ -21,13 +21,6 @@ bool smooth(int m) {
 
 int resolve_threads(int threads) { return threads > 0 ? threads : omp_get_max_threads(); }
 
-double dot(std::int64_t n, const auto* a, const auto* b, int threads) {
-  double s = 0;
-#pragma omp parallel for num_threads(threads) reduction(+ : s) schedule(static)
-  for (std::int64_t i = 0; i < n; ++i) s += static_cast<double>(a[i]) * static_cast<double>(b[i]);
-  return s;
-}
-
 }  // namespace
 
 int toeplitz_fft_size(int n) {
@@ -214,63 +207,6 @@ int Toeplitz<S>::fft_size() const {
 template class Toeplitz<float>;
 template class Toeplitz<double>;
 
-// ---------------------------------------------------------------------------- CG
-
-template <typename S>
-CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
-                            std::span<const S> b, std::span<S> x, int max_iterations,
-                            double tolerance) {
-  const std::int64_t n = static_cast<std::int64_t>(b.size());
-  if (x.size() != b.size()) fail("CG: x and b differ in size");
-  if (max_iterations < 0 || !(tolerance >= 0)) fail("CG: bad iteration limit or tolerance");
-  const int threads = omp_get_max_threads();
-  CgResult result;
-  const double b_norm = std::sqrt(dot(n, b.data(), b.data(), threads));
-  if (b_norm == 0) {
-    std::fill(x.begin(), x.end(), S(0));
-    result.converged = true;
-    return result;
-  }
-  std::vector<S> r(b.size()), p(b.size()), q(b.size());
-  apply_m(x.data(), q.data());
-  for (std::int64_t i = 0; i < n; ++i) r[i] = b[i] - q[i];
-  p = r;
-  double rr = dot(n, r.data(), r.data(), threads);
-  const double stop = tolerance * b_norm;
-  while (std::sqrt(rr) > stop && result.iterations < max_iterations) {
-    apply_m(p.data(), q.data());
-    ++result.iterations;
-    const double pq = dot(n, p.data(), q.data(), threads);
-    if (!(pq > 0)) break;  // p in M's null space: nothing more to gain
-    const S alpha = static_cast<S>(rr / pq);
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) {
-      x[i] += alpha * p[i];
-      r[i] -= alpha * q[i];
-    }
-    const double rr_new = dot(n, r.data(), r.data(), threads);
-    const S beta = static_cast<S>(rr_new / rr);
-    rr = rr_new;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (std::int64_t i = 0; i < n; ++i) p[i] = r[i] + beta * p[i];
-  }
-  result.converged = std::sqrt(rr) <= stop;
-  // The recursive residual drifts from the true one in finite precision: report the true one.
-  apply_m(x.data(), q.data());
-  double true_rr = 0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double d = static_cast<double>(b[i]) - static_cast<double>(q[i]);
-    true_rr += d * d;
-  }
-  result.residual = std::sqrt(true_rr) / b_norm;
-  return result;
-}
-
-template CgResult conjugate_gradient<float>(const std::function<void(const float*, float*)>&,
-                                            std::span<const float>, std::span<float>, int, double);
-template CgResult conjugate_gradient<double>(const std::function<void(const double*, double*)>&,
-                                             std::span<const double>, std::span<double>, int, double);
-
 // ---------------------------------------------------------------------------- Merger
 
 template <typename T>
@@ -303,8 +239,6 @@ struct Merger<T>::State {
   Solution solve_in(Toeplitz<S>& toeplitz, std::span<const double> x0);
 };
 
-namespace {
-
 void check_settings(const Settings& s) {
   if (s.n < 1 || s.n % 2 == 0) fail("merging: grid size n must be odd and positive, got " + std::to_string(s.n));
   if (!(s.rho >= 0) || !std::isfinite(s.rho)) fail("merging: rho must be finite and >= 0");
@@ -316,7 +250,19 @@ void check_settings(const Settings& s) {
     fail("merging: fft_size " + std::to_string(s.fft_size) + " is below 2n-1 = " + std::to_string(2 * s.n - 1));
 }
 
-}  // namespace
+std::vector<unsigned char> support_ball(int n, double radius) {
+  const std::int64_t nn = n, h = nn / 2;
+  std::vector<unsigned char> support(static_cast<std::size_t>(nn * nn * nn));
+  const double r2 = radius * radius;
+  for (std::int64_t i3 = 0; i3 < nn; ++i3)
+    for (std::int64_t i2 = 0; i2 < nn; ++i2)
+      for (std::int64_t i1 = 0; i1 < nn; ++i1) {
+        const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h),
+                     l3 = static_cast<double>(i3 - h);
+        support[static_cast<std::size_t>(i1 + nn * (i2 + nn * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
+      }
+  return support;
+}
 
 template <typename T>
 Merger<T>::Merger(const Settings& settings) {
@@ -324,20 +270,10 @@ Merger<T>::Merger(const Settings& settings) {
   const std::int64_t nk = 2 * std::int64_t{settings.n} - 1;
   s_ = std::make_unique<State>(settings, nk);
   State& s = *s_;
-  const std::int64_t n = settings.n, h = n / 2;
+  const std::int64_t n = settings.n;
   s.kernel.assign(static_cast<std::size_t>(nk * nk * nk), 0.0);
   s.rhs.assign(static_cast<std::size_t>(n * n * n), 0.0);
-  if (settings.support_radius > 0) {
-    s.support.resize(s.rhs.size());
-    const double r2 = settings.support_radius * settings.support_radius;
-    for (std::int64_t i3 = 0; i3 < n; ++i3)
-      for (std::int64_t i2 = 0; i2 < n; ++i2)
-        for (std::int64_t i1 = 0; i1 < n; ++i1) {
-          const double l1 = static_cast<double>(i1 - h), l2 = static_cast<double>(i2 - h),
-                       l3 = static_cast<double>(i3 - h);
-          s.support[static_cast<std::size_t>(i1 + n * (i2 + n * i3))] = l1 * l1 + l2 * l2 + l3 * l3 <= r2;
-        }
-  }
+  if (settings.support_radius > 0) s.support = support_ball(settings.n, settings.support_radius);
   const int L = settings.fft_size > 0 ? settings.fft_size : toeplitz_fft_size(settings.n);
   if (settings.cg_precision == CgPrecision::float32)
     s.toeplitz_f = std::make_unique<Toeplitz<float>>(settings.n, L, s.threads, settings.nufft.planning);

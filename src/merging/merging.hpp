@@ -40,13 +40,13 @@
 // result is that of one rank with every point, up to the order of floating-point additions.
 #include <complex>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
 
 #include "core/fft.hpp"
 #include "core/names.hpp"
+#include "merging/cg.hpp"
 #include "nufft/nufft.hpp"
 
 namespace spire::merging {
@@ -87,20 +87,6 @@ class Toeplitz {
 extern template class Toeplitz<float>;
 extern template class Toeplitz<double>;
 
-struct CgResult {
-  int iterations = 0;
-  double residual = 0;  // |b - M x| / |b|, recomputed from x at the end (0 when b = 0)
-  bool converged = false;
-};
-
-// Conjugate gradients for M x = b with M symmetric positive (semi-)definite, from the x
-// given (a warm start). Dot products are accumulated in double. Stops when the recursive
-// residual falls below tolerance * |b| or after max_iterations applications of M.
-template <typename S>
-CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
-                            std::span<const S> b, std::span<S> x, int max_iterations,
-                            double tolerance);
-
 enum class CgPrecision { float32, float64 };
 inline constexpr NameTable<CgPrecision, 2> kCgPrecisionNames{{{CgPrecision::float32, "float"}, {CgPrecision::float64, "double"}}};
 
@@ -120,6 +106,12 @@ struct Settings {
   // stays near 1e-6 relative.
   std::int64_t points_per_fft = std::int64_t{1} << 25;
 };
+
+// spire::Error unless the settings are usable (by Merger and the GPU's DeviceMerger alike).
+void check_settings(const Settings& settings);
+
+// The support of radius r > 0: 1 where |l| <= r, n^3 in the voxel order above.
+std::vector<unsigned char> support_ball(int n, double radius);
 
 struct Solution {
   std::vector<double> x;  // n^3

@@ -5,36 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
-#include <random>
 #include <string>
 #include <type_traits>
 
 #include "core/error.hpp"
+#include "phasing/common.hpp"
+#include "phasing/schedule.hpp"
 
 namespace spire::phasing {
 namespace {
-
-// Per-axis index maps between the centred layout (origin at n/2) and FFT order (origin at
-// 0) for odd n: ifftshift and fftshift.
-std::vector<int> axis_map(int n, bool to_fft_order) {
-  std::vector<int> m(n);
-  for (int i = 0; i < n; ++i) m[i] = to_fft_order ? (i + n / 2 + 1) % n : (i + n / 2) % n;
-  return m;
-}
-
-// out[m(z), m(y), m(x)] = convert(in[z, y, x]).
-template <typename In, typename Out, typename Convert>
-void permute(int n, bool to_fft_order, const In* in, Out* out, int threads, Convert convert) {
-  const std::vector<int> m = axis_map(n, to_fft_order);
-  const std::int64_t nn = n;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int z = 0; z < n; ++z)
-    for (int y = 0; y < n; ++y) {
-      const In* row = in + nn * (y + nn * z);
-      Out* dst = out + nn * (m[y] + nn * m[z]);
-      for (int x = 0; x < n; ++x) dst[m[x]] = convert(row[x]);
-    }
-}
 
 void check_size(const char* what, std::size_t got, std::int64_t want) {
   if (static_cast<std::int64_t>(got) != want)
@@ -77,7 +56,7 @@ void Phaser<T>::set_autocorrelation(std::span<const T> autocorrelation) {
 
 template <typename T>
 void Phaser<T>::set_measured_radius(double radius) {
-  if (!(radius > 0)) fail("phasing: the measured radius must be > 0");
+  check_measured_radius(radius);
   measured_radius_ = radius;
 }
 
@@ -110,20 +89,14 @@ void Phaser<T>::set_intensity(std::span<const T> intensity) {
 
 template <typename T>
 void Phaser<T>::require_constraint() const {
-  if (!(amplitude_norm2_ > 0))
-    fail("phasing: no Fourier constraint (set_autocorrelation or set_intensity, nonzero)");
+  phasing::require_constraint(amplitude_norm2_);
 }
 
 template <typename T>
 void Phaser<T>::blur_work(double sigma) {
   // Transfer function of a unit-mass Gaussian, separable; 1/N of the inverse FFT folded in.
-  std::vector<T> g(n_);
-  const double c = 2 * std::numbers::pi * std::numbers::pi * sigma * sigma /
-                   (static_cast<double>(n_) * n_);
-  for (int j = 0; j < n_; ++j) {
-    const int k = j <= n_ / 2 ? j : j - n_;
-    g[j] = static_cast<T>(std::exp(-c * k * k));
-  }
+  const std::vector<double> transfer = gaussian_transfer(n_, sigma);
+  const std::vector<T> g(transfer.begin(), transfer.end());
   const T inv_n = T(1) / static_cast<T>(size_);
   const std::int64_t nn = n_;
 #pragma omp parallel for num_threads(threads_) schedule(static)
@@ -139,8 +112,7 @@ template <typename T>
 std::vector<std::uint8_t> Phaser<T>::support_from_autocorrelation(double fraction,
                                                                   double sigma) {
   require_constraint();
-  if (!(fraction > 0 && fraction < 1)) fail("phasing: support fraction must be in (0, 1)");
-  if (!(sigma >= 0)) fail("phasing: support blur sigma must be >= 0");
+  check_support_arguments(fraction, sigma);
   // The blurred autocorrelation is the inverse FFT of intensity x Gaussian transfer (the
   // unmeasured region counts as 0).
 #pragma omp parallel for num_threads(threads_) schedule(static)
@@ -175,11 +147,7 @@ void Phaser<T>::set_density(std::span<const T> density) {
 
 template <typename T>
 void Phaser<T>::random_density(std::uint64_t seed) {
-  // Sequential, so the start depends on the seed only, not on the thread count.
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0.0, 1.0);
-  for (std::int64_t i = 0; i < size_; ++i)
-    rho_[i] = support_[i] ? static_cast<T>(u(rng)) : T(0);
+  random_start<T>(seed, support_, rho_);
 }
 
 template <typename T>
@@ -236,7 +204,7 @@ void Phaser<T>::er(int iterations, bool positivity) {
 template <typename T>
 void Phaser<T>::hio(int iterations, double beta, bool positivity) {
   require_constraint();
-  if (!(beta > 0 && beta <= 1)) fail("phasing: HIO beta must be in (0, 1]");
+  check_beta(beta);
   const T b = static_cast<T>(beta);
   for (int it = 0; it < iterations; ++it) {
     errors_.push_back(project_fourier());
@@ -250,8 +218,7 @@ void Phaser<T>::hio(int iterations, double beta, bool positivity) {
 
 template <typename T>
 void Phaser<T>::shrinkwrap(double sigma, double fraction) {
-  if (!(fraction > 0 && fraction < 1)) fail("phasing: shrinkwrap fraction must be in (0, 1)");
-  if (!(sigma >= 0)) fail("phasing: shrinkwrap sigma must be >= 0");
+  check_shrinkwrap_arguments(sigma, fraction);
 #pragma omp parallel for num_threads(threads_) schedule(static)
   for (std::int64_t i = 0; i < size_; ++i) work_[i] = std::abs(rho_[i]);
   forward_->execute(work_.get());
@@ -270,28 +237,7 @@ template <typename T>
 Result<T> Phaser<T>::run(const Schedule& s, std::span<const T> start_density,
                          std::span<const std::uint8_t> start_support) {
   require_constraint();
-  if (s.loops < 0 || s.hio_iterations < 0 || s.er_iterations < 0 || s.final_er_iterations < 0)
-    fail("phasing: iteration counts must be >= 0");
-  if (!(s.sigma_start > 0 && s.sigma_end > 0)) fail("phasing: shrinkwrap sigmas must be > 0");
-  if (start_support.empty())
-    set_support(support_from_autocorrelation(s.support_fraction, s.support_sigma));
-  else
-    set_support(start_support);
-  if (start_density.empty())
-    random_density(s.seed);
-  else
-    set_density(start_density);
-  errors_.clear();
-  for (int loop = 0; loop < s.loops; ++loop) {
-    hio(s.hio_iterations, s.beta, s.positivity);
-    er(s.er_iterations, s.positivity);
-    const double t = s.loops > 1 ? static_cast<double>(loop) / (s.loops - 1) : 1.0;
-    shrinkwrap(s.sigma_start * std::pow(s.sigma_end / s.sigma_start, t), s.shrinkwrap_fraction);
-  }
-  er(s.final_er_iterations, s.positivity);
-  Result<T> r{density(), support(), errors_};
-  if (s.recentre) recentre<T>(n_, r.density, r.support);
-  return r;
+  return run_schedule<T>(*this, errors_, s, start_density, start_support);
 }
 
 template <typename T>

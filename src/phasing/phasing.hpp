@@ -87,8 +87,9 @@ class Phaser {
   // Constrain only |k| <= radius (voxels of frequency); call before set_*. Infinity: all.
   void set_measured_radius(double radius);
 
-  // The full default run: start from `start_density` (or random on the support), with
-  // `start_support` (or the one from the autocorrelation); needs the constraint set first.
+  // The full default run (schedule.hpp): start from `start_density` (or random on the
+  // support), with `start_support` (or the one from the autocorrelation); needs the
+  // constraint set first.
   Result<T> run(const Schedule& schedule = {}, std::span<const T> start_density = {},
                 std::span<const std::uint8_t> start_support = {});
 
