@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   so.batch_size = batch;
   matching::Options mo;
   mo.scale = matching::Scale::per_slice;
-  merging::Settings ms;
+  merging::Options ms;
   ms.n = static_cast<int>(n);
   ms.support_radius = static_cast<double>(n / 2);
   ms.nufft_tolerance = 1e-6;

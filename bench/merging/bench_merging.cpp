@@ -232,7 +232,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  spire::merging::Settings settings;
+  spire::merging::Options settings;
   settings.n = n;
   settings.nufft_tolerance = tol;
   settings.nufft.threads = threads;

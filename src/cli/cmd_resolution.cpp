@@ -27,16 +27,101 @@ io::Map read_cubic(const std::string& path) {
   return m;
 }
 
+struct Options {
+  std::string a, b, out;
+  bool no_rotation = false, quiet = false;
+  int threads = 0;
+  std::size_t orientations = resolution::RotationSearch{}.orientations;
+};
+
+// The comparison of b against a.
+struct Outcome {
+  io::Map a;
+  int n = 0, threads = 0;
+  double voxel = 0, seconds = 0, angle_deg = 0;
+  std::array<double, 3> axis{0, 0, 1};
+  resolution::Alignment<double> aligned;
+  resolution::FscCurve curve;
+  resolution::ResolutionAt at_05, at_0143;
+};
+
+// Both maps are read and checked before any work starts.
+Outcome compare(const Options& o) {
+  const auto start = std::chrono::steady_clock::now();
+  Outcome r;
+  r.a = read_cubic(o.a);
+  const io::Map b = read_cubic(o.b);
+  r.n = r.a.nx;
+  if (b.nx != r.n) fail_in(o.b, fmt::format("the map is {}^3 but {} is {}^3; both must be on one grid", b.nx, o.a, r.n));
+  if (std::abs(b.voxel_size - r.a.voxel_size) > 1e-3 * r.a.voxel_size)
+    fail_in(o.b, fmt::format("voxel size {:.4f} A differs from {} ({:.4f} A)", b.voxel_size, o.a, r.a.voxel_size));
+  r.threads = o.threads > 0 ? o.threads : omp_get_max_threads();
+  r.voxel = r.a.voxel_size;
+  const std::vector<double> ref(r.a.data.begin(), r.a.data.end()), map(b.data.begin(), b.data.end());
+  resolution::RotationSearch search;
+  search.orientations = o.orientations;
+  r.aligned = o.no_rotation ? resolution::align<double>(r.n, map, ref, true, r.threads)
+                            : resolution::align_rotation<double>(r.n, map, ref, search, r.threads);
+  r.curve = resolution::fsc<double>(r.n, r.aligned.map, ref, r.threads);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.at_05 = resolution::resolution_at(r.curve, r.voxel, 0.5);
+  r.at_0143 = resolution::resolution_at(r.curve, r.voxel, 0.143);
+  const auto& q = r.aligned.rotation;
+  r.angle_deg = 2 * std::acos(std::min(1.0, std::abs(q.w))) * 180 / std::numbers::pi;
+  const double s = std::sqrt(q.x * q.x + q.y * q.y + q.z * q.z);
+  if (s > 0) r.axis = {q.x / s, q.y / s, q.z / s};
+  return r;
+}
+
+void print(const Options& o, const Outcome& r) {
+  const auto& al = r.aligned;
+  fmt::print("spire resolution: {} against {} ({}^3 voxels of {:.3f} A)\n", o.b, o.a, r.n, r.voxel);
+  if (o.no_rotation)
+    fmt::print("  aligned by translation: shift ({:.2f}, {:.2f}, {:.2f}) voxels, {}\n", al.shift[0], al.shift[1],
+               al.shift[2], al.inverted ? "inverted hand" : "same hand");
+  else
+    fmt::print("  aligned: turned {:.2f} deg about ({:.3f}, {:.3f}, {:.3f}), {}, shift ({:.2f}, {:.2f}, {:.2f}) voxels\n",
+               r.angle_deg, r.axis[0], r.axis[1], r.axis[2], al.inverted ? "inverted hand" : "same hand", al.shift[0],
+               al.shift[1], al.shift[2]);
+  fmt::print("  correlation {:.4f}\n", al.correlation);
+  fmt::print("  resolution at FSC 0.5: {}, at FSC 0.143: {}\n", describe(r.at_05), describe(r.at_0143));
+  fmt::print("  {:.2f} s on {} threads\n", r.seconds, r.threads);
+}
+
+void write(const Options& o, const Outcome& r) {
+  const std::filesystem::path out(o.out);
+  std::filesystem::create_directories(out);
+  const std::vector<resolution::NamedCurve> curves{{"", r.curve}};
+  resolution::write_fsc_csv((out / "fsc.csv").string(), curves, r.voxel);
+  resolution::write_fsc_png((out / "fsc.png").string(), curves);
+  io::Map m = r.a;  // the reference's grid, voxel and origin
+  m.data.assign(r.aligned.map.begin(), r.aligned.map.end());
+  io::write_mrc((out / "aligned.mrc").string(), m);
+  const auto& q = r.aligned.rotation;
+  nlohmann::json summary;
+  summary["reference"] = o.a;
+  summary["map"] = o.b;
+  summary["n"] = r.n;
+  summary["voxel_angstrom"] = r.voxel;
+  summary["rotation_search"] = !o.no_rotation;
+  summary["alignment"] = "aligned(r) = h(c + R^T (r - c - shift)), c the centre voxel n/2, h the map or its inversion through c";
+  summary["rotation_wxyz"] = {q.w, q.x, q.y, q.z};
+  summary["rotation_angle_deg"] = r.angle_deg;
+  summary["inverted"] = r.aligned.inverted;
+  summary["shift_voxels"] = r.aligned.shift;
+  summary["correlation"] = r.aligned.correlation;
+  put_resolution(summary, "resolution_fsc_0.5", r.at_05);
+  put_resolution(summary, "resolution_fsc_0.143", r.at_0143);
+  summary["seconds"] = r.seconds;
+  summary["threads"] = r.threads;
+  write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
+  if (!o.quiet) fmt::print("  wrote {}/ (fsc.csv, fsc.png, aligned.mrc, summary.json)\n", out.string());
+}
+
 }  // namespace
 
 Runner add_resolution(CLI::App& app) {
   auto* cmd = app.add_subcommand("resolution", "FSC resolution between two maps (the second aligned to the first)");
-  struct Options {
-    std::string a, b, out;
-    bool no_rotation = false, quiet = false;
-    int threads = 0;
-    std::size_t orientations = resolution::RotationSearch{}.orientations;
-  };
   auto o = std::make_shared<Options>();
   cmd->add_option("a", o->a, "Reference map (MRC)")->required();
   cmd->add_option("b", o->b, "Map to align to it and compare (MRC, same grid and voxel size)")->required();
@@ -46,73 +131,9 @@ Runner add_resolution(CLI::App& app) {
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   return [o] {
-    const auto start = std::chrono::steady_clock::now();
-    // Both maps are read and checked before any work starts.
-    const io::Map a = read_cubic(o->a), b = read_cubic(o->b);
-    const int n = a.nx;
-    if (b.nx != n)
-      fail_in(o->b, fmt::format("the map is {}^3 but {} is {}^3; both must be on one grid", b.nx, o->a, n));
-    if (std::abs(b.voxel_size - a.voxel_size) > 1e-3 * a.voxel_size)
-      fail_in(o->b, fmt::format("voxel size {:.4f} A differs from {} ({:.4f} A)", b.voxel_size, o->a, a.voxel_size));
-    const int threads = o->threads > 0 ? o->threads : omp_get_max_threads();
-    const double voxel = a.voxel_size;
-    const std::vector<double> ref(a.data.begin(), a.data.end()), map(b.data.begin(), b.data.end());
-
-    resolution::RotationSearch search;
-    search.orientations = o->orientations;
-    const auto aligned = o->no_rotation ? resolution::align<double>(n, map, ref, true, threads)
-                                        : resolution::align_rotation<double>(n, map, ref, search, threads);
-    const auto curve = resolution::fsc<double>(n, aligned.map, ref, threads);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-    const auto at_05 = resolution::resolution_at(curve, voxel, 0.5);
-    const auto at_0143 = resolution::resolution_at(curve, voxel, 0.143);
-    const auto& q = aligned.rotation;
-    const double angle = 2 * std::acos(std::min(1.0, std::abs(q.w))) * 180 / std::numbers::pi;
-    const double s = std::sqrt(q.x * q.x + q.y * q.y + q.z * q.z);
-    const std::array<double, 3> axis = s > 0 ? std::array<double, 3>{q.x / s, q.y / s, q.z / s}
-                                             : std::array<double, 3>{0, 0, 1};
-    if (!o->quiet) {
-      fmt::print("spire resolution: {} against {} ({}^3 voxels of {:.3f} A)\n", o->b, o->a, n, voxel);
-      if (o->no_rotation)
-        fmt::print("  aligned by translation: shift ({:.2f}, {:.2f}, {:.2f}) voxels, {}\n", aligned.shift[0],
-                   aligned.shift[1], aligned.shift[2], aligned.inverted ? "inverted hand" : "same hand");
-      else
-        fmt::print("  aligned: turned {:.2f} deg about ({:.3f}, {:.3f}, {:.3f}), {}, shift ({:.2f}, {:.2f}, {:.2f}) voxels\n",
-                   angle, axis[0], axis[1], axis[2], aligned.inverted ? "inverted hand" : "same hand",
-                   aligned.shift[0], aligned.shift[1], aligned.shift[2]);
-      fmt::print("  correlation {:.4f}\n", aligned.correlation);
-      fmt::print("  resolution at FSC 0.5: {}, at FSC 0.143: {}\n", describe(at_05), describe(at_0143));
-      fmt::print("  {:.2f} s on {} threads\n", seconds, threads);
-    }
-    if (!o->out.empty()) {
-      const std::filesystem::path out(o->out);
-      std::filesystem::create_directories(out);
-      const std::vector<resolution::NamedCurve> curves{{"", curve}};
-      resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
-      resolution::write_fsc_png((out / "fsc.png").string(), curves);
-      io::Map m = a;  // the reference's grid, voxel and origin
-      m.data.assign(aligned.map.begin(), aligned.map.end());
-      io::write_mrc((out / "aligned.mrc").string(), m);
-      nlohmann::json summary;
-      summary["reference"] = o->a;
-      summary["map"] = o->b;
-      summary["n"] = n;
-      summary["voxel_angstrom"] = voxel;
-      summary["rotation_search"] = !o->no_rotation;
-      summary["alignment"] = "aligned(r) = h(c + R^T (r - c - shift)), c the centre voxel n/2, h the map or its inversion through c";
-      summary["rotation_wxyz"] = {q.w, q.x, q.y, q.z};
-      summary["rotation_angle_deg"] = angle;
-      summary["inverted"] = aligned.inverted;
-      summary["shift_voxels"] = aligned.shift;
-      summary["correlation"] = aligned.correlation;
-      put_resolution(summary, "resolution_fsc_0.5", at_05);
-      put_resolution(summary, "resolution_fsc_0.143", at_0143);
-      summary["seconds"] = seconds;
-      summary["threads"] = threads;
-      write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
-      if (!o->quiet) fmt::print("  wrote {}/ (fsc.csv, fsc.png, aligned.mrc, summary.json)\n", out.string());
-    }
+    const Outcome r = compare(*o);
+    if (!o->quiet) print(*o, r);
+    if (!o->out.empty()) write(*o, r);
     return 0;
   };
 }

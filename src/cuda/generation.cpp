@@ -52,7 +52,7 @@ GenerationRunner::GenerationRunner(std::int64_t n_images, std::span<const float>
                                    std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
                                    std::span<const geometry::Quaternion> references, bool slicing,
                                    const slicing::Options& so, const matching::Options& mo, GemmPrecision gemm,
-                                   const merging::Settings& ms) {
+                                   const merging::Options& ms) {
   require_device();
   s_ = std::make_unique<State>();
   State& s = *s_;
@@ -189,6 +189,5 @@ std::vector<double> GenerationRunner::autocorrelation_of(std::span<const double>
   return s_->phaser->autocorrelation_of(density);
 }
 
-std::string GenerationRunner::device() const { return describe(); }
 
 }  // namespace spire::cuda

@@ -39,7 +39,7 @@ class GenerationRunner {
                    std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
                    std::span<const geometry::Quaternion> references, bool slicing,
                    const slicing::Options& slicing_options, const matching::Options& matching_options,
-                   GemmPrecision gemm, const merging::Settings& merging_settings);
+                   GemmPrecision gemm, const merging::Options& merging_options);
   ~GenerationRunner();
   GenerationRunner(const GenerationRunner&) = delete;
   GenerationRunner& operator=(const GenerationRunner&) = delete;
@@ -53,8 +53,6 @@ class GenerationRunner {
   // 4: phasing with the schedule, Fourier constraint measured within |k| <= n/2.
   phasing::Result<double> phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule);
   std::vector<double> autocorrelation_of(std::span<const double> density);
-
-  std::string device() const;
 
  private:
   struct State;

@@ -286,7 +286,7 @@ template class DeviceToeplitz<double>;
 // ---------------------------------------------------------------------------- Merger
 
 struct DeviceMerger::State {
-  merging::Settings settings;
+  merging::Options settings;
   stream_t stream = nullptr;
   std::int64_t nk = 0, n3 = 0;
   DeviceNufft plan;
@@ -299,7 +299,7 @@ struct DeviceMerger::State {
   std::int64_t pending = 0;
   std::int64_t bad_offset = 0;  // points before the current accumulate call
 
-  State(const merging::Settings& s, stream_t st)
+  State(const merging::Options& s, stream_t st)
       : settings(s), stream(st), nk(2 * std::int64_t{s.n} - 1), n3(std::int64_t{s.n} * s.n * s.n),
         plan(1, {nk, nk, nk}, -1, s.nufft_tolerance, st, s.nufft.upsampling) {}
 
@@ -320,8 +320,8 @@ struct DeviceMerger::State {
   merging::Solution solve_in(DeviceToeplitz<S>& toeplitz, std::span<const double> x0_host);
 };
 
-DeviceMerger::DeviceMerger(const merging::Settings& settings, stream_t stream) {
-  merging::check_settings(settings);
+DeviceMerger::DeviceMerger(const merging::Options& settings, stream_t stream) {
+  merging::check_options(settings);
   require_device();
   s_ = std::make_unique<State>(settings, stream);
   State& s = *s_;
@@ -392,7 +392,7 @@ std::vector<double> DeviceMerger::rhs() {
   return r;
 }
 
-const merging::Settings& DeviceMerger::settings() const { return s_->settings; }
+const merging::Options& DeviceMerger::options() const { return s_->settings; }
 
 template <typename S>
 merging::Solution DeviceMerger::State::solve_in(DeviceToeplitz<S>& toeplitz, std::span<const double> x0_host) {

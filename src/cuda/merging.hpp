@@ -6,7 +6,7 @@
 // same L^3 grid (merging::toeplitz_fft_size).
 //
 // Contract:
-//  - Settings are checked as on the CPU (merging::check_settings).
+//  - Settings are checked as on the CPU (merging::check_options).
 //  - Arrays passed in are DEVICE memory unless a std::span/vector (host). Work is queued on
 //    the stream; accumulate() synchronises (it sorts), as do kernel(), rhs() and solve().
 //  - accumulate: points in [-pi, pi] (float), finite values, weights finite and >= 0
@@ -47,7 +47,7 @@ class DeviceToeplitz {
 
 class DeviceMerger {
  public:
-  DeviceMerger(const merging::Settings& settings, stream_t stream = nullptr);
+  DeviceMerger(const merging::Options& settings, stream_t stream = nullptr);
   ~DeviceMerger();
   DeviceMerger(DeviceMerger&&) noexcept;
   DeviceMerger& operator=(DeviceMerger&&) noexcept;
@@ -59,7 +59,7 @@ class DeviceMerger {
   std::vector<double> rhs();     // downloads Re(A*Db), n^3
   merging::Solution solve(std::span<const double> x0 = {});
 
-  const merging::Settings& settings() const;
+  const merging::Options& options() const;
 
  private:
   struct State;

@@ -37,7 +37,7 @@ std::vector<int> Plan::stream_targets(int rank, int stream) const {
   return t;
 }
 
-Plan make_plan(const Layout& layout, const PlanSettings& st) {
+Plan make_plan(const Layout& layout, const PlanOptions& st) {
   const int R = layout.n_ranks(), n_nodes = static_cast<int>(layout.nodes.size());
   const std::int64_t M = st.references;
   if (n_nodes < 1 || R < 1) fail("distribution: no ranks");

@@ -82,7 +82,7 @@ struct Layout {
 // Nodes of ranks_per_node consecutive ranks (the last one may be smaller).
 Layout emulated_layout(int n_ranks, int ranks_per_node);
 
-struct PlanSettings {
+struct PlanOptions {
   Strategy strategy = Strategy::distributed;
   std::int64_t references = 0;  // M >= 1
   std::int64_t split_size = 0;  // hybrid: references per node (>= 1)
@@ -105,7 +105,7 @@ struct Plan {
 };
 
 // Fails (spire::Error naming the setting) where the combination cannot work.
-Plan make_plan(const Layout& layout, const PlanSettings& settings);
+Plan make_plan(const Layout& layout, const PlanOptions& settings);
 
 struct Memory {
   std::int64_t window = 0, transfer = 0, slicing = 0, matching = 0;

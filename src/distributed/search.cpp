@@ -8,12 +8,14 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 
 #include "core/error.hpp"
 #include "distributed/comms.hpp"
 #include "matching/blas_threads.hpp"
+#include "matching/search.hpp"
 
 namespace spire::distributed {
 namespace {
@@ -79,11 +81,11 @@ struct OrientationSearch::State {
   std::int64_t n_images = 0, P = 0, batch = 0;
   Range held;
   bool streaming = true, remote = false;
-  std::unique_ptr<slicing::Slicer<float>> slicer;
-  std::vector<std::unique_ptr<matching::NearestSlices<float>>> nearest;
+  std::optional<matching::SliceSearch> local;  // a streaming rank's search (it holds references)
+  std::unique_ptr<slicing::Slicer<float>> slicer;  // a storing rank's held slices
+  std::vector<std::unique_ptr<matching::NearestSlices<float>>> nearest;  // per stream (storing ranks)
   std::vector<std::int64_t> indices;
   std::vector<float> scores;
-  std::vector<float> batch_buffer;  // streaming: one batch of slices
   SearchStats stats;
   Memory allocated;
   float* segment = nullptr;  // this rank's held slices (stored ranks)
@@ -96,6 +98,8 @@ struct OrientationSearch::State {
 #endif
 
   void run_streaming(std::span<const float> autocorrelation);
+  void make_matchers(std::span<const geometry::Quaternion> references, std::span<const std::array<double, 3>> pixels,
+                     double s_ext, std::int64_t n, std::span<const float> images);
   void run_stored();
   void fetch(int target, std::int64_t first_value, std::int64_t count, float* out);
 };
@@ -128,19 +132,7 @@ OrientationSearch::OrientationSearch(const Team& team, std::span<const geometry:
   }
 #endif
 
-  if (s.held.count > 0) {
-    slicing::Options so = options.slicing;
-    so.batch_size = s.batch;
-    s.slicer = std::make_unique<slicing::Slicer<float>>(references.subspan(static_cast<std::size_t>(s.held.first),
-                                                                            static_cast<std::size_t>(s.held.count)),
-                                                        pixels, s_ext, n, so);
-  }
-  matching::Options mo = options.matching;
-  const int threads = mo.threads > 0 ? mo.threads : omp_get_max_threads();
-  mo.threads = std::max(1, threads / s.streams);
-  for (int i = 0; i < s.streams; ++i)
-    s.nearest.push_back(std::make_unique<matching::NearestSlices<float>>(n_images, s.P, images, mo));
-  if (s.streaming) s.batch_buffer.resize(static_cast<std::size_t>(s.batch * s.P));
+  s.make_matchers(references, pixels, s_ext, n, images);
 
   s.node_segment.assign(static_cast<std::size_t>(team.size()), nullptr);
 #ifdef SPIRE_HAVE_MPI
@@ -178,7 +170,7 @@ OrientationSearch::OrientationSearch(const Team& team, std::span<const geometry:
     }
   }
 #endif
-  const Memory formula = memory_per_rank(s.plan, s.rank, s.P, s.batch, n_images, mo.top_k, options.slicing.keep_points);
+  const Memory formula = memory_per_rank(s.plan, s.rank, s.P, s.batch, n_images, options.matching.top_k, options.slicing.keep_points);
   s.allocated.slicing = formula.slicing;
   s.allocated.matching = formula.matching;
 }
@@ -222,23 +214,35 @@ void OrientationSearch::State::fetch(int target, std::int64_t first_value, std::
 #endif
 }
 
-void OrientationSearch::State::run_streaming(std::span<const float> autocorrelation) {
-  auto& near = *nearest[0];
-  near.reset();
-  if (!slicer) return;
-  slicer->set_autocorrelation(autocorrelation);
-  for (std::int64_t b = 0; b < slicer->n_batches(); ++b) {
-    auto t0 = clock_type::now();
-    const std::int64_t count = slicer->batch_count(b);
-    slicer->slice_batch(b, batch_buffer.data());
-    auto t1 = clock_type::now();
-    stats.slicing_s += seconds(t0, t1);
-    near.add_batch(held.first + slicer->batch_first(b), count,
-                   std::span<const float>(batch_buffer.data(), static_cast<std::size_t>(count * P)));
-    stats.matching_s += seconds(t1, clock_type::now());
-    stats.compute_s = stats.matching_s;
-    ++stats.batches;
+// Streaming ranks (and one process) slice a batch and match it at once (matching::SliceSearch);
+// storing ranks slice their held references into the window and match every rank's.
+void OrientationSearch::State::make_matchers(std::span<const geometry::Quaternion> references,
+                                             std::span<const std::array<double, 3>> pixels, double s_ext,
+                                             std::int64_t n, std::span<const float> images) {
+  slicing::Options so = options.slicing;
+  so.batch_size = batch;
+  matching::Options mo = options.matching;
+  const int threads = mo.threads > 0 ? mo.threads : omp_get_max_threads();
+  mo.threads = std::max(1, threads / streams);
+  const auto mine = references.subspan(static_cast<std::size_t>(held.first), static_cast<std::size_t>(held.count));
+  if (streaming && held.count > 0) {
+    local.emplace(mine, held.first, pixels, s_ext, n, n_images, images, so, mo);
+    return;
   }
+  if (held.count > 0) slicer = std::make_unique<slicing::Slicer<float>>(mine, pixels, s_ext, n, so);
+  for (int i = 0; i < streams; ++i)
+    nearest.push_back(std::make_unique<matching::NearestSlices<float>>(n_images, P, images, mo));
+}
+
+void OrientationSearch::State::run_streaming(std::span<const float> autocorrelation) {
+  if (!local) {  // nothing held: no candidates
+    nearest[0]->reset();
+    return;
+  }
+  local->run(autocorrelation);
+  stats.slicing_s = local->slicing_s();
+  stats.matching_s = stats.compute_s = local->matching_s();
+  stats.batches = local->batches();
 }
 
 void OrientationSearch::State::run_stored() {
@@ -337,7 +341,10 @@ void OrientationSearch::run(std::span<const float> autocorrelation) {
   } else if (s.team->comms()) {
     s.team->barrier();  // the stored ranks' second barrier
   }
-  if (s.streams == 1) {
+  if (s.local) {
+    s.indices = s.local->indices();
+    s.scores = s.local->scores();
+  } else if (s.streams == 1) {
     s.indices = s.nearest[0]->indices();
     s.scores = s.nearest[0]->scores();
   } else {

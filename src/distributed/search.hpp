@@ -18,8 +18,8 @@
 // (fetched or read in place) into the stream's NearestSlices; a barrier at the end keeps
 // the next generation from overwriting slices another rank is still reading. While one
 // stream matches a batch the other fetches its next one: transfer and compute overlap.
-// Streaming ranks (plan: a group of one) slice a batch and match it at once, as the
-// single-process loop always did; a one-rank Team is that path, with no MPI at all.
+// Streaming ranks (plan: a group of one) slice a batch and match it at once, as one process
+// does (matching::SliceSearch, which they use).
 //
 // Result: per image of this rank, the top_k (reference index, score) pairs over all M
 // references, ordered by (score, index): the streams' lists are merged in that order, so the

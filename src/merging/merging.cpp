@@ -211,7 +211,7 @@ template class Toeplitz<double>;
 
 template <typename T>
 struct Merger<T>::State {
-  Settings settings;
+  Options settings;
   int threads = 1;
   std::int64_t nk = 0;  // 2n-1
   nufft::Plan<T> plan;
@@ -231,7 +231,7 @@ struct Merger<T>::State {
     chunk_points = {};
   }
 
-  State(const Settings& s, std::int64_t nk_)
+  State(const Options& s, std::int64_t nk_)
       : settings(s), threads(resolve_threads(s.nufft.threads)), nk(nk_),
         plan(1, {nk_, nk_, nk_}, -1, s.nufft_tolerance, s.nufft) {}
 
@@ -239,7 +239,7 @@ struct Merger<T>::State {
   Solution solve_in(Toeplitz<S>& toeplitz, std::span<const double> x0);
 };
 
-void check_settings(const Settings& s) {
+void check_options(const Options& s) {
   if (s.n < 1 || s.n % 2 == 0) fail("merging: grid size n must be odd and positive, got " + std::to_string(s.n));
   if (!(s.rho >= 0) || !std::isfinite(s.rho)) fail("merging: rho must be finite and >= 0");
   if (!(s.support_radius >= 0)) fail("merging: support radius must be >= 0");
@@ -265,8 +265,8 @@ std::vector<unsigned char> support_ball(int n, double radius) {
 }
 
 template <typename T>
-Merger<T>::Merger(const Settings& settings) {
-  check_settings(settings);
+Merger<T>::Merger(const Options& settings) {
+  check_options(settings);
   const std::int64_t nk = 2 * std::int64_t{settings.n} - 1;
   s_ = std::make_unique<State>(settings, nk);
   State& s = *s_;
@@ -384,7 +384,7 @@ double Merger<T>::lambda() const {
   return s_->settings.rho * s_->kernel[s_->kernel.size() / 2];
 }
 template <typename T>
-const Settings& Merger<T>::settings() const {
+const Options& Merger<T>::options() const {
   return s_->settings;
 }
 

@@ -52,11 +52,7 @@
 namespace spire::merging {
 
 // The FFT size used for the Toeplitz convolution of an n^3 grid: the smallest 2^a 3^b 5^c 7^d
-// >= 2n-1. For n = 81 that is 162: with the real, pruned application (FFTW_MEASURE wisdom,
-// 2 threads on this shared 2-core machine, bench/merging, noisy) one application took
-// 0.036-0.054 s at 162 and 0.036-0.055 s at 168 in double, 0.028-0.041 s vs 0.019-0.032 s
-// in float, 0.06-0.10 s at 175..189; the complex 3D FFTs it replaced took 0.17-0.24 s
-// (double) and 0.12-0.16 s (float) at 162 in the same runs.
+// >= 2n-1 (162 for n = 81; docs/merging-phasing.md has the timings of the candidates).
 int toeplitz_fft_size(int n);
 
 // Re(A*DA) as a circular convolution: a kernel K on (2n-1)^3 lags in mode order (index
@@ -90,7 +86,7 @@ extern template class Toeplitz<double>;
 enum class CgPrecision { float32, float64 };
 inline constexpr NameTable<CgPrecision, 2> kCgPrecisionNames{{{CgPrecision::float32, "float"}, {CgPrecision::float64, "double"}}};
 
-struct Settings {
+struct Options {
   int n = 81;                  // odd grid size
   double rho = 1e-3;           // lambda = rho * sum_j D_j (>= 0)
   double support_radius = 0;   // > 0: voxels with |l| > radius are held at 0; 0: no support
@@ -108,7 +104,7 @@ struct Settings {
 };
 
 // spire::Error unless the settings are usable (by Merger and the GPU's DeviceMerger alike).
-void check_settings(const Settings& settings);
+void check_options(const Options& settings);
 
 // The support of radius r > 0: 1 where |l| <= r, n^3 in the voxel order above.
 std::vector<unsigned char> support_ball(int n, double radius);
@@ -124,7 +120,7 @@ struct Solution {
 template <typename T>
 class Merger {
  public:
-  explicit Merger(const Settings& settings);
+  explicit Merger(const Options& settings);
   ~Merger();
   Merger(Merger&&) noexcept;
   Merger& operator=(Merger&&) noexcept;
@@ -145,7 +141,7 @@ class Merger {
   // Solves from x0 (n^3; empty: zeros), which is also the CG's starting point.
   Solution solve(std::span<const double> x0 = {});
 
-  const Settings& settings() const;
+  const Options& options() const;
 
  private:
   struct State;

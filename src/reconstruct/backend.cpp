@@ -10,8 +10,8 @@
 namespace spire::reconstruct {
 namespace {
 
-merging::Settings merging_options(const Settings& st, int threads) {
-  merging::Settings ms;
+merging::Options merging_options(const Settings& st, int threads) {
+  merging::Options ms;
   ms.n = static_cast<int>(st.grid.n);
   ms.rho = st.merging.regularisation;
   ms.support_radius = static_cast<double>(st.grid.n / 2);  // the autocorrelation fills at most the ball

@@ -4,10 +4,11 @@
 // this interface only (CPU or CUDA kernels, a local or an MPI reduction).
 //
 // Implementations (make_backend picks one from runtime.device and the team):
-//  - CPU: slicing, matching (distributed::OrientationSearch), merging, phasing on OpenMP
-//    threads. On a Team of R ranks (mpirun) the same object holds the team: merging sums
-//    the Toeplitz kernel and A*Db over ranks, the lead solves and phases, and broadcasts.
-//    One process is a one-rank Team, with no MPI at all.
+//  - CPU, one process: slicing and matching a batch at a time (matching::SliceSearch),
+//    merging, phasing, on OpenMP threads; a one-rank Team, no MPI call.
+//  - CPU on the R ranks of a Team (mpirun): the same object with the team inside: slices in
+//    MPI windows (distributed::OrientationSearch), merging sums the Toeplitz kernel and A*Db
+//    over ranks, the lead solves and phases, and broadcasts.
 //  - CUDA (one rank): src/cuda's GenerationRunner; local refinement and subset merges (half
 //    maps) run on the CPU.
 // A back end that cannot run these settings (CUDA without a GPU or build, CUDA on several
@@ -81,7 +82,7 @@ struct StageOptions {
   slicing::Options slicing;
   matching::Options matching;
   matching::RefineOptions refine;
-  merging::Settings merging;
+  merging::Options merging;
   phasing::Schedule phasing;  // seed: runtime.seed; the loop sets each generation's
   distributed::SearchOptions search;
   Planning planning = Planning::measure;

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "core/error.hpp"
+#include "matching/search.hpp"
 #include "reconstruct/backend.hpp"
 #include "slicing/slicing.hpp"
 
@@ -33,10 +34,14 @@ class CpuBackend final : public Backend {
   const std::vector<geometry::Quaternion>& references() const override { return references_; }
 
   Matches slice_and_match(std::span<const double> model) override {
-    if (!search_) fail("reconstruct: no reference slices in an oracle run");
     model_.assign(model.begin(), model.end());
-    search_->run(model_);
-    return {search_->indices(), search_->scores(), search_->stats().slicing_s, search_->stats().matching_s};
+    if (local_) {
+      local_->run(model_);
+      return {local_->indices(), local_->scores(), local_->slicing_s(), local_->matching_s()};
+    }
+    if (!ranks_) fail("reconstruct: no reference slices in an oracle run");
+    ranks_->run(model_);
+    return {ranks_->indices(), ranks_->scores(), ranks_->stats().slicing_s, ranks_->stats().matching_s};
   }
 
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
@@ -78,11 +83,18 @@ class CpuBackend final : public Backend {
   bool lead() const override { return team_.lead(); }
 
  private:
-  // The plan's errors name quantities; here they become the settings that set them.
+  // One process slices a batch and matches it at once; several ranks share the slices
+  // through MPI windows (distributed/search.hpp), whose plan's errors name quantities: here
+  // they become the settings that set them.
   void make_search(const Settings& settings) {
+    if (team_.size() == 1) {
+      local_.emplace(references_, 0, data_.pixels, data_.extent, n_, data_.n_images, data_.images, options_.slicing,
+                     options_.matching);
+      return;
+    }
     try {
-      search_.emplace(team_, references_, data_.pixels, data_.extent, n_, data_.n_images, data_.images,
-                      options_.search);
+      ranks_.emplace(team_, references_, data_.pixels, data_.extent, n_, data_.n_images, data_.images,
+                     options_.search);
     } catch (const Error& e) {
       fail(fmt::format("settings distribution.strategy = {}, split_size = {}, n_streams = {} on {} ranks: {}",
                        name_of(distributed::kStrategyNames, settings.distribution.strategy),
@@ -99,7 +111,8 @@ class CpuBackend final : public Backend {
   StageOptions options_;
   merging::Merger<float> merger_;
   phasing::Phaser<double> phaser_;
-  std::optional<distributed::OrientationSearch> search_;
+  std::optional<matching::SliceSearch> local_;           // one process
+  std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision
 };
 

@@ -414,7 +414,7 @@ TEST_F(Gpu, MergerMatchesTheCpuKernelRhsAndSolution) {
     w[u] = val(rng) / 3;
   }
   for (auto precision : {merging::CgPrecision::float64, merging::CgPrecision::float32}) {
-    merging::Settings ms;
+    merging::Options ms;
     ms.n = n;
     ms.rho = 1e-3;
     ms.support_radius = n / 2;

@@ -232,7 +232,7 @@ TEST(Mpi, MergedSumsAreOneRanks) {
   const auto team = distributed::Team::world(g_ranks_per_node);
   const auto& d = dataset();
   const auto mine = team.images(n_images);
-  merging::Settings ms;
+  merging::Options ms;
   ms.n = n;
   ms.nufft.threads = 1;
   ms.nufft.planning = Planning::estimate;

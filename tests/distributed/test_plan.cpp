@@ -38,7 +38,7 @@ Layout round_robin(int n_nodes, int ranks) {
   return l;
 }
 
-std::string describe(const Layout& l, const PlanSettings& s) {
+std::string describe(const Layout& l, const PlanOptions& s) {
   std::string d = fmt::format("{} M={} B={} split={} streams={} nodes:", name_of(kStrategyNames, s.strategy), s.references,
                               s.batch_size, s.split_size, s.n_streams);
   for (const auto& n : l.nodes) d += fmt::format(" {}", n.size());
@@ -46,7 +46,7 @@ std::string describe(const Layout& l, const PlanSettings& s) {
 }
 
 // Every property plan.hpp promises.
-void check_plan(const Layout& layout, const PlanSettings& st) {
+void check_plan(const Layout& layout, const PlanOptions& st) {
   SCOPED_TRACE(describe(layout, st));
   const Plan plan = make_plan(layout, st);
   const int R = layout.n_ranks();
@@ -194,7 +194,7 @@ TEST(Plan, HybridSpreadsACopyOverSplitSizeNodes) {
 }
 
 TEST(Plan, ImpossibleCombinationsSayWhy) {
-  auto message = [](const Layout& l, const PlanSettings& s) -> std::string {
+  auto message = [](const Layout& l, const PlanOptions& s) -> std::string {
     try {
       make_plan(l, s);
     } catch (const Error& e) {

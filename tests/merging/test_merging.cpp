@@ -114,8 +114,8 @@ std::vector<double> cholesky_solve(std::vector<double> M, std::vector<double> b)
   return b;
 }
 
-Settings small_settings(int n, double nufft_tol) {
-  Settings s;
+Options small_options(int n, double nufft_tol) {
+  Options s;
   s.n = n;
   s.nufft_tolerance = nufft_tol;
   s.nufft.planning = spire::Planning::estimate;  // tiny grids: planning would dominate
@@ -144,7 +144,7 @@ std::vector<double> explicit_normal(const Points<T>& p, int n, const std::vector
 template <typename T, typename S>
 double toeplitz_error(int n, double tol) {
   const Points<T> p = random_points<T>(4000, 11);
-  Merger<T> merger(small_settings(n, tol));
+  Merger<T> merger(small_options(n, tol));
   merger.accumulate(p.x, p.y, p.z, p.b, p.w);
   Toeplitz<S> toeplitz(n, toeplitz_fft_size(n), 0, spire::Planning::estimate);
   toeplitz.set_kernel(merger.kernel());
@@ -287,7 +287,7 @@ TEST(MergingToeplitz, RealPartsEqualFriedelMates) {
   // Adding every point's mate -p with the same weight doubles the kernel and rhs.
   const int n = 7;
   Points<double> p = random_points<double>(500, 3);
-  Merger<double> once(small_settings(n, 1e-12)), mates(small_settings(n, 1e-12));
+  Merger<double> once(small_options(n, 1e-12)), mates(small_options(n, 1e-12));
   once.accumulate(p.x, p.y, p.z, p.b, p.w);
   mates.accumulate(p.x, p.y, p.z, p.b, p.w);
   for (auto* v : {&p.x, &p.y, &p.z})
@@ -340,7 +340,7 @@ TEST(MergingCg, ToeplitzSolveEqualsDenseNormalEquations) {
   const int n = 7, h = n / 2;
   const std::size_t k = static_cast<std::size_t>(n) * n * n;
   const Points<double> p = random_points<double>(1500, 21);
-  Settings s = small_settings(n, 1e-12);
+  Options s = small_options(n, 1e-12);
   s.rho = 1e-2;
   s.support_radius = 2.5;
   s.tolerance = 1e-13;
@@ -422,7 +422,7 @@ TEST(MergingSolve, RecoversKnownAutocorrelation) {
     forward.execute(c.data(), f.data());
     for (const auto& v : c) p.b.push_back(v.real());  // real: truth is centrosymmetric
   }
-  Settings s = small_settings(n, 1e-12);
+  Options s = small_options(n, 1e-12);
   s.rho = 1e-8;
   s.support_radius = radius;
   s.max_iterations = 300;
@@ -436,7 +436,7 @@ TEST(MergingSolve, RecoversKnownAutocorrelation) {
   EXPECT_LT(e, 1e-3) << sol.cg.iterations << " iterations, residual " << sol.cg.residual;
 
   // Float points, NUFFT and CG: the same to float accuracy (4e-4 here).
-  Settings sf = s;
+  Options sf = s;
   sf.nufft_tolerance = 1e-6;
   sf.cg_precision = CgPrecision::float32;
   sf.tolerance = 1e-6;
@@ -454,7 +454,7 @@ TEST(MergingSolve, RecoversKnownAutocorrelation) {
 TEST(MergingSolve, SplitAccumulationMatchesSingle) {
   const int n = 15;
   const Points<double> p = random_points<double>(6000, 4);
-  Settings s = small_settings(n, 1e-12);
+  Options s = small_options(n, 1e-12);
   s.chunk_points = 1000;  // several NUFFTs per call, too
   Merger<double> all(s), first(s), second(s);
   all.accumulate(p.x, p.y, p.z, p.b, p.w);
@@ -482,7 +482,7 @@ TEST(MergingSolve, SplitAccumulationMatchesSingle) {
 TEST(MergingSolve, OneFftForManyChunksMatchesOnePerChunk) {
   const int n = 15;
   const Points<double> p = random_points<double>(6000, 8);
-  Settings s = small_settings(n, 1e-12);
+  Options s = small_options(n, 1e-12);
   s.chunk_points = 1000;
   s.points_per_fft = 1000;  // one FFT per chunk
   Merger<double> each(s);
@@ -500,7 +500,7 @@ TEST(MergingSolve, OneFftForManyChunksMatchesOnePerChunk) {
 
 TEST(MergingErrors, BadInputIsRejected) {
   const int n = 5;
-  Merger<double> merger(small_settings(n, 1e-9));
+  Merger<double> merger(small_options(n, 1e-9));
   Points<double> p = random_points<double>(10, 1);
   const std::vector<double> kernel_before(merger.kernel().begin(), merger.kernel().end());
 
@@ -535,12 +535,12 @@ TEST(MergingErrors, BadInputIsRejected) {
     EXPECT_NE(std::string(e.what()).find("value 3"), std::string::npos) << e.what();
   }
 
-  Settings bad = small_settings(4, 1e-9);
+  Options bad = small_options(4, 1e-9);
   EXPECT_THROW(Merger<double>{bad}, spire::Error);  // even n
-  bad = small_settings(5, 1e-9);
+  bad = small_options(5, 1e-9);
   bad.fft_size = 8;
   EXPECT_THROW(Merger<double>{bad}, spire::Error);  // below 2n-1
-  bad = small_settings(5, 1e-9);
+  bad = small_options(5, 1e-9);
   bad.rho = -1;
   EXPECT_THROW(Merger<double>{bad}, spire::Error);
 }

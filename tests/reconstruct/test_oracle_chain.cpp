@@ -53,7 +53,7 @@ struct Chain {
                            int max_iterations) const {
     std::vector<float> x, y, z;
     for (const auto& o : q) slicing::rotated_points<float>(o, pixels, s_ext, x, y, z);
-    merging::Settings ms;
+    merging::Options ms;
     ms.nufft.planning = Planning::estimate;  // tests should not depend on cached FFTW wisdom
     ms.n = n;
     ms.rho = 1e-4;
