@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
   for (std::int64_t p = 0; p < data.n_pixels; ++p)
     data.pixels.push_back({info.pixel_position_reciprocal[3 * p], info.pixel_position_reciprocal[3 * p + 1],
                            info.pixel_position_reciprocal[3 * p + 2]});
-  spire::reconstruct::describe(data);
+  spire::reconstruct::prepare(data);
   const std::int64_t N = data.n_images, P = data.n_pixels;
   double s_ext = 0;
   for (const auto& p : data.pixels) s_ext = std::max(s_ext, std::hypot(p[0], p[1], p[2]));

@@ -67,6 +67,8 @@ Setup setup_resume(Options& o, const CLI::App& cmd) {
   if (!fs::exists(s.checkpoint_path))
     fail_in(s.checkpoint_path, "no checkpoint to resume from (spire reconstruct writes it after every generation)");
   s.checkpoint = reconstruct::read_checkpoint(s.checkpoint_path);
+  // The plans the interrupted run made, before any plan is made here.
+  if (!s.checkpoint->wisdom.empty()) use_fft_wisdom(s.checkpoint->wisdom);
   const auto settings_path = s.out / "settings.toml";
   if (fs::exists(settings_path)) {
     s.settings = reconstruct::load_settings(settings_path.string(), o.overrides);

@@ -80,6 +80,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["nodes"] = team.n_nodes();
   j["mean_photons_per_image"] = data.photons_per_image;
   j["photon_counts"] = data.counts;
+  j["image_scale"] = data.scale;  // the mean pixel value the loop divided out (1 for counts)
   j["local_tolerance"] = s.local_tolerance;
   j["orientations_metric"] = s.orientations_metric;
   if (!s.warning.empty()) j["warning"] = s.warning;
@@ -126,12 +127,14 @@ void write_maps(const fs::path& dir, const reconstruct::Data& data, const recons
                 const std::vector<double>& density, const std::vector<double>& autocorrelation) {
   const int n = static_cast<int>(st.grid.n);
   const double voxel = voxel_angstrom(data);
-  io::write_mrc((dir / "density.mrc").string(), centred_map(n, voxel, density));
-  io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, autocorrelation));
+  // In the data's units (data.hpp): the loop works in units of the images' mean.
+  const auto a = reconstruct::in_data_units(autocorrelation, data, 1);
+  io::write_mrc((dir / "density.mrc").string(), centred_map(n, voxel, reconstruct::in_data_units(density, data, 0.5)));
+  io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, a));
   // The merged model's intensity, Re FFT of the autocorrelation, centred; its voxels are
   // frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom.
-  const auto intensity = phasing::intensity_of<double>(n, autocorrelation, static_cast<int>(st.runtime.threads),
-                                                       st.runtime.fft_planning);
+  const auto intensity =
+      phasing::intensity_of<double>(n, a, static_cast<int>(st.runtime.threads), st.runtime.fft_planning);
   io::write_mrc((dir / "intensity.mrc").string(), centred_map(n, 1.0, intensity));
 }
 
@@ -193,8 +196,9 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
   reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, st, data_path,
                                   static_cast<std::int64_t>(result.generations.size()));
   if (s.halves) {
-    io::write_mrc((out / "half_1.mrc").string(), centred_map(n, voxel, s.halves->density[0]));
-    io::write_mrc((out / "half_2.mrc").string(), centred_map(n, voxel, s.halves->density[1]));
+    for (int h = 0; h < 2; ++h)
+      io::write_mrc((out / fmt::format("half_{}.mrc", h + 1)).string(),
+                    centred_map(n, voxel, reconstruct::in_data_units(s.halves->density[static_cast<std::size_t>(h)], data, 0.5)));
   }
   std::vector<resolution::NamedCurve> curves;
   if (s.against_reference) curves.push_back({"reference", s.against_reference->curve});

@@ -70,6 +70,9 @@ struct Fftw<double> {
   }
   static int import_wisdom(const char* f) { return fftw_import_wisdom_from_filename(f); }
   static int export_wisdom(const char* f) { return fftw_export_wisdom_to_filename(f); }
+  static char* export_text() { return fftw_export_wisdom_to_string(); }
+  static int import_text(const char* t) { return fftw_import_wisdom_from_string(t); }
+  static void forget() { fftw_forget_wisdom(); }
   static void* alloc(std::size_t bytes) { return fftw_malloc(bytes); }
   static void free(void* p) { fftw_free(p); }
 };
@@ -115,16 +118,25 @@ struct Fftw<float> {
   }
   static int import_wisdom(const char* f) { return fftwf_import_wisdom_from_filename(f); }
   static int export_wisdom(const char* f) { return fftwf_export_wisdom_to_filename(f); }
+  static char* export_text() { return fftwf_export_wisdom_to_string(); }
+  static int import_text(const char* t) { return fftwf_import_wisdom_from_string(t); }
+  static void forget() { fftwf_forget_wisdom(); }
   static void* alloc(std::size_t bytes) { return fftwf_malloc(bytes); }
   static void free(void* p) { fftwf_free(p); }
+};
+
+// Per precision: whether the wisdom was loaded, and whether it is a run's own (use_fft_wisdom:
+// the cache is then neither read nor written). Guarded by planner_mutex.
+template <typename T>
+struct WisdomSource {
+  static inline bool loaded = false, pinned = false;
 };
 
 // Loaded once per precision, before the first plan; caller holds planner_mutex.
 template <typename T>
 void load_wisdom_once() {
-  static bool loaded = false;
-  if (loaded) return;
-  loaded = true;
+  if (WisdomSource<T>::loaded) return;
+  WisdomSource<T>::loaded = true;
   Fftw<T>::init_threads();
   const std::string path = wisdom_path<T>();
   if (std::filesystem::exists(path)) Fftw<T>::import_wisdom(path.c_str());
@@ -152,7 +164,7 @@ void* plan_with_wisdom(int threads, Planning planning, const Make& make, const s
   void* plan = make(flags | FFTW_WISDOM_ONLY);
   if (!plan) {
     plan = make(flags);
-    if (plan && planning != Planning::estimate) save_wisdom<T>(wisdom_path<T>());
+    if (plan && planning != Planning::estimate && !WisdomSource<T>::pinned) save_wisdom<T>(wisdom_path<T>());
   }
   if (!plan) fail("FFTW could not plan " + what);
   return plan;
@@ -301,6 +313,40 @@ template class FftPlanReal<float>;
 template class FftPlanReal<double>;
 template class FftPlanMany<float>;
 template class FftPlanMany<double>;
+namespace {
+
+template <typename T>
+std::string export_text() {
+  std::lock_guard lock(planner_mutex);
+  load_wisdom_once<T>();
+  char* text = Fftw<T>::export_text();
+  std::string out = text ? text : "";
+  std::free(text);
+  return out;
+}
+
+template <typename T>
+void use_text(const std::string& text) {
+  std::lock_guard lock(planner_mutex);
+  if (!WisdomSource<T>::loaded) {
+    WisdomSource<T>::loaded = true;
+    Fftw<T>::init_threads();
+  }
+  WisdomSource<T>::pinned = true;
+  Fftw<T>::forget();
+  if (!text.empty() && !Fftw<T>::import_text(text.c_str()))
+    fail(std::string("FFTW does not accept the stored ") + Fftw<T>::name + " wisdom");
+}
+
+}  // namespace
+
+FftWisdom export_fft_wisdom() { return {export_text<float>(), export_text<double>()}; }
+
+void use_fft_wisdom(const FftWisdom& wisdom) {
+  use_text<float>(wisdom.single_precision);
+  use_text<double>(wisdom.double_precision);
+}
+
 template std::string wisdom_path<float>();
 template std::string wisdom_path<double>();
 template struct AlignedFree<float>;

@@ -30,6 +30,18 @@ enum class Planning { estimate, measure, patient };
 inline constexpr NameTable<Planning, 3> kPlanningNames{
     {{Planning::estimate, "estimate"}, {Planning::measure, "measure"}, {Planning::patient, "patient"}}};
 
+// FFTW's wisdom (what planning measured), as FFTW's text, per precision: a run keeps it with
+// its checkpoint so that a resumed run makes the plans the run it resumes made (the plans
+// shape the result at round-off, which phasing amplifies).
+struct FftWisdom {
+  std::string single_precision, double_precision;
+  bool empty() const { return single_precision.empty() && double_precision.empty(); }
+};
+FftWisdom export_fft_wisdom();
+// From now on plans take their wisdom from `wisdom` alone: the cache is neither read nor
+// written. Fails on text FFTW does not accept.
+void use_fft_wisdom(const FftWisdom& wisdom);
+
 template <typename T>
 class FftPlan3 {
  public:

@@ -114,6 +114,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   so.batch_size = options.batch_size;
   so.tolerance = options.tolerance;
   so.threads = options.threads;
+  so.planning = options.planning;
   so.keep_points = false;  // each candidate's points are sorted once and used once
   // One slicer (plan, fine grid, point buffers) for every evaluation: only the orientations change.
   slicing::Slicer<T> slicer(starts, pixels, s_ext, n, so);

@@ -23,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "core/fft.hpp"
 #include "geometry/orientations.hpp"
 #include "matching/matching.hpp"
 
@@ -30,10 +31,11 @@ namespace spire::matching {
 
 struct RefineOptions {
   int steps = 2;                    // halvings of the step; 0: only pick the best start
-  double first_step = 0.0;          // radians, > 0 when steps > 0 (README: covering radius / 2)
+  double first_step = 0.0;          // radians, > 0 when steps > 0 (the loop: 0.6 x the covering-radius bound)
   std::int64_t batch_size = 1000;   // slices per NUFFT execution
   double tolerance = 1e-5;          // slicing NUFFT tolerance
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default
+  Planning planning = Planning::measure;  // of the slicing NUFFT's FFT
 };
 
 struct RefineStats {

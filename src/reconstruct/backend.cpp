@@ -61,6 +61,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.slicing.tolerance = st.slicing.tolerance;
   o.slicing.threads = o.threads;
   o.slicing.keep_points = st.slicing.keep_points;
+  o.slicing.planning = o.planning;  // runtime.fft_planning for every FFT of the run
   o.matching.metric = metric_for(st, data.counts);
   o.matching.scale = st.orientations.scale;
   o.matching.threads = o.threads;
@@ -69,6 +70,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.refine.batch_size = st.orientations.batch_size;
   o.refine.tolerance = local_tolerance(st, data.counts);
   o.refine.threads = o.threads;
+  o.refine.planning = o.planning;
   o.merging = merging_options(st, o.threads);
   o.phasing = phasing_schedule(st);
   o.search.strategy = st.distribution.strategy;

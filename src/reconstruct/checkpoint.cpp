@@ -12,7 +12,9 @@ namespace spire::reconstruct {
 namespace {
 
 constexpr const char* kFormat = "spire checkpoint";
-constexpr std::int64_t kVersion = 2;  // 2: the local stage (attribute local, refining_s)
+// 2: the local stage (attribute local, refining_s). 3: maps in units of the images' mean for
+// images that are not photon counts (data.hpp); version 2 is read for photon counts only.
+constexpr std::int64_t kVersion = 3;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
@@ -81,6 +83,29 @@ RunIdentity identify(const Data& data, const Settings& settings, const std::stri
   return id;
 }
 
+namespace {
+
+// FFTW's wisdom as bytes of text: it outgrows an attribute's 64 KiB.
+void write_wisdom(io::Hdf5Writer& w, const FftWisdom& wisdom) {
+  auto put = [&](const char* name, const std::string& text) {
+    const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(text.data()), text.size());
+    w.write<std::uint8_t>(name, bytes, {text.size()});
+  };
+  put("fftw_wisdom/float", wisdom.single_precision);
+  put("fftw_wisdom/double", wisdom.double_precision);
+}
+
+FftWisdom read_wisdom(const io::Hdf5Reader& r) {
+  auto get = [&](const char* name) {
+    if (!r.has(name)) return std::string();
+    const auto bytes = r.read<std::uint8_t>(name, r.shape(name));
+    return std::string(bytes.begin(), bytes.end());
+  };
+  return {get("fftw_wisdom/float"), get("fftw_wisdom/double")};
+}
+
+}  // namespace
+
 void write_checkpoint(const std::string& path, const State& s, const RunIdentity& id) {
   io::Hdf5Writer w(path);
   w.attribute("", "format", kFormat);
@@ -122,6 +147,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
     for (std::size_t i = 0; i < G; ++i) v[i] = s.generations[i].*f.member;
     w.write<double>(std::string("generations/") + f.name, v, {G});
   }
+  write_wisdom(w, export_fft_wisdom());
   w.finish();
 }
 
@@ -129,10 +155,11 @@ Checkpoint read_checkpoint(const std::string& path) {
   const io::Hdf5Reader r(path);
   if (!r.has_attribute("", "format") || r.string_attribute("", "format") != kFormat)
     fail_in(path, "not a spire checkpoint (no attribute format = \"spire checkpoint\")");
-  if (const auto v = r.integer_attribute("", "version"); v != kVersion)
-    fail_in(path, fmt::format("checkpoint version {}; this spire reads version {}", v, kVersion));
   Checkpoint c;
   RunIdentity& id = c.run;
+  id.version = r.integer_attribute("", "version");
+  if (id.version != kVersion && id.version != 2)
+    fail_in(path, fmt::format("checkpoint version {}; this spire reads versions 2 and {}", id.version, kVersion));
   id.settings = r.string_attribute("", "settings");
   id.data_path = r.string_attribute("", "data_path");
   id.n_images = r.integer_attribute("", "data_images");
@@ -163,6 +190,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   s.autocorrelation = read_grid(r, "autocorrelation", id.grid_n);
   s.density = read_grid(r, "density", id.grid_n);
   s.slicing_input = read_grid(r, "slicing_input", id.grid_n);
+  c.wisdom = read_wisdom(r);
 
   const io::Shape shape = r.shape("generations/index");
   if (shape.size() != 1) fail_in(path, "dataset 'generations/index': has shape " + io::shape_text(shape) + ", expected (G)");
@@ -190,6 +218,11 @@ Checkpoint read_checkpoint(const std::string& path) {
 void check_resumable(const Checkpoint& c, const std::string& checkpoint_path, const Data& data,
                      const std::string& data_path, const Settings& settings) {
   const RunIdentity& id = c.run;
+  if (id.version < 3 && !data.counts)
+    fail_in(checkpoint_path, fmt::format("written by an older spire (checkpoint version {}), whose maps are in the "
+                                         "images' own units; this spire works in units of their mean value, so the "
+                                         "run cannot go on: start a new run in another folder",
+                                         id.version));
   if (id.n_images != data.n_images || id.n_pixels != data.n_pixels)
     fail_in(checkpoint_path, fmt::format("the run was made from {} images of {} pixels ({}); {} gives {} images of {} "
                                          "pixels: resume with the data it was made from",

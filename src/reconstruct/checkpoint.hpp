@@ -5,7 +5,8 @@
 // ends with the same result as a run that was never interrupted (the loop is deterministic
 // given the State, the data and the settings that change the result).
 //
-// File layout (format "spire checkpoint", version 2); arrays little-endian, C order:
+// File layout (format "spire checkpoint", version 3; version 2, the same layout with maps in
+// the images' own units, is read for photon counts only); arrays little-endian, C order:
 //   root attributes  format, version, settings (the TOML text, to_toml), data_path,
 //                    data_images (N), data_pixels (P), data_fingerprint (16 hex digits),
 //                    grid_n (n), next_generation, refining, local, finished, converged (0/1)
@@ -16,6 +17,11 @@
 //                    index, stage (int32 0 start, 1 search, 2 refine, 3 oracle, 4 local; attribute
 //                    stage_names), slicing_s, matching_s, merging_s, phasing_s, fit, change,
 //                    reassigned, fourier_error, cg_iterations, median_error_deg, refining_s
+//                    (the local stage's time)
+//   fftw_wisdom/float, fftw_wisdom/double
+//                    (bytes) uint8, FFTW's wisdom text when the checkpoint was written: a
+//                    resume plans with it alone (core/fft.hpp use_fft_wisdom), so it makes
+//                    the plans the interrupted run made
 // Errors name the checkpoint file: not HDF5, not a checkpoint, another version, a missing
 // or misshapen array, or a run that differs from the one it is resumed with.
 #include <cstdint>
@@ -34,11 +40,13 @@ struct RunIdentity {
   std::int64_t n_pixels = 0;
   std::int64_t grid_n = 0;
   std::uint64_t data_fingerprint = 0;  // fingerprint(data)
+  std::int64_t version = 3;            // of the file it was read from
 };
 
 struct Checkpoint {
   State state;
   RunIdentity run;
+  FftWisdom wisdom;  // the plans the run had made (version 3; empty before)
 };
 
 // A 64-bit hash of the images, the pixel positions and the true orientations (FNV-1a over

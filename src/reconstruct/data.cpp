@@ -11,7 +11,7 @@
 
 namespace spire::reconstruct {
 
-void describe(Data& data, const distributed::Team& team) {
+void prepare(Data& data, const distributed::Team& team) {
   const auto [first, total] = team.offset(data.n_images);
   data.first = first;
   data.total = total;
@@ -21,6 +21,20 @@ void describe(Data& data, const distributed::Team& team) {
   double photons = 0;
   for (float v : data.images) photons += v;
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
+  data.scale = 1;
+  if (data.counts) return;
+  const double mean = data.photons_per_image / static_cast<double>(std::max<std::int64_t>(data.n_pixels, 1));
+  if (!(mean > 0) || !std::isfinite(mean))
+    fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));
+  data.scale = mean;
+  for (float& v : data.images) v = static_cast<float>(static_cast<double>(v) / mean);
+}
+
+std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power) {
+  const double unit = power == 1 ? data.scale : std::pow(data.scale, power);
+  std::vector<double> out(map.begin(), map.end());
+  for (double& v : out) v *= unit;
+  return out;
 }
 
 Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
@@ -52,7 +66,11 @@ Data load_data(const std::string& path, const Settings::Data& range, const distr
     for (std::int64_t i = first; i < first + data.n_images; ++i)
       data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
   }
-  describe(data, team);
+  try {
+    prepare(data, team);
+  } catch (const Error& e) {
+    fail_in(path, e.what());
+  }
   return data;
 }
 

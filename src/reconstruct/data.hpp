@@ -3,9 +3,18 @@
 //
 // With a Team of several ranks (mpirun), Data holds THIS rank's images: a contiguous range
 // of the images used, in rank order (Team::images), with their truth. The derived fields
-// (describe()) are over EVERY rank's images, the same on all ranks.
+// (prepare()) are over EVERY rank's images, the same on all ranks.
+//
+// Units: nothing in the loop may depend on the unit the detector reports (photons, ADU,
+// keV). Photon counts (every value an integer) are counts and keep their scale: the
+// Poisson likelihood needs them. Any other images are divided by their mean pixel value
+// (`scale`) when prepared, so the loop sees unit-mean images whatever the unit; maps in
+// these units are brought back to the data's with in_data_units() (an autocorrelation or
+// intensity scales with `scale`, a density with its square root). Scaling the data by a
+// power of two gives bit-identical maps up to that scale (tests/reconstruct).
 #include <array>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,16 +30,23 @@ struct Data {
   std::vector<std::array<double, 3>> pixels;       // reciprocal positions (any unit)
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
 
-  // Derived by describe():
+  // Derived by prepare():
   std::int64_t first = 0;         // this rank's first image among all ranks'
   std::int64_t total = 0;         // images over all ranks (0: not described yet)
   double extent = 0;              // largest pixel |s| (the unit of pixels)
   bool counts = false;            // photon counts: every value of every rank an integer
-  double photons_per_image = 0;   // mean sum of an image, over all ranks
+  double photons_per_image = 0;   // mean sum of an image, over all ranks (the data's units)
+  double scale = 1;               // the images' unit, divided out (1 for photon counts)
 };
 
-// Fills the derived fields (collective over the team: every rank calls it).
-void describe(Data& data, const distributed::Team& team = distributed::Team());
+// Fills the derived fields and divides non-count images by their mean pixel value
+// (collective over the team: every rank calls it). Fails, naming no file, when the mean is
+// not positive and finite (images all zero, or negative on average).
+void prepare(Data& data, const distributed::Team& team = distributed::Team());
+
+// What a map computed from prepared images is in the data's units: a density (power 0.5),
+// an autocorrelation or intensity (power 1).
+std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power);
 
 // Reads this rank's share of the images the settings select (data.first, data.images) from a
 // dataset file (io/dataset.hpp), with their truth if the file has it, and describes them.

@@ -84,7 +84,7 @@ std::vector<Entry> schema(Settings& s) {
       {"distribution", "ranks_per_node", &s.distribution.ranks_per_node, "0: nodes as MPI finds them (shared memory); k > 0: emulate nodes of k consecutive ranks (testing the multi-node design on one machine)", 0, 1e6},
       {"runtime", "threads", &s.runtime.threads, "OpenMP threads (0: all)", 0, 4096},
       {"runtime", "device", choice(&s.runtime.device, kDeviceNames), "back end: cpu or cuda"},
-      {"runtime", "fft_planning", choice(&s.runtime.fft_planning, kPlanningNames), "FFTW planning (wisdom is cached)"},
+      {"runtime", "fft_planning", choice(&s.runtime.fft_planning, kPlanningNames), "FFTW planning of every FFT of the run (wisdom is cached in ~/.cache/spire; the checkpoint keeps the run's, so a resume makes the same plans); estimate is reproducible without wisdom, measure and patient are faster"},
       {"runtime", "seed", &s.runtime.seed, "seed of every random choice (random start, phasing)"},
       {"output", "every_generation", &s.output.every_generation, "also write each generation's density, intensity and autocorrelation maps to OUT/generations/NNN/"},
       {"output", "half_maps", &s.output.half_maps, "at the end, merge and phase the even and odd images apart at the final orientations (half_1.mrc, half_2.mrc) and report their FSC (fsc.csv column fsc_half_data, summary.json resolution_half_data_*): a resolution estimate without a model, optimistic because the halves share the orientations (reconstruct/finish.hpp)"},
@@ -94,8 +94,10 @@ std::vector<Entry> schema(Settings& s) {
 // Settings that cannot change what a run computes (threads and FFT plans at most at
 // round-off): a resumed run may change these and only these.
 const std::vector<std::string>& neutral_keys() {
+  // Not runtime.fft_planning: other plans round otherwise, and phasing amplifies round-off (a
+  // resume makes the interrupted run's plans from the checkpoint's wisdom).
   static const std::vector<std::string> keys = {"orientations.min_photons", "generations.max", "runtime.threads",
-                                                "runtime.fft_planning", "output.every_generation", "output.half_maps", "phasing.final_average"};
+                                                "output.every_generation", "output.half_maps", "phasing.final_average"};
   return keys;
 }
 

@@ -99,8 +99,8 @@ Settings load_settings_text(const std::string& toml_text, const std::string& whe
                             const std::vector<std::string>& overrides = {});
 
 // Whether a setting ("section.key") can change what a run computes. Those that cannot
-// (runtime.threads, runtime.fft_planning, generations.max, output.*, orientations.min_photons;
-// threads and FFT plans only at round-off) are the ones a resumed run may change.
+// (runtime.threads, generations.max, output.*, orientations.min_photons, phasing.final_average;
+// threads only at round-off) are the ones a resumed run may change.
 bool changes_result(const std::string& section_key);
 std::vector<std::string> result_neutral_settings();  // "section.key", schema order
 

@@ -76,6 +76,7 @@ Slicer<T>::Slicer(std::span<const geometry::Quaternion> references,
   s.s_ext = s_ext;
   nufft::Options nopt;
   nopt.threads = options.threads;
+  nopt.planning = options.planning;
   s.plan = std::make_unique<nufft::Plan<T>>(2, std::array<std::int64_t, 3>{n, n, n}, +1,
                                             options.tolerance, nopt);
   set_references(references);

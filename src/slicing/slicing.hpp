@@ -23,6 +23,7 @@
 #include <span>
 #include <vector>
 
+#include "core/fft.hpp"
 #include "geometry/orientations.hpp"
 
 namespace spire::slicing {
@@ -32,6 +33,7 @@ struct Options {
   double tolerance = 1e-5;         // NUFFT tolerance
   int threads = 0;                 // 0: every OpenMP thread
   bool keep_points = true;         // sort each batch's points once (false: every slice_batch)
+  Planning planning = Planning::measure;  // of the NUFFT's FFT (core/fft.hpp)
 };
 
 // x = pi R^T s / s_ext for every pixel of one orientation, appended to xs, ys, zs.

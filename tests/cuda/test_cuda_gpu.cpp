@@ -533,7 +533,7 @@ TEST_F(Gpu, TheLoopOnTheGpuMatchesTheCpu) {
   sl.set_autocorrelation(ac);
   data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
   for (std::int64_t b = 0; b < sl.n_batches(); ++b) sl.slice_batch(b, data.images.data() + sl.batch_first(b) * data.n_pixels);
-  reconstruct::describe(data);
+  reconstruct::prepare(data);
   const std::vector<std::string> common = {"grid.n=15", "orientations.references=500", "orientations.batch_size=200",
                                            "generations.max=3", "runtime.fft_planning=estimate", "phasing.loops=2"};
   auto with = [&](const char* device) {

@@ -152,7 +152,7 @@ TEST(CudaSettings, CudaWithoutADeviceFailsAtOnceWithTheReason) {
   d.n_pixels = 3;
   d.images.assign(6, 1.0f);
   d.pixels = {{0.1, 0, 0}, {0, 0.1, 0}, {0, 0, 0.1}};
-  reconstruct::describe(d);
+  reconstruct::prepare(d);
   expect_clear([&] { reconstruct::run(d, st); }, "runtime.device = cuda");
   expect_clear([] { cuda::DeviceBuffer<float> b(16); });
   expect_clear([] { cuda::Stream s; });

@@ -156,7 +156,7 @@ reconstruct::Data rank_data(const distributed::Team& team) {
   data.images.assign(d.images.begin() + mine.first * d.P, d.images.begin() + (mine.first + mine.count) * d.P);
   data.pixels = d.pixels;
   data.truth.assign(d.truth.begin() + mine.first, d.truth.begin() + mine.first + mine.count);
-  reconstruct::describe(data, team);
+  reconstruct::prepare(data, team);
   return data;
 }
 
@@ -317,7 +317,7 @@ TEST(Mpi, LoopAgreesWithOneRank) {
     all.images = d.images;
     all.pixels = d.pixels;
     all.truth = d.truth;
-    reconstruct::describe(all);
+    reconstruct::prepare(all);
     const auto one = reconstruct::run(all, st);
     const double diff = relative_difference(r.autocorrelation, one.autocorrelation);
     std::cout << "oracle loop over " << team.size() << " ranks vs one: merged autocorrelation differs by " << diff << "\n";

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "../io/support.hpp"
 #include "geometry/detector.hpp"
@@ -34,7 +35,7 @@ reconstruct::Data small_data(std::int64_t n_images) {
   d.images.resize(static_cast<std::size_t>(n_images * det.size()));
   simulate::PatternSimulator(atoms, det, beam, 1e-5, 0).patterns(d.truth, d.images.data());
   d.pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  reconstruct::describe(d);
+  reconstruct::prepare(d);
   return d;
 }
 
@@ -153,6 +154,38 @@ TEST(Checkpoint, RoundTripKeepsEveryField) {
   EXPECT_FALSE(c2.state.standing.local);
   EXPECT_FALSE(c2.state.standing.finished);
   EXPECT_TRUE(c2.state.standing.converged);
+}
+
+// The checkpoint keeps the process's FFTW wisdom (as bytes: it outgrows an attribute), and a
+// resume plans with it alone.
+TEST(Checkpoint, KeepsTheRunsFftWisdom) {
+  TempDir dir;
+  setenv("SPIRE_FFTW_WISDOM", dir.file("cache").c_str(), 1);  // an empty cache
+  auto a = aligned_zeros<std::complex<float>>(24 * 24 * 24);
+  FftPlan3<float> plan(24, 24, 24, -1, a.get(), 1, Planning::measure);
+  const auto wisdom = export_fft_wisdom();
+  EXPECT_FALSE(wisdom.single_precision.empty());
+  const auto path = dir.file("checkpoint.h5");
+  reconstruct::RunIdentity id;
+  id.settings = reconstruct::to_toml(reconstruct::load_settings("", {"grid.n=5"}));
+  id.n_images = 7;
+  id.n_pixels = 1024;
+  id.grid_n = 5;
+  reconstruct::write_checkpoint(path, full_state(5, 7), id);
+  auto c = reconstruct::read_checkpoint(path);
+  EXPECT_EQ(c.wisdom.single_precision, wisdom.single_precision);
+  EXPECT_EQ(c.wisdom.double_precision, wisdom.double_precision);
+  EXPECT_EQ(c.run.version, 3);
+  use_fft_wisdom(c.wisdom);
+  auto lines = [](const std::string& text) {  // FFTW lists its entries in hash order
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  EXPECT_EQ(lines(export_fft_wisdom().single_precision), lines(wisdom.single_precision));
+  EXPECT_THROW(use_fft_wisdom({"not wisdom", ""}), Error);
 }
 
 // 4 generations straight = 2, a checkpoint, 2 more; once after a crash (the progress
@@ -311,9 +344,12 @@ TEST(Checkpoint, ResumeWithOtherDataOrSettingsNamesTheFile) {
   auto st_neutral = st;  // what a resume may change
   st_neutral.generations.max = 50;
   st_neutral.runtime.threads = 1;
-  st_neutral.runtime.fft_planning = Planning::measure;
   st_neutral.output.every_generation = false;
   reconstruct::check_resumable(c, path, data, "data.h5", st_neutral);
+  auto st_planning = st;  // other FFT plans round otherwise, and phasing amplifies it
+  st_planning.runtime.fft_planning = Planning::measure;
+  message = error_of([&] { reconstruct::check_resumable(c, path, data, "data.h5", st_planning); });
+  EXPECT_NE(message.find("runtime.fft_planning"), std::string::npos) << message;
 }
 
 // orientations.h5 holds the quaternions, the image index and, for orientations that are

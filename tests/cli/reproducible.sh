@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Usage: reproducible.sh SPIRE. A run is reproducible from its folder: the same checkpoint
+# resumed twice, with an empty FFTW wisdom cache and with one full of other (patient) plans,
+# gives the same maps byte for byte (the checkpoint carries the run's plans), also with
+# runtime.fft_planning = measure. Fails on the first unexpected result, saying which.
+set -euo pipefail
+spire=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
+
+"$spire" simulate --n-images 120 --detector-pixels 32 --photons 1e14 --beam-radius 0.1e-6 --noise none \
+  --volume-size 21 --out "$dir/data.h5" > /dev/null
+run="grid.n=21 orientations.references=200 orientations.batch_size=100 phasing.loops=2 merging.cg_iterations=20
+     output.half_maps=false phasing.final_average=1 runtime.fft_planning=measure"
+# Other plans in a second cache: patient planning of the same sizes.
+SPIRE_FFTW_WISDOM="$dir/patient" "$spire" reconstruct "$dir/data.h5" $run runtime.fft_planning=patient \
+  generations.max=1 --quiet --out "$dir/scratch"
+SPIRE_FFTW_WISDOM="$dir/first" "$spire" reconstruct "$dir/data.h5" $run generations.max=2 --quiet --out "$dir/a"
+cp -r "$dir/a" "$dir/b"
+SPIRE_FFTW_WISDOM="$dir/empty" "$spire" reconstruct --resume "$dir/a" generations.max=4 --quiet
+SPIRE_FFTW_WISDOM="$dir/patient" "$spire" reconstruct --resume "$dir/b" generations.max=4 --quiet
+check "[ ! -e '$dir/empty-float' ] && [ ! -e '$dir/empty-double' ]" "a resumed run leaves the cache alone"
+for f in density.mrc autocorrelation.mrc orientations.csv generations/003/density.mrc; do
+  check "cmp -s '$dir/a/$f' '$dir/b/$f'" "$f is the same whatever the wisdom cache holds"
+done
+echo "reproducible: resumed twice with different caches, same maps"
