@@ -2,7 +2,6 @@
 
 #include <omp.h>
 #include <png.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -14,14 +13,11 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/fft.hpp"
 
 namespace spire::resolution {
 namespace {
-
-std::string temp_name(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
 
 void commit(const std::string& tmp, const std::string& path) {
   std::error_code ec;
@@ -40,7 +36,7 @@ void write_png(const std::string& path, int width, int height, int channels,
   image.width = static_cast<png_uint_32>(width);
   image.height = static_cast<png_uint_32>(height);
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  const std::string tmp = temp_name(path);
+  const std::string tmp = temporary_path(path);
   if (!png_image_write_to_file(&image, tmp.c_str(), 0, pixels.data(), 0, nullptr)) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
@@ -197,7 +193,7 @@ void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, 
   if (!(voxel_angstrom > 0)) fail_in(path, "voxel size must be > 0");
   check_curves(path, curves);
   const FscCurve& first = curves[0].curve;
-  const std::string tmp = temp_name(path);
+  const std::string tmp = temporary_path(path);
   {
     std::ofstream out(tmp);
     out << "shell,frequency_inv_angstrom,resolution_angstrom";
