@@ -29,6 +29,7 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r) {
   summary[key + "_angstrom"] = r.angstrom;
   summary[key + "_beyond_grid_edge"] = r.beyond_grid_edge;
+  summary[key + "_below_first_shell"] = r.below_first_shell;
 }
 
 }  // namespace spire::cli

@@ -74,6 +74,7 @@ std::optional<double> FscCurve::crossing(double threshold) const {
   for (std::size_t s = 1; s < fsc.size(); ++s)
     if (fsc[s] < threshold) {
       const double above = fsc[s - 1], below = fsc[s];
+      if (!(above >= threshold)) return 0.0;  // below from shell 0 on: nothing to interpolate
       return static_cast<double>(s - 1) + (above - threshold) / (above - below);
     }
   return std::nullopt;
@@ -161,8 +162,9 @@ double shell_resolution(int n, double voxel_angstrom, double shell) {
 
 ResolutionAt resolution_at(const FscCurve& curve, double voxel_angstrom, double threshold) {
   const auto c = curve.crossing(threshold);
-  if (c) return {shell_resolution(curve.n, voxel_angstrom, *c), false};
-  return {shell_resolution(curve.n, voxel_angstrom, curve.n / 2), true};
+  if (!c) return {shell_resolution(curve.n, voxel_angstrom, curve.n / 2), true, false};
+  if (*c == 0) return {shell_resolution(curve.n, voxel_angstrom, 1), false, true};
+  return {shell_resolution(curve.n, voxel_angstrom, *c), false, false};
 }
 
 std::string describe(const ResolutionAt& r) {
@@ -170,6 +172,8 @@ std::string describe(const ResolutionAt& r) {
   s.setf(std::ios::fixed);
   s.precision(1);
   if (r.beyond_grid_edge) s << "beyond the grid edge (better than " << r.angstrom << " A)";
+  else if (r.below_first_shell) s << "none (below the threshold from the first shell: worse than " << r.angstrom << " A)";
+  else if (!std::isfinite(r.angstrom)) s << "none";
   else s << r.angstrom << " A";
   return s.str();
 }
