@@ -3,6 +3,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -19,8 +20,23 @@
 namespace spire::cli {
 namespace {
 
+// A map to compare holds finite numbers, not all equal (an empty or failed map): each named.
+void check_density(const std::string& path, const io::Map& m) {
+  const auto bad = std::find_if(m.data.begin(), m.data.end(), [](float v) { return !std::isfinite(v); });
+  if (bad != m.data.end()) {
+    const auto i = static_cast<std::size_t>(bad - m.data.begin());
+    const auto nx = static_cast<std::size_t>(m.nx), ny = static_cast<std::size_t>(m.ny);
+    fail_in(path, fmt::format("voxel (x {}, y {}, z {}) is {}: a map must hold finite numbers", i % nx, i / nx % ny,
+                              i / (nx * ny), *bad));
+  }
+  const auto [lo, hi] = std::minmax_element(m.data.begin(), m.data.end());
+  if (*lo == *hi)
+    fail_in(path, fmt::format("every voxel is {}: {} map, nothing to compare", *lo, *lo == 0 ? "an empty" : "a constant"));
+}
+
 io::Map read_cubic(const std::string& path) {
   auto m = io::read_mrc(path);
+  check_density(path, m);
   if (m.nx != m.ny || m.nx != m.nz)
     fail_in(path, fmt::format("the map is {} x {} x {}; the FSC needs a cubic map", m.nx, m.ny, m.nz));
   if (m.nx < 4) fail_in(path, fmt::format("the map is {}^3; the FSC needs at least 4^3", m.nx));

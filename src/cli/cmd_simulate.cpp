@@ -9,14 +9,30 @@
 #include "simulate/simulate.hpp"
 
 namespace spire::cli {
+namespace {
+
+struct SimulateOptions {
+  simulate::SimulationSettings s;
+  std::string out = "data.h5", noise = "poisson", model_map, method = "grid";
+  bool quiet = false;
+};
+
+void print_summary(const SimulateOptions& o, const simulate::SimulationSummary& sum) {
+  fmt::print("\n  model: {} atoms, {:.0f} electrons ({})\n", sum.atoms, sum.electrons,
+             o.s.pdb.empty() ? "built-in test molecule" : o.s.pdb);
+  fmt::print("  resolution at the edge {:.1f} A, corner {:.1f} A\n", sum.resolution_edge, sum.resolution_corner);
+  fmt::print("  mean photons per image {:.1f}\n", sum.mean_photons);
+  fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
+             static_cast<double>(o.s.n_images) / sum.seconds);
+  fmt::print("  wrote {}\n", o.out);
+  if (!o.s.model_map.empty()) fmt::print("  wrote {} (model electron density)\n", o.s.model_map);
+}
+
+}  // namespace
 
 Runner add_simulate(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("simulate", "Simulate diffraction patterns of a molecule (SpiniFEL HDF5 layout)");
-  struct Options {
-    simulate::SimulationSettings s;
-    std::string out = "data.h5", noise = "poisson", model_map, method = "grid";
-  };
-  auto o = std::make_shared<Options>();
+  auto o = std::make_shared<SimulateOptions>();
   auto& s = o->s;
   cmd->add_option("--pdb", s.pdb, "PDB model (default: the built-in test molecule)")->check(CLI::ExistingFile);
   cmd->add_option("--n-images", s.n_images, "Number of patterns")->capture_default_str()->check(CLI::Range(1L, 100000000L));
@@ -34,6 +50,7 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--threads", s.threads, "OpenMP threads (0: all)")->capture_default_str();
   cmd->add_option("--out", o->out, "Output HDF5 file")->capture_default_str();
   cmd->add_option("--model-map", o->model_map, "Also write the model's electron density (MRC) here; default: OUT stem + _model.mrc");
+  cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   return [o, command_line] {
     o->s.poisson_noise = o->noise == "poisson";
     o->s.method = o->method == "grid" ? simulate::PatternMethod::grid : simulate::PatternMethod::nufft;
@@ -44,21 +61,17 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
     o->s.model_map = o->model_map;
     if (o->s.volume_size != 0 && (o->s.volume_size < 3 || o->s.volume_size % 2 == 0))
       fail("--volume-size must be odd and at least 3 (or 0 for none), got " + std::to_string(o->s.volume_size));
-    fmt::print("spire simulate: {} images of {}x{} pixels, {} eV, {:.3g} photons on a {:.3g} m spot, noise {}\n",
-               o->s.n_images, o->s.detector_pixels, o->s.detector_pixels, o->s.beam.photon_energy_ev,
-               o->s.beam.photons_per_pulse, o->s.beam.radius_m, o->noise);
-    const auto sum = simulate::simulate_dataset(o->s, o->out, command_line, [](std::int64_t done, std::int64_t total) {
+    if (!o->quiet)
+      fmt::print("spire simulate: {} images of {}x{} pixels, {} eV, {:.3g} photons on a {:.3g} m spot, noise {}\n",
+                 o->s.n_images, o->s.detector_pixels, o->s.detector_pixels, o->s.beam.photon_energy_ev,
+                 o->s.beam.photons_per_pulse, o->s.beam.radius_m, o->noise);
+    const auto progress = [](std::int64_t done, std::int64_t total) {
       fmt::print("\r  {}/{} images", done, total);
       std::fflush(stdout);
-    });
-    fmt::print("\n  model: {} atoms, {:.0f} electrons ({})\n", sum.atoms, sum.electrons,
-               o->s.pdb.empty() ? "built-in test molecule" : o->s.pdb);
-    fmt::print("  resolution at the edge {:.1f} A, corner {:.1f} A\n", sum.resolution_edge, sum.resolution_corner);
-    fmt::print("  mean photons per image {:.1f}\n", sum.mean_photons);
-    fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
-               static_cast<double>(o->s.n_images) / sum.seconds);
-    fmt::print("  wrote {}\n", o->out);
-    if (!o->s.model_map.empty()) fmt::print("  wrote {} (model electron density)\n", o->s.model_map);
+    };
+    const auto sum = simulate::simulate_dataset(o->s, o->out, command_line,
+                                                o->quiet ? simulate::Progress{} : simulate::Progress(progress));
+    if (!o->quiet) print_summary(*o, sum);
     return 0;
   };
 }

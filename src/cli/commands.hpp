@@ -24,8 +24,10 @@ Runner add_resolution(CLI::App& app);
 // naming the file when it cannot be written.
 void write_text_atomically(const std::filesystem::path& path, const std::string& text);
 
-// A resolution in summary.json: <key>_angstrom, always a number, and <key>_beyond_grid_edge
-// (true: the FSC never fell below the threshold, the number is the grid's limit).
+// A resolution in summary.json: <key>_angstrom, always a finite number, <key>_beyond_grid_edge
+// (true: the FSC never fell below the threshold, the number is the grid's limit) and
+// <key>_below_first_shell (true: below the threshold from the first shell, no resolution;
+// the number is the box).
 void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r);
 
 }  // namespace spire::cli

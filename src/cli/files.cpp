@@ -1,25 +1,35 @@
-#include <unistd.h>
-
 #include <fstream>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace spire::cli {
 
 void write_text_atomically(const std::filesystem::path& path, const std::string& text) {
-  const auto tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  const auto tmp = temporary_path(path.string());
+  std::error_code ec;
   {
     std::ofstream out(tmp);
     out << text;
-    if (!out) fail_in(path.string(), "cannot write");
+    out.close();
+    if (!out) {
+      std::filesystem::remove(tmp, ec);
+      fail_in(path.string(), "cannot write " + tmp);
+    }
   }
-  std::filesystem::rename(tmp, path);
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    const std::string why = ec.message();
+    std::filesystem::remove(tmp, ec);
+    fail_in(path.string(), "cannot move " + tmp + " into place: " + why);
+  }
 }
 
 void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r) {
   summary[key + "_angstrom"] = r.angstrom;
   summary[key + "_beyond_grid_edge"] = r.beyond_grid_edge;
+  summary[key + "_below_first_shell"] = r.below_first_shell;
 }
 
 }  // namespace spire::cli

@@ -3,12 +3,44 @@
 
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "distributed/team.hpp"
+
+namespace {
+
+// Exit codes (README "Commands"): 0 done, 1 selfcheck found a transform out of tolerance,
+// 2 a user error (command line, settings, input or output files, disk full), 3 a bug.
+constexpr int kUserError = 2;
+constexpr int kInternalError = 3;
+
+// --help and --version are CLI11 "errors" that exit 0; every other parse error is the user's.
+int parse_error(const CLI::App& app, const CLI::ParseError& e, int argc, char** argv) {
+  if (e.get_exit_code() == 0) return app.exit(e);
+  std::string what = e.what();
+  if (app.get_subcommands().empty() && argc > 1 && argv[1][0] != '-') {
+    std::string names;
+    for (const auto* sub : app.get_subcommands({})) names += (names.empty() ? "" : ", ") + sub->get_name();
+    what = fmt::format("unknown command '{}' (spire has: {})", argv[1], names);
+  }
+  fmt::print(stderr, "spire: error: {}\nRun with --help for more information.\n", what);
+  return kUserError;
+}
+
+// "PATH: cannot create directories: Not a directory" from std::filesystem's
+// "filesystem error: cannot create directories: Not a directory [PATH]".
+std::string filesystem_message(const std::filesystem::filesystem_error& e) {
+  std::string what = e.what();
+  if (const std::string prefix = "filesystem error: "; what.starts_with(prefix)) what.erase(0, prefix.size());
+  if (const auto bracket = what.find(" ["); bracket != std::string::npos) what.erase(bracket);
+  return e.path1().empty() ? what : e.path1().string() + ": " + what;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // MPI when started by mpirun (and built with it); one plain process otherwise.
@@ -30,7 +62,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    return parse_error(app, e, argc, argv);
   }
   // A failing rank ends all of them: the others would wait in a collective for ever.
   const auto fail = [&](int code) {
@@ -47,10 +79,13 @@ int main(int argc, char** argv) {
       }
   } catch (const spire::Error& e) {
     fmt::print(stderr, "spire: error{}: {}\n", rank, e.what());
-    return fail(2);
+    return fail(kUserError);
+  } catch (const std::filesystem::filesystem_error& e) {
+    fmt::print(stderr, "spire: error{}: {}\n", rank, filesystem_message(e));
+    return fail(kUserError);
   } catch (const std::exception& e) {
     fmt::print(stderr, "spire: unexpected error{}: {}\n", rank, e.what());
-    return fail(3);
+    return fail(kInternalError);
   }
   return 0;
 }

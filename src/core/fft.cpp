@@ -7,9 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <unistd.h>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace spire {
 namespace {
@@ -147,7 +147,7 @@ template <typename T>
 void save_wisdom(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = temporary_path(path);
   if (Fftw<T>::export_wisdom(tmp.c_str())) std::filesystem::rename(tmp, path, ec);
   if (ec) std::filesystem::remove(tmp, ec);  // wisdom is a cache: failing to save is harmless
 }

@@ -14,17 +14,17 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "io/hdf5_handle.hpp"
 
 namespace spire::io {
-
-static_assert(std::is_same_v<hid_t, std::int64_t>, "DatasetReader stores hid_t as int64_t");
 
 namespace {
 
 using detail::class_name;
 using detail::Handle;
-using detail::silence_hdf5;
+using detail::prepare_hdf5;
+using detail::write_problem;
 
 using Dims = std::vector<hsize_t>;
 
@@ -99,16 +99,56 @@ std::vector<T> read_all(const std::string& file, const std::string& name, const 
   return out;
 }
 
+// Where value i of a per-pixel dataset of `components` values per pixel lies.
+std::string pixel_place(std::size_t i, std::size_t components, std::size_t width) {
+  const std::size_t pixel = i / components;
+  return fmt::format("pixel (row {}, column {}) component {}", pixel / width, pixel % width, i % components);
+}
+
 template <typename T>
 void expect_finite(const std::string& file, const std::string& name, const std::vector<T>& v,
                    std::size_t components, std::size_t width) {
+  for (std::size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i]))
+      fail_dataset(file, name, fmt::format("{} is {}", pixel_place(i, components, width), v[i]));
+}
+
+std::string beyond_float32(double v) { return fmt::format("value {} does not fit in float32", v); }
+
+// Values read as double, as float32; a finite value beyond float32's range is an error
+// naming it (HDF5's conversion would make it inf). place(i) says where value i lies.
+template <typename Place>
+std::vector<float> to_float32(const std::string& file, const std::string& name,
+                              const std::vector<double>& v, Place place) {
+  std::vector<float> out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) {
-    if (std::isfinite(v[i])) continue;
-    const std::size_t pixel = i / components;
-    fail_dataset(file, name,
-                 fmt::format("pixel (row {}, column {}) component {} is {}", pixel / width,
-                             pixel % width, i % components, v[i]));
+    if (std::isfinite(v[i]) && std::abs(v[i]) > std::numeric_limits<float>::max())
+      fail_dataset(file, name, place(i) + ": " + beyond_float32(v[i]));
+    out[i] = static_cast<float>(v[i]);
   }
+  return out;
+}
+
+// A per-pixel map as float32, finite (NaN/Inf named by pixel and component).
+std::vector<float> read_pixel_floats(const std::string& file, const std::string& name,
+                                     const Numeric& ds, std::size_t components, std::size_t width) {
+  auto place = [&](std::size_t i) { return pixel_place(i, components, width); };
+  auto values = to_float32(file, name, read_all<double>(file, name, ds), place);
+  expect_finite(file, name, values, components, width);
+  return values;
+}
+
+// X-ray SPI detectors reach |q| of 1e8-1e11 1/m; outside [1e6, 1e13] the unit is another
+// (1/Angstrom or 1/nm are 1e10 and 1e9 times smaller).
+void expect_inverse_metres(const std::string& file, const std::vector<float>& q) {
+  double q_max = 0;
+  for (std::size_t i = 0; i + 2 < q.size(); i += 3)
+    q_max = std::max(q_max, std::hypot(double(q[i]), double(q[i + 1]), double(q[i + 2])));
+  if (q_max < 1e6 || q_max > 1e13)
+    fail_dataset(file, "pixel_position_reciprocal",
+                 fmt::format("pixel_position_reciprocal looks like it is not in 1/m (max |q| = {:.3g}; "
+                             "X-ray SPI detectors reach 1e8-1e11 1/m)",
+                             q_max));
 }
 
 std::optional<double> read_number_attribute(const std::string& file, hid_t f, const char* name) {
@@ -141,88 +181,108 @@ std::string read_string_attribute(const std::string& file, hid_t f, const char* 
   return value;
 }
 
+// The detector of intensities (N,1,H,W): N, H, W.
+Dims image_dims(const std::string& file, const Numeric& intensities) {
+  const Dims& d = intensities.dims;
+  if (d.size() != 4 || d[1] != 1 || d[0] == 0 || d[2] == 0 || d[3] == 0)
+    fail_dataset(file, "intensities", "has shape " + shape_string(d) + ", expected (N,1,H,W) with N, H, W > 0");
+  constexpr auto int_max = static_cast<hsize_t>(std::numeric_limits<int>::max());
+  if (d[2] > int_max || d[3] > int_max)
+    fail_dataset(file, "intensities", "detector of " + shape_string(d) + " is too large");
+  return {d[0], d[2], d[3]};
+}
+
+// The per-pixel arrays of a detector of h x w pixels, checked.
+void read_geometry(const std::string& file, hid_t f, hsize_t h, hsize_t w, DatasetInfo& info) {
+  const std::string layout = " for intensities (N,1,H,W)";
+  {
+    const std::string name = "pixel_position_reciprocal";
+    Numeric ds = *open_numeric(file, f, name, true);
+    expect_shape(file, name, ds.dims, {1, h, w, 3}, "(1,H,W,3)" + layout);
+    info.pixel_position_reciprocal = read_pixel_floats(file, name, ds, 3, w);
+    expect_inverse_metres(file, info.pixel_position_reciprocal);
+  }
+  {
+    const std::string name = "pixel_index_map";
+    Numeric ds = *open_numeric(file, f, name, true);
+    expect_shape(file, name, ds.dims, {1, h, w, 2}, "(1,H,W,2)" + layout);
+    info.pixel_index_map = read_all<std::int32_t>(file, name, ds);
+  }
+  auto read_pixel_map = [&](const std::string& name) -> std::vector<float> {
+    auto ds = open_numeric(file, f, name, false);
+    if (!ds) return {};
+    expect_shape(file, name, ds->dims, {1, h, w}, "(1,H,W)" + layout);
+    return read_pixel_floats(file, name, *ds, 1, w);
+  };
+  info.polarization = read_pixel_map("polarization");
+  info.solid_angle = read_pixel_map("solid_angle");
+}
+
+bool orientations_present(const std::string& file, hid_t f, hsize_t n) {
+  auto ds = open_numeric(file, f, "orientations", false);
+  if (ds && ds->dims != Dims{n, 1, 4} && ds->dims != Dims{n, 4})
+    fail_dataset(file, "orientations",
+                 "has shape " + shape_string(ds->dims) + ", expected (" + std::to_string(n) +
+                     ",1,4) quaternions w,x,y,z, one per image");
+  return ds.has_value();
+}
+
+std::array<std::size_t, 3> volume_shape_of(const std::string& file, hid_t f) {
+  auto ds = open_numeric(file, f, "volume", false);
+  if (!ds) return {};
+  if (ds->dims.size() != 3 || ds->dims[0] == 0 || ds->dims[1] == 0 || ds->dims[2] == 0)
+    fail_dataset(file, "volume", "has shape " + shape_string(ds->dims) + ", expected (n,n,n)");
+  return {ds->dims[0], ds->dims[1], ds->dims[2]};
+}
+
+void read_attributes(const std::string& file, hid_t f, hsize_t n, DatasetInfo& info) {
+  if (auto stated = read_number_attribute(file, f, "n_images"); stated && *stated != double(n))
+    fail_attribute(file, "n_images", fmt::format("says {} images but dataset 'intensities' holds {}", *stated, n));
+  info.det_distance = read_number_attribute(file, f, "det_distance");
+  info.photon_energy = read_number_attribute(file, f, "photon_energy");
+  info.photons_per_pulse = read_number_attribute(file, f, "photons_per_pulse");
+  info.beam_radius = read_number_attribute(file, f, "beam_radius");
+  info.command_line = read_string_attribute(file, f, "command_line");
+  info.pdb = read_string_attribute(file, f, "pdb");
+}
+
+// Value `at` (image, 0, row, column) of a dataset, read as double (nullopt if unreadable).
+std::optional<double> stored_value(hid_t dataset, const std::array<hsize_t, 4>& at) {
+  Handle file_space(H5Dget_space(dataset), H5Sclose);
+  const hsize_t one[4] = {1, 1, 1, 1};
+  Handle mem_space(H5Screate_simple(4, one, nullptr), H5Sclose);
+  double v = 0;
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, at.data(), nullptr, one, nullptr) < 0 ||
+      H5Dread(dataset, H5T_NATIVE_DOUBLE, mem_space.get(), file_space.get(), H5P_DEFAULT, &v) < 0)
+    return std::nullopt;
+  return v;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------
 // Reading
 
 DatasetReader::DatasetReader(std::string path) : path_(std::move(path)) {
-  silence_hdf5();
+  prepare_hdf5();
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) fail_in(path_, "no such file");
   if (std::filesystem::is_directory(path_, ec)) fail_in(path_, "is a directory, not a file");
   if (H5Fis_hdf5(path_.c_str()) <= 0) fail_in(path_, "not an HDF5 file (wrong format, or corrupt)");
-  Handle file(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file.valid()) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
-  const hid_t f = file.get();
+  file_ = Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file_.valid()) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
+  const hid_t f = file_.get();
 
   Numeric intensities = *open_numeric(path_, f, "intensities", true);
-  const Dims& d = intensities.dims;
-  if (d.size() != 4 || d[1] != 1 || d[0] == 0 || d[2] == 0 || d[3] == 0)
-    fail_dataset(path_, "intensities",
-                 "has shape " + shape_string(d) + ", expected (N,1,H,W) with N, H, W > 0");
-  constexpr auto int_max = static_cast<hsize_t>(std::numeric_limits<int>::max());
-  if (d[2] > int_max || d[3] > int_max)
-    fail_dataset(path_, "intensities", "detector of " + shape_string(d) + " is too large");
-  info_.n_images = d[0];
-  info_.height = static_cast<int>(d[2]);
-  info_.width = static_cast<int>(d[3]);
-  const hsize_t n = d[0], h = d[2], w = d[3];
-  const std::size_t width = d[3];
-
-  {
-    const std::string name = "pixel_position_reciprocal";
-    Numeric ds = *open_numeric(path_, f, name, true);
-    expect_shape(path_, name, ds.dims, {1, h, w, 3}, "(1,H,W,3) for intensities (N,1,H,W)");
-    info_.pixel_position_reciprocal = read_all<float>(path_, name, ds);
-    expect_finite(path_, name, info_.pixel_position_reciprocal, 3, width);
-  }
-  {
-    const std::string name = "pixel_index_map";
-    Numeric ds = *open_numeric(path_, f, name, true);
-    expect_shape(path_, name, ds.dims, {1, h, w, 2}, "(1,H,W,2) for intensities (N,1,H,W)");
-    info_.pixel_index_map = read_all<std::int32_t>(path_, name, ds);
-  }
-  auto read_pixel_map = [&](const std::string& name) -> std::vector<float> {
-    auto ds = open_numeric(path_, f, name, false);
-    if (!ds) return {};
-    expect_shape(path_, name, ds->dims, {1, h, w}, "(1,H,W) for intensities (N,1,H,W)");
-    auto values = read_all<float>(path_, name, *ds);
-    expect_finite(path_, name, values, 1, width);
-    return values;
-  };
-  info_.polarization = read_pixel_map("polarization");
-  info_.solid_angle = read_pixel_map("solid_angle");
-  if (auto ds = open_numeric(path_, f, "orientations", false)) {
-    if (ds->dims != Dims{n, 1, 4} && ds->dims != Dims{n, 4})
-      fail_dataset(path_, "orientations",
-                   "has shape " + shape_string(ds->dims) + ", expected (" + std::to_string(n) +
-                       ",1,4) quaternions w,x,y,z, one per image");
-    has_orientations_ = true;
-  }
-  if (auto ds = open_numeric(path_, f, "volume", false)) {
-    if (ds->dims.size() != 3 || ds->dims[0] == 0 || ds->dims[1] == 0 || ds->dims[2] == 0)
-      fail_dataset(path_, "volume", "has shape " + shape_string(ds->dims) + ", expected (n,n,n)");
-    volume_shape_ = {ds->dims[0], ds->dims[1], ds->dims[2]};
-  }
-
-  if (auto stated = read_number_attribute(path_, f, "n_images"); stated && *stated != double(n))
-    fail_attribute(path_, "n_images",
-                   fmt::format("says {} images but dataset 'intensities' holds {}", *stated, n));
-  info_.det_distance = read_number_attribute(path_, f, "det_distance");
-  info_.photon_energy = read_number_attribute(path_, f, "photon_energy");
-  info_.photons_per_pulse = read_number_attribute(path_, f, "photons_per_pulse");
-  info_.beam_radius = read_number_attribute(path_, f, "beam_radius");
-  info_.command_line = read_string_attribute(path_, f, "command_line");
-  info_.pdb = read_string_attribute(path_, f, "pdb");
-
-  intensities_ = intensities.dataset.release();
-  file_ = file.release();
-}
-
-DatasetReader::~DatasetReader() {
-  if (intensities_ >= 0) H5Dclose(intensities_);
-  if (file_ >= 0) H5Fclose(file_);
+  const Dims nhw = image_dims(path_, intensities);
+  info_.n_images = nhw[0];
+  info_.height = static_cast<int>(nhw[1]);
+  info_.width = static_cast<int>(nhw[2]);
+  read_geometry(path_, f, nhw[1], nhw[2], info_);
+  has_orientations_ = orientations_present(path_, f, nhw[0]);
+  volume_shape_ = volume_shape_of(path_, f);
+  read_attributes(path_, f, nhw[0], info_);
+  intensities_ = std::move(intensities.dataset);
 }
 
 void DatasetReader::read_images(std::size_t first, std::size_t count, float* out) const {
@@ -235,11 +295,10 @@ void DatasetReader::read_images(std::size_t first, std::size_t count, float* out
   const auto h = static_cast<hsize_t>(info_.height), w = static_cast<hsize_t>(info_.width);
   const hsize_t start[4] = {first, 0, 0, 0};
   const hsize_t extent[4] = {count, 1, h, w};
-  Handle file_space(H5Dget_space(intensities_), H5Sclose);
+  Handle file_space(H5Dget_space(intensities_.get()), H5Sclose);
   Handle mem_space(H5Screate_simple(4, extent, nullptr), H5Sclose);
   if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr) < 0 ||
-      H5Dread(intensities_, H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out) <
-          0)
+      H5Dread(intensities_.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, out) < 0)
     fail_dataset(path_, "intensities",
                  fmt::format("reading images {}..{} failed (truncated or corrupt file?)", first,
                              first + count - 1));
@@ -249,20 +308,24 @@ void DatasetReader::read_images(std::size_t first, std::size_t count, float* out
   bool bad = false;
   for (std::size_t i = 0; i < values; ++i) bad |= !(out[i] >= 0.0f) || std::isinf(out[i]);
   if (!bad) return;
-  for (std::size_t i = 0; i < values; ++i) {
-    const float v = out[i];
-    if (v >= 0.0f && !std::isinf(v)) continue;
-    const std::size_t pixel = i % info_.pixels();
-    fail_dataset(
-        path_, "intensities",
-        fmt::format("image {} pixel (row {}, column {}) is {}{}", first + i / info_.pixels(),
-                    pixel / w, pixel % w, v, std::isfinite(v) ? " (negative intensity)" : ""));
-  }
+  for (std::size_t i = 0; i < values; ++i)
+    if (!(out[i] >= 0.0f) || std::isinf(out[i])) fail_image_value(first + i / info_.pixels(), i % info_.pixels(), out[i]);
+}
+
+// An inf may be a float64 beyond float32 that HDF5's conversion turned into inf: say which.
+void DatasetReader::fail_image_value(std::size_t image, std::size_t pixel, float v) const {
+  const auto w = static_cast<std::size_t>(info_.width);
+  const std::string place = fmt::format("image {} pixel (row {}, column {})", image, pixel / w, pixel % w);
+  if (std::isinf(v))
+    if (auto stored = stored_value(intensities_.get(), {image, 0, pixel / w, pixel % w}); stored && std::isfinite(*stored))
+      fail_dataset(path_, "intensities", place + ": " + beyond_float32(*stored));
+  fail_dataset(path_, "intensities",
+               fmt::format("{} is {}{}", place, v, std::isfinite(v) ? " (negative intensity)" : ""));
 }
 
 std::vector<double> DatasetReader::read_orientations() const {
   if (!has_orientations_) fail_dataset(path_, "orientations", "not in this file");
-  Numeric ds = *open_numeric(path_, file_, "orientations", true);
+  Numeric ds = *open_numeric(path_, file_.get(), "orientations", true);
   auto q = read_all<double>(path_, "orientations", ds);
   expect_finite(path_, "orientations", q, 4, 1);
   return q;
@@ -270,8 +333,10 @@ std::vector<double> DatasetReader::read_orientations() const {
 
 Volume DatasetReader::read_volume() const {
   if (!has_volume()) fail_dataset(path_, "volume", "not in this file");
-  Numeric ds = *open_numeric(path_, file_, "volume", true);
-  return Volume{volume_shape_, read_all<float>(path_, "volume", ds)};
+  Numeric ds = *open_numeric(path_, file_.get(), "volume", true);
+  const std::size_t n1 = volume_shape_[1], n2 = volume_shape_[2];
+  auto place = [&](std::size_t i) { return fmt::format("voxel ({}, {}, {})", i / (n1 * n2), i / n2 % n1, i % n2); };
+  return Volume{volume_shape_, to_float32(path_, "volume", read_all<double>(path_, "volume", ds), place)};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -283,19 +348,21 @@ template <typename T>
 void write_array(const std::string& path, hid_t f, const std::string& name, const Dims& dims,
                  hid_t file_type, const T* data) {
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
+  errno = 0;
   Handle d(
       H5Dcreate2(f, name.c_str(), file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
       H5Dclose);
   if (!d.valid() || H5Dwrite(d.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    fail_dataset(path, name, "write failed");
+    fail_dataset(path, name, write_problem("write failed"));
 }
 
 void write_number_attribute(const std::string& path, hid_t f, const char* name, hid_t file_type,
                             hid_t mem_type, const void* value) {
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  errno = 0;
   Handle a(H5Acreate2(f, name, file_type, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (!a.valid() || H5Awrite(a.get(), mem_type, value) < 0)
-    fail_attribute(path, name, "write failed");
+    fail_attribute(path, name, write_problem("write failed"));
 }
 
 // Variable-length UTF-8, as h5py writes Python strings.
@@ -305,10 +372,11 @@ void write_string_attribute(const std::string& path, hid_t f, const char* name,
   H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  errno = 0;
   Handle a(H5Acreate2(f, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   const char* s = value.c_str();
   if (!a.valid() || H5Awrite(a.get(), type.get(), &s) < 0)
-    fail_attribute(path, name, "write failed");
+    fail_attribute(path, name, write_problem("write failed"));
 }
 
 void check_info(const std::string& path, const DatasetInfo& info,
@@ -329,62 +397,71 @@ void check_info(const std::string& path, const DatasetInfo& info,
     expect("volume", volume.values.size(), volume.shape[0] * volume.shape[1] * volume.shape[2]);
 }
 
+// The arrays of a dataset besides the images.
+void write_arrays(const std::string& path, hid_t f, const DatasetInfo& info,
+                  std::span<const double> orientations, const Volume& volume) {
+  const hsize_t n = info.n_images, h = static_cast<hsize_t>(info.height), w = static_cast<hsize_t>(info.width);
+  write_array(path, f, "pixel_position_reciprocal", {1, h, w, 3}, H5T_IEEE_F32LE, info.pixel_position_reciprocal.data());
+  write_array(path, f, "pixel_index_map", {1, h, w, 2}, H5T_STD_I32LE, info.pixel_index_map.data());
+  if (!info.polarization.empty())
+    write_array(path, f, "polarization", {1, h, w}, H5T_IEEE_F32LE, info.polarization.data());
+  if (!info.solid_angle.empty())
+    write_array(path, f, "solid_angle", {1, h, w}, H5T_IEEE_F32LE, info.solid_angle.data());
+  if (!orientations.empty())
+    write_array(path, f, "orientations", {n, 1, 4}, H5T_IEEE_F64LE, orientations.data());
+  if (!volume.values.empty())
+    write_array(path, f, "volume", {volume.shape[0], volume.shape[1], volume.shape[2]}, H5T_IEEE_F32LE,
+                volume.values.data());
+}
+
+// One chunk per image: any range of images is read without touching the others.
+Handle create_intensities(const std::string& path, hid_t f, hsize_t n, hsize_t h, hsize_t w) {
+  const hsize_t dims[4] = {n, 1, h, w};
+  const hsize_t chunk[4] = {1, 1, h, w};
+  Handle space(H5Screate_simple(4, dims, nullptr), H5Sclose);
+  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+  H5Pset_chunk(dcpl.get(), 4, chunk);
+  errno = 0;
+  Handle d(H5Dcreate2(f, "intensities", H5T_IEEE_F32LE, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+           H5Dclose);
+  if (!d.valid()) fail_dataset(path, "intensities", write_problem("cannot create"));
+  return d;
+}
+
+void write_attributes(const std::string& path, hid_t f, const DatasetInfo& info) {
+  const auto n_images = static_cast<std::int64_t>(info.n_images);
+  write_number_attribute(path, f, "n_images", H5T_STD_I64LE, H5T_NATIVE_INT64, &n_images);
+  const std::pair<const char*, const std::optional<double>&> numbers[] = {
+      {"det_distance", info.det_distance},
+      {"photon_energy", info.photon_energy},
+      {"photons_per_pulse", info.photons_per_pulse},
+      {"beam_radius", info.beam_radius}};
+  for (const auto& [name, value] : numbers)
+    if (value) write_number_attribute(path, f, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &*value);
+  if (!info.command_line.empty()) write_string_attribute(path, f, "command_line", info.command_line);
+  if (!info.pdb.empty()) write_string_attribute(path, f, "pdb", info.pdb);
+}
+
 }  // namespace
 
 DatasetWriter::DatasetWriter(std::string path, const DatasetInfo& info,
                              std::span<const double> orientations, const Volume& volume)
     : path_(std::move(path)),
-      tmp_path_(path_ + ".tmp-" + std::to_string(::getpid())),
       height_(static_cast<std::size_t>(std::max(info.height, 0))),
       width_(static_cast<std::size_t>(std::max(info.width, 0))),
       written_(info.n_images, false) {
-  silence_hdf5();
+  prepare_hdf5();
   check_info(path_, info, orientations, volume);
+  tmp_path_ = temporary_path(path_);
   errno = 0;
-  file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file_ < 0)
-    fail_in(path_,
-            "cannot create " + tmp_path_ + (errno ? ": " + std::string(std::strerror(errno)) : ""));
+  file_ = Handle(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!file_.valid())
+    fail_in(path_, "cannot create " + std::exchange(tmp_path_, {}) +
+                       (errno ? ": " + std::string(std::strerror(errno)) : ""));
   try {
-    const hsize_t n = info.n_images, h = height_, w = width_;
-    write_array(path_, file_, "pixel_position_reciprocal", {1, h, w, 3}, H5T_IEEE_F32LE,
-                info.pixel_position_reciprocal.data());
-    write_array(path_, file_, "pixel_index_map", {1, h, w, 2}, H5T_STD_I32LE,
-                info.pixel_index_map.data());
-    if (!info.polarization.empty())
-      write_array(path_, file_, "polarization", {1, h, w}, H5T_IEEE_F32LE,
-                  info.polarization.data());
-    if (!info.solid_angle.empty())
-      write_array(path_, file_, "solid_angle", {1, h, w}, H5T_IEEE_F32LE, info.solid_angle.data());
-    if (!orientations.empty())
-      write_array(path_, file_, "orientations", {n, 1, 4}, H5T_IEEE_F64LE, orientations.data());
-    if (!volume.values.empty())
-      write_array(path_, file_, "volume", {volume.shape[0], volume.shape[1], volume.shape[2]},
-                  H5T_IEEE_F32LE, volume.values.data());
-
-    // One chunk per image: any range of images is read without touching the others.
-    const hsize_t dims[4] = {n, 1, h, w};
-    const hsize_t chunk[4] = {1, 1, h, w};
-    Handle space(H5Screate_simple(4, dims, nullptr), H5Sclose);
-    Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
-    H5Pset_chunk(dcpl.get(), 4, chunk);
-    intensities_ = H5Dcreate2(file_, "intensities", H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
-                              dcpl.get(), H5P_DEFAULT);
-    if (intensities_ < 0) fail_dataset(path_, "intensities", "cannot create");
-
-    const auto n_images = static_cast<std::int64_t>(info.n_images);
-    write_number_attribute(path_, file_, "n_images", H5T_STD_I64LE, H5T_NATIVE_INT64, &n_images);
-    const std::pair<const char*, const std::optional<double>&> numbers[] = {
-        {"det_distance", info.det_distance},
-        {"photon_energy", info.photon_energy},
-        {"photons_per_pulse", info.photons_per_pulse},
-        {"beam_radius", info.beam_radius}};
-    for (const auto& [name, value] : numbers)
-      if (value)
-        write_number_attribute(path_, file_, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &*value);
-    if (!info.command_line.empty())
-      write_string_attribute(path_, file_, "command_line", info.command_line);
-    if (!info.pdb.empty()) write_string_attribute(path_, file_, "pdb", info.pdb);
+    write_arrays(path_, file_.get(), info, orientations, volume);
+    intensities_ = create_intensities(path_, file_.get(), info.n_images, height_, width_);
+    write_attributes(path_, file_.get(), info);
   } catch (...) {
     discard();
     throw;
@@ -394,9 +471,8 @@ DatasetWriter::DatasetWriter(std::string path, const DatasetInfo& info,
 DatasetWriter::~DatasetWriter() { discard(); }
 
 void DatasetWriter::discard() noexcept {
-  if (intensities_ >= 0) H5Dclose(intensities_);
-  if (file_ >= 0) H5Fclose(file_);
-  intensities_ = file_ = -1;
+  intensities_.close();
+  file_.close();
   if (!tmp_path_.empty()) {
     std::error_code ec;
     std::filesystem::remove(tmp_path_, ec);
@@ -405,7 +481,7 @@ void DatasetWriter::discard() noexcept {
 }
 
 void DatasetWriter::write_images(std::size_t first, std::size_t count, const float* images) {
-  if (file_ < 0) fail_in(path_, "write_images after finish");
+  if (!file_.valid()) fail_in(path_, "write_images after finish");
   const std::size_t n = written_.size();
   if (first > n || count > n - first)
     fail_dataset(path_, "intensities",
@@ -414,26 +490,26 @@ void DatasetWriter::write_images(std::size_t first, std::size_t count, const flo
   if (count == 0) return;
   const hsize_t start[4] = {first, 0, 0, 0};
   const hsize_t extent[4] = {count, 1, height_, width_};
-  Handle file_space(H5Dget_space(intensities_), H5Sclose);
+  Handle file_space(H5Dget_space(intensities_.get()), H5Sclose);
   Handle mem_space(H5Screate_simple(4, extent, nullptr), H5Sclose);
+  errno = 0;
   if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr) < 0 ||
-      H5Dwrite(intensities_, H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT,
-               images) < 0)
-    fail_dataset(
-        path_, "intensities",
-        fmt::format("writing images {}..{} failed (disk full?)", first, first + count - 1));
+      H5Dwrite(intensities_.get(), H5T_NATIVE_FLOAT, mem_space.get(), file_space.get(), H5P_DEFAULT, images) < 0)
+    fail_dataset(path_, "intensities",
+                 write_problem(fmt::format("writing images {}..{} failed", first, first + count - 1)));
   std::fill_n(written_.begin() + static_cast<std::ptrdiff_t>(first), count, true);
 }
 
+// On failure the destructor removes the temporary file.
 void DatasetWriter::finish() {
-  if (file_ < 0) fail_in(path_, "finish called twice");
+  if (!file_.valid()) fail_in(path_, "finish called twice");
   if (auto gap = std::find(written_.begin(), written_.end(), false); gap != written_.end())
     fail_dataset(path_, "intensities",
                  fmt::format("image {} was never written", gap - written_.begin()));
-  const herr_t closed_dataset = H5Dclose(std::exchange(intensities_, -1));
-  const herr_t closed_file = H5Fclose(std::exchange(file_, -1));
-  if (closed_dataset < 0 || closed_file < 0)
-    fail_in(path_, "closing " + tmp_path_ + " failed (disk full?)");
+  errno = 0;
+  const bool closed_dataset = intensities_.close();
+  const bool closed_file = file_.close();
+  if (!closed_dataset || !closed_file) fail_in(path_, write_problem("closing " + tmp_path_ + " failed"));
   std::error_code ec;
   std::filesystem::rename(tmp_path_, path_, ec);
   if (ec) fail_in(path_, "cannot move " + tmp_path_ + " into place: " + ec.message());

@@ -17,9 +17,15 @@
 //  - DatasetReader validates the whole layout once on open; read_images() reads one range
 //    of images with a hyperslab (a rank reads only its own range of a file larger than
 //    memory) and rejects NaN, Inf or negative intensities, naming image and pixel.
-//  - DatasetWriter / write_dataset() write to PATH.tmp-<pid> and rename into place only
-//    once everything is written, so a crash or error never leaves a partial PATH and never
-//    replaces an existing good file.
+//  - Values read as float (intensities, geometry, volume) must fit in float32: a float64
+//    1e300 is an error "value 1e+300 does not fit in float32", not an inf.
+//  - pixel_position_reciprocal must be in 1/m: X-ray SPI detectors reach |q| of 1e8-1e11
+//    1/m; a largest |q| outside [1e6, 1e13] 1/m (1/Angstrom or 1/nm written as 1/m) is an
+//    error saying so.
+//  - DatasetWriter / write_dataset() write to PATH.tmp-<pid> (removing those of writers no
+//    longer running, core/files.hpp) and rename into place only once everything is
+//    written, so a crash or error never leaves a partial PATH and never replaces an
+//    existing good file. A failed write (disk full) closes and removes the temporary file.
 //  - The HDF5 build is not thread-safe: call into one reader or writer from one thread at a
 //    time (MPI ranks are separate processes and each open their own reader).
 //  - Every failure is a spire::Error "PATH: dataset 'NAME': problem". HDF5's own error
@@ -31,6 +37,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "io/hdf5_id.hpp"
 
 namespace spire::io {
 
@@ -63,7 +71,6 @@ struct Volume {
 class DatasetReader {
  public:
   explicit DatasetReader(std::string path);  // opens and validates the layout
-  ~DatasetReader();
   DatasetReader(const DatasetReader&) = delete;
   DatasetReader& operator=(const DatasetReader&) = delete;
 
@@ -79,9 +86,11 @@ class DatasetReader {
   Volume read_volume() const;                     // error when absent
 
  private:
+  [[noreturn]] void fail_image_value(std::size_t image, std::size_t pixel, float v) const;
+
   std::string path_;
-  std::int64_t file_ = -1;         // hid_t
-  std::int64_t intensities_ = -1;  // hid_t, kept open for repeated range reads
+  detail::Handle file_;
+  detail::Handle intensities_;  // kept open for repeated range reads
   DatasetInfo info_;
   bool has_orientations_ = false;
   std::array<std::size_t, 3> volume_shape_{};
@@ -108,8 +117,8 @@ class DatasetWriter {
 
   std::string path_;
   std::string tmp_path_;
-  std::int64_t file_ = -1;
-  std::int64_t intensities_ = -1;
+  detail::Handle file_;
+  detail::Handle intensities_;
   std::size_t height_ = 0, width_ = 0;
   std::vector<bool> written_;
 };

@@ -11,16 +11,16 @@
 #include <utility>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "io/hdf5_handle.hpp"
 
 namespace spire::io {
-
-static_assert(std::is_same_v<hid_t, std::int64_t>, "Hdf5Writer/Reader store hid_t as int64_t");
 
 namespace {
 
 using detail::class_name;
 using detail::Handle;
+using detail::write_problem;
 
 [[noreturn]] void fail_dataset(const std::string& file, const std::string& name, const std::string& problem) {
   fail_in(file, "dataset '" + name + "': " + problem);
@@ -64,12 +64,11 @@ std::string shape_text(const Shape& shape) {
 // ---------------------------------------------------------------------------------------
 // Writing
 
-Hdf5Writer::Hdf5Writer(std::string path)
-    : path_(std::move(path)), tmp_path_(path_ + ".tmp-" + std::to_string(::getpid())) {
-  detail::silence_hdf5();
+Hdf5Writer::Hdf5Writer(std::string path) : path_(std::move(path)), tmp_path_(temporary_path(path_)) {
+  detail::prepare_hdf5();
   errno = 0;
-  file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  if (file_ < 0) {
+  file_ = Handle(H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!file_.valid()) {
     const std::string why = errno ? ": " + std::string(std::strerror(errno)) : "";
     fail_in(path_, "cannot create " + std::exchange(tmp_path_, {}) + why);
   }
@@ -78,7 +77,7 @@ Hdf5Writer::Hdf5Writer(std::string path)
 Hdf5Writer::~Hdf5Writer() { discard(); }
 
 void Hdf5Writer::discard() noexcept {
-  if (file_ >= 0) H5Fclose(std::exchange(file_, -1));
+  file_.close();
   if (!tmp_path_.empty()) {
     std::error_code ec;
     std::filesystem::remove(tmp_path_, ec);
@@ -88,7 +87,7 @@ void Hdf5Writer::discard() noexcept {
 
 template <typename T>
 void Hdf5Writer::write(const std::string& name, std::span<const T> values, const Shape& shape) {
-  if (file_ < 0) fail_dataset(path_, name, "the file is already finished");
+  if (!file_.valid()) fail_dataset(path_, name, "the file is already finished");
   std::size_t count = 1;
   for (auto e : shape) count *= e;
   if (count != values.size())
@@ -97,58 +96,60 @@ void Hdf5Writer::write(const std::string& name, std::span<const T> values, const
   Handle space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
   Handle lcpl(H5Pcreate(H5P_LINK_CREATE), H5Pclose);
   H5Pset_create_intermediate_group(lcpl.get(), 1);
-  Handle d(H5Dcreate2(file_, name.c_str(), file_type<T>(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
+  errno = 0;
+  Handle d(H5Dcreate2(file_.get(), name.c_str(), file_type<T>(), space.get(), lcpl.get(), H5P_DEFAULT, H5P_DEFAULT),
            H5Dclose);
-  if (!d.valid()) fail_dataset(path_, name, "cannot be created (name taken, or disk full?)");
+  if (!d.valid()) fail_dataset(path_, name, write_problem("cannot be created (name taken?)"));
   if (count > 0 && H5Dwrite(d.get(), memory_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0)
-    fail_dataset(path_, name, "write failed (disk full?)");
+    fail_dataset(path_, name, write_problem("write failed"));
+  if (!d.close()) fail_dataset(path_, name, write_problem("write failed"));
 }
 
-std::int64_t Hdf5Writer::open_object(const std::string& object) {
-  if (file_ < 0) fail_in(path_, "the file is already finished");
-  const hid_t o = H5Oopen(file_, object_name(object).c_str(), H5P_DEFAULT);
-  if (o < 0) fail_in(path_, "no object '" + object_name(object) + "' to put an attribute on");
+Handle Hdf5Writer::open_object(const std::string& object) {
+  if (!file_.valid()) fail_in(path_, "the file is already finished");
+  Handle o(H5Oopen(file_.get(), object_name(object).c_str(), H5P_DEFAULT), H5Oclose);
+  if (!o.valid()) fail_in(path_, "no object '" + object_name(object) + "' to put an attribute on");
   return o;
 }
 
 void Hdf5Writer::attribute(const std::string& object, const std::string& name, const std::string& value) {
-  Handle o(open_object(object), H5Oclose);
+  Handle o = open_object(object);
   Handle type(H5Tcopy(H5T_C_S1), H5Tclose);
   H5Tset_size(type.get(), H5T_VARIABLE);
   H5Tset_cset(type.get(), H5T_CSET_UTF8);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  errno = 0;
   Handle a(H5Acreate2(o.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   const char* s = value.c_str();
-  if (!a.valid() || H5Awrite(a.get(), type.get(), &s) < 0) fail_attribute(path_, name, "write failed");
+  if (!a.valid() || H5Awrite(a.get(), type.get(), &s) < 0) fail_attribute(path_, name, write_problem("write failed"));
 }
 
 void Hdf5Writer::attribute(const std::string& object, const std::string& name, double value) {
-  Handle o(open_object(object), H5Oclose);
+  Handle o = open_object(object);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  errno = 0;
   Handle a(H5Acreate2(o.get(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0) fail_attribute(path_, name, "write failed");
+  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, &value) < 0)
+    fail_attribute(path_, name, write_problem("write failed"));
 }
 
 void Hdf5Writer::attribute(const std::string& object, const std::string& name, std::int64_t value) {
-  Handle o(open_object(object), H5Oclose);
+  Handle o = open_object(object);
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  errno = 0;
   Handle a(H5Acreate2(o.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0) fail_attribute(path_, name, "write failed");
+  if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_INT64, &value) < 0)
+    fail_attribute(path_, name, write_problem("write failed"));
 }
 
+// On failure the destructor removes the temporary file.
 void Hdf5Writer::finish() {
-  if (file_ < 0) fail_in(path_, "the file is already finished");
-  if (H5Fclose(std::exchange(file_, -1)) < 0) {
-    discard();
-    fail_in(path_, "closing the temporary file failed (disk full?)");
-  }
+  if (!file_.valid()) fail_in(path_, "the file is already finished");
+  errno = 0;
+  if (!file_.close()) fail_in(path_, write_problem("closing " + tmp_path_ + " failed"));
   std::error_code ec;
   std::filesystem::rename(tmp_path_, path_, ec);
-  if (ec) {
-    const std::string tmp = tmp_path_;
-    discard();
-    fail_in(path_, "cannot move " + tmp + " into place: " + ec.message());
-  }
+  if (ec) fail_in(path_, "cannot move " + tmp_path_ + " into place: " + ec.message());
   tmp_path_.clear();
 }
 
@@ -156,17 +157,13 @@ void Hdf5Writer::finish() {
 // Reading
 
 Hdf5Reader::Hdf5Reader(std::string path) : path_(std::move(path)) {
-  detail::silence_hdf5();
+  detail::prepare_hdf5();
   std::error_code ec;
   if (!std::filesystem::exists(path_, ec)) fail_in(path_, "no such file");
   if (std::filesystem::is_directory(path_, ec)) fail_in(path_, "is a directory, not a file");
   if (H5Fis_hdf5(path_.c_str()) <= 0) fail_in(path_, "not an HDF5 file (wrong format, or corrupt)");
-  file_ = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (file_ < 0) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
-}
-
-Hdf5Reader::~Hdf5Reader() {
-  if (file_ >= 0) H5Fclose(file_);
+  file_ = Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file_.valid()) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
 }
 
 bool Hdf5Reader::has(const std::string& name) const {
@@ -175,14 +172,14 @@ bool Hdf5Reader::has(const std::string& name) const {
   while (true) {
     pos = name.find('/', pos + 1);
     const std::string prefix = name.substr(0, pos);
-    if (!prefix.empty() && prefix != "/" && H5Lexists(file_, prefix.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (!prefix.empty() && prefix != "/" && H5Lexists(file_.get(), prefix.c_str(), H5P_DEFAULT) <= 0) return false;
     if (pos == std::string::npos) return true;
   }
 }
 
 Shape Hdf5Reader::shape(const std::string& name) const {
   if (!has(name)) fail_dataset(path_, name, "missing");
-  Handle d(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle d(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!d.valid()) fail_dataset(path_, name, "cannot be opened (not a dataset, or corrupt file)");
   Handle space(H5Dget_space(d.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
@@ -197,7 +194,7 @@ std::vector<T> Hdf5Reader::read(const std::string& name, const Shape& expected) 
   const Shape got = shape(name);
   if (got != expected)
     fail_dataset(path_, name, "has shape " + shape_text(got) + ", expected " + shape_text(expected));
-  Handle d(H5Dopen2(file_, name.c_str(), H5P_DEFAULT), H5Dclose);
+  Handle d(H5Dopen2(file_.get(), name.c_str(), H5P_DEFAULT), H5Dclose);
   Handle type(H5Dget_type(d.get()), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT)
@@ -212,18 +209,19 @@ std::vector<T> Hdf5Reader::read(const std::string& name, const Shape& expected) 
 
 bool Hdf5Reader::has_attribute(const std::string& object, const std::string& name) const {
   if (!object.empty() && object != "/" && !has(object)) return false;
-  return H5Aexists_by_name(file_, object_name(object).c_str(), name.c_str(), H5P_DEFAULT) > 0;
+  return H5Aexists_by_name(file_.get(), object_name(object).c_str(), name.c_str(), H5P_DEFAULT) > 0;
 }
 
-std::int64_t Hdf5Reader::open_attribute(const std::string& object, const std::string& name) const {
+Handle Hdf5Reader::open_attribute(const std::string& object, const std::string& name) const {
   if (!has_attribute(object, name)) fail_attribute(path_, name, "missing");
-  const hid_t a = H5Aopen_by_name(file_, object_name(object).c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT);
-  if (a < 0) fail_attribute(path_, name, "cannot be opened (corrupt file?)");
+  Handle a(H5Aopen_by_name(file_.get(), object_name(object).c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT),
+           H5Aclose);
+  if (!a.valid()) fail_attribute(path_, name, "cannot be opened (corrupt file?)");
   return a;
 }
 
 std::string Hdf5Reader::string_attribute(const std::string& object, const std::string& name) const {
-  Handle a(open_attribute(object, name), H5Aclose);
+  Handle a = open_attribute(object, name);
   Handle type(H5Aget_type(a.get()), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_STRING) fail_attribute(path_, name, std::string("has type ") + class_name(cls) + ", expected a string");
@@ -252,12 +250,12 @@ T read_scalar(const std::string& path, hid_t a, const std::string& name, bool in
 }  // namespace
 
 double Hdf5Reader::number_attribute(const std::string& object, const std::string& name) const {
-  Handle a(open_attribute(object, name), H5Aclose);
+  Handle a = open_attribute(object, name);
   return read_scalar<double>(path_, a.get(), name, false);
 }
 
 std::int64_t Hdf5Reader::integer_attribute(const std::string& object, const std::string& name) const {
-  Handle a(open_attribute(object, name), H5Aclose);
+  Handle a = open_attribute(object, name);
   return read_scalar<std::int64_t>(path_, a.get(), name, true);
 }
 

@@ -4,9 +4,11 @@
 // the caller's (reconstruct/checkpoint.hpp); this layer only stores and checks.
 //
 // Contract:
-//  - Hdf5Writer creates PATH.tmp-<pid>; finish() closes it and renames it to PATH, so a
-//    crash or an error never leaves a partial PATH and never replaces a good one. Without
-//    finish() the destructor removes the temporary file.
+//  - Hdf5Writer creates PATH.tmp-<pid> (removing those of writers no longer running,
+//    core/files.hpp); finish() closes it and renames it to PATH, so a crash or an error
+//    never leaves a partial PATH and never replaces a good one. Without finish() (an
+//    exception, a failed write on a full disk) the destructor closes and removes the
+//    temporary file; the error names PATH and, where the system says, why.
 //  - Arrays: write(name, values, shape) stores values (double, float, int64, int32, uint8)
 //    in C order (last index fastest), little-endian, with that shape; the product of the
 //    shape must equal the number of values (a zero extent stores an empty array). Names
@@ -24,6 +26,8 @@
 #include <span>
 #include <string>
 #include <vector>
+
+#include "io/hdf5_id.hpp"
 
 namespace spire::io {
 
@@ -51,16 +55,15 @@ class Hdf5Writer {
 
  private:
   void discard() noexcept;
-  std::int64_t open_object(const std::string& object);  // hid_t, caller closes
+  detail::Handle open_object(const std::string& object);
 
   std::string path_, tmp_path_;
-  std::int64_t file_ = -1;  // hid_t
+  detail::Handle file_;
 };
 
 class Hdf5Reader {
  public:
   explicit Hdf5Reader(std::string path);  // fails unless PATH is a readable HDF5 file
-  ~Hdf5Reader();
   Hdf5Reader(const Hdf5Reader&) = delete;
   Hdf5Reader& operator=(const Hdf5Reader&) = delete;
 
@@ -76,10 +79,10 @@ class Hdf5Reader {
   std::int64_t integer_attribute(const std::string& object, const std::string& name) const;
 
  private:
-  std::int64_t open_attribute(const std::string& object, const std::string& name) const;
+  detail::Handle open_attribute(const std::string& object, const std::string& name) const;
 
   std::string path_;
-  std::int64_t file_ = -1;  // hid_t
+  detail::Handle file_;
 };
 
 // "(2,3,4)"

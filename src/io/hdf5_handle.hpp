@@ -1,48 +1,41 @@
 #pragma once
-// Internal to src/io: an owning HDF5 identifier and small helpers shared by the readers and
-// writers (dataset.cpp, hdf5_file.cpp). Not part of the library's interface.
+// Internal to src/io: HDF5 set-up and small helpers shared by the readers and writers
+// (dataset.cpp, hdf5_file.cpp); the owning identifier is in hdf5_id.hpp. Not part of the
+// library's interface.
 #include <hdf5.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <string>
-#include <utility>
+#include <type_traits>
+
+#include "io/hdf5_id.hpp"
 
 namespace spire::io::detail {
 
-// HDF5 prints its error stack to stderr by default; our messages say what went wrong.
-inline void silence_hdf5() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
+static_assert(std::is_same_v<hid_t, std::int64_t> && std::is_same_v<herr_t, int>,
+              "Handle (hdf5_id.hpp) stores hid_t as int64_t and closes with herr_t (*)(hid_t)");
 
-// Closes its identifier (file, dataset, space, type, attribute, ...) when it goes.
-class Handle {
- public:
-  using Closer = herr_t (*)(hid_t);
-  Handle() = default;
-  Handle(hid_t id, Closer close) : id_(id), close_(close) {}
-  ~Handle() { reset(); }
-  Handle(Handle&& o) noexcept : id_(o.id_), close_(o.close_) { o.id_ = -1; }
-  Handle& operator=(Handle&& o) noexcept {
-    if (this != &o) {
-      reset();
-      id_ = std::exchange(o.id_, -1);
-      close_ = o.close_;
-    }
-    return *this;
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
+// Call before any other HDF5 function (every reader and writer does; a program linking io
+// does at load time too, below). Once per process:
+//  - H5dont_atexit: HDF5 1.10 frees a file whose H5Fclose fails (disk full) but keeps its
+//    identifier, and its exit handler then closes it again and crashes (SIGSEGV in
+//    H5F__close_cb after the error was printed). Every identifier is closed by a Handle,
+//    so the exit handler has nothing to do.
+//  - HDF5 prints its error stack to stderr by default; our messages say what went wrong.
+inline bool prepare_hdf5() {
+  static const bool once = H5dont_atexit() >= 0;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  return once;
+}
+inline const bool hdf5_prepared_at_load = prepare_hdf5();
 
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  hid_t release() { return std::exchange(id_, -1); }
-  void reset() {
-    if (id_ >= 0) close_(id_);
-    id_ = -1;
-  }
-
- private:
-  hid_t id_ = -1;
-  Closer close_ = nullptr;
-};
+// What went wrong writing, with the system's reason when it gave one (callers clear errno
+// before the HDF5 call they report on); "(disk full?)" when it gave none.
+inline std::string write_problem(const std::string& what) {
+  return what + (errno ? ": " + std::string(std::strerror(errno)) : " (disk full?)");
+}
 
 inline const char* class_name(H5T_class_t c) {
   switch (c) {

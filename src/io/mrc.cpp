@@ -1,7 +1,6 @@
 #include "io/mrc.hpp"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bit>
@@ -13,6 +12,7 @@
 #include <fstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 
 namespace spire::io {
 
@@ -101,7 +101,7 @@ void write_mrc(const std::string& path, const Map& map) {
   std::memcpy(&h[offset(57)], label.data(), std::min<std::size_t>(label.size(), 80));
 
   // Written beside the target and renamed, so readers never see half a map.
-  const std::string tmp = path + ".tmp-" + std::to_string(::getpid());
+  const std::string tmp = temporary_path(path);
   errno = 0;
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   if (!out) fail_in(path, "cannot create " + tmp + ": " + system_error());

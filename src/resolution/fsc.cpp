@@ -2,7 +2,6 @@
 
 #include <omp.h>
 #include <png.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -14,14 +13,11 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/files.hpp"
 #include "core/fft.hpp"
 
 namespace spire::resolution {
 namespace {
-
-std::string temp_name(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
 
 void commit(const std::string& tmp, const std::string& path) {
   std::error_code ec;
@@ -40,7 +36,7 @@ void write_png(const std::string& path, int width, int height, int channels,
   image.width = static_cast<png_uint_32>(width);
   image.height = static_cast<png_uint_32>(height);
   image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  const std::string tmp = temp_name(path);
+  const std::string tmp = temporary_path(path);
   if (!png_image_write_to_file(&image, tmp.c_str(), 0, pixels.data(), 0, nullptr)) {
     std::error_code ec;
     std::filesystem::remove(tmp, ec);
@@ -78,6 +74,7 @@ std::optional<double> FscCurve::crossing(double threshold) const {
   for (std::size_t s = 1; s < fsc.size(); ++s)
     if (fsc[s] < threshold) {
       const double above = fsc[s - 1], below = fsc[s];
+      if (!(above >= threshold)) return 0.0;  // below from shell 0 on: nothing to interpolate
       return static_cast<double>(s - 1) + (above - threshold) / (above - below);
     }
   return std::nullopt;
@@ -165,8 +162,9 @@ double shell_resolution(int n, double voxel_angstrom, double shell) {
 
 ResolutionAt resolution_at(const FscCurve& curve, double voxel_angstrom, double threshold) {
   const auto c = curve.crossing(threshold);
-  if (c) return {shell_resolution(curve.n, voxel_angstrom, *c), false};
-  return {shell_resolution(curve.n, voxel_angstrom, curve.n / 2), true};
+  if (!c) return {shell_resolution(curve.n, voxel_angstrom, curve.n / 2), true, false};
+  if (*c == 0) return {shell_resolution(curve.n, voxel_angstrom, 1), false, true};
+  return {shell_resolution(curve.n, voxel_angstrom, *c), false, false};
 }
 
 std::string describe(const ResolutionAt& r) {
@@ -174,6 +172,8 @@ std::string describe(const ResolutionAt& r) {
   s.setf(std::ios::fixed);
   s.precision(1);
   if (r.beyond_grid_edge) s << "beyond the grid edge (better than " << r.angstrom << " A)";
+  else if (r.below_first_shell) s << "none (below the threshold from the first shell: worse than " << r.angstrom << " A)";
+  else if (!std::isfinite(r.angstrom)) s << "none";
   else s << r.angstrom << " A";
   return s.str();
 }
@@ -197,7 +197,7 @@ void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, 
   if (!(voxel_angstrom > 0)) fail_in(path, "voxel size must be > 0");
   check_curves(path, curves);
   const FscCurve& first = curves[0].curve;
-  const std::string tmp = temp_name(path);
+  const std::string tmp = temporary_path(path);
   {
     std::ofstream out(tmp);
     out << "shell,frequency_inv_angstrom,resolution_angstrom";

@@ -14,9 +14,13 @@
 //    (1/A per voxel): v = 1 / (n dk).
 //  - crossing(t): the first shell s >= 1 with FSC(s) < t, linearly interpolated between
 //    s - 1 and s (fractional shell); nullopt when the curve never falls below t (the grid
-//    limits the resolution: d(n/2) is then only an upper bound).
-//  - resolution_at(t): d at crossing(t), or d(n/2) flagged beyond_grid_edge when there is
-//    no crossing: always a number in Angstrom, so that scripts can compare runs.
+//    limits the resolution: d(n/2) is then only an upper bound); exactly 0 when FSC(0)
+//    and FSC(1) are both below t (zero-mean or opposite-sign maps that correlate at no
+//    shell: nothing to interpolate).
+//  - resolution_at(t): d at crossing(t); d(n/2) flagged beyond_grid_edge when there is
+//    no crossing; d(1), the box, flagged below_first_shell when the crossing is 0: always
+//    a finite number in Angstrom, so that scripts can compare runs. describe() never
+//    prints "inf".
 //  - Files are written atomically (temporary file + rename), an Error naming the file if
 //    that fails. Several curves of one grid go to one file: fsc.csv columns shell,
 //    frequency_inv_angstrom, resolution_angstrom, then fsc_<name> per curve ("fsc" for an
@@ -52,7 +56,8 @@ double shell_resolution(int n, double voxel_angstrom, double shell);  // A (inf 
 
 struct ResolutionAt {
   double angstrom = 0;
-  bool beyond_grid_edge = false;  // the curve never fell below the threshold: angstrom is d(n/2)
+  bool beyond_grid_edge = false;   // the curve never fell below the threshold: angstrom is d(n/2)
+  bool below_first_shell = false;  // below the threshold from shell 0 on: no resolution; angstrom is d(1)
 };
 ResolutionAt resolution_at(const FscCurve& curve, double voxel_angstrom, double threshold);
 std::string describe(const ResolutionAt& r);  // "10.5 A" or "beyond the grid edge (better than 10.0 A)"

@@ -1,11 +1,16 @@
 #include "simulate/pdb.hpp"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/error.hpp"
 #include "simulate/form_factors.hpp"
@@ -66,6 +71,65 @@ int parse_charge(std::string_view field, const std::string& where) {
   return sign * magnitude;
 }
 
+constexpr double kStrayGap = 20;         // A: no other atom this close: a stray atom
+constexpr double kLargestRadius = 5000;  // A: half a micrometre
+
+// Coordinate-wise medians: where the molecule is, whatever a few stray atoms say.
+std::array<double, 3> median_centre(const std::vector<Atom>& atoms) {
+  std::array<double, 3> centre{};
+  std::vector<double> v(atoms.size());
+  for (std::size_t d = 0; d < 3; ++d) {
+    for (std::size_t i = 0; i < atoms.size(); ++i) v[i] = atoms[i].position_angstrom[d];
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    centre[d] = v[v.size() / 2];
+  }
+  return centre;
+}
+
+double distance(const std::array<double, 3>& a, const std::array<double, 3>& b) {
+  return std::hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]);
+}
+
+// Whether another atom lies within kStrayGap of atom i; bonded neighbours are near in the
+// file, so the search goes outward from i and usually stops within a few atoms.
+bool has_neighbour(const std::vector<Atom>& atoms, std::size_t i) {
+  for (std::size_t k = 1; k < atoms.size(); ++k) {
+    if (i >= k && distance(atoms[i - k].position_angstrom, atoms[i].position_angstrom) < kStrayGap) return true;
+    if (i + k < atoms.size() && distance(atoms[i + k].position_angstrom, atoms[i].position_angstrom) < kStrayGap)
+      return true;
+  }
+  return false;
+}
+
+std::string describe_atom(const Atom& a) {
+  return fmt::format("{} {} of {} {} chain {}", a.hetatm ? "HETATM" : "ATOM", a.name, a.residue,
+                     a.residue_number, a.chain);
+}
+
+// A stray atom or a model too large to be a particle (pdb.hpp): named with its line.
+void check_extent(const std::vector<Atom>& atoms, const std::string& source) {
+  const auto centre = median_centre(atoms);
+  std::vector<double> r(atoms.size());
+  for (std::size_t i = 0; i < atoms.size(); ++i) r[i] = distance(atoms[i].position_angstrom, centre);
+  std::vector<double> sorted = r;
+  const auto at90 = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() * 9 / 10);
+  std::nth_element(sorted.begin(), at90, sorted.end());
+  const double r90 = *at90, stray = 3 * r90 + kStrayGap;
+  auto where = [&](std::size_t i) {
+    return fmt::format("{}:{}: {} is {:.0f} A from the centre of the molecule", source, atoms[i].line,
+                       describe_atom(atoms[i]), r[i]);
+  };
+  for (std::size_t i = 0; i < atoms.size(); ++i) {
+    if (r[i] > kLargestRadius)
+      fail(where(i) + fmt::format(" (more than {:.0f} A: no particle SPI images is that large); fix or remove it",
+                                  kLargestRadius));
+    if (r[i] > stray && !has_neighbour(atoms, i))
+      fail(where(i) + fmt::format(", where 90% of the atoms lie within {:.0f} A and no other atom within {:.0f} A: "
+                                  "a stray atom or a coordinate typo? Fix or remove it",
+                                  r90, kStrayGap));
+  }
+}
+
 }  // namespace
 
 std::vector<Atom> parse_pdb(std::istream& in, const std::string& source) {
@@ -108,10 +172,12 @@ std::vector<Atom> parse_pdb(std::istream& in, const std::string& source) {
       fail_in(where, "unknown element '" + element + "' (atom '" + a.name +
                          "'): no X-ray scattering factor for it");
     a.charge = parse_charge(columns(line, 79, 80), where);
+    a.line = line_number;
     atoms.push_back(std::move(a));
   }
   if (in.bad()) fail_in(source, "read error");
   if (atoms.empty()) fail_in(source, "no ATOM or HETATM records: not a PDB model");
+  check_extent(atoms, source);
   return atoms;
 }
 

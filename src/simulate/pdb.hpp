@@ -15,8 +15,13 @@
 //  - occupancy (columns 55-60) blank -> 1, B factor (61-66) blank -> 0, formal charge
 //    (columns 79-80, e.g. "2+") blank -> 0.
 // Errors (spire::Error) name the file and line: missing file, malformed coordinates or
-// numbers, an element without a scattering factor, no atoms at all.
+// numbers, an element without a scattering factor, no atoms at all, and an implausible
+// extent: a stray atom (farther from the molecule's centre, the coordinate-wise median,
+// than 3 times the radius holding 90% of the atoms plus 20 A, with no other atom within
+// 20 A: a coordinate typo) or any atom beyond 5000 A (no particle SPI images is 1 um
+// across).
 #include <array>
+#include <cstdint>
 #include <istream>
 #include <string>
 #include <vector>
@@ -35,6 +40,7 @@ struct Atom {
   int residue_number = 0;
   char alt_loc = ' ';
   bool hetatm = false;
+  std::int64_t line = 0;  // line in the PDB file (0: not read from a file)
 };
 
 std::vector<Atom> read_pdb(const std::string& path);

@@ -227,7 +227,7 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::D
 
 SimulationSummary simulate_dataset(const SimulationSettings& st, const std::string& out,
                                    const std::string& command_line,
-                                   const std::function<void(std::int64_t, std::int64_t)>& progress) {
+                                   const Progress& progress) {
   if (st.n_images < 1) fail("simulate: n_images must be at least 1");
   if (st.detector_pixels < 2) fail("simulate: detector_pixels must be at least 2");
   if (!(st.detector_width > 0) || !(st.detector_distance > 0))

@@ -59,9 +59,9 @@ struct SimulationSummary {
 
 // Writes the dataset to `out` atomically; `command_line` is stored as an attribute.
 // `progress(done, total)` is called after each batch.
-SimulationSummary simulate_dataset(
-    const SimulationSettings& settings, const std::string& out, const std::string& command_line,
-    const std::function<void(std::int64_t, std::int64_t)>& progress = {});
+using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
+SimulationSummary simulate_dataset(const SimulationSettings& settings, const std::string& out,
+                                   const std::string& command_line, const Progress& progress = {});
 
 // The model on the reconstruction's grid: |F|^2 on n^3 reciprocal points k ds, k =
 // -n/2..n/2, ds = 2 s_max / n (s_max the largest pixel |s|), in electrons^2; and the

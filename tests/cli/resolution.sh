@@ -67,4 +67,36 @@ want=text.mrc what="corrupt file" expect_error "$dir/text.mrc" "$dir/d_model.mrc
 want=small_model.mrc what="different sizes" expect_error "$dir/d_model.mrc" "$dir/small_model.mrc"
 want="voxel size" what="different voxel sizes" expect_error "$dir/d_model.mrc" "$dir/coarser.mrc"
 check "[ ! -e '$dir/x' ]" "a rejected run writes nothing"
+
+# Maps that hold no comparable density: NaN or Inf voxels, all zero, constant. Each is named
+# with its file, with and without the rotation search.
+python3 - "$dir" <<'EOF'
+import struct, sys
+d = sys.argv[1]
+raw = open(f"{d}/d_model.mrc", "rb").read()
+n = struct.unpack("<i", raw[0:4])[0]
+hdr, vals = raw[:1024], list(struct.unpack(f"<{n**3}f", raw[1024:1024 + 4 * n**3]))
+def write(name, v): open(f"{d}/{name}.mrc", "wb").write(hdr + struct.pack(f"<{n**3}f", *v))
+v = vals[:]; v[5 + n * (2 + n * 3)] = float("nan"); write("nanvoxel", v)
+v = vals[:]; v[7] = float("-inf"); write("infvoxel", v)
+write("zeros", [0.0] * n**3)
+write("constant", [2.5] * n**3)
+mean = sum(vals) / len(vals)
+write("zeromean", [x - mean for x in vals])
+write("negated", [mean - x for x in vals])
+EOF
+for rot in "" --no-rotation; do
+  want="nanvoxel.mrc: voxel (x 5, y 2, z 3) is nan" what="NaN voxel $rot" expect_error "$dir/d_model.mrc" "$dir/nanvoxel.mrc" $rot
+  want="infvoxel.mrc: voxel (x 7, y 0, z 0) is -inf" what="Inf voxel $rot" expect_error "$dir/infvoxel.mrc" "$dir/d_model.mrc" $rot
+  want="zeros.mrc: every voxel is 0" what="all-zero map $rot" expect_error "$dir/d_model.mrc" "$dir/zeros.mrc" $rot
+  want="constant.mrc: every voxel is 2.5" what="constant map $rot" expect_error "$dir/d_model.mrc" "$dir/constant.mrc" $rot
+done
+check "[ ! -e '$dir/x' ]" "a rejected map writes nothing"
+# Zero-mean maps of opposite sign correlate at no shell: no resolution, never "inf A" (the
+# rotation search finds some weak fit, a number).
+msg=$("$spire" resolution "$dir/zeromean.mrc" "$dir/negated.mrc" --no-rotation 2>&1)
+check "grep -q 'resolution at FSC 0.5: none (below the threshold from the first shell' <<< \"\$msg\" && ! grep -q 'inf A' <<< \"\$msg\"" \
+  "uncorrelated maps: '$msg'"
+msg=$("$spire" resolution "$dir/zeromean.mrc" "$dir/negated.mrc" --orientations 50 2>&1)
+check "! grep -q 'inf A' <<< \"\$msg\"" "uncorrelated maps, rotation search: '$msg'"
 echo "1 passed, 0 failed"

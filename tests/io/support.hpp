@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -16,8 +17,10 @@ class TempDir {
  public:
   TempDir() {
     const auto* t = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() / ("spire-io-" + std::to_string(::getpid()) +
-                                                      "-" + t->test_suite_name() + "-" + t->name());
+    // Parameterised tests are named "Prefix/Suite" and "Test/0": one folder, no '/'.
+    std::string name = "spire-io-" + std::to_string(::getpid()) + "-" + t->test_suite_name() + "-" + t->name();
+    std::replace(name.begin(), name.end(), '/', '_');
+    path_ = std::filesystem::temp_directory_path() / name;
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

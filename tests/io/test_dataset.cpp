@@ -1,6 +1,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <hdf5.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -17,6 +19,7 @@ namespace {
 using test::TempDir;
 using test::error_of;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr std::size_t N = 7;
 constexpr int H = 16, W = 12;  // H != W, so a transposition shows
@@ -397,12 +400,74 @@ TEST(DatasetErrors, NonFiniteGeometry) {
   EXPECT_THAT(message, HasSubstr("pixel (row 2, column 1) component 2"));
 }
 
+// Pixel positions in 1/Angstrom (|q| ~ 0.01-1) instead of 1/m (~1e8-1e10): the reader says
+// so instead of running with a 1e10 times too coarse grid.
+TEST(DatasetErrors, PixelPositionsNotInInverseMetres) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const DatasetInfo want = small_info();
+  std::vector<double> per_angstrom(want.pixel_position_reciprocal.begin(), want.pixel_position_reciprocal.end());
+  for (double& q : per_angstrom) q *= 1e-10;
+  RawFile(path).replace("pixel_position_reciprocal", {1, H, W, 3}, H5T_IEEE_F64LE, per_angstrom);
+  const std::string message = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("pixel_position_reciprocal looks like it is not in 1/m (max |q| = 0.01"));
+  // 1/nm is as wrong (|q| 10x larger than in 1/A, still far below 1e6 1/m).
+  for (double& q : per_angstrom) q *= 10;
+  RawFile(path).replace("pixel_position_reciprocal", {1, H, W, 3}, H5T_IEEE_F64LE, per_angstrom);
+  EXPECT_THAT(error_of([&] { DatasetReader{path}; }), HasSubstr("not in 1/m"));
+}
+
+// A float64 value beyond float32's range is named as such, not reported as "inf".
+TEST(DatasetErrors, Float64BeyondFloat32) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  const std::vector<float> floats = small_images();
+  std::vector<double> images(floats.begin(), floats.end());
+  images[5 * H * W + 3 * W + 7] = 1e300;
+  RawFile(path).replace("intensities", {N, 1, H, W}, H5T_IEEE_F64LE, images);
+  {
+    const DatasetReader reader(path);
+    std::vector<float> buffer(N * H * W);
+    const std::string message = error_of([&] { reader.read_images(0, N, buffer.data()); });
+    EXPECT_THAT(message, HasSubstr(path));
+    EXPECT_THAT(message, HasSubstr("'intensities'"));
+    EXPECT_THAT(message, HasSubstr("image 5 pixel (row 3, column 7): value 1e+300 does not fit in float32"));
+    EXPECT_THAT(message, Not(HasSubstr("inf")));
+  }
+
+  const DatasetInfo want = small_info();
+  std::vector<double> q(want.pixel_position_reciprocal.begin(), want.pixel_position_reciprocal.end());
+  q[3 * (2 * W + 1) + 1] = -1e300;
+  RawFile(path).replace("pixel_position_reciprocal", {1, H, W, 3}, H5T_IEEE_F64LE, q);
+  const std::string geometry = error_of([&] { DatasetReader{path}; });
+  EXPECT_THAT(geometry, HasSubstr("'pixel_position_reciprocal'"));
+  EXPECT_THAT(geometry, HasSubstr("pixel (row 2, column 1) component 1: value -1e+300 does not fit in float32"));
+}
+
 // --- atomic writing -------------------------------------------------------------------
 
 TEST(DatasetWrite, LeavesNoTemporaryFile) {
   TempDir dir;
   write_small(dir);
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"data.h5"});
+}
+
+// A temporary file of the same name left by a killed writer (its pid no longer alive) is
+// removed; one of a live process is left alone.
+TEST(DatasetWrite, RemovesStaleTemporaryFiles) {
+  TempDir dir;
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  waitpid(dead, nullptr, 0);
+  const std::string stale = dir.file("data.h5.tmp-" + std::to_string(dead));
+  const std::string live = dir.file("data.h5.tmp-" + std::to_string(getppid()));
+  const std::string other = dir.file("other.h5.tmp-" + std::to_string(dead));
+  for (const auto& name : {stale, live, other}) std::ofstream(name) << "partial";
+  write_small(dir);
+  EXPECT_FALSE(std::filesystem::exists(stale));
+  EXPECT_TRUE(std::filesystem::exists(live));
+  EXPECT_TRUE(std::filesystem::exists(other));
 }
 
 TEST(DatasetWrite, MissingDirectoryFailsCleanly) {

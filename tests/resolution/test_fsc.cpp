@@ -4,6 +4,7 @@
 #include <png.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -133,6 +134,23 @@ TEST(Fsc, ResolutionIsAlwaysANumberFlaggedAtTheGridEdge) {
   EXPECT_TRUE(never.beyond_grid_edge);
   EXPECT_NEAR(never.angstrom, 27 / 4.0, 1e-12);  // shell n/2 = 4
   EXPECT_EQ(describe(never), "beyond the grid edge (better than 6.8 A)");
+}
+
+// Maps that do not correlate even at the lowest frequency (zero-mean maps: FSC 0 at shell 0,
+// then below the threshold) have no resolution; it was reported as "inf A".
+TEST(Fsc, NoCorrelationFromTheFirstShellIsAFiniteNumberNotInf) {
+  FscCurve c;
+  c.n = 9;
+  c.fsc = {0.0, -0.1, 0.05, -0.02, 0.01};
+  c.voxels = {1, 18, 62, 98, 210};
+  const auto r = resolution_at(c, 3.0, 0.5);
+  EXPECT_TRUE(std::isfinite(r.angstrom));
+  EXPECT_NEAR(r.angstrom, 27.0, 1e-12);  // d(1): the box
+  EXPECT_FALSE(r.beyond_grid_edge);
+  EXPECT_EQ(describe(r), "none (below the threshold from the first shell: worse than 27.0 A)");
+  // Opposite signs at shell 0 (one map negated) do not interpolate across the DC term either.
+  c.fsc = {-1.0, 0.2, 0.1, 0.0, 0.0};
+  EXPECT_NEAR(resolution_at(c, 3.0, 0.5).angstrom, 27.0, 1e-12);
 }
 
 TEST(Fsc, UnitsFromRealOrReciprocalVoxel) {

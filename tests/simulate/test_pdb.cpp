@@ -13,6 +13,7 @@ namespace spire::simulate {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // One fixed-column record, as the PDB format lays it out.
 std::string record(const char* kind, const char* name4, char alt, const char* residue, double x,
@@ -112,6 +113,30 @@ TEST(Pdb, ErrorsNameTheFileAndLine) {
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("/nonexistent/model.pdb: cannot open"));
   }
+}
+
+// A stray atom far from the rest (a coordinate typo) is named with its file and line,
+// instead of surfacing later as a transform too large for its tolerance.
+TEST(Pdb, StrayAtomFarFromTheMoleculeIsNamed) {
+  std::string text;
+  for (int i = 0; i < 30; ++i)
+    text += record("ATOM", " CA ", ' ', "GLY", (i % 3) * 3.0, (i / 3 % 3) * 3.0, (i / 9) * 3.0, 1.0, "C") + "\n";
+  EXPECT_EQ(parse(text).size(), 30u);
+  const std::string message = error_of(text + record("HETATM", " O  ", ' ', "HOH", 9999, 0, 0, 1.0, "O") + "\n");
+  EXPECT_THAT(message, HasSubstr("test.pdb:31"));
+  EXPECT_THAT(message, HasSubstr("HOH"));
+  EXPECT_THAT(message, HasSubstr("A from the centre"));
+  EXPECT_THAT(message, Not(HasSubstr("tolerance")));
+  // Nearer, but alone and far outside the molecule: a stray atom.
+  const std::string stray = error_of(text + record("HETATM", " O  ", ' ', "HOH", 300, 0, 0, 1.0, "O") + "\n");
+  EXPECT_THAT(stray, HasSubstr("test.pdb:31"));
+  EXPECT_THAT(stray, HasSubstr("a stray atom or a coordinate typo"));
+  // A long thin molecule is not stray: 400 atoms along 1000 A.
+  std::string fibre;
+  for (int i = 0; i < 400; ++i) fibre += record("ATOM", " CA ", ' ', "GLY", i * 2.5, 0, 0, 1.0, "C") + "\n";
+  EXPECT_EQ(parse(fibre).size(), 400u);
+  // Nor a molecule with a few surface waters.
+  EXPECT_EQ(parse(text + record("HETATM", " O  ", ' ', "HOH", 12, 3, 3, 1.0, "O") + "\n").size(), 31u);
 }
 
 TEST(Pdb, Reads2cex) {
