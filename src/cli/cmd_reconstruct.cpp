@@ -6,14 +6,19 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <new>
 #include <optional>
 
 #include "cli/commands.hpp"
 #include "cli/reconstruct_outputs.hpp"
+#include "cli/run_folder.hpp"
 #include "core/error.hpp"
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/finish.hpp"
+#include "reconstruct/memory.hpp"
 #include "reconstruct/reconstruct.hpp"
 
 namespace spire::cli {
@@ -24,7 +29,7 @@ namespace fs = std::filesystem;
 struct Options {
   std::string data, config, out = "out", reference, resume;
   std::vector<std::string> overrides;
-  bool quiet = false, print_config = false;
+  bool quiet = false, print_config = false, force = false;
 };
 
 // What the command line and the run folder decide before any data are read.
@@ -32,10 +37,13 @@ struct Setup {
   reconstruct::Settings settings;
   fs::path out;
   std::string data_path;  // as given; absolute in the outputs
-  fs::path reference;     // model map for the FSC, or empty
+  std::optional<ModelMap> reference;  // model map for the FSC
   bool resuming = false;
   std::string checkpoint_path;
   std::optional<reconstruct::Checkpoint> checkpoint;
+  std::vector<std::string> warnings;  // printed by the lead and kept in summary.json
+  reconstruct::MemoryEstimate memory;  // this rank's
+  std::string stage = "starting";     // what runs now: named when memory runs out
 };
 
 void refuse_result_changes(const std::vector<std::string>& overrides) {
@@ -55,6 +63,7 @@ Setup setup_resume(Options& o, const CLI::App& cmd) {
   s.resuming = true;
   if (cmd.count("--config") > 0)
     fail("reconstruct: --resume DIR takes its settings from DIR/settings.toml; --config cannot change them");
+  if (o.force) fail("reconstruct: --resume continues the run in DIR, --force replaces it: give one of them");
   if (cmd.count("--out") > 0 && fs::weakly_canonical(o.out) != fs::weakly_canonical(o.resume))
     fail("reconstruct: --resume DIR writes its results to DIR; --out cannot send them elsewhere");
   s.out = o.resume;
@@ -85,7 +94,32 @@ Setup setup_resume(Options& o, const CLI::App& cmd) {
   return s;
 }
 
+// The model map for the FSC, read now so that a bad one stops the run before any work:
+// --reference FILE must be a readable MRC map; none (or "") means none; without --reference
+// the data file's _model.mrc is taken if it reads (else a warning).
+std::optional<ModelMap> find_reference(const Options& o, const CLI::App& cmd, Setup& s) {
+  if (cmd.count("--reference") > 0) {
+    if (o.reference.empty() || o.reference == "none") return std::nullopt;
+    if (!fs::is_regular_file(o.reference))
+      fail_in(o.reference, "no such file (--reference: the model map for the FSC; --reference none for none)");
+    return ModelMap{o.reference, true, io::read_mrc(o.reference)};
+  }
+  const fs::path d(s.data_path);
+  const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
+  if (!fs::exists(guess)) return std::nullopt;
+  try {
+    return ModelMap{guess, false, io::read_mrc(guess.string())};
+  } catch (const Error& e) {
+    s.warnings.push_back(fmt::format("not using the model map found beside the data for the FSC: {} (--reference "
+                                     "none silences this)",
+                                     e.what()));
+    return std::nullopt;
+  }
+}
+
+// Before any data are read: the folder is free, a fresh run does not replace an earlier one.
 Setup setup(Options& o, const CLI::App& cmd) {
+  refuse_if_locked(o.resume.empty() ? o.out : o.resume);
   Setup s;
   if (!o.resume.empty()) {
     s = setup_resume(o, cmd);
@@ -95,12 +129,8 @@ Setup setup(Options& o, const CLI::App& cmd) {
     s.data_path = o.data;
     s.settings = reconstruct::load_settings(o.config, o.overrides);
   }
-  s.reference = o.reference;
-  if (s.reference.empty()) {
-    const fs::path d(s.data_path);
-    const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
-    if (fs::exists(guess)) s.reference = guess;
-  }
+  s.reference = find_reference(o, cmd, s);
+  if (!s.resuming && !o.force) refuse_earlier_run(s.out);
   return s;
 }
 
@@ -143,7 +173,7 @@ reconstruct::State starting_state(Setup& s, bool quiet, bool& to_run) {
 }
 
 void print_header(const reconstruct::Data& data, const reconstruct::Settings& st, const distributed::Team& team,
-                  bool to_run) {
+                  bool to_run, const reconstruct::MemoryEstimate& memory) {
   const double voxel = voxel_angstrom(data);
   fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
              data.total, data.n_pixels, data.photons_per_image, st.grid.n, voxel,
@@ -152,6 +182,10 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
     fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank (no checkpoints)\n", team.size(),
                team.n_nodes(), team.emulated_nodes() ? "emulated " : "",
                name_of(distributed::kStrategyNames, st.distribution.strategy), st.distribution.n_streams);
+  if (!memory.terms.empty())
+    fmt::print("  memory: about {}{} (most of it {}, {})\n", reconstruct::format_bytes(memory.total()),
+               team.size() > 1 ? " per rank" : "", memory.largest().what,
+               reconstruct::format_bytes(memory.largest().bytes));
   if (to_run)
     fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage",
                "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
@@ -166,13 +200,14 @@ void print_generation(const reconstruct::Generation& g) {
 }
 
 // Called on every rank after every generation, with the same maps on all of them.
-reconstruct::ProgressFn progress_of(const Setup& s, const reconstruct::Data& data, const distributed::Team& team,
+reconstruct::ProgressFn progress_of(Setup& s, const reconstruct::Data& data, const distributed::Team& team,
                                     bool talk) {
   const bool checkpoints = team.size() == 1;  // a checkpoint is one process's State
   const auto identity =
       checkpoints ? reconstruct::identify(data, s.settings, absolute_path(s.data_path)) : reconstruct::RunIdentity{};
   return [&s, &data, lead = team.lead(), talk, checkpoints, identity](const reconstruct::Generation& g,
                                                                       const reconstruct::State& state) {
+    s.stage = fmt::format("writing generation {}", g.index);
     if (talk) print_generation(g);
     if (s.settings.output.every_generation && lead) {
       const auto dir = s.out / "generations" / fmt::format("{:03d}", g.index);
@@ -181,6 +216,7 @@ reconstruct::ProgressFn progress_of(const Setup& s, const reconstruct::Data& dat
     }
     // Last, so that a checkpoint never claims a generation whose maps are missing.
     if (checkpoints) reconstruct::write_checkpoint((s.out / "checkpoint.h5").string(), state, identity);
+    s.stage = fmt::format("generation {}", g.index + 1);
   };
 }
 
@@ -214,6 +250,143 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
   return summary;
 }
 
+
+// The memory the run needs against what this machine (this node's ranks) has: refused with
+// the figure and the setting to change when it does not fit.
+void check_memory(Setup& s, const reconstruct::DataShape& shape, const distributed::Team& team) {
+  const auto& layout = team.layout();
+  std::vector<int> ranks = layout.nodes[static_cast<std::size_t>(team.node())];
+  if (team.emulated_nodes()) {  // emulated nodes share this machine
+    ranks.resize(static_cast<std::size_t>(team.size()));
+    for (int r = 0; r < team.size(); ++r) ranks[static_cast<std::size_t>(r)] = r;
+  }
+  reconstruct::MemoryEstimate need;
+  try {
+    s.memory = reconstruct::estimate_memory(s.settings, shape, layout, team.rank());
+    need = reconstruct::ranks_memory(s.settings, shape, layout, ranks);
+  } catch (const Error&) {
+    return;  // a distribution the back end refuses, naming its settings, before any work
+  }
+  const auto available = reconstruct::available_memory();
+  if (!available) return;
+  const std::string where = team.size() == 1 ? "this machine"
+                            : team.emulated_nodes()
+                                ? fmt::format("this machine ({} ranks)", ranks.size())
+                                : fmt::format("node {} ({} rank{})", team.node(), ranks.size(), ranks.size() == 1 ? "" : "s");
+  if (const auto problem = reconstruct::memory_problem(need, *available, where); !problem.empty())
+    fail("reconstruct: " + problem);
+}
+
+// Everything the settings and the file's header decide, before any image is read.
+void check_before_reading(Setup& s, const distributed::Team& team) {
+  if (s.resuming && team.size() > 1)
+    fail(fmt::format("reconstruct: --resume runs on one process, not under mpirun with {} ranks "
+                     "(resume without mpirun, or start a new run in another folder)",
+                     team.size()));
+  reconstruct::check_backend(s.settings, team.size());
+  const auto shape = reconstruct::data_shape(s.data_path, s.settings.data, team);
+  if (s.settings.output.half_maps && shape.images < 2) {
+    s.warnings.push_back(fmt::format("WARNING: {} image used: no half maps (output.half_maps needs 2 images at "
+                                     "least; output.half_maps = false silences this)",
+                                     shape.images));
+    s.settings.output.half_maps = false;
+  }
+  check_memory(s, shape, team);
+}
+
+// The model map against the data's grid: an error for --reference, a warning (and no FSC
+// against it) for the map found beside the data.
+void check_reference(Setup& s, const reconstruct::Data& data) {
+  if (!s.reference) return;
+  const std::string why = map_mismatch(s.reference->map, data, s.settings);
+  if (why.empty()) return;
+  const std::string path = s.reference->path.string();
+  if (s.reference->given) fail_in(path, why + " (--reference; --reference none runs without a model map)");
+  s.warnings.push_back(fmt::format("WARNING: not using {} (found beside the data) for the FSC: {} (--reference none "
+                                   "silences this)",
+                                   path, why));
+  s.reference.reset();
+}
+
+// The lead locks the folder (held until the command ends), clears an earlier run for
+// --force, refuses one otherwise (checked again under the lock), and writes settings.toml.
+void claim_folder(const Setup& s, bool force, std::optional<FolderLock>& lock) {
+  lock.emplace(s.out);
+  if (!s.resuming) {
+    if (force)
+      remove_earlier_run(s.out);
+    else
+      refuse_earlier_run(s.out);
+  }
+  prepare_folder(s.out, s.settings);
+}
+
+std::string joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const auto& l : lines) out += (out.empty() ? "" : " ") + l;
+  return out;
+}
+
+// The run itself, after the checks: data, loop, finish, outputs.
+int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
+  s.stage = "reading the data";
+  const auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
+  if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
+  check_reference(s, data);
+  if (auto warning = sparse_warning(data, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
+  if (team.lead())
+    for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);
+  const bool talk = !o.quiet && team.lead();
+  std::optional<FolderLock> lock;
+  if (team.lead()) claim_folder(s, o.force, lock);
+  bool to_run = true;
+  auto state = starting_state(s, o.quiet, to_run);
+  const int first_generation = state.next_generation;
+  if (talk) print_header(data, s.settings, team, to_run, s.memory);
+  s.stage = "setting up the back end (reference set, sorted points, NUFFT and FFT grids)";
+  auto backend = reconstruct::make_backend(data, s.settings, team);
+  s.stage = fmt::format("generation {}", first_generation);
+  if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, talk), &state);
+  s.stage = "the final phasing and the half maps";
+  Summary summary = finish(*backend, s, data, state, talk);
+  if (!team.lead()) return 0;
+  summary.warning = joined(s.warnings);
+  summary.memory_estimate = s.memory.total();
+  if (s.resuming) summary.resumed_from = {s.checkpoint_path, first_generation};
+  s.stage = "writing the outputs";
+  write_outputs(s.out, absolute_path(s.data_path), data, s.settings, state, summary, team, talk);
+  return 0;
+}
+
+// Out of memory after all: which stage, and the estimate's largest term with its setting.
+std::string out_of_memory(const Setup& s, const std::string& what) {
+  if (s.memory.terms.empty()) return fmt::format("reconstruct: ran out of memory while {} ({})", s.stage, what);
+  const auto& big = s.memory.largest();
+  const auto available = reconstruct::available_memory();
+  return fmt::format("reconstruct: ran out of memory while {} ({}); the estimate was {} for this process, most of it "
+                     "{} ({}: {}), with {} available; {}",
+                     s.stage, what, reconstruct::format_bytes(s.memory.total()), big.what, big.cause,
+                     reconstruct::format_bytes(big.bytes),
+                     available ? reconstruct::format_bytes(*available) : std::string("unknown"), big.advice);
+}
+
+// An allocation that fails inside an OpenMP region cannot reach the command's catch (the
+// runtime calls std::terminate): the same message there, and exit code 2.
+const Setup* g_running = nullptr;
+
+void terminate_handler() {
+  if (const auto e = std::current_exception(); e && g_running) {
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::bad_alloc& b) {
+      fmt::print(stderr, "spire: error: {}\n", out_of_memory(*g_running, b.what()));
+      std::_Exit(2);
+    } catch (...) {
+    }
+  }
+  std::abort();
+}
+
 }  // namespace
 
 Runner add_reconstruct(CLI::App& app) {
@@ -223,10 +396,15 @@ Runner add_reconstruct(CLI::App& app) {
   cmd->add_option("overrides", o->overrides, "Settings as section.key=value");
   cmd->add_option("--config", o->config, "TOML settings file")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
-  cmd->add_option("--reference", o->reference, "Model map (MRC) for the FSC; default: the data file's _model.mrc if present");
+  cmd->add_option("--reference", o->reference,
+                  "Model map (MRC) for the FSC, checked before the run; none: no model map; default: the data "
+                  "file's _model.mrc if present and of the run's grid");
   cmd->add_option("--resume", o->resume,
                   "Continue the run in DIR from DIR/checkpoint.h5 with DIR/settings.toml (overrides only of settings "
                   "that do not change the result: runtime.threads, generations.max, ...); outputs go to DIR");
+  cmd->add_flag("--force", o->force,
+                "Replace the earlier run in --out (its checkpoint, maps and generations/ are deleted); without it a "
+                "fresh run refuses a folder that holds one");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
   cmd->add_flag("--print-config", o->print_config, "Print every setting with its default and meaning, then exit");
   return [o, cmd] {
@@ -237,29 +415,19 @@ Runner add_reconstruct(CLI::App& app) {
     Setup s = setup(*o, *cmd);
     // Under mpirun every rank reads only its range of the images; the lead alone prints and writes.
     const auto team = world_team(s.settings);
-    if (s.resuming && team.size() > 1)
-      fail(fmt::format("reconstruct: --resume runs on one process, not under mpirun with {} ranks "
-                       "(resume without mpirun, or start a new run in another folder)",
-                       team.size()));
-    reconstruct::check_backend(s.settings, team.size());
-    const auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
-    if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
-    const std::string warning = sparse_warning(data, s.settings);
-    if (!warning.empty() && team.lead()) fmt::print(stderr, "spire reconstruct: {}\n", warning);
-    const bool talk = !o->quiet && team.lead();
-    if (team.lead()) prepare_folder(s.out, s.settings, s.resuming);
-    bool to_run = true;
-    auto state = starting_state(s, o->quiet, to_run);
-    const int first_generation = state.next_generation;
-    if (talk) print_header(data, s.settings, team, to_run);
-    auto backend = reconstruct::make_backend(data, s.settings, team);
-    if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, talk), &state);
-    Summary summary = finish(*backend, s, data, state, talk);
-    if (!team.lead()) return 0;
-    summary.warning = warning;
-    if (s.resuming) summary.resumed_from = {s.checkpoint_path, first_generation};
-    write_outputs(s.out, absolute_path(s.data_path), data, s.settings, state, summary, team, talk);
-    return 0;
+    check_before_reading(s, team);
+    g_running = &s;
+    std::set_terminate(terminate_handler);
+    struct Done {
+      ~Done() { g_running = nullptr; }
+    } done;
+    try {
+      return run_checked(s, *o, team);
+    } catch (const OutOfMemory& e) {
+      fail(out_of_memory(s, e.what()));
+    } catch (const std::bad_alloc& e) {
+      fail(out_of_memory(s, e.what()));
+    }
   };
 }
 

@@ -28,19 +28,6 @@ io::Map centred_map(int n, double voxel, const std::vector<double>& values) {
   return m;
 }
 
-// Removes OUT/generations/NNN/ folders an earlier run left (a fresh run starts at 000).
-void remove_generation_folders(const fs::path& dir) {
-  std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  std::vector<fs::path> old;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory() && !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; }))
-      old.push_back(e.path());
-  }
-  for (const auto& p : old) fs::remove_all(p);
-}
-
 FscResult fsc_result(double voxel, const resolution::FscCurve& curve, double correlation) {
   return {curve, correlation, resolution::resolution_at(curve, voxel, 0.5), resolution::resolution_at(curve, voxel, 0.143)};
 }
@@ -84,6 +71,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["local_tolerance"] = s.local_tolerance;
   j["orientations_metric"] = s.orientations_metric;
   if (!s.warning.empty()) j["warning"] = s.warning;
+  if (s.memory_estimate > 0) j["memory_estimate_bytes"] = s.memory_estimate;
   j["voxel_angstrom"] = voxel_angstrom(data);
   j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
                         {"fourier_errors", s.averaged.fourier_errors},
@@ -138,12 +126,8 @@ void write_maps(const fs::path& dir, const reconstruct::Data& data, const recons
   io::write_mrc((dir / "intensity.mrc").string(), centred_map(n, 1.0, intensity));
 }
 
-void prepare_folder(const fs::path& out, const reconstruct::Settings& st, bool resuming) {
+void prepare_folder(const fs::path& out, const reconstruct::Settings& st) {
   fs::create_directories(out);
-  if (!resuming) {  // a fresh run in a used folder: the earlier run's checkpoint and maps go
-    fs::remove(out / "checkpoint.h5");
-    remove_generation_folders(out / "generations");
-  }
   write_text_atomically(out / "settings.toml", reconstruct::to_toml(st));
 }
 
@@ -154,16 +138,22 @@ Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings&
   return s;
 }
 
-void compare(Summary& s, const reconstruct::Data& data, const reconstruct::Settings& st, const fs::path& reference,
-             bool talk) {
+std::string map_mismatch(const io::Map& model, const reconstruct::Data& data, const reconstruct::Settings& st) {
   const int n = static_cast<int>(st.grid.n);
   const double voxel = voxel_angstrom(data);
-  if (!reference.empty()) {
-    const auto model = io::read_mrc(reference.string());
-    if (model.nx != n || model.ny != n || model.nz != n || std::abs(model.voxel_size - voxel) > 1e-3 * voxel)
-      fail_in(reference.string(), fmt::format("the model map is {}x{}x{} of {:.3f} A; the reconstruction is {}^3 of {:.3f} A",
-                                              model.nx, model.ny, model.nz, model.voxel_size, n, voxel));
-    const std::vector<double> ref(model.data.begin(), model.data.end());
+  if (model.nx == n && model.ny == n && model.nz == n && std::abs(model.voxel_size - voxel) <= 1e-3 * voxel) return {};
+  return fmt::format("the model map is {}x{}x{} of {:.3f} A; the reconstruction is {}^3 of {:.3f} A", model.nx,
+                     model.ny, model.nz, model.voxel_size, n, voxel);
+}
+
+void compare(Summary& s, const reconstruct::Data& data, const reconstruct::Settings& st,
+             const std::optional<ModelMap>& model_map, bool talk) {
+  const int n = static_cast<int>(st.grid.n);
+  const double voxel = voxel_angstrom(data);
+  if (model_map) {
+    const fs::path& reference = model_map->path;
+    if (const auto why = map_mismatch(model_map->map, data, st); !why.empty()) fail_in(reference.string(), why);
+    const std::vector<double> ref(model_map->map.data.begin(), model_map->map.data.end());
     // From random orientations the density sits in an arbitrary frame: rotation, hand, shift.
     const auto aligned = resolution::align_rotation<double>(n, s.density, ref);
     s.against_reference = fsc_result(voxel, resolution::fsc<double>(n, aligned.map, ref), aligned.correlation);

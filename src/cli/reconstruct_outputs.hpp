@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "distributed/team.hpp"
+#include "io/mrc.hpp"
 #include "reconstruct/finish.hpp"
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/fsc.hpp"
@@ -24,7 +25,8 @@ struct FscResult {
 struct Summary {
   std::string orientations_metric;  // what orientations.metric = auto chose
   double local_tolerance = 0;       // what orientations.local_tolerance = 0 chose
-  std::string warning;              // too few photons to orient, or empty
+  std::string warning;              // too few photons to orient, a model map not used, ...; or empty
+  double memory_estimate = 0;       // bytes, reconstruct/memory.hpp (this process, the lead)
   std::vector<double> density;      // the final density (lead)
   std::vector<geometry::Quaternion> orientations;  // every rank's, in order (lead)
   reconstruct::AveragedPhasing averaged;
@@ -48,17 +50,26 @@ std::string absolute_path(const std::string& path);
 void write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
                 const std::vector<double>& density, const std::vector<double>& autocorrelation);
 
-// The output folder: created; a fresh run removes an earlier run's checkpoint and
-// generations/NNN/ folders; settings.toml written (--resume reads it).
-void prepare_folder(const std::filesystem::path& out, const reconstruct::Settings& st, bool resuming);
+// The output folder (created and locked by the caller: run_folder.hpp): settings.toml
+// written (--resume reads it).
+void prepare_folder(const std::filesystem::path& out, const reconstruct::Settings& st);
+
+// The model map the FSC is against, read before the run starts.
+struct ModelMap {
+  std::filesystem::path path;
+  bool given = false;  // by --reference (a mismatch is an error), not found beside the data
+  io::Map map;
+};
+// Why `map` cannot be compared with the run's maps (n^3 voxels of the data's voxel size), or "".
+std::string map_mismatch(const io::Map& map, const reconstruct::Data& data, const reconstruct::Settings& st);
 
 // The parts of the summary the data and settings decide.
 Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings& st, const reconstruct::State& result);
 
-// FSC of the final density against the reference map (aligned: rotation, hand, shift) and
-// of the half maps against each other; prints them when `talk`.
+// FSC of the final density against the reference map (aligned: rotation, hand, shift; one
+// map_mismatch accepted) and of the half maps against each other; prints them when `talk`.
 void compare(Summary& summary, const reconstruct::Data& data, const reconstruct::Settings& st,
-             const std::filesystem::path& reference, bool talk);
+             const std::optional<ModelMap>& reference, bool talk);
 
 void write_outputs(const std::filesystem::path& out, const std::string& data_path, const reconstruct::Data& data,
                    const reconstruct::Settings& st, const reconstruct::State& result, const Summary& summary,

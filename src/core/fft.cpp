@@ -296,7 +296,7 @@ template <typename T>
 AlignedArray<T> aligned_uninitialized(std::size_t count) {
   const std::size_t bytes = ((count * sizeof(T) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes > 0 ? bytes : 64);
-  if (!p) fail("out of memory allocating " + std::to_string(bytes >> 20) + " MiB");
+  if (!p) throw OutOfMemory("out of memory allocating " + std::to_string(bytes >> 20) + " MiB");
   return AlignedArray<T>(static_cast<T*>(p));
 }
 

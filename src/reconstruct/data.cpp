@@ -37,10 +37,11 @@ std::vector<double> in_data_units(std::span<const double> map, const Data& data,
   return out;
 }
 
-Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
-  io::DatasetReader reader(path);
-  const auto& info = reader.info();
-  const auto in_file = static_cast<std::int64_t>(info.n_images);
+namespace {
+
+// The images used of a file holding `in_file`; errors name the file.
+std::int64_t images_used(const std::string& path, std::int64_t in_file, const Settings::Data& range,
+                         const distributed::Team& team) {
   if (range.first >= in_file)
     fail_in(path, fmt::format("data.first = {} but the file holds {} images (0 to {})", range.first, in_file, in_file - 1));
   std::int64_t used = in_file - range.first;
@@ -52,6 +53,22 @@ Data load_data(const std::string& path, const Settings::Data& range, const distr
   }
   if (used < team.size())
     fail_in(path, fmt::format("{} images for {} MPI ranks: every rank needs at least one", used, team.size()));
+  return used;
+}
+
+}  // namespace
+
+DataShape data_shape(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
+  io::DatasetReader reader(path);
+  const auto& info = reader.info();
+  return {images_used(path, static_cast<std::int64_t>(info.n_images), range, team),
+          static_cast<std::int64_t>(info.pixels())};
+}
+
+Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
+  io::DatasetReader reader(path);
+  const auto& info = reader.info();
+  const std::int64_t used = images_used(path, static_cast<std::int64_t>(info.n_images), range, team);
   const auto mine = team.images(used);
   Data data;
   data.n_images = mine.count;

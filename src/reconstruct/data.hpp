@@ -48,6 +48,14 @@ void prepare(Data& data, const distributed::Team& team = distributed::Team());
 // an autocorrelation or intensity (power 1).
 std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power);
 
+// How many images the settings select (data.first, data.images) from the file (over all
+// ranks) and their pixels, from the file's header alone: what a run needs is known before
+// any image is read. The same errors as load_data, naming the file.
+struct DataShape {
+  std::int64_t images = 0, pixels = 0;
+};
+DataShape data_shape(const std::string& path, const Settings::Data& range, const distributed::Team& team);
+
 // Reads this rank's share of the images the settings select (data.first, data.images) from a
 // dataset file (io/dataset.hpp), with their truth if the file has it, and describes them.
 // Errors name the file: a range outside it, fewer images than ranks, bad values.

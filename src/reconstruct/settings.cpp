@@ -45,11 +45,11 @@ struct Entry {
 // The one schema: every setting with its documentation and its range.
 std::vector<Entry> schema(Settings& s) {
   return {
-      {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81)", 5, 301, true},
+      {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81). Memory grows as n^3: about 1200 n^3 bytes for the merging grids (NUFFT fine grid, Toeplitz FFTs), slicing and phasing: 0.6 GB at 81, 4.2 GB at 151 (reconstruct/memory.hpp; checked before the run)", 5, 301, true},
       {"data", "first", &s.data.first, "first image to use (0-based index in the file); with data.images any contiguous range, e.g. two runs on disjoint halves whose densities `spire resolution` compares: a fully independent (gold-standard) half-data FSC", 0, 1e12},
       {"data", "images", &s.data.images, "images to use from data.first on (0: all the rest)", 0, 1e12},
-      {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3))", 1, 1e8},
-      {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM (memory O(batch_size x images))", 1, 1e7},
+      {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3)). Memory: with slicing.keep_points, 20 bytes per reference and pixel for the sorted points (10^5 references of 128 x 128 pixels: 33 GB; under MPI spread over the ranks holding them), plus 32 bytes per reference; a run that cannot fit is refused before it starts (reconstruct/memory.hpp)", 1, 1e8},
+      {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM. Memory: about 24 bytes per reference and pixel for a batch of slices (64 more in the local stage), 20 more without slicing.keep_points, and 4 bytes per reference and image for the GEMM's scores (1000 x 10^5 images: 0.4 GB)", 1, 1e7},
       {"orientations", "metric", choice(&s.orientations.metric, kMetricChoiceNames), "distance between data and model images: euclidean, poisson (log-likelihood), or auto: poisson for photon counts (every value an integer), euclidean otherwise (docs/convergence.md: euclidean did not converge on Poisson data)"},
       {"orientations", "local_steps", &s.orientations.local_steps, "local stage: Newton steps that refine each image's orientation below the reference spacing (matching/refine.hpp; first step 0.6 x the covering-radius bound of orientations.references, halved each step; 10 slices per image per step)", 1, 10},
       {"orientations", "local_tolerance", &s.orientations.local_tolerance, "NUFFT tolerance of the local stage's slices; 0 (auto): 1e-3 for photon counts (photon noise hides the slice error, and the slices are cheaper), slicing.tolerance for noise-free intensities (docs/convergence.md)", 0, 1e-1},
@@ -66,7 +66,7 @@ std::vector<Entry> schema(Settings& s) {
       {"generations", "search_improvement", &s.generations.search_improvement, "the search ends early when the fit (mean relative residual of the best matches) improves by less than this fraction over the previous generation", 0, 1},
       {"generations", "local_max", &s.generations.local_max, "local stage: after refinement has converged on the reference set, generations at most that refine every image's orientation locally (0: none); it stops earlier on generations.stop_change or stop_fit", 0, 10000},
       {"slicing", "tolerance", &s.slicing.tolerance, "NUFFT tolerance of slicing (float)", 1e-7, 1e-1},
-      {"slicing", "keep_points", &s.slicing.keep_points, "keep every batch's sorted rotated pixels for the whole run (about 20 bytes per reference and pixel of a rank's share; faster) or sort each batch again every generation (one batch's worth)"},
+      {"slicing", "keep_points", &s.slicing.keep_points, "keep every batch's sorted rotated pixels for the whole run (20 bytes per reference and pixel of a rank's share: 10^5 references of 128 x 128 pixels hold 33 GB; faster) or sort each batch again every generation (one batch's worth: 20 bytes x batch_size x pixels); set false when the estimate checked before the run does not fit"},
       {"merging", "tolerance", &s.merging.tolerance, "NUFFT tolerance of merging", 1e-14, 1e-1},
       {"merging", "cg_iterations", &s.merging.cg_iterations, "conjugate-gradient iterations at most", 1, 100000},
       {"merging", "cg_tolerance", &s.merging.cg_tolerance, "conjugate-gradient relative residual to stop at", 1e-15, 1},
