@@ -65,6 +65,9 @@ std::optional<Numeric> open_numeric(const std::string& file, hid_t f, const std:
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT)
     fail_dataset(file, name, std::string("has type ") + class_name(cls) + ", expected numbers");
+  // HDF5 1.10 accepts a corrupt type size and allocates by it (fuzz/corpus/dataset/oom-type-size-3eed5c96).
+  if (const std::size_t size = H5Tget_size(type.get()); size == 0 || size > 16)
+    fail_dataset(file, name, fmt::format("has {}-byte numbers (corrupt file?)", size));
   Handle space(H5Dget_space(d.get()), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
   if (rank < 0) fail_dataset(file, name, "unreadable shape (corrupt file?)");
@@ -158,6 +161,8 @@ std::optional<double> read_number_attribute(const std::string& file, hid_t f, co
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT)
     fail_attribute(file, name, std::string("has type ") + class_name(cls) + ", expected a number");
+  if (const std::size_t size = H5Tget_size(type.get()); size == 0 || size > 16)
+    fail_attribute(file, name, fmt::format("has {}-byte numbers (corrupt file?)", size));
   Handle space(H5Aget_space(a.get()), H5Sclose);
   if (H5Sget_simple_extent_npoints(space.get()) != 1)
     fail_attribute(file, name, "expected one number");

@@ -3,7 +3,9 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <sstream>
 #include <toml.hpp>
 #include <variant>
@@ -12,6 +14,28 @@
 
 namespace spire::reconstruct {
 namespace {
+
+// TOML is UTF-8 (RFC 3629). toml11 3.7 reads past its buffer when a string holds invalid
+// UTF-8 (fuzz/corpus/settings/crash-utf8-8f9e31a8), so the text is checked first.
+void check_utf8(const std::string& text, const std::string& where) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = byte(i);
+    std::size_t n = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+    if (c < 0x80) n = 1;
+    else if (c >= 0xC2 && c <= 0xDF) n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+    else if (c >= 0xF0 && c <= 0xF4) n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+    bool ok = n > 0 && i + n <= text.size();
+    for (std::size_t k = 1; ok && k < n; ++k)
+      ok = k == 1 ? byte(i + k) >= lo && byte(i + k) <= hi : (byte(i + k) & 0xC0) == 0x80;
+    if (!ok) fail_in(where, fmt::format("cannot read settings: line {}: not UTF-8 text (byte {})", line, i));
+    if (c == '\n') ++line;
+    i += n;
+  }
+}
 
 // An enum setting, read and written by name through its NameTable.
 struct Choice {
@@ -182,6 +206,7 @@ void apply_overrides(std::vector<Entry>& entries, const std::vector<std::string>
       fail_in("command line", "'" + o + "' is not section.key=value");
     const std::string section = o.substr(0, dot), key = o.substr(dot + 1, eq - dot - 1),
                       value = o.substr(eq + 1);
+    check_utf8(o, "command line");
     std::istringstream in(fmt::format("[{}]\n{} = {}\n", section, key, value));
     toml::value root;
     try {
@@ -212,6 +237,8 @@ Settings load_settings(const std::string& toml_path, const std::vector<std::stri
   Settings s;
   auto entries = schema(s);
   if (!toml_path.empty()) {
+    if (std::ifstream file{toml_path, std::ios::binary})
+      check_utf8({std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()}, toml_path);
     toml::value root;
     try {
       root = toml::parse(toml_path);
@@ -229,6 +256,7 @@ Settings load_settings_text(const std::string& toml_text, const std::string& whe
                             const std::vector<std::string>& overrides) {
   Settings s;
   auto entries = schema(s);
+  check_utf8(toml_text, where);
   std::istringstream in(toml_text);
   toml::value root;
   try {

@@ -1,0 +1,30 @@
+// Fuzz target: the HDF5 dataset reader (io/dataset.hpp), any bytes as an HDF5 file image
+// (the reader opens a path, so the image is written to a file in /dev/shm first).
+// Every read the reader offers runs: open (validates the layout), up to 4 images, the
+// orientations and volume when present, and `spire info`'s summary.
+#include <algorithm>
+#include <vector>
+
+#include "core/error.hpp"
+#include "fuzz/fuzz_support.hpp"
+#include "io/dataset.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static spire::fuzz::ScratchFile file(".h5");
+  const std::string& path = file.write(data, size);
+  try {
+    spire::io::DatasetReader reader(path);
+    const auto& info = reader.info();
+    const std::size_t count = std::min<std::size_t>(info.n_images, 4);
+    std::vector<float> images(count * info.pixels());
+    reader.read_images(0, count, images.data());
+    if (reader.has_orientations()) (void)reader.read_orientations();
+    if (reader.has_volume()) (void)reader.read_volume();
+  } catch (const spire::Error&) {
+  }
+  try {
+    (void)spire::io::describe(path);
+  } catch (const spire::Error&) {
+  }
+  return 0;
+}
