@@ -65,12 +65,18 @@ check "summary '$dir/one' \"'half_data' not in s and s['images'] == 1 and 'half 
 
 # Memory that runs out after all (here a 1 GB address-space limit, below the estimate of the
 # merging grids of n = 151) names the stage and the setting, exit code 2.
+# A build with the CUDA back end maps the CUDA libraries' large segments at start-up, which
+# such a limit refuses before spire runs: that case is checked on builds without CUDA.
+if ldd "$spire" | grep -q libcudart; then
+  echo "checks: out-of-memory case skipped (the CUDA libraries do not load under ulimit -v)"
+else
 set +e
 msg=$(ulimit -v 1000000 && OMP_NUM_THREADS=2 "$spire" reconstruct "$dir/data.h5" grid.n=151 $light \
   --reference none --out "$dir/oom" 2>&1); rc=$?
 set -e
 check "[ $rc -eq 2 ] && grep -qE 'ran out of memory while setting up the back end .*grid.n = 151|needs .*grid.n = 151' <<< \"\$msg\"" \
   "out of memory names the stage and the setting: rc $rc, '$msg'"
+fi
 
 # The estimate against the measured peak (maximum resident set): within a factor 2. The
 # sorted points of 20,000 references dominate (20 x 20000 x 1024 bytes = 410 MB).
