@@ -269,13 +269,7 @@ std::optional<double> stored_value(hid_t dataset, const std::array<hsize_t, 4>& 
 // Reading
 
 DatasetReader::DatasetReader(std::string path) : path_(std::move(path)) {
-  prepare_hdf5();
-  std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) fail_in(path_, "no such file");
-  if (std::filesystem::is_directory(path_, ec)) fail_in(path_, "is a directory, not a file");
-  if (H5Fis_hdf5(path_.c_str()) <= 0) fail_in(path_, "not an HDF5 file (wrong format, or corrupt)");
-  file_ = Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file_.valid()) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
+  file_ = detail::open_for_reading(path_);
   const hid_t f = file_.get();
 
   Numeric intensities = *open_numeric(path_, f, "intensities", true);

@@ -157,13 +157,7 @@ void Hdf5Writer::finish() {
 // Reading
 
 Hdf5Reader::Hdf5Reader(std::string path) : path_(std::move(path)) {
-  detail::prepare_hdf5();
-  std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) fail_in(path_, "no such file");
-  if (std::filesystem::is_directory(path_, ec)) fail_in(path_, "is a directory, not a file");
-  if (H5Fis_hdf5(path_.c_str()) <= 0) fail_in(path_, "not an HDF5 file (wrong format, or corrupt)");
-  file_ = Handle(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
-  if (!file_.valid()) fail_in(path_, "cannot open as HDF5 (truncated or corrupt file?)");
+  file_ = detail::open_for_reading(path_);
 }
 
 bool Hdf5Reader::has(const std::string& name) const {

@@ -7,9 +7,11 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <type_traits>
 
+#include "core/error.hpp"
 #include "io/hdf5_id.hpp"
 
 namespace spire::io::detail {
@@ -30,6 +32,19 @@ inline bool prepare_hdf5() {
   return once;
 }
 inline const bool hdf5_prepared_at_load = prepare_hdf5();
+
+// An existing HDF5 file opened read-only; errors name the file (missing, a directory, not
+// HDF5, unreadable).
+inline Handle open_for_reading(const std::string& path) {
+  prepare_hdf5();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) fail_in(path, "no such file");
+  if (std::filesystem::is_directory(path, ec)) fail_in(path, "is a directory, not a file");
+  if (H5Fis_hdf5(path.c_str()) <= 0) fail_in(path, "not an HDF5 file (wrong format, or corrupt)");
+  Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
+  if (!file.valid()) fail_in(path, "cannot open as HDF5 (truncated or corrupt file?)");
+  return file;
+}
 
 // What went wrong writing, with the system's reason when it gave one (callers clear errno
 // before the HDF5 call they report on); "(disk full?)" when it gave none.
