@@ -39,7 +39,8 @@ nlohmann::json generations_json(const std::vector<reconstruct::Generation>& gene
                    {"merging_s", g.merging_s}, {"phasing_s", g.phasing_s},
                    {"stage", name_of(reconstruct::kStageNames, g.stage)}, {"fit", g.fit},
                    {"reassigned", g.reassigned}, {"phasing_fourier_error", g.fourier_error}, {"change", g.change},
-                   {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg}});
+                   {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg},
+                   {"resolution_fsc_0.5_angstrom", g.resolution_angstrom}});
   return out;
 }
 

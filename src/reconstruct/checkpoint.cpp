@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "io/hdf5_file.hpp"
@@ -18,7 +20,7 @@ constexpr std::int64_t kVersion = 3;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
-static_assert(sizeof(Generation) == 96, "Generation changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(Generation) == 104, "Generation changed: update write_checkpoint/read_checkpoint");
 static_assert(sizeof(State) == 128, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
@@ -32,6 +34,7 @@ constexpr DoubleField kDoubleFields[] = {
     {"fit", &Generation::fit},               {"change", &Generation::change},
     {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
     {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::local_s},
+    {"resolution_angstrom", &Generation::resolution_angstrom},  // absent in older files: -1
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -209,7 +212,9 @@ Checkpoint read_checkpoint(const std::string& path) {
     s.generations[i].cg_iterations = cg[i];
   }
   for (const auto& f : kDoubleFields) {
-    const auto v = r.read<double>(std::string("generations/") + f.name, {G});
+    const std::string name = std::string("generations/") + f.name;
+    if (!r.has(name) && std::string_view(f.name) == "resolution_angstrom") continue;  // older files: -1
+    const auto v = r.read<double>(name, {G});
     for (std::size_t i = 0; i < G; ++i) s.generations[i].*f.member = v[i];
   }
   return c;
