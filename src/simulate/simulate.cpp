@@ -39,6 +39,32 @@ void place_in_pdb_frame(io::Map& density, const std::array<double, 3>& centroid)
   density.labels = {"model electron density (electrons/A^3) placed on the PDB's atoms"};
 }
 
+// The dataset's geometry and attributes (io/dataset.hpp) for these settings.
+io::DatasetInfo dataset_info(const SimulationSettings& st, const geometry::Detector& det,
+                             const std::string& command_line, const std::array<double, 3>& centroid) {
+  const double lambda = st.beam.wavelength_m();
+  io::DatasetInfo info;
+  info.n_images = static_cast<std::size_t>(st.n_images);
+  info.height = static_cast<int>(det.rows());
+  info.width = static_cast<int>(det.cols());
+  for (const auto& v : geometry::reciprocal_positions(det, lambda))
+    for (double c : v) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
+  for (const auto& rc : det.pixel_index_map()) {
+    info.pixel_index_map.push_back(rc[0]);
+    info.pixel_index_map.push_back(rc[1]);
+  }
+  for (double v : geometry::polarization_factors(det)) info.polarization.push_back(static_cast<float>(v));
+  for (double v : geometry::solid_angles(det)) info.solid_angle.push_back(static_cast<float>(v));
+  info.det_distance = st.detector_distance;
+  info.photon_energy = st.beam.photon_energy_ev;
+  info.photons_per_pulse = st.beam.photons_per_pulse;
+  info.beam_radius = st.beam.radius_m;
+  info.command_line = command_line;
+  info.pdb = st.pdb.empty() ? "built-in test molecule" : st.pdb;
+  info.model_centroid = centroid;
+  return info;
+}
+
 }  // namespace
 
 std::array<double, 3> electron_centroid(const std::vector<Atom>& atoms) {
@@ -267,25 +293,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   const double lambda = st.beam.wavelength_m();
   PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads, st.method);
 
-  io::DatasetInfo info;
-  info.n_images = static_cast<std::size_t>(st.n_images);
-  info.height = static_cast<int>(det.rows());
-  info.width = static_cast<int>(det.cols());
-  for (const auto& v : geometry::reciprocal_positions(det, lambda))
-    for (double c : v) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
-  for (const auto& rc : det.pixel_index_map()) {
-    info.pixel_index_map.push_back(rc[0]);
-    info.pixel_index_map.push_back(rc[1]);
-  }
-  for (double v : geometry::polarization_factors(det)) info.polarization.push_back(static_cast<float>(v));
-  for (double v : geometry::solid_angles(det)) info.solid_angle.push_back(static_cast<float>(v));
-  info.det_distance = st.detector_distance;
-  info.photon_energy = st.beam.photon_energy_ev;
-  info.photons_per_pulse = st.beam.photons_per_pulse;
-  info.beam_radius = st.beam.radius_m;
-  info.command_line = command_line;
-  info.pdb = st.pdb.empty() ? "built-in test molecule" : st.pdb;
-  info.model_centroid = centroid;
+  const io::DatasetInfo info = dataset_info(st, det, command_line, centroid);
 
   const auto orientations = geometry::random_orientations(static_cast<std::size_t>(st.n_images), st.seed);
   std::vector<double> quats;

@@ -21,10 +21,10 @@ centroid=$($maps pdb "$dir/far.pdb" 70 -40 55)
 read -r cx cy cz <<< "$centroid"
 check "grep -q \"centroid ($(printf '%.3f, %.3f, %.3f' $cx $cy $cz)) A\" '$dir/simulate.log'" \
   "simulate prints the atoms' centroid $centroid: $(cat "$dir/simulate.log")"
-check "\"$spire\" info '$dir/data.h5' | grep -q 'model centroid ($(printf '%.3f, %.3f, %.3f' $cx $cy $cz)) A'" \
+check "\"$spire\" info '$dir/data.h5' | grep 'model centroid ($(printf '%.3f, %.3f, %.3f' $cx $cy $cz)) A' > /dev/null" \
   "the dataset records the centroid (model_centroid_angstrom)"
 # The model map's density, placed by its header, is where the atoms are (within a voxel).
-read -r ox oy oz voxel <<< "$($maps header "$dir/data_model.mrc" | head -1)"
+read -r ox oy oz voxel <<< "$($maps header "$dir/data_model.mrc" | sed -n 1p)"
 check "near $ox '$cx - 15 * $voxel' 1e-3 && near $oz '$cz - 15 * $voxel' 1e-3" \
   "the model map's origin is the centroid less the box centre: $ox $oy $oz"
 read -r mx my mz <<< "$($maps centroid "$dir/data_model.mrc")"
@@ -41,12 +41,12 @@ plain=$($maps overlay "$dir/data_model.mrc" "$dir/r/density.mrc")
 echo "header-only overlay correlation with the model map: density.mrc $plain, density_aligned.mrc $aligned (reported $reported)"
 check "python3 -c 'import sys; sys.exit(0 if $aligned >= $reported - 0.02 and $reported > 0.9 else 1)'" \
   "density_aligned.mrc overlays the model by its header: $aligned, the alignment reported $reported"
-check "$maps header '$dir/r/density_aligned.mrc' | head -1 | grep -q \"^$ox $oy $oz\"" \
+check "$maps header '$dir/r/density_aligned.mrc' | sed -n 1p | grep -q \"^$ox $oy $oz\"" \
   "density_aligned.mrc has the model map's origin"
 
 # intensity.mrc: its voxels are frequency indices; a label gives their size in 1/A.
 inverse=$(json "$dir/r/summary.json" intensity_voxel_inverse_angstrom)
-check "$maps header '$dir/r/intensity.mrc' | grep -q \"reciprocal voxel 1/(n voxel) = $(printf '%.6g' "$inverse") 1/A\"" \
+check "$maps header '$dir/r/intensity.mrc' | grep \"reciprocal voxel 1/(n voxel) = $(printf '%.6g' "$inverse") 1/A\" > /dev/null" \
   "intensity.mrc's label gives the reciprocal voxel $inverse: $($maps header "$dir/r/intensity.mrc")"
 
 # spire resolution: the model map from the PDB, and a model of another voxel and box
