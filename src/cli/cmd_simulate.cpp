@@ -26,7 +26,10 @@ void print_summary(const SimulateOptions& o, const simulate::SimulationSummary& 
   fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
              static_cast<double>(o.s.n_images) / sum.seconds);
   fmt::print("  wrote {}\n", o.out);
-  if (!o.s.model_map.empty()) fmt::print("  wrote {} (model electron density)\n", o.s.model_map);
+  fmt::print("  the atoms' electron centroid ({:.3f}, {:.3f}, {:.3f}) A is the patterns' origin (model_centroid_angstrom)\n",
+             sum.centroid[0], sum.centroid[1], sum.centroid[2]);
+  if (!o.s.model_map.empty())
+    fmt::print("  wrote {} (model electron density; its MRC origin places it on the PDB's atoms)\n", o.s.model_map);
 }
 
 }  // namespace

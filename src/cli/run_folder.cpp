@@ -184,8 +184,8 @@ void refuse_earlier_run(const fs::path& dir) {
 
 void remove_earlier_run(const fs::path& dir) {
   // The checkpoint first: a run cut short here can no longer be resumed as the old one.
-  for (const char* name : {"checkpoint.h5", "summary.json", "density.mrc", "intensity.mrc", "autocorrelation.mrc",
-                           "half_1.mrc", "half_2.mrc", "fsc.csv", "fsc.png", "density_slices.png", "orientations.csv",
+  for (const char* name : {"checkpoint.h5", "summary.json", "density.mrc", "density_aligned.mrc", "intensity.mrc",
+                           "autocorrelation.mrc", "half_1.mrc", "half_2.mrc", "fsc.csv", "fsc.png", "density_slices.png", "orientations.csv",
                            "orientations.h5", "settings.toml"})
     fs::remove(dir / name);
   remove_generation_folders(dir / "generations");
