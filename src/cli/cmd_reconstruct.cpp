@@ -99,13 +99,23 @@ Setup setup_resume(Options& o, const CLI::App& cmd) {
 
 // The model map for the FSC, read now so that a bad one stops the run before any work:
 // --reference FILE must be a readable MRC map; none (or "") means none; without --reference
-// the data file's _model.mrc is taken if it reads (else a warning).
+// a resumed run takes the one it was started with (none if it had none), a fresh run the
+// data file's _model.mrc if it reads (else a warning).
 std::optional<ModelMap> find_reference(const Options& o, const CLI::App& cmd, Setup& s) {
   if (cmd.count("--reference") > 0) {
     if (o.reference.empty() || o.reference == "none") return std::nullopt;
     if (!fs::is_regular_file(o.reference))
       fail_in(o.reference, "no such file (--reference: the model map for the FSC; --reference none for none)");
     return ModelMap{o.reference, true, io::read_mrc(o.reference)};
+  }
+  if (s.resuming && s.checkpoint->run.reference) {  // the one the run was started with
+    const std::string& recorded = *s.checkpoint->run.reference;
+    if (recorded.empty()) return std::nullopt;
+    if (fs::is_regular_file(recorded)) return ModelMap{recorded, true, io::read_mrc(recorded)};
+    s.warnings.push_back(fmt::format("WARNING: the model map this run was started with, {}, is gone: no FSC against "
+                                     "a model (--reference MAP gives one)",
+                                     recorded));
+    return std::nullopt;
   }
   const fs::path d(s.data_path);
   const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
@@ -230,8 +240,9 @@ std::string generation_line(const reconstruct::Generation& g, double elapsed, do
 reconstruct::ProgressFn progress_of(Setup& s, const reconstruct::Data& data, const distributed::Team& team,
                                     Progress& live) {
   const bool checkpoints = team.size() == 1;  // a checkpoint is one process's State
-  const auto identity =
+  auto identity =
       checkpoints ? reconstruct::identify(data, s.settings, absolute_path(s.data_path)) : reconstruct::RunIdentity{};
+  identity.reference = s.reference ? absolute_path(s.reference->path.string()) : std::string();
   return [&s, &data, &live, lead = team.lead(), checkpoints, identity](const reconstruct::Generation& g,
                                                                        const reconstruct::State& state) {
     s.stage = fmt::format("writing generation {}", g.index);

@@ -115,6 +115,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   w.attribute("", "version", kVersion);
   w.attribute("", "settings", id.settings);
   w.attribute("", "data_path", id.data_path);
+  if (id.reference) w.attribute("", "reference", *id.reference);
   w.attribute("", "data_images", id.n_images);
   w.attribute("", "data_pixels", id.n_pixels);
   w.attribute("", "data_fingerprint", hex(id.data_fingerprint));
@@ -165,6 +166,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     fail_in(path, fmt::format("checkpoint version {}; this spire reads versions 2 and {}", id.version, kVersion));
   id.settings = r.string_attribute("", "settings");
   id.data_path = r.string_attribute("", "data_path");
+  if (r.has_attribute("", "reference")) id.reference = r.string_attribute("", "reference");
   id.n_images = r.integer_attribute("", "data_images");
   id.n_pixels = r.integer_attribute("", "data_pixels");
   id.grid_n = r.integer_attribute("", "grid_n");

@@ -16,7 +16,9 @@ check "has 'simulating patterns: ' '$dir/simulate.log'" "simulate shows its prog
 check "! grep -q $'\r' '$dir/simulate.log'" "no carriage returns in a pipe"
 
 run="grid.n=21 orientations.references=300 runtime.fft_planning=estimate phasing.final_average=2 merging.cg_iterations=4"
-"$spire" reconstruct "$dir/data.h5" $run generations.max=2 --out "$dir/r" > "$dir/run.log" 2> "$dir/run.err"
+mkdir "$dir/models" && mv "$dir/data_model.mrc" "$dir/models/m.mrc"  # not beside the data: only --reference finds it
+"$spire" reconstruct "$dir/data.h5" $run generations.max=2 --reference "$dir/models/m.mrc" --out "$dir/r" \
+  > "$dir/run.log" 2> "$dir/run.err"
 log="$dir/run.log"
 check "has 'left (at most)' '$log'" "the header names the time columns"
 check "[ \$(grep -n 'gen  *stage' '$log' | cut -d: -f1) -lt \$(grep -n '^ *0  *start' '$log' | cut -d: -f1) ]" \
@@ -39,4 +41,6 @@ check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); ass
 # Going on as told, to convergence: the rule that ended it is named.
 "$spire" reconstruct --resume "$dir/r" generations.max=30 > "$dir/resume.log"
 check "grep -qE '^  [0-9]+ generations, .*: converged: ' '$dir/resume.log'" "a converged run names its rule"
+check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert s['fsc_reference'].endswith('models/m.mrc') and s['correlation_with_reference'] > 0.5\"" \
+  "the resumed run keeps the --reference it was started with"
 echo "progress: all checks passed"
