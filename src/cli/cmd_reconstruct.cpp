@@ -28,6 +28,7 @@ namespace fs = std::filesystem;
 
 struct Options {
   std::string data, config, out = "out", reference, resume;
+  std::string command_line;  // as typed (summary.json, report.html)
   std::vector<std::string> overrides;
   bool quiet = false, print_config = false, force = false;
 };
@@ -143,15 +144,6 @@ distributed::Team world_team(const reconstruct::Settings& st) {
   }
 }
 
-// Too few photons per image carry no orientation: say so instead of returning noise.
-std::string sparse_warning(const reconstruct::Data& data, const reconstruct::Settings& st) {
-  if (!data.counts || data.photons_per_image >= st.orientations.min_photons || st.orientations.oracle) return {};
-  return fmt::format("WARNING: {:.1f} photons per image on average, below orientations.min_photons = {:g}: too few "
-                     "to orient the images (README, \"Signal and convergence\"); expect a featureless map, not the "
-                     "molecule. More fluence (smaller spot) or more photons per image are needed.",
-                     data.photons_per_image, st.orientations.min_photons);
-}
-
 // The State to go on from: a fresh one, or the checkpoint's (extended to generations.max).
 reconstruct::State starting_state(Setup& s, bool quiet, bool& to_run) {
   to_run = true;
@@ -235,6 +227,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
     summary.halves_s = std::chrono::duration<double>(clock::now() - t0).count();
   }
   summary.orientations = backend.gather(result.orientations);
+  summary.scores = backend.gather(std::span<const double>(result.scores));
   summary.density = result.density;
   if (!result.autocorrelation.empty()) {
     const auto t0 = clock::now();
@@ -333,7 +326,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   const auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
   if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
   check_reference(s, data);
-  if (auto warning = sparse_warning(data, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
+  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
   if (team.lead())
     for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);
   const bool talk = !o.quiet && team.lead();
@@ -352,6 +345,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (!team.lead()) return 0;
   summary.warning = joined(s.warnings);
   summary.memory_estimate = s.memory.total();
+  summary.command_line = o.command_line;
   if (s.resuming) summary.resumed_from = {s.checkpoint_path, first_generation};
   s.stage = "writing the outputs";
   write_outputs(s.out, absolute_path(s.data_path), data, s.settings, state, summary, team, talk);
@@ -389,9 +383,10 @@ void terminate_handler() {
 
 }  // namespace
 
-Runner add_reconstruct(CLI::App& app) {
+Runner add_reconstruct(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("reconstruct", "Reconstruct the density from a dataset (M-TIP)");
   auto o = std::make_shared<Options>();
+  o->command_line = command_line;
   cmd->add_option("data", o->data, "HDF5 dataset (SpiniFEL/skopi layout); with --resume: default the checkpoint's");
   cmd->add_option("overrides", o->overrides, "Settings as section.key=value");
   cmd->add_option("--config", o->config, "TOML settings file")->check(CLI::ExistingFile);

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "io/dataset.hpp"
+#include "reconstruct/data.hpp"
 #include "simulate/simulate.hpp"
 
 namespace spire::cli {
@@ -72,6 +73,10 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
     const auto sum = simulate::simulate_dataset(o->s, o->out, command_line,
                                                 o->quiet ? simulate::Progress{} : simulate::Progress(progress));
     if (!o->quiet) print_summary(*o, sum);
+    // The rule spire reconstruct warns by, at its default orientations.min_photons.
+    if (const auto w = reconstruct::sparse_warning(o->s.poisson_noise, sum.mean_photons, reconstruct::Settings{});
+        !w.empty())
+      fmt::print(stderr, "spire simulate: {}\n", w);
     return 0;
   };
 }

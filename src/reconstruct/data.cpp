@@ -91,4 +91,12 @@ Data load_data(const std::string& path, const Settings::Data& range, const distr
   return data;
 }
 
+std::string sparse_warning(bool counts, double photons_per_image, const Settings& st) {
+  if (!counts || photons_per_image >= st.orientations.min_photons || st.orientations.oracle) return {};
+  return fmt::format("WARNING: {:.1f} photons per image on average, below orientations.min_photons = {:g}: too few "
+                     "to orient the images (README, \"Signal and convergence\"); expect a featureless map, not the "
+                     "molecule. More fluence (smaller spot) or more photons per image are needed.",
+                     photons_per_image, st.orientations.min_photons);
+}
+
 }  // namespace spire::reconstruct

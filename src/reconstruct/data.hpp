@@ -44,6 +44,12 @@ struct Data {
 // not positive and finite (images all zero, or negative on average).
 void prepare(Data& data, const distributed::Team& team = distributed::Team());
 
+// Too few photons per image carry no orientation: the warning (README "Signal and
+// convergence") for photon counts below orientations.min_photons on average, or "" (also for
+// images that are not counts and with orientations.oracle). spire reconstruct and spire
+// simulate both say it.
+std::string sparse_warning(bool counts, double photons_per_image, const Settings& settings);
+
 // What a map computed from prepared images is in the data's units: a density (power 0.5),
 // an autocorrelation or intensity (power 1).
 std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power);
