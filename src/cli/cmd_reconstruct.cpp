@@ -352,6 +352,19 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   return 0;
 }
 
+// --print-config: the schema (every key, default, meaning); with --config or overrides, the
+// settings they give, validated (an error names the file or the key), as settings.toml holds them.
+void print_config(Options& o) {
+  if (!o.data.empty() && o.data.find('=') != std::string::npos) o.overrides.insert(o.overrides.begin(), o.data);
+  if (o.config.empty() && o.overrides.empty()) {
+    fmt::print("{}", reconstruct::schema_toml());
+    return;
+  }
+  const auto settings = reconstruct::load_settings(o.config, o.overrides);
+  fmt::print("# the settings in effect (spire reconstruct --print-config alone: every key, default and meaning)\n{}",
+             reconstruct::to_toml(settings));
+}
+
 // Out of memory after all: which stage, and the estimate's largest term with its setting.
 std::string out_of_memory(const Setup& s, const std::string& what) {
   if (s.memory.terms.empty()) return fmt::format("reconstruct: ran out of memory while {} ({})", s.stage, what);
@@ -401,10 +414,12 @@ Runner add_reconstruct(CLI::App& app, const std::string& command_line) {
                 "Replace the earlier run in --out (its checkpoint, maps and generations/ are deleted); without it a "
                 "fresh run refuses a folder that holds one");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
-  cmd->add_flag("--print-config", o->print_config, "Print every setting with its default and meaning, then exit");
+  cmd->add_flag("--print-config", o->print_config,
+                "Print every setting with its default and meaning, then exit; with --config or overrides, check them "
+                "and print the settings in effect");
   return [o, cmd] {
     if (o->print_config) {
-      fmt::print("{}", reconstruct::schema_toml());
+      print_config(*o);
       return 0;
     }
     Setup s = setup(*o, *cmd);
