@@ -50,6 +50,12 @@ std::vector<double> read_grid(const io::Hdf5Reader& r, const char* name, std::in
   return r.read<double>(name, {e, e, e});
 }
 
+// Each image's last score (version 4); none before the first match or in older checkpoints.
+std::vector<double> read_scores(const io::Hdf5Reader& r, std::int64_t version, std::size_t n_images) {
+  if (version < 4 || r.shape("scores") == io::Shape{0}) return {};
+  return r.read<double>("scores", {n_images});
+}
+
 }  // namespace
 
 std::uint64_t fingerprint(const Data& data) {
@@ -191,7 +197,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   const auto q = r.read<double>("orientations", {N, 4});
   s.orientations.resize(N);
   for (std::size_t i = 0; i < N; ++i) s.orientations[i] = {q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]};
-  if (id.version >= 4 && r.shape("scores") != io::Shape{0}) s.scores = r.read<double>("scores", {N});
+  s.scores = read_scores(r, id.version, N);
   s.autocorrelation = read_grid(r, "autocorrelation", id.grid_n);
   s.density = read_grid(r, "density", id.grid_n);
   s.slicing_input = read_grid(r, "slicing_input", id.grid_n);
