@@ -73,6 +73,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["ranks"] = team.size();
   j["nodes"] = team.n_nodes();
   j["mean_photons_per_image"] = data.photons_per_image;
+  j["photons_per_image_std"] = data.photons_spread;
   j["photon_counts"] = data.counts;
   j["image_scale"] = data.scale;  // the mean pixel value the loop divided out (1 for counts)
   j["local_tolerance"] = s.local_tolerance;

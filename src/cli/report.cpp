@@ -73,8 +73,8 @@ std::string data_section(const ReportInput& run) {
   t += row("file", code(run.data_path));
   t += row("images", fmt::format("{} (from index {} of the file)", d.total, run.settings.data.first));
   t += row("pixels per image", fmt::format("{}", d.n_pixels));
-  t += row("photons per image", fmt::format("{:.1f} on average (the spread per image is not recorded)",
-                                            d.photons_per_image));
+  t += row("photons per image", fmt::format("{:.1f} on average, standard deviation {:.1f}{}", d.photons_per_image,
+                                            d.photons_spread, d.counts ? "" : " (the data's units)"));
   t += row("photon counts", d.counts ? "yes (integer images: kept as counts, Poisson matching)"
                                      : "no (images divided by their mean pixel value)");
   t += row("image_scale", fmt::format("{:g} (the mean pixel value divided out; 1 for counts)", d.scale));

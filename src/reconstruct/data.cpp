@@ -10,6 +10,21 @@
 #include "matching/fit.hpp"
 
 namespace spire::reconstruct {
+namespace {
+
+// The standard deviation of the images' sums about data.photons_per_image, over every rank's.
+double spread_of_sums(const Data& data, const distributed::Team& team) {
+  const auto P = static_cast<std::size_t>(data.n_pixels);
+  double squares = 0;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(data.n_images); ++i) {
+    double sum = 0;
+    for (std::size_t p = 0; p < P; ++p) sum += data.images[i * P + p];
+    squares += (sum - data.photons_per_image) * (sum - data.photons_per_image);
+  }
+  return std::sqrt(team.sum(squares) / static_cast<double>(std::max<std::int64_t>(data.total, 1)));
+}
+
+}  // namespace
 
 void prepare(Data& data, const distributed::Team& team) {
   const auto [first, total] = team.offset(data.n_images);
@@ -21,6 +36,7 @@ void prepare(Data& data, const distributed::Team& team) {
   double photons = 0;
   for (float v : data.images) photons += v;
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
+  data.photons_spread = spread_of_sums(data, team);
   data.scale = 1;
   if (data.counts) return;
   const double mean = data.photons_per_image / static_cast<double>(std::max<std::int64_t>(data.n_pixels, 1));

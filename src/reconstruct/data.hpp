@@ -36,6 +36,7 @@ struct Data {
   double extent = 0;              // largest pixel |s| (the unit of pixels)
   bool counts = false;            // photon counts: every value of every rank an integer
   double photons_per_image = 0;   // mean sum of an image, over all ranks (the data's units)
+  double photons_spread = 0;      // standard deviation of the images' sums, over all ranks (same units)
   double scale = 1;               // the images' unit, divided out (1 for photon counts)
 };
 

@@ -36,7 +36,7 @@ check "[ \"\$(head -1 '$r/orientations.csv')\" = 'image_index,w,x,y,z,euler_z1_d
 check "[ \"\$(sed -n 2p '$r/orientations.csv' | cut -d, -f1)\" = 5 ] && [ \"\$(tail -1 '$r/orientations.csv' | cut -d, -f1)\" = 79 ]" \
   "orientations.csv image_index runs 5..79 (data.first = 5)"
 check "! cut -d, -f9 '$r/orientations.csv' | grep -q nan" "every image has a score after a matching generation"
-check "python3 -c \"import json; s = json.load(open('$r/summary.json')); assert s['data_first'] == 5 and s['images'] == 75; assert s['spire_version'] and 'reconstruct' in s['command_line']; assert 'ZYZ' in s['orientations_csv']\"" \
+check "python3 -c \"import json; s = json.load(open('$r/summary.json')); assert s['data_first'] == 5 and s['images'] == 75 and s['photons_per_image_std'] > 0; assert s['spire_version'] and 'reconstruct' in s['command_line']; assert 'ZYZ' in s['orientations_csv']\"" \
   "summary.json: version, command line, data.first, the csv's columns"
 if python3 -c "import h5py" 2> /dev/null; then
   check "python3 -c \"import h5py; f = h5py.File('$r/orientations.h5'); assert list(f['image_index'][:3]) == [5, 6, 7]; assert f['score'].shape == (75,)\"" \
