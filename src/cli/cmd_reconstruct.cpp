@@ -326,7 +326,8 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   const auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
   if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
   check_reference(s, data);
-  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
+  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, s.settings); !warning.empty())
+    s.warnings.push_back(std::move(warning));
   if (team.lead())
     for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);
   const bool talk = !o.quiet && team.lead();

@@ -188,7 +188,8 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
   const double voxel = voxel_angstrom(data);
   write_maps(out, data, st, s.density, result.autocorrelation);
   resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, s.density, 4);
-  write_text_atomically(out / "orientations.csv", reconstruct::orientations_csv(s.orientations, s.scores, st.data.first));
+  write_text_atomically(out / "orientations.csv",
+                        reconstruct::orientations_csv(s.orientations, s.scores, st.data.first));
   reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, s.scores, st, data_path,
                                   static_cast<std::int64_t>(result.generations.size()));
   if (s.halves) {

@@ -1,5 +1,5 @@
 #pragma once
-// What `spire reconstruct` writes: the maps, orientations, FSC and summary.json of a run,
+// What `spire reconstruct` writes: the maps, orientations, FSC, summary.json and report.html of a run,
 // from one Summary. Every file is written atomically (beside its name, then renamed).
 #include <cstdint>
 #include <filesystem>
