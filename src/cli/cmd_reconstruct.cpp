@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 
 struct Options {
   std::string data, config, out = "out", reference, resume;
+  std::string command_line;  // as typed (summary.json, report.html)
   std::vector<std::string> overrides;
   bool quiet = false, print_config = false, force = false;
 };
@@ -156,15 +157,6 @@ distributed::Team world_team(const reconstruct::Settings& st) {
   }
 }
 
-// Too few photons per image carry no orientation: say so instead of returning noise.
-std::string sparse_warning(const reconstruct::Data& data, const reconstruct::Settings& st) {
-  if (!data.counts || data.photons_per_image >= st.orientations.min_photons || st.orientations.oracle) return {};
-  return fmt::format("WARNING: {:.1f} photons per image on average, below orientations.min_photons = {:g}: too few "
-                     "to orient the images (README, \"Signal and convergence\"); expect a featureless map, not the "
-                     "molecule. More fluence (smaller spot) or more photons per image are needed.",
-                     data.photons_per_image, st.orientations.min_photons);
-}
-
 // The State to go on from: a fresh one, or the checkpoint's (extended to generations.max).
 reconstruct::State starting_state(Setup& s, bool quiet, bool& to_run) {
   to_run = true;
@@ -274,6 +266,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
     summary.halves_s = std::chrono::duration<double>(clock::now() - t0).count();
   }
   summary.orientations = backend.gather(result.orientations);
+  summary.scores = backend.gather(std::span<const double>(result.scores));
   summary.density = result.density;
   if (!result.autocorrelation.empty()) {
     backend.progress().set_context("final density");
@@ -397,7 +390,8 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
   check_reference(s, data);
   if (s.reference) data.reference.assign(s.reference->map.data.begin(), s.reference->map.data.end());
-  if (auto warning = sparse_warning(data, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
+  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, s.settings); !warning.empty())
+    s.warnings.push_back(std::move(warning));
   if (team.lead())
     for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);
   const bool talk = !o.quiet && team.lead();
@@ -419,10 +413,24 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (!team.lead()) return 0;
   summary.warning = joined(s.warnings);
   summary.memory_estimate = s.memory.total();
+  summary.command_line = o.command_line;
   if (s.resuming) summary.resumed_from = {s.checkpoint_path, first_generation};
   s.stage = "writing the outputs";
   write_outputs(s.out, absolute_path(s.data_path), data, s.settings, state, summary, team, talk);
   return 0;
+}
+
+// --print-config: the schema (every key, default, meaning); with --config or overrides, the
+// settings they give, validated (an error names the file or the key), as settings.toml holds them.
+void print_config(Options& o) {
+  if (!o.data.empty() && o.data.find('=') != std::string::npos) o.overrides.insert(o.overrides.begin(), o.data);
+  if (o.config.empty() && o.overrides.empty()) {
+    fmt::print("{}", reconstruct::schema_toml());
+    return;
+  }
+  const auto settings = reconstruct::load_settings(o.config, o.overrides);
+  fmt::print("# the settings in effect (spire reconstruct --print-config alone: every key, default and meaning)\n{}",
+             reconstruct::to_toml(settings));
 }
 
 // Out of memory after all: which stage, and the estimate's largest term with its setting.
@@ -456,9 +464,10 @@ void terminate_handler() {
 
 }  // namespace
 
-Runner add_reconstruct(CLI::App& app) {
+Runner add_reconstruct(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("reconstruct", "Reconstruct the density from a dataset (M-TIP)");
   auto o = std::make_shared<Options>();
+  o->command_line = command_line;
   cmd->add_option("data", o->data, "HDF5 dataset (SpiniFEL/skopi layout); with --resume: default the checkpoint's");
   cmd->add_option("overrides", o->overrides, "Settings as section.key=value");
   cmd->add_option("--config", o->config, "TOML settings file")->check(CLI::ExistingFile);
@@ -473,10 +482,12 @@ Runner add_reconstruct(CLI::App& app) {
                 "Replace the earlier run in --out (its checkpoint, maps and generations/ are deleted); without it a "
                 "fresh run refuses a folder that holds one");
   cmd->add_flag("--quiet", o->quiet, "No progress lines");
-  cmd->add_flag("--print-config", o->print_config, "Print every setting with its default and meaning, then exit");
+  cmd->add_flag("--print-config", o->print_config,
+                "Print every setting with its default and meaning, then exit; with --config or overrides, check them "
+                "and print the settings in effect");
   return [o, cmd] {
     if (o->print_config) {
-      fmt::print("{}", reconstruct::schema_toml());
+      print_config(*o);
       return 0;
     }
     Setup s = setup(*o, *cmd);

@@ -17,7 +17,7 @@ using Runner = std::function<int()>;
 Runner add_selfcheck(CLI::App& app);
 Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
-Runner add_reconstruct(CLI::App& app);
+Runner add_reconstruct(CLI::App& app, const std::string& command_line);
 Runner add_resolution(CLI::App& app);
 
 // Written next to its final name and renamed: a crash never leaves half a file. An Error

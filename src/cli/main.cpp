@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   add(spire::cli::add_selfcheck(app));
   add(spire::cli::add_simulate(app, command_line));
   add(spire::cli::add_info(app));
-  add(spire::cli::add_reconstruct(app));
+  add(spire::cli::add_reconstruct(app, command_line));
   add(spire::cli::add_resolution(app));
 
   try {

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "cli/build_info.hpp"
 #include "cli/commands.hpp"
+#include "cli/report.hpp"
 #include "core/error.hpp"
 #include "io/mrc.hpp"
 #include "phasing/phasing.hpp"
@@ -65,11 +67,17 @@ void put_fsc(nlohmann::json& json, const std::string& prefix, const FscResult& r
 nlohmann::json summary_json(const std::string& data_path, const reconstruct::Data& data, const reconstruct::Settings& st,
                             const reconstruct::State& result, const Summary& s, const distributed::Team& team) {
   nlohmann::json j;
+  j["spire_version"] = kVersion;
+  if (*kGitCommit) j["git_commit"] = kGitCommit;  // when the build was configured
+  if (!s.command_line.empty()) j["command_line"] = s.command_line;
   j["data"] = data_path;
   j["images"] = data.total;
+  j["data_first"] = st.data.first;  // index in the file of the first image used
+  j["orientations_csv"] = kOrientationsCsvNote;
   j["ranks"] = team.size();
   j["nodes"] = team.n_nodes();
   j["mean_photons_per_image"] = data.photons_per_image;
+  j["photons_per_image_std"] = data.photons_spread;
   j["photon_counts"] = data.counts;
   j["image_scale"] = data.scale;  // the mean pixel value the loop divided out (1 for counts)
   j["local_tolerance"] = s.local_tolerance;
@@ -195,10 +203,9 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
   const double voxel = voxel_angstrom(data);
   write_maps(out, data, st, s.density, result.autocorrelation);
   resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, s.density, 4);
-  std::string csv = "w,x,y,z\n";
-  for (const auto& q : s.orientations) csv += fmt::format("{},{},{},{}\n", q.w, q.x, q.y, q.z);
-  write_text_atomically(out / "orientations.csv", csv);
-  reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, st, data_path,
+  write_text_atomically(out / "orientations.csv",
+                        reconstruct::orientations_csv(s.orientations, s.scores, st.data.first));
+  reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, s.scores, st, data_path,
                                   static_cast<std::int64_t>(result.generations.size()));
   if (s.density_aligned) io::write_mrc((out / "density_aligned.mrc").string(), *s.density_aligned);
   if (s.halves) {
@@ -214,9 +221,10 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
     resolution::write_fsc_png((out / "fsc.png").string(), curves);
   }
   write_text_atomically(out / "summary.json", summary_json(data_path, data, st, result, s, team).dump(2) + "\n");
+  write_report(out, {data_path, data, st, result, s});
   if (talk)
     fmt::print("  wrote {}/ (density.mrc, {}intensity.mrc, autocorrelation.mrc, {}fsc (blue: against the model, "
-               "orange: half-data), slices, orientations.h5/csv, {}{}summary.json)\n",
+               "orange: half-data), slices, orientations.h5/csv, {}{}summary.json, report.html)\n",
                out.string(), s.density_aligned ? "density_aligned.mrc (on the model's frame), " : "",
                s.halves ? "half_1.mrc, half_2.mrc, " : "", team.size() == 1 ? "checkpoint.h5, " : "",
                st.output.every_generation ? "generations/, " : "");

@@ -1,5 +1,5 @@
 #pragma once
-// What `spire reconstruct` writes: the maps, orientations, FSC and summary.json of a run,
+// What `spire reconstruct` writes: the maps, orientations, FSC, summary.json and report.html of a run,
 // from one Summary. Every file is written atomically (beside its name, then renamed).
 #include <cstdint>
 #include <filesystem>
@@ -29,6 +29,8 @@ struct Summary {
   double memory_estimate = 0;       // bytes, reconstruct/memory.hpp (this process, the lead)
   std::vector<double> density;      // the final density (lead)
   std::vector<geometry::Quaternion> orientations;  // every rank's, in order (lead)
+  std::vector<double> scores;                      // their last matching scores, or empty (State::scores)
+  std::string command_line;                        // as typed
   reconstruct::AveragedPhasing averaged;
   double averaged_s = 0;
   std::optional<reconstruct::HalfMaps> halves;

@@ -142,6 +142,33 @@ Coverage covering_radius(std::span<const Quaternion> refs, std::span<const Quate
   return {max_angle, sum_angle / static_cast<double>(n)};
 }
 
+EulerZyz euler_zyz(const Quaternion& q) {
+  const Mat3 r = rotation_matrix(q);
+  constexpr double deg = 180.0 / std::numbers::pi;
+  const double sin_y = std::hypot(r[2], r[5]);  // R02 = cos z1 sin y, R12 = sin z1 sin y
+  EulerZyz e;
+  e.y_deg = std::atan2(sin_y, r[8]) * deg;
+  if (sin_y > 1e-12) {
+    e.z1_deg = std::atan2(r[5], r[2]) * deg;
+    e.z2_deg = std::atan2(r[7], -r[6]) * deg;  // R21 = sin y sin z2, R20 = -sin y cos z2
+  } else {  // y = 0: Rz(z1 + z2); y = 180: Rz(z1 - z2) diag(-1, 1, -1); z2 = 0
+    e.z1_deg = (r[8] > 0 ? std::atan2(r[3], r[0]) : std::atan2(-r[3], -r[0])) * deg;
+  }
+  if (e.z1_deg <= -180) e.z1_deg += 360;
+  if (e.z2_deg <= -180) e.z2_deg += 360;
+  return e;
+}
+
+Quaternion from_euler_zyz(const EulerZyz& e) {
+  constexpr double rad = std::numbers::pi / 180.0;
+  const auto about = [](double angle, int axis) {
+    Quaternion q{std::cos(angle / 2), 0, 0, 0};
+    (axis == 1 ? q.y : q.z) = std::sin(angle / 2);
+    return q;
+  };
+  return canonical(product(about(e.z1_deg * rad, 2), product(about(e.y_deg * rad, 1), about(e.z2_deg * rad, 2))));
+}
+
 double covering_radius_lower_bound(std::size_t m) {
   if (m == 0) fail("covering_radius_lower_bound: m must be positive");
   // r - sin r increases on [0, pi] from 0 to pi; bisect m (r - sin r) = pi.

@@ -53,6 +53,16 @@ std::vector<Quaternion> random_orientations(std::size_t n, std::uint64_t seed);
 // CVPR 2022) on the 3-sphere, each point given the canonical sign w >= 0 (half sphere).
 std::vector<Quaternion> reference_orientations(std::size_t m);
 
+// Euler angles of R(q) in the ZYZ convention, in degrees: R(q) = Rz(z1) Ry(y) Rz(z2), each
+// factor the active right-handed rotation about a fixed (lab) axis: turn by z2 about z, then
+// by y about y, then by z1 about z (extrinsic z, y, z; the same as intrinsic z1, y', z2'').
+// Ranges: z1, z2 in (-180, 180], y in [0, 180]; where y is 0 or 180 (gimbal lock) z2 = 0.
+struct EulerZyz {
+  double z1_deg = 0, y_deg = 0, z2_deg = 0;
+};
+EulerZyz euler_zyz(const Quaternion& q);          // q unit
+Quaternion from_euler_zyz(const EulerZyz& angles);  // unit, w >= 0
+
 struct Coverage {
   double max_angle = 0.0;   // covering radius: largest angle from a probe to its nearest ref
   double mean_angle = 0.0;  // mean over probes of the angle to the nearest ref

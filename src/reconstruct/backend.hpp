@@ -28,7 +28,7 @@
 //  - phase: one phasing run with the schedule (its seed); the final Fourier error.
 //  - autocorrelation_of(density): its circular autocorrelation.
 //  - sum: per-rank partial sums summed over ranks, in place; gather: every rank's
-//    orientations in rank order on the lead (empty elsewhere).
+//    orientations (or values per image) in rank order on the lead (empty elsewhere).
 //  - Deterministic: the same calls in the same order give the same results (bit for bit on
 //    one process and the CPU).
 #include <cstdint>
@@ -75,6 +75,7 @@ class Backend {
 
   virtual void sum(std::span<double> values) const = 0;
   virtual std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const = 0;
+  virtual std::vector<double> gather(std::span<const double> mine) const = 0;
   virtual bool lead() const = 0;
 
   // Where the long steps (slicing and matching, local refinement, merging) report how far

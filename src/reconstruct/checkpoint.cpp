@@ -16,12 +16,13 @@ namespace {
 constexpr const char* kFormat = "spire checkpoint";
 // 2: the local stage (attribute local, refining_s). 3: maps in units of the images' mean for
 // images that are not photon counts (data.hpp); version 2 is read for photon counts only.
-constexpr std::int64_t kVersion = 3;
+// 4: scores (each image's last matching score); versions 2 and 3 are read with none.
+constexpr std::int64_t kVersion = 4;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
 static_assert(sizeof(Generation) == 104, "Generation changed: update write_checkpoint/read_checkpoint");
-static_assert(sizeof(State) == 128, "State changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(State) == 152, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
 struct DoubleField {
@@ -50,6 +51,12 @@ std::vector<double> read_grid(const io::Hdf5Reader& r, const char* name, std::in
   const auto e = static_cast<std::size_t>(n);
   if (r.shape(name) == io::Shape{0}) return {};
   return r.read<double>(name, {e, e, e});
+}
+
+// Each image's last score (version 4); none before the first match or in older checkpoints.
+std::vector<double> read_scores(const io::Hdf5Reader& r, std::int64_t version, std::size_t n_images) {
+  if (version < 4 || r.shape("scores") == io::Shape{0}) return {};
+  return r.read<double>("scores", {n_images});
 }
 
 }  // namespace
@@ -131,6 +138,9 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   for (const auto& o : s.orientations) q.insert(q.end(), {o.w, o.x, o.y, o.z});
   w.write<double>("orientations", q, {s.orientations.size(), 4});
   w.attribute("orientations", "convention", "unit quaternions w,x,y,z, one per image");
+  if (!s.scores.empty() && s.scores.size() != s.orientations.size())
+    fail_in(w.path(), fmt::format("{} scores for {} images", s.scores.size(), s.orientations.size()));
+  w.write<double>("scores", s.scores, {s.scores.size()});
   write_grid(w, "autocorrelation", s.autocorrelation, id.grid_n);
   write_grid(w, "density", s.density, id.grid_n);
   write_grid(w, "slicing_input", s.slicing_input, id.grid_n);
@@ -162,8 +172,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   Checkpoint c;
   RunIdentity& id = c.run;
   id.version = r.integer_attribute("", "version");
-  if (id.version != kVersion && id.version != 2)
-    fail_in(path, fmt::format("checkpoint version {}; this spire reads versions 2 and {}", id.version, kVersion));
+  if (id.version < 2 || id.version > kVersion)
+    fail_in(path, fmt::format("checkpoint version {}; this spire reads versions 2 to {}", id.version, kVersion));
   id.settings = r.string_attribute("", "settings");
   id.data_path = r.string_attribute("", "data_path");
   if (r.has_attribute("", "reference")) id.reference = r.string_attribute("", "reference");
@@ -192,6 +202,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   const auto q = r.read<double>("orientations", {N, 4});
   s.orientations.resize(N);
   for (std::size_t i = 0; i < N; ++i) s.orientations[i] = {q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]};
+  s.scores = read_scores(r, id.version, N);
   s.autocorrelation = read_grid(r, "autocorrelation", id.grid_n);
   s.density = read_grid(r, "density", id.grid_n);
   s.slicing_input = read_grid(r, "slicing_input", id.grid_n);

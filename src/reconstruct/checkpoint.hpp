@@ -5,12 +5,14 @@
 // ends with the same result as a run that was never interrupted (the loop is deterministic
 // given the State, the data and the settings that change the result).
 //
-// File layout (format "spire checkpoint", version 3; version 2, the same layout with maps in
-// the images' own units, is read for photon counts only); arrays little-endian, C order:
+// File layout (format "spire checkpoint", version 4; version 3, the same without scores, is
+// read with no scores (State::scores empty); version 2, also with maps in the images' own
+// units, for photon counts only); arrays little-endian, C order:
 //   root attributes  format, version, settings (the TOML text, to_toml), data_path,
 //                    data_images (N), data_pixels (P), data_fingerprint (16 hex digits),
 //                    grid_n (n), next_generation, refining, local, finished, converged (0/1)
 //   orientations     (N,4) float64, quaternions w,x,y,z of each image
+//   scores           (N) float64, each image's last matching score; (0) before any match
 //   autocorrelation, density, slicing_input
 //                    (n,n,n) float64, centred, x fastest; (0) while empty
 //   generations/*    one array of G entries per Generation field (parallel arrays):
@@ -44,7 +46,7 @@ struct RunIdentity {
   std::int64_t n_pixels = 0;
   std::int64_t grid_n = 0;
   std::uint64_t data_fingerprint = 0;  // fingerprint(data)
-  std::int64_t version = 3;            // of the file it was read from
+  std::int64_t version = 4;            // of the file it was read from
 };
 
 struct Checkpoint {

@@ -82,6 +82,7 @@ class CpuBackend final : public Backend {
   std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const override {
     return team_.gather(mine);
   }
+  std::vector<double> gather(std::span<const double> mine) const override { return team_.gather(mine); }
   bool lead() const override { return team_.lead(); }
 
  private:

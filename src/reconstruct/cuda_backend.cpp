@@ -59,6 +59,7 @@ class CudaBackend final : public Backend {
   std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const override {
     return {mine.begin(), mine.end()};
   }
+  std::vector<double> gather(std::span<const double> mine) const override { return {mine.begin(), mine.end()}; }
   bool lead() const override { return true; }
 
  private:

@@ -10,6 +10,21 @@
 #include "matching/fit.hpp"
 
 namespace spire::reconstruct {
+namespace {
+
+// The standard deviation of the images' sums about data.photons_per_image, over every rank's.
+double spread_of_sums(const Data& data, const distributed::Team& team) {
+  const auto P = static_cast<std::size_t>(data.n_pixels);
+  double squares = 0;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(data.n_images); ++i) {
+    double sum = 0;
+    for (std::size_t p = 0; p < P; ++p) sum += data.images[i * P + p];
+    squares += (sum - data.photons_per_image) * (sum - data.photons_per_image);
+  }
+  return std::sqrt(team.sum(squares) / static_cast<double>(std::max<std::int64_t>(data.total, 1)));
+}
+
+}  // namespace
 
 void prepare(Data& data, const distributed::Team& team) {
   const auto [first, total] = team.offset(data.n_images);
@@ -21,6 +36,7 @@ void prepare(Data& data, const distributed::Team& team) {
   double photons = 0;
   for (float v : data.images) photons += v;
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
+  data.photons_spread = spread_of_sums(data, team);
   data.scale = 1;
   if (data.counts) return;
   const double mean = data.photons_per_image / static_cast<double>(std::max<std::int64_t>(data.n_pixels, 1));
@@ -89,6 +105,14 @@ Data load_data(const std::string& path, const Settings::Data& range, const distr
     fail_in(path, e.what());
   }
   return data;
+}
+
+std::string sparse_warning(bool counts, double photons_per_image, const Settings& st) {
+  if (!counts || photons_per_image >= st.orientations.min_photons || st.orientations.oracle) return {};
+  return fmt::format("WARNING: {:.1f} photons per image on average, below orientations.min_photons = {:g}: too few "
+                     "to orient the images (README, \"Signal and convergence\"); expect a featureless map, not the "
+                     "molecule. More fluence (smaller spot) or more photons per image are needed.",
+                     photons_per_image, st.orientations.min_photons);
 }
 
 }  // namespace spire::reconstruct

@@ -39,6 +39,7 @@ struct Data {
   double extent = 0;              // largest pixel |s| (the unit of pixels)
   bool counts = false;            // photon counts: every value of every rank an integer
   double photons_per_image = 0;   // mean sum of an image, over all ranks (the data's units)
+  double photons_spread = 0;      // standard deviation of the images' sums, over all ranks (same units)
   double scale = 1;               // the images' unit, divided out (1 for photon counts)
 };
 
@@ -46,6 +47,12 @@ struct Data {
 // (collective over the team: every rank calls it). Fails, naming no file, when the mean is
 // not positive and finite (images all zero, or negative on average).
 void prepare(Data& data, const distributed::Team& team = distributed::Team());
+
+// Too few photons per image carry no orientation: the warning (README "Signal and
+// convergence") for photon counts below orientations.min_photons on average, or "" (also for
+// images that are not counts and with orientations.oracle). spire reconstruct and spire
+// simulate both say it.
+std::string sparse_warning(bool counts, double photons_per_image, const Settings& settings);
 
 // What a map computed from prepared images is in the data's units: a density (power 0.5),
 // an autocorrelation or intensity (power 1).

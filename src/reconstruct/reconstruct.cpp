@@ -51,7 +51,9 @@ State fresh_state(const Data& data, const Settings& st) {
 // whose orientation changed.
 void match(const Matches& matches, const std::vector<geometry::Quaternion>& references, const matching::Fit& fit,
            State& state, double sums[2]) {
+  state.scores.resize(state.orientations.size());
   for (std::size_t i = 0; i < state.orientations.size(); ++i) {
+    state.scores[i] = matches.score[i];
     const auto& q = references[static_cast<std::size_t>(matches.reference[i])];
     auto& mine = state.orientations[i];
     sums[1] += !(q.w == mine.w && q.x == mine.x && q.y == mine.y && q.z == mine.z);
@@ -75,6 +77,7 @@ void match_locally(Backend& backend, const Matches& matches, const matching::Fit
     sums[1] += geometry::angle_between(previous[i], state.orientations[i]) > 0;
     sums[0] += fit.excess(static_cast<std::int64_t>(i), scores[i]);
   }
+  state.scores = std::move(scores);
 }
 
 void slice_and_match(Backend& backend, const Data& data, const matching::Fit& fit, State& state, Generation& gen) {

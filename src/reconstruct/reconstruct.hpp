@@ -44,6 +44,10 @@ struct State {
   int next_generation = 0;
   Standing standing;
   std::vector<geometry::Quaternion> orientations;  // this rank's images' (see above)
+  // Their scores at those orientations (matching.hpp: a cost, lower is better) from the last
+  // generation that matched; empty before any matched (random start, oracle) and in a State
+  // resumed from a version 3 checkpoint until its next match.
+  std::vector<double> scores;
   std::vector<double> autocorrelation;             // merged
   std::vector<double> density;                     // phased
   std::vector<double> slicing_input;               // what the next slicing takes

@@ -283,15 +283,20 @@ std::vector<std::string> result_neutral_settings() {
   return out;
 }
 
-std::vector<Difference> result_differences(const Settings& a, const Settings& b) {
+std::vector<Difference> differences(const Settings& a, const Settings& b) {
   Settings sa = a, sb = b;
   const auto ea = schema(sa), eb = schema(sb);
   std::vector<Difference> out;
   for (std::size_t i = 0; i < ea.size(); ++i) {
-    const std::string key = std::string(ea[i].section) + "." + ea[i].key;
     const std::string va = show(ea[i].field), vb = show(eb[i].field);
-    if (va != vb && changes_result(key)) out.push_back({key, va, vb});
+    if (va != vb) out.push_back({std::string(ea[i].section) + "." + ea[i].key, va, vb});
   }
+  return out;
+}
+
+std::vector<Difference> result_differences(const Settings& a, const Settings& b) {
+  auto out = differences(a, b);
+  std::erase_if(out, [](const Difference& d) { return !changes_result(d.key); });
   return out;
 }
 

@@ -109,6 +109,9 @@ struct Difference {
   std::string key, a, b;  // "section.key", and the two values as TOML
 };
 std::vector<Difference> result_differences(const Settings& a, const Settings& b);
+// Every setting that differs between a and b, in schema order (differences(Settings{}, s):
+// what a run changed from the defaults).
+std::vector<Difference> differences(const Settings& a, const Settings& b);
 
 // The schema as a TOML file with every key, its default and its documentation.
 std::string schema_toml();

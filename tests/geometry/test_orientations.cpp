@@ -308,3 +308,34 @@ void check_coverage(std::size_t m) {
 TEST(Orientations, ReferenceCoverage1e3) { check_coverage(1000); }
 TEST(Orientations, ReferenceCoverage1e4) { check_coverage(10000); }
 TEST(Orientations, ReferenceCoverage1e5) { check_coverage(100000); }
+
+// The ZYZ Euler angles of orientations.csv give back the quaternion, also at gimbal lock.
+TEST(Orientations, EulerZyzRoundTrips) {
+  auto qs = random_orientations(2000, 7);
+  const auto about_z = [](double t) { return Quaternion{std::cos(t / 2), 0, 0, std::sin(t / 2)}; };
+  const Quaternion flip{0, 0, 1, 0};  // 180 degrees about y
+  for (double t : {0.0, 0.3, -2.0, pi}) qs.push_back(about_z(t)), qs.push_back(canonical(product(about_z(t), flip)));
+  for (const auto& q : qs) {
+    const EulerZyz e = euler_zyz(q);
+    EXPECT_GE(e.y_deg, 0.0);
+    EXPECT_LE(e.y_deg, 180.0);
+    for (double z : {e.z1_deg, e.z2_deg}) EXPECT_TRUE(z > -180.0 && z <= 180.0) << z;
+    EXPECT_LT(angle_between(q, from_euler_zyz(e)) * deg, 1e-9);
+  }
+}
+
+// The convention itself: R(q) = Rz(z1) Ry(y) Rz(z2), checked on the matrix of a known case.
+TEST(Orientations, EulerZyzConvention) {
+  const EulerZyz e{30, 50, -70};
+  const Mat3 r = rotation_matrix(from_euler_zyz(e));
+  const double a = 30 / deg, b = 50 / deg, c = -70 / deg;
+  EXPECT_NEAR(r[2], std::cos(a) * std::sin(b), 1e-12);  // R02
+  EXPECT_NEAR(r[5], std::sin(a) * std::sin(b), 1e-12);  // R12
+  EXPECT_NEAR(r[8], std::cos(b), 1e-12);                // R22
+  EXPECT_NEAR(r[6], -std::sin(b) * std::cos(c), 1e-12); // R20
+  EXPECT_NEAR(r[7], std::sin(b) * std::sin(c), 1e-12);  // R21
+  const EulerZyz back = euler_zyz(from_euler_zyz(e));
+  EXPECT_NEAR(back.z1_deg, 30, 1e-9);
+  EXPECT_NEAR(back.y_deg, 50, 1e-9);
+  EXPECT_NEAR(back.z2_deg, -70, 1e-9);
+}

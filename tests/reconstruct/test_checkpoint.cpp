@@ -3,7 +3,9 @@
 // and a resume with other data or settings fail with a message naming the file. And the
 // orientations file a run writes beside it.
 #include <gtest/gtest.h>
+#include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -55,6 +57,7 @@ reconstruct::State full_state(int n, std::int64_t images) {
   s.standing.finished = true;
   s.standing.converged = false;
   s.orientations = geometry::random_orientations(static_cast<std::size_t>(images), 3);
+  for (std::int64_t i = 0; i < images; ++i) s.scores.push_back(-1234.5 + 0.1 * static_cast<double>(i));
   const std::size_t n3 = static_cast<std::size_t>(n) * n * n;
   for (std::size_t i = 0; i < n3; ++i) {
     s.autocorrelation.push_back(std::sin(0.1 * static_cast<double>(i)) / 3);
@@ -115,6 +118,7 @@ void expect_same_state(const reconstruct::State& a, const reconstruct::State& b,
   EXPECT_EQ(a.standing.finished, b.standing.finished);
   EXPECT_EQ(a.standing.converged, b.standing.converged);
   expect_same_orientations(a.orientations, b.orientations);
+  EXPECT_EQ(a.scores, b.scores);
   EXPECT_EQ(a.autocorrelation, b.autocorrelation);
   EXPECT_EQ(a.density, b.density);
   EXPECT_EQ(a.slicing_input, b.slicing_input);
@@ -175,7 +179,7 @@ TEST(Checkpoint, KeepsTheRunsFftWisdom) {
   auto c = reconstruct::read_checkpoint(path);
   EXPECT_EQ(c.wisdom.single_precision, wisdom.single_precision);
   EXPECT_EQ(c.wisdom.double_precision, wisdom.double_precision);
-  EXPECT_EQ(c.run.version, 3);
+  EXPECT_EQ(c.run.version, 4);
   use_fft_wisdom(c.wisdom);
   auto lines = [](const std::string& text) {  // FFTW lists its entries in hash order
     std::vector<std::string> out;
@@ -361,7 +365,7 @@ TEST(OrientationsFile, QuaternionsImageAndReferenceIndex) {
   std::vector<geometry::Quaternion> found = {refs[7], refs[0], geometry::random_orientations(1, 4)[0], refs[49], refs[7]};
   EXPECT_EQ(reconstruct::reference_indices(found, refs), (std::vector<std::int64_t>{7, 0, -1, 49, 7}));
   const auto path = dir.file("orientations.h5");
-  reconstruct::write_orientations(path, found, st, "/d/data.h5", 3);
+  reconstruct::write_orientations(path, found, {}, st, "/d/data.h5", 3);
   const io::Hdf5Reader r(path);
   const auto q = r.read<double>("orientations", {5, 4});
   for (std::size_t i = 0; i < found.size(); ++i) {
@@ -372,11 +376,76 @@ TEST(OrientationsFile, QuaternionsImageAndReferenceIndex) {
   }
   EXPECT_NE(r.string_attribute("orientations", "convention").find("w,x,y,z"), std::string::npos);
   EXPECT_EQ(r.read<std::int64_t>("image_index", {5}), (std::vector<std::int64_t>{0, 1, 2, 3, 4}));
+  const auto scores = r.read<double>("score", {5});
+  EXPECT_TRUE(std::all_of(scores.begin(), scores.end(), [](double v) { return std::isnan(v); }));
   EXPECT_EQ(r.read<std::int64_t>("reference_index", {5}), (std::vector<std::int64_t>{7, 0, -1, 49, 7}));
   EXPECT_EQ(r.string_attribute("", "data"), "/d/data.h5");
   EXPECT_EQ(r.integer_attribute("", "references"), 50);
   EXPECT_EQ(r.integer_attribute("", "generations"), 3);
   // Oracle runs merge with the true orientations: no reference index.
-  reconstruct::write_orientations(path, found, reconstruct::load_settings("", {"orientations.oracle=true"}), "d", 1);
+  reconstruct::write_orientations(path, found, {}, reconstruct::load_settings("", {"orientations.oracle=true"}), "d", 1);
   EXPECT_EQ(io::Hdf5Reader(path).read<std::int64_t>("reference_index", {5}), std::vector<std::int64_t>(5, -1));
+}
+
+// A run on images 5.. of the file (data.first = 5): the file's indices, and the scores.
+TEST(OrientationsFile, ImageIndexHonoursDataFirst) {
+  TempDir dir;
+  const auto st = reconstruct::load_settings("", {"orientations.references=50", "data.first=5"});
+  const auto found = geometry::random_orientations(3, 4);
+  const std::vector<double> scores = {1.5, -2.25, 3};
+  const auto path = dir.file("orientations.h5");
+  reconstruct::write_orientations(path, found, scores, st, "d", 1);
+  const io::Hdf5Reader r(path);
+  EXPECT_EQ(r.read<std::int64_t>("image_index", {3}), (std::vector<std::int64_t>{5, 6, 7}));
+  EXPECT_EQ(r.read<double>("score", {3}), scores);
+  EXPECT_THROW(reconstruct::write_orientations(path, found, {1.0}, st, "d", 1), Error);
+}
+
+// orientations.csv: header, the file's image index, the quaternion, ZYZ Euler angles that
+// give the quaternion back, the score ("nan" where none).
+TEST(OrientationsFile, CsvRowsRoundTrip) {
+  const auto found = geometry::random_orientations(4, 9);
+  const auto csv = reconstruct::orientations_csv(found, {0.5, 1, 2, 3}, 5);
+  std::istringstream in(csv);
+  std::string line;
+  std::getline(in, line);
+  EXPECT_EQ(line, "image_index,w,x,y,z,euler_z1_deg,euler_y_deg,euler_z2_deg,score");
+  for (std::size_t i = 0; std::getline(in, line); ++i) {
+    std::vector<double> v;
+    std::istringstream row(line);
+    for (std::string cell; std::getline(row, cell, ',');) v.push_back(std::stod(cell));
+    ASSERT_EQ(v.size(), 9u);
+    EXPECT_EQ(v[0], static_cast<double>(5 + i));
+    EXPECT_EQ(v[1], found[i].w);
+    EXPECT_EQ(v[4], found[i].z);
+    const auto back = geometry::from_euler_zyz({v[5], v[6], v[7]});
+    EXPECT_LT(geometry::angle_between(back, found[i]), 1e-9);
+    EXPECT_EQ(v[8], i == 0 ? 0.5 : static_cast<double>(i));
+  }
+  EXPECT_NE(reconstruct::orientations_csv(found, {}, 0).find(",nan\n"), std::string::npos);
+}
+
+// A version 3 checkpoint (before scores) still resumes, with no scores.
+TEST(Checkpoint, ReadsVersion3WithoutScores) {
+  TempDir dir;
+  const auto path = dir.file("checkpoint.h5");
+  reconstruct::RunIdentity id;
+  id.settings = reconstruct::to_toml(reconstruct::load_settings("", {"grid.n=5"}));
+  id.n_images = 7;
+  id.n_pixels = 1024;
+  id.grid_n = 5;
+  reconstruct::write_checkpoint(path, full_state(5, 7), id);
+  {
+    const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    const hid_t attribute = H5Aopen(file, "version", H5P_DEFAULT);
+    const std::int64_t three = 3;
+    ASSERT_GE(H5Awrite(attribute, H5T_NATIVE_INT64, &three), 0);
+    H5Aclose(attribute);
+    H5Fclose(file);
+  }
+  const auto c = reconstruct::read_checkpoint(path);
+  EXPECT_EQ(c.run.version, 3);
+  EXPECT_TRUE(c.state.scores.empty());
+  EXPECT_EQ(c.state.orientations.size(), 7u);
 }

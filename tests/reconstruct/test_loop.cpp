@@ -141,3 +141,16 @@ TEST(Loop, TheImagesUnitDoesNotMatter) {
     EXPECT_LT(std::sqrt(num / den), 3e-4) << f;  // before units were divided out: 1e6 stopped CG at 10 of 100
   }
 }
+
+// The photons per image: their mean and spread over the images (report.html, summary.json).
+TEST(Data, PhotonsPerImageMeanAndSpread) {
+  reconstruct::Data d;
+  d.n_images = 3;
+  d.n_pixels = 2;
+  d.images = {1, 1, 3, 1, 2, 4};  // sums 2, 4, 6
+  d.pixels = {{1, 0, 0}, {0, 1, 0}};
+  reconstruct::prepare(d);
+  EXPECT_TRUE(d.counts);
+  EXPECT_DOUBLE_EQ(d.photons_per_image, 4);
+  EXPECT_DOUBLE_EQ(d.photons_spread, std::sqrt(8.0 / 3));
+}

@@ -86,6 +86,13 @@ TEST(Settings, ResultNeutralSettingsAndDifferences) {
   EXPECT_EQ(d[0].key, "grid.n");
   EXPECT_EQ(d[0].a, "81");
   EXPECT_EQ(d[0].b, "31");
+  // Every difference, neutral ones too (report.html: what a run changed from the defaults).
+  const auto all = differences(Settings{}, c);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].key, "grid.n");
+  EXPECT_EQ(all[1].key, "runtime.threads");
+  EXPECT_EQ(all[1].a, "0");
+  EXPECT_EQ(all[1].b, "3");
   EXPECT_NE(schema_toml().find("[output]\nevery_generation = true"), std::string::npos);
   // Settings from text, as a checkpoint keeps them, with overrides on top.
   const Settings t = load_settings_text(to_toml(c), "checkpoint.h5", {"generations.max=9"});
