@@ -168,7 +168,9 @@ std::string settings_section(const reconstruct::Settings& st) {
 
 std::string files(const fs::path& out) {
   static constexpr std::pair<const char*, const char*> kFiles[] = {
-      {"density.mrc", "the final density (MRC; ChimeraX, Chimera, PyMOL)"},
+      {"density.mrc", "the final density (MRC; ChimeraX, Chimera, PyMOL), in the reconstruction's own frame"},
+      {"density_aligned.mrc", "the final density turned, mirrored and moved onto the model map, on its grid: it "
+                              "overlays the model (and its PDB) as it opens"},
       {"half_1.mrc", "density from the even images"},
       {"half_2.mrc", "density from the odd images"},
       {"intensity.mrc", "the merged intensity"},
