@@ -1,6 +1,8 @@
 #pragma once
 // What `spire reconstruct` writes: the maps, orientations, FSC and summary.json of a run,
-// from one Summary. Every file is written atomically (beside its name, then renamed).
+// from one Summary, and its plots (src/plot, each a PNG with an SVG sibling): fsc,
+// convergence, density_slices, intensity_slices and coverage (the beam directions in the
+// molecule frame). Every file is written atomically (beside its name, then renamed).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -46,9 +48,10 @@ struct Summary {
 double voxel_angstrom(const reconstruct::Data& data);
 std::string absolute_path(const std::string& path);
 
-// density.mrc, autocorrelation.mrc and intensity.mrc in `dir`.
-void write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
-                const std::vector<double>& density, const std::vector<double>& autocorrelation);
+// density.mrc, autocorrelation.mrc and intensity.mrc in `dir`; returns the intensity (the
+// data's units, centred: frequency index k at voxel k + n/2).
+std::vector<double> write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
+                               const std::vector<double>& density, const std::vector<double>& autocorrelation);
 
 // The output folder (created and locked by the caller: run_folder.hpp): settings.toml
 // written (--resume reads it).
