@@ -69,7 +69,7 @@ void write_fsc_files(const fs::path& out, const Summary& s, int n, double voxel)
   }
   if (s.half_data) {
     curves.push_back({"half_data", s.half_data->curve});
-    figure.curves.push_back(fsc_curve("half data (same orientations)", *s.half_data, 1));
+    figure.curves.push_back(fsc_curve("half data, same orientations", *s.half_data, 1));
   }
   if (curves.empty()) return;
   resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);

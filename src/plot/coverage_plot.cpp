@@ -31,7 +31,7 @@ struct MapFrame {
 
 // The cell's outline, its edges cut into steps so that they follow the map's curves.
 std::vector<Point> cell_outline(const MapFrame& m, double lon0, double lon1, double z0, double z1) {
-  constexpr int k = 6;
+  constexpr int k = 12;
   std::vector<Point> pts;
   for (int i = 0; i <= k; ++i) pts.push_back(m.at(lon0 + (lon1 - lon0) * i / k, z0));
   for (int i = 0; i <= k; ++i) pts.push_back(m.at(lon1, z0 + (z1 - z0) * i / k));
@@ -47,7 +47,9 @@ void draw_cells(Figure& fig, const MapFrame& m, const CoverageHistogram& h, int 
       const double z1 = 1 - 2.0 * r / h.rows, z0 = 1 - 2.0 * (r + 1) / h.rows;
       const double lon0 = -kPi + 2 * kPi * c / h.cols, lon1 = -kPi + 2 * kPi * (c + 1) / h.cols;
       const Colour col = count == 0 ? kWhite : colour_at(ColourMap::viridis, static_cast<double>(count) / top);
-      fig.fill_polygon(cell_outline(m, lon0, lon1, z0, z1), col);
+      auto outline = cell_outline(m, lon0, lon1, z0, z1);
+      fig.fill_polygon(outline, col);
+      if (count == 0) fig.polyline(outline, {{0.8, 0.8, 0.8}, 0.5});  // an empty cell keeps its edges
     }
 }
 

@@ -164,32 +164,45 @@ Rect Figure::text(const std::string& s, Point at, double size, Anchor anchor, Co
   return box;
 }
 
-void Figure::image(std::span<const std::uint8_t> rgb, int columns, int rows, const Rect& dest) {
-  if (columns < 1 || rows < 1 || rgb.size() != static_cast<std::size_t>(columns) * rows * 3)
-    fail("plot: an image needs 3 bytes for each of its pixels");
-  // cairo owns the pixels: the recording keeps the surface after this call.
-  cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, columns, rows);
+namespace {
+
+// An RGB24 surface of the image with each pixel repeated `k` x `k` times (cairo owns it).
+cairo_surface_t* pixel_surface(std::span<const std::uint8_t> rgb, int columns, int rows, int k) {
+  cairo_surface_t* img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, columns * k, rows * k);
   cairo_surface_flush(img);
   unsigned char* data = cairo_image_surface_get_data(img);
   const int stride = cairo_image_surface_get_stride(img);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < columns; ++c) {
-      const std::uint8_t* p = &rgb[(static_cast<std::size_t>(r) * columns + c) * 3];
+  for (int r = 0; r < rows * k; ++r)
+    for (int c = 0; c < columns * k; ++c) {
+      const std::uint8_t* p = &rgb[(static_cast<std::size_t>(r / k) * columns + c / k) * 3];
       auto* px = reinterpret_cast<std::uint32_t*>(data + static_cast<std::ptrdiff_t>(r) * stride) + c;
       *px = (std::uint32_t{p[0]} << 16) | (std::uint32_t{p[1]} << 8) | p[2];
     }
   cairo_surface_mark_dirty(img);
+  return img;
+}
+
+}  // namespace
+
+void Figure::image(std::span<const std::uint8_t> rgb, int columns, int rows, const Rect& dest) {
+  if (columns < 1 || rows < 1 || rgb.size() != static_cast<std::size_t>(columns) * rows * 3)
+    fail("plot: an image needs 3 bytes for each of its pixels");
+  // The SVG surface (cairo 1.16) drops the nearest-neighbour filter and viewers smooth
+  // embedded images: repeating each pixel (about 2 per point of `dest`) keeps them sharp.
+  const double per_pixel = std::max(dest.w / columns, dest.h / rows);
+  const int k = std::clamp(static_cast<int>(std::ceil(2 * per_pixel)), 1, 16);
+  cairo_surface_t* img = pixel_surface(rgb, columns, rows, k);
   cairo_t* cr = cairo_->cr;
   cairo_save(cr);
   cairo_rectangle(cr, dest.x, dest.y, dest.w, dest.h);
   cairo_clip(cr);
   cairo_translate(cr, dest.x, dest.y);
-  cairo_scale(cr, dest.w / columns, dest.h / rows);
+  cairo_scale(cr, dest.w / (columns * k), dest.h / (rows * k));
   cairo_set_source_surface(cr, img, 0, 0);
   cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
   cairo_paint(cr);
   cairo_restore(cr);
-  cairo_surface_destroy(img);
+  cairo_surface_destroy(img);  // the recording holds its own reference
 }
 
 void Figure::push_clip(const Rect& r) {

@@ -8,7 +8,7 @@
 //  - One drawing, two files: every call draws once onto a cairo recording surface; write_png
 //    and write_svg replay that recording onto an image surface and an SVG surface, so the two
 //    files show the same figure (the SVG keeps lines and text as vectors, images as embedded
-//    PNGs).
+//    PNGs with each pixel repeated so that viewers' smoothing does not blur them).
 //  - Text is drawn with cairo's toy font API in "DejaVu Sans" (fonts-dejavu-core), UTF-8. In
 //    the SVG cairo writes text as glyph outlines, not as <text>, so the figure also keeps a
 //    list of every string it drew with its bounding box (texts()): the tests read that list,
