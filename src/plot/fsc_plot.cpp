@@ -26,7 +26,7 @@ std::string angstrom_label(double d) {
 
 // Round resolutions (Angstrom) at s = 1/d, at least `gap` points apart.
 std::vector<TopTick> resolution_ticks(const Axes& ax, double gap) {
-  static constexpr double kRound[] = {500, 200, 100, 50, 30, 20, 15, 10, 8, 6, 5, 4, 3, 2.5, 2, 1.5, 1.2, 1, 0.8, 0.6, 0.5};
+  static constexpr double kRound[] = {500, 200, 100, 50, 30, 20, 15, 12, 10, 8, 6, 5, 4, 3, 2.5, 2, 1.5, 1.2, 1, 0.8, 0.6, 0.5};
   std::vector<TopTick> ticks;
   for (double d : kRound) {
     const double s = 1 / d;
