@@ -16,6 +16,7 @@
 #include "cli/reconstruct_outputs.hpp"
 #include "cli/run_folder.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/finish.hpp"
 #include "reconstruct/memory.hpp"
@@ -44,6 +45,8 @@ struct Setup {
   std::vector<std::string> warnings;  // printed by the lead and kept in summary.json
   reconstruct::MemoryEstimate memory;  // this rank's
   std::string stage = "starting";     // what runs now: named when memory runs out
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  double elapsed() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); }
 };
 
 void refuse_result_changes(const std::vector<std::string>& overrides) {
@@ -96,13 +99,23 @@ Setup setup_resume(Options& o, const CLI::App& cmd) {
 
 // The model map for the FSC, read now so that a bad one stops the run before any work:
 // --reference FILE must be a readable MRC map; none (or "") means none; without --reference
-// the data file's _model.mrc is taken if it reads (else a warning).
+// a resumed run takes the one it was started with (none if it had none), a fresh run the
+// data file's _model.mrc if it reads (else a warning).
 std::optional<ModelMap> find_reference(const Options& o, const CLI::App& cmd, Setup& s) {
   if (cmd.count("--reference") > 0) {
     if (o.reference.empty() || o.reference == "none") return std::nullopt;
     if (!fs::is_regular_file(o.reference))
       fail_in(o.reference, "no such file (--reference: the model map for the FSC; --reference none for none)");
     return ModelMap{o.reference, true, io::read_mrc(o.reference)};
+  }
+  if (s.resuming && s.checkpoint->run.reference) {  // the one the run was started with
+    const std::string& recorded = *s.checkpoint->run.reference;
+    if (recorded.empty()) return std::nullopt;
+    if (fs::is_regular_file(recorded)) return ModelMap{recorded, true, io::read_mrc(recorded)};
+    s.warnings.push_back(fmt::format("WARNING: the model map this run was started with, {}, is gone: no FSC against "
+                                     "a model (--reference MAP gives one)",
+                                     recorded));
+    return std::nullopt;
   }
   const fs::path d(s.data_path);
   const auto guess = d.parent_path() / (d.stem().string() + "_model.mrc");
@@ -159,7 +172,7 @@ reconstruct::State starting_state(Setup& s, bool quiet, bool& to_run) {
   reconstruct::State state = std::move(s.checkpoint->state);
   to_run = reconstruct::extend(state, s.settings);
   const int done = state.next_generation;
-  if (!to_run)
+  if (!to_run && !quiet)
     fmt::print("spire reconstruct: {}: the run {} after {} generation{}; writing its outputs again\n",
                s.checkpoint_path,
                state.standing.converged  ? std::string("converged")
@@ -187,28 +200,53 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
                team.size() > 1 ? " per rank" : "", memory.largest().what,
                reconstruct::format_bytes(memory.largest().bytes));
   if (to_run)
-    fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10}\n", "gen", "stage",
-               "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase", "median err");
+    fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10} {:>7} {:>12} {:>14}\n", "gen",
+               "stage", "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase",
+               "median err", "FSC 0.5", "elapsed", "left (at most)");
+  std::fflush(stdout);  // a pipe gets the header now, not with the first generation
 }
 
-void print_generation(const reconstruct::Generation& g) {
-  fmt::print("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} {:>7.4f} {:>9}\n",
-             g.index, name_of(reconstruct::kStageNames, g.stage), g.slicing_s, g.matching_s, g.local_s, g.merging_s,
-             g.phasing_s, g.fit, g.reassigned, g.change, g.fourier_error,
-             g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg));
-  std::fflush(stdout);
+double generation_s(const reconstruct::Generation& g) {
+  return g.slicing_s + g.matching_s + g.local_s + g.merging_s + g.phasing_s;
+}
+
+// The longest the rest can take: the generations up to generations.max at the mean time of
+// the last three, then the final phasing and the half maps at this run's phasing and
+// merging times. The stopping rules usually end a run sooner.
+double time_left_at_most(const std::vector<reconstruct::Generation>& done, const reconstruct::Settings& st,
+                         bool finished) {
+  if (done.empty()) return -1;
+  double recent = 0, phasing = 0;
+  const std::size_t k = std::min<std::size_t>(3, done.size());
+  for (std::size_t i = done.size() - k; i < done.size(); ++i) recent += generation_s(done[i]), phasing += done[i].phasing_s;
+  recent /= static_cast<double>(k), phasing /= static_cast<double>(k);
+  const double generations = finished ? 0 : static_cast<double>(st.generations.max - static_cast<std::int64_t>(done.size()));
+  const double halves = st.output.half_maps ? 2.0 : 0.0;
+  return generations * recent + static_cast<double>(st.phasing.final_average) * phasing * (1 + halves) +
+         halves * done.back().merging_s;
+}
+
+std::string generation_line(const reconstruct::Generation& g, double elapsed, double left) {
+  return fmt::format("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} "
+                     "{:>7.4f} {:>9} {:>7} {:>12} {:>14}",
+                     g.index, name_of(reconstruct::kStageNames, g.stage), g.slicing_s, g.matching_s, g.local_s,
+                     g.merging_s, g.phasing_s, g.fit, g.reassigned, g.change, g.fourier_error,
+                     g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg),
+                     g.resolution_angstrom < 0 ? std::string("-") : fmt::format("{:.1f} Å", g.resolution_angstrom),
+                     Progress::duration(elapsed), Progress::duration(left));
 }
 
 // Called on every rank after every generation, with the same maps on all of them.
 reconstruct::ProgressFn progress_of(Setup& s, const reconstruct::Data& data, const distributed::Team& team,
-                                    bool talk) {
+                                    Progress& live) {
   const bool checkpoints = team.size() == 1;  // a checkpoint is one process's State
-  const auto identity =
+  auto identity =
       checkpoints ? reconstruct::identify(data, s.settings, absolute_path(s.data_path)) : reconstruct::RunIdentity{};
-  return [&s, &data, lead = team.lead(), talk, checkpoints, identity](const reconstruct::Generation& g,
-                                                                      const reconstruct::State& state) {
+  identity.reference = s.reference ? absolute_path(s.reference->path.string()) : std::string();
+  return [&s, &data, &live, lead = team.lead(), checkpoints, identity](const reconstruct::Generation& g,
+                                                                       const reconstruct::State& state) {
     s.stage = fmt::format("writing generation {}", g.index);
-    if (talk) print_generation(g);
+    live.note(generation_line(g, s.elapsed(), time_left_at_most(state.generations, s.settings, state.standing.finished)));
     if (s.settings.output.every_generation && lead) {
       const auto dir = s.out / "generations" / fmt::format("{:03d}", g.index);
       fs::create_directories(dir);
@@ -230,6 +268,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
       st.runtime.seed + static_cast<std::uint64_t>(result.generations.empty() ? 0 : result.generations.back().index);
   using clock = std::chrono::steady_clock;
   if (st.output.half_maps && !result.generations.empty()) {
+    if (talk) backend.progress().note("  half maps: even and odd images merged and phased apart");
     const auto t0 = clock::now();
     summary.halves = reconstruct::half_maps(backend, data, st, result.orientations, seed);
     summary.halves_s = std::chrono::duration<double>(clock::now() - t0).count();
@@ -237,6 +276,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
   summary.orientations = backend.gather(result.orientations);
   summary.density = result.density;
   if (!result.autocorrelation.empty()) {
+    backend.progress().set_context("final density");
     const auto t0 = clock::now();
     summary.averaged = reconstruct::phase_averaged(backend, st, result.autocorrelation, seed);
     summary.density = summary.averaged.density;
@@ -308,6 +348,29 @@ void check_reference(Setup& s, const reconstruct::Data& data) {
   s.reference.reset();
 }
 
+// Why the loop stopped, and the CG cap warning (kept in summary.json).
+void report_stop(Setup& s, const reconstruct::State& state, const distributed::Team& team, bool talk) {
+  const auto& st = s.settings;
+  const std::string why = reconstruct::stop_reason(state.standing, state.generations, st.generations);
+  if (talk && !why.empty()) {
+    std::string line = fmt::format("  {} generations, {}: {}", state.generations.size(),
+                                   Progress::duration(s.elapsed()), why);
+    if (!state.standing.converged && team.size() == 1)
+      line += fmt::format("\n  to go on: spire reconstruct --resume {} generations.max={}", s.out.string(),
+                          2 * st.generations.max);
+    fmt::print("{}\n", line);
+  }
+  std::int64_t capped = 0;
+  for (const auto& g : state.generations) capped += g.cg_iterations >= st.merging.cg_iterations;
+  if (capped >= 2 && 2 * capped > static_cast<std::int64_t>(state.generations.size())) {
+    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap (merging.cg_iterations = {}) in {} of "
+                                     "{} generations, before its tolerance: the merged maps are not fully solved "
+                                     "(a larger merging.cg_iterations costs time per generation)",
+                                     st.merging.cg_iterations, capped, state.generations.size()));
+    fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
+  }
+}
+
 // The lead locks the folder (held until the command ends), clears an earlier run for
 // --force, refuses one otherwise (checked again under the lock), and writes settings.toml.
 void claim_folder(const Setup& s, bool force, std::optional<FolderLock>& lock) {
@@ -330,13 +393,15 @@ std::string joined(const std::vector<std::string>& lines) {
 // The run itself, after the checks: data, loop, finish, outputs.
 int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   s.stage = "reading the data";
-  const auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
+  auto data = reconstruct::load_data(s.data_path, s.settings.data, team);
   if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
   check_reference(s, data);
+  if (s.reference) data.reference.assign(s.reference->map.data.begin(), s.reference->map.data.end());
   if (auto warning = sparse_warning(data, s.settings); !warning.empty()) s.warnings.push_back(std::move(warning));
   if (team.lead())
     for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);
   const bool talk = !o.quiet && team.lead();
+  Progress live(talk ? stdout : nullptr, Progress::pipe_interval_from_environment());
   std::optional<FolderLock> lock;
   if (team.lead()) claim_folder(s, o.force, lock);
   bool to_run = true;
@@ -345,8 +410,10 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (talk) print_header(data, s.settings, team, to_run, s.memory);
   s.stage = "setting up the back end (reference set, sorted points, NUFFT and FFT grids)";
   auto backend = reconstruct::make_backend(data, s.settings, team);
+  backend->report_to(live);
   s.stage = fmt::format("generation {}", first_generation);
-  if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, talk), &state);
+  if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, live), &state);
+  if (to_run && team.lead()) report_stop(s, state, team, talk);
   s.stage = "the final phasing and the half maps";
   Summary summary = finish(*backend, s, data, state, talk);
   if (!team.lead()) return 0;

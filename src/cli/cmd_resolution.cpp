@@ -17,6 +17,9 @@
 #include "plot/plots.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
+#include "resolution/overlay.hpp"
+#include "simulate/pdb.hpp"
+#include "simulate/simulate.hpp"
 
 namespace spire::cli {
 namespace {
@@ -45,7 +48,7 @@ io::Map read_cubic(const std::string& path) {
 }
 
 struct Options {
-  std::string a, b, out;
+  std::string a, b, out, reference_pdb;
   bool no_rotation = false, quiet = false;
   int threads = 0;
   std::size_t orientations = resolution::RotationSearch{}.orientations;
@@ -53,7 +56,8 @@ struct Options {
 
 // The comparison of b against a.
 struct Outcome {
-  io::Map a;
+  io::Map a;  // the reference on b's grid
+  std::string placed;  // how it got there when not as read: resampled, or made from the PDB
   int n = 0, threads = 0;
   double voxel = 0, seconds = 0, angle_deg = 0;
   std::array<double, 3> axis{0, 0, 1};
@@ -62,16 +66,35 @@ struct Outcome {
   resolution::ResolutionAt at_05, at_0143;
 };
 
+// The reference on the grid of `b` (n^3 voxels of b's size): as read when it is on it;
+// otherwise resampled (resolution/overlay.hpp) onto b's grid centred on its density, so that
+// an EMDB map or a molmap of any box and voxel serves; or the model map of a PDB
+// (simulate::model_map, as spire simulate writes it). Its geometry places it like the source.
+io::Map reference_on_grid(const Options& o, const io::Map& b, int threads, std::string& placed) {
+  if (!o.reference_pdb.empty()) {
+    if (b.nx % 2 == 0) fail_in(o.b, fmt::format("the map is {}^3; --reference-pdb needs an odd grid", b.nx));
+    placed = fmt::format("the model map of {} on this grid", o.reference_pdb);
+    return simulate::model_map(simulate::read_pdb(o.reference_pdb), b.voxel_size, b.nx, 1e-5);
+  }
+  io::Map a = io::read_mrc(o.a);
+  check_density(o.a, a);
+  if (a.nx == b.nx && a.ny == b.nx && a.nz == b.nx && std::abs(a.voxel_size - b.voxel_size) <= 1e-3 * b.voxel_size)
+    return a;
+  const auto c = resolution::density_centroid(a);
+  placed = fmt::format("{} ({} x {} x {} of {:.3f} A) resampled onto this grid, centred on its density at "
+                       "({:.1f}, {:.1f}, {:.1f}) A", o.a, a.nx, a.ny, a.nz, a.voxel_size, c[0], c[1], c[2]);
+  io::Map r = resolution::resample_onto(a, resolution::cubic_grid(b.nx, b.voxel_size, c), threads);
+  check_density(o.a + " (resampled)", r);
+  return r;
+}
+
 // Both maps are read and checked before any work starts.
 Outcome compare(const Options& o) {
   const auto start = std::chrono::steady_clock::now();
   Outcome r;
-  r.a = read_cubic(o.a);
   const io::Map b = read_cubic(o.b);
-  r.n = r.a.nx;
-  if (b.nx != r.n) fail_in(o.b, fmt::format("the map is {}^3 but {} is {}^3; both must be on one grid", b.nx, o.a, r.n));
-  if (std::abs(b.voxel_size - r.a.voxel_size) > 1e-3 * r.a.voxel_size)
-    fail_in(o.b, fmt::format("voxel size {:.4f} A differs from {} ({:.4f} A)", b.voxel_size, o.a, r.a.voxel_size));
+  r.n = b.nx;
+  r.a = reference_on_grid(o, b, o.threads > 0 ? o.threads : omp_get_max_threads(), r.placed);
   r.threads = o.threads > 0 ? o.threads : omp_get_max_threads();
   r.voxel = r.a.voxel_size;
   const std::vector<double> ref(r.a.data.begin(), r.a.data.end()), map(b.data.begin(), b.data.end());
@@ -92,7 +115,9 @@ Outcome compare(const Options& o) {
 
 void print(const Options& o, const Outcome& r) {
   const auto& al = r.aligned;
-  fmt::print("spire resolution: {} against {} ({}^3 voxels of {:.3f} A)\n", o.b, o.a, r.n, r.voxel);
+  fmt::print("spire resolution: {} against {} ({}^3 voxels of {:.3f} A)\n", o.b,
+             o.reference_pdb.empty() ? o.a : o.reference_pdb, r.n, r.voxel);
+  if (!r.placed.empty()) fmt::print("  reference: {}\n", r.placed);
   if (o.no_rotation)
     fmt::print("  aligned by translation: shift ({:.2f}, {:.2f}, {:.2f}) voxels, {}\n", al.shift[0], al.shift[1],
                al.shift[2], al.inverted ? "inverted hand" : "same hand");
@@ -113,12 +138,13 @@ void write(const Options& o, const Outcome& r) {
   const plot::FscCurveData curve{"aligned map against the reference", r.curve.fsc,
                                  plot_resolutions(r.at_05, r.at_0143)};
   plot::fsc_figure({r.n, r.voxel, {curve}}).write_png_and_svg((out / "fsc.png").string());
-  io::Map m = r.a;  // the reference's grid, voxel and origin
+  io::Map m = r.a;  // the reference's grid, voxel and origin: aligned.mrc overlays it
   m.data.assign(r.aligned.map.begin(), r.aligned.map.end());
   io::write_mrc((out / "aligned.mrc").string(), m);
   const auto& q = r.aligned.rotation;
   nlohmann::json summary;
-  summary["reference"] = o.a;
+  summary["reference"] = o.reference_pdb.empty() ? o.a : o.reference_pdb;
+  if (!r.placed.empty()) summary["reference_placed"] = r.placed;
   summary["map"] = o.b;
   summary["n"] = r.n;
   summary["voxel_angstrom"] = r.voxel;
@@ -142,14 +168,20 @@ void write(const Options& o, const Outcome& r) {
 Runner add_resolution(CLI::App& app) {
   auto* cmd = app.add_subcommand("resolution", "FSC resolution between two maps (the second aligned to the first)");
   auto o = std::make_shared<Options>();
-  cmd->add_option("a", o->a, "Reference map (MRC)")->required();
-  cmd->add_option("b", o->b, "Map to align to it and compare (MRC, same grid and voxel size)")->required();
+  cmd->add_option("a", o->a, "Reference map (MRC, any box and voxel: resampled onto b's grid)");
+  cmd->add_option("b", o->b, "Map to align to it and compare (MRC, cubic)");
+  cmd->add_option("--reference-pdb", o->reference_pdb,
+                  "Reference: this PDB's model map on the map's grid (as spire simulate makes it); give one map")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Folder for fsc.csv, fsc.png/svg, aligned.mrc, summary.json (none: print only)");
   cmd->add_flag("--no-rotation", o->no_rotation, "Align by translation and hand only (maps already in one frame)");
   cmd->add_option("--orientations", o->orientations, "Rotations in the coarse search")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_flag("--quiet", o->quiet, "Print nothing but errors");
   return [o] {
+    if (!o->reference_pdb.empty() && o->b.empty()) std::swap(o->a, o->b);
+    if (!o->reference_pdb.empty() && !o->a.empty()) fail("resolution: give one map with --reference-pdb, not two");
+    if (o->b.empty()) fail("resolution: give two maps (reference, map), or --reference-pdb PDB and a map");
     const Outcome r = compare(*o);
     if (!o->quiet) print(*o, r);
     if (!o->out.empty()) write(*o, r);

@@ -5,6 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "core/progress.hpp"
 #include "io/dataset.hpp"
 #include "simulate/simulate.hpp"
 
@@ -18,14 +19,17 @@ struct SimulateOptions {
 };
 
 void print_summary(const SimulateOptions& o, const simulate::SimulationSummary& sum) {
-  fmt::print("\n  model: {} atoms, {:.0f} electrons ({})\n", sum.atoms, sum.electrons,
+  fmt::print("  model: {} atoms, {:.0f} electrons ({})\n", sum.atoms, sum.electrons,
              o.s.pdb.empty() ? "built-in test molecule" : o.s.pdb);
   fmt::print("  resolution at the edge {:.1f} A, corner {:.1f} A\n", sum.resolution_edge, sum.resolution_corner);
   fmt::print("  mean photons per image {:.1f}\n", sum.mean_photons);
   fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
              static_cast<double>(o.s.n_images) / sum.seconds);
   fmt::print("  wrote {}\n", o.out);
-  if (!o.s.model_map.empty()) fmt::print("  wrote {} (model electron density)\n", o.s.model_map);
+  fmt::print("  the atoms' electron centroid ({:.3f}, {:.3f}, {:.3f}) A is the patterns' origin (model_centroid_angstrom)\n",
+             sum.centroid[0], sum.centroid[1], sum.centroid[2]);
+  if (!o.s.model_map.empty())
+    fmt::print("  wrote {} (model electron density; its MRC origin places it on the PDB's atoms)\n", o.s.model_map);
 }
 
 }  // namespace
@@ -65,12 +69,15 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
       fmt::print("spire simulate: {} images of {}x{} pixels, {} eV, {:.3g} photons on a {:.3g} m spot, noise {}\n",
                  o->s.n_images, o->s.detector_pixels, o->s.detector_pixels, o->s.beam.photon_energy_ev,
                  o->s.beam.photons_per_pulse, o->s.beam.radius_m, o->noise);
-    const auto progress = [](std::int64_t done, std::int64_t total) {
-      fmt::print("\r  {}/{} images", done, total);
-      std::fflush(stdout);
+    Progress live(o->quiet ? nullptr : stdout, Progress::pipe_interval_from_environment());
+    live.begin("simulating patterns", o->s.n_images);
+    std::int64_t reported = 0;
+    const auto progress = [&live, &reported](std::int64_t done, std::int64_t) {
+      live.add(done - reported);
+      reported = done;
     };
-    const auto sum = simulate::simulate_dataset(o->s, o->out, command_line,
-                                                o->quiet ? simulate::Progress{} : simulate::Progress(progress));
+    const auto sum = simulate::simulate_dataset(o->s, o->out, command_line, progress);
+    live.end();
     if (!o->quiet) print_summary(*o, sum);
     return 0;
   };

@@ -20,6 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What density.mrc's numbers are (docs/outputs.md).
+constexpr const char* density_label = "density, sqrt(image unit); |FT|^2 = merged intensity";
+
 io::Map centred_map(int n, double voxel, const std::vector<double>& values) {
   io::Map m;
   m.nx = m.ny = m.nz = n;
@@ -41,7 +44,8 @@ nlohmann::json generations_json(const std::vector<reconstruct::Generation>& gene
                    {"merging_s", g.merging_s}, {"phasing_s", g.phasing_s},
                    {"stage", name_of(reconstruct::kStageNames, g.stage)}, {"fit", g.fit},
                    {"reassigned", g.reassigned}, {"phasing_fourier_error", g.fourier_error}, {"change", g.change},
-                   {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg}});
+                   {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg},
+                   {"resolution_fsc_0.5_angstrom", g.resolution_angstrom}});
   return out;
 }
 
@@ -152,6 +156,9 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["intensity_voxel_inverse_angstrom"] = 1.0 / (static_cast<double>(st.grid.n) * voxel_angstrom(data));
   if (s.against_reference) {
     j["fsc_reference"] = s.reference;
+    j["density_aligned"] = {{"map", "density_aligned.mrc"},
+                            {"note", "density.mrc turned, mirrored and moved onto the reference, on its grid and "
+                                     "origin: it overlays the reference (and the PDB for spire simulate's model map)"}};
     j["correlation_with_reference"] = s.against_reference->correlation;
     put_fsc(j, "resolution_fsc_", *s.against_reference);
   }
@@ -179,13 +186,18 @@ std::vector<double> write_maps(const fs::path& dir, const reconstruct::Data& dat
   const double voxel = voxel_angstrom(data);
   // In the data's units (data.hpp): the loop works in units of the images' mean.
   const auto a = reconstruct::in_data_units(autocorrelation, data, 1);
-  io::write_mrc((dir / "density.mrc").string(), centred_map(n, voxel, reconstruct::in_data_units(density, data, 0.5)));
+  auto rho = centred_map(n, voxel, reconstruct::in_data_units(density, data, 0.5));
+  rho.labels = {density_label};
+  io::write_mrc((dir / "density.mrc").string(), rho);
   io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, a));
   // The merged model's intensity, Re FFT of the autocorrelation, centred; its voxels are
   // frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom.
   const auto intensity =
       phasing::intensity_of<double>(n, a, static_cast<int>(st.runtime.threads), st.runtime.fft_planning);
-  io::write_mrc((dir / "intensity.mrc").string(), centred_map(n, 1.0, intensity));
+  auto intensity_map = centred_map(n, 1.0, intensity);
+  intensity_map.labels = {"reciprocal space: voxel = frequency index k, s = k / (n voxel)",
+                          fmt::format("reciprocal voxel 1/(n voxel) = {:.6g} 1/A; index 0 at the centre", 1 / (n * voxel))};
+  io::write_mrc((dir / "intensity.mrc").string(), intensity_map);
   return intensity;
 }
 
@@ -221,6 +233,10 @@ void compare(Summary& s, const reconstruct::Data& data, const reconstruct::Setti
     const auto aligned = resolution::align_rotation<double>(n, s.density, ref);
     s.against_reference = fsc_result(voxel, resolution::fsc<double>(n, aligned.map, ref), aligned.correlation);
     s.reference = reference.string();
+    s.density_aligned = model_map->map;  // the reference's geometry: the maps overlay
+    const auto values = reconstruct::in_data_units(aligned.map, data, 0.5);
+    s.density_aligned->data.assign(values.begin(), values.end());
+    s.density_aligned->labels = {density_label, "aligned onto the reference (rotation, hand, shift)"};
     if (talk)
       fmt::print("  FSC against {}: 0.5: {}, 0.143: {} (correlation {:.3f})\n", reference.string(),
                  describe(s.against_reference->at_05), describe(s.against_reference->at_0143), aligned.correlation);
@@ -247,6 +263,7 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
   write_text_atomically(out / "orientations.csv", csv);
   reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, st, data_path,
                                   static_cast<std::int64_t>(result.generations.size()));
+  if (s.density_aligned) io::write_mrc((out / "density_aligned.mrc").string(), *s.density_aligned);
   if (s.halves) {
     for (int h = 0; h < 2; ++h)
       io::write_mrc((out / fmt::format("half_{}.mrc", h + 1)).string(),
@@ -255,10 +272,11 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
   write_plots(out, data, result, s, n, intensity);
   write_text_atomically(out / "summary.json", summary_json(data_path, data, st, result, s, team).dump(2) + "\n");
   if (talk)
-    fmt::print("  wrote {}/ (density.mrc, intensity.mrc, autocorrelation.mrc, {}fsc.csv/png/svg (blue: against "
+    fmt::print("  wrote {}/ (density.mrc, {}intensity.mrc, autocorrelation.mrc, {}fsc.csv/png/svg (blue: against "
                "the model, orange: half data), convergence, density/intensity slices, coverage (png/svg), "
                "orientations.h5/csv, {}{}summary.json)\n",
-               out.string(), s.halves ? "half_1.mrc, half_2.mrc, " : "", team.size() == 1 ? "checkpoint.h5, " : "",
+               out.string(), s.density_aligned ? "density_aligned.mrc (on the model's frame), " : "",
+               s.halves ? "half_1.mrc, half_2.mrc, " : "", team.size() == 1 ? "checkpoint.h5, " : "",
                st.output.every_generation ? "generations/, " : "");
 }
 

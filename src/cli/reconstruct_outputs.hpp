@@ -37,6 +37,9 @@ struct Summary {
   double halves_s = 0;
   std::optional<FscResult> against_reference, half_data;
   std::string reference;  // the model map the FSC is against
+  // The final density aligned onto the reference (rotation, hand, shift), in the data's
+  // units, with the reference's geometry (voxel, origin): density_aligned.mrc overlays it.
+  std::optional<io::Map> density_aligned;
   struct Resumed {
     std::string checkpoint;
     int generation = 0;
@@ -48,8 +51,10 @@ struct Summary {
 double voxel_angstrom(const reconstruct::Data& data);
 std::string absolute_path(const std::string& path);
 
-// density.mrc, autocorrelation.mrc and intensity.mrc in `dir`; returns the intensity (the
-// data's units, centred: frequency index k at voxel k + n/2).
+// density.mrc, autocorrelation.mrc and intensity.mrc in `dir`; units in docs/outputs.md
+// and each map's MRC labels. intensity.mrc's voxels are frequency indices (voxel size 1,
+// origin -n/2: index 0 at the centre); a label gives 1 / (n voxel), their size in 1/A.
+// Returns the intensity (the data's units, centred: frequency index k at voxel k + n/2).
 std::vector<double> write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
                                const std::vector<double>& density, const std::vector<double>& autocorrelation);
 
@@ -70,7 +75,8 @@ std::string map_mismatch(const io::Map& map, const reconstruct::Data& data, cons
 Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings& st, const reconstruct::State& result);
 
 // FSC of the final density against the reference map (aligned: rotation, hand, shift; one
-// map_mismatch accepted) and of the half maps against each other; prints them when `talk`.
+// map_mismatch accepted; the aligned map kept as density_aligned) and of the half maps
+// against each other; prints them when `talk`.
 void compare(Summary& summary, const reconstruct::Data& data, const reconstruct::Settings& st,
              const std::optional<ModelMap>& reference, bool talk);
 

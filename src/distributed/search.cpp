@@ -239,7 +239,8 @@ void OrientationSearch::State::run_streaming(std::span<const float> autocorrelat
     nearest[0]->reset();
     return;
   }
-  local->run(autocorrelation);
+  Progress silent;  // several ranks: no progress line inside the search
+  local->run(autocorrelation, silent);
   stats.slicing_s = local->slicing_s();
   stats.matching_s = stats.compute_s = local->matching_s();
   stats.batches = local->batches();

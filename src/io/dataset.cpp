@@ -172,6 +172,21 @@ std::optional<double> read_number_attribute(const std::string& file, hid_t f, co
   return v;
 }
 
+std::optional<std::array<double, 3>> read_vector_attribute(const std::string& file, hid_t f, const char* name) {
+  if (H5Aexists(f, name) <= 0) return std::nullopt;
+  Handle a(H5Aopen(f, name, H5P_DEFAULT), H5Aclose);
+  Handle type(H5Aget_type(a.get()), H5Tclose);
+  Handle space(H5Aget_space(a.get()), H5Sclose);
+  if (H5Tget_class(type.get()) != H5T_FLOAT && H5Tget_class(type.get()) != H5T_INTEGER)
+    fail_attribute(file, name, "expected 3 numbers");
+  if (H5Sget_simple_extent_npoints(space.get()) != 3) fail_attribute(file, name, "expected 3 numbers");
+  std::array<double, 3> v{};
+  if (H5Aread(a.get(), H5T_NATIVE_DOUBLE, v.data()) < 0) fail_attribute(file, name, "read failed");
+  for (double x : v)
+    if (!std::isfinite(x)) fail_attribute(file, name, fmt::format("holds {}", x));
+  return v;
+}
+
 // h5py writes str attributes as variable-length strings, numpy bytes as fixed-length.
 std::string read_string_attribute(const std::string& file, hid_t f, const char* name) {
   if (H5Aexists(f, name) <= 0) return {};
@@ -249,6 +264,7 @@ void read_attributes(const std::string& file, hid_t f, hsize_t n, DatasetInfo& i
   info.beam_radius = read_number_attribute(file, f, "beam_radius");
   info.command_line = read_string_attribute(file, f, "command_line");
   info.pdb = read_string_attribute(file, f, "pdb");
+  info.model_centroid = read_vector_attribute(file, f, "model_centroid_angstrom");
 }
 
 // Value `at` (image, 0, row, column) of a dataset, read as double (nullopt if unreadable).
@@ -439,6 +455,15 @@ void write_attributes(const std::string& path, hid_t f, const DatasetInfo& info)
     if (value) write_number_attribute(path, f, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &*value);
   if (!info.command_line.empty()) write_string_attribute(path, f, "command_line", info.command_line);
   if (!info.pdb.empty()) write_string_attribute(path, f, "pdb", info.pdb);
+  if (info.model_centroid) {
+    const hsize_t three = 3;
+    Handle space(H5Screate_simple(1, &three, nullptr), H5Sclose);
+    errno = 0;
+    Handle a(H5Acreate2(f, "model_centroid_angstrom", H5T_IEEE_F64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
+             H5Aclose);
+    if (!a.valid() || H5Awrite(a.get(), H5T_NATIVE_DOUBLE, info.model_centroid->data()) < 0)
+      fail_attribute(path, "model_centroid_angstrom", write_problem("write failed"));
+  }
 }
 
 }  // namespace
@@ -573,6 +598,8 @@ std::string describe(const std::string& path, bool every_image) {
   number("photons/pulse", info.photons_per_pulse, "");
   number("beam_radius", info.beam_radius, " m");
   if (!info.pdb.empty()) out += "  pdb           " + info.pdb + "\n";
+  if (const auto& c = info.model_centroid)
+    out += fmt::format("  model centroid ({:.3f}, {:.3f}, {:.3f}) A in the PDB frame\n", (*c)[0], (*c)[1], (*c)[2]);
   if (!info.command_line.empty()) out += "  command_line  " + info.command_line + "\n";
 
   const std::size_t sampled = every_image ? info.n_images : std::min<std::size_t>(info.n_images, 1000);

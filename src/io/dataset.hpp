@@ -10,7 +10,10 @@
 //   orientations              (N,1,4) or (N,4) quaternions w,x,y,z (ground truth)       optional
 //   volume                    (n0,n1,n2) reference 3D intensity                         optional
 //   root attributes: n_images (must equal N when present), det_distance (m),
-//   photon_energy (eV), photons_per_pulse, beam_radius (m), command_line, pdb; all optional.
+//   photon_energy (eV), photons_per_pulse, beam_radius (m), command_line, pdb,
+//   model_centroid_angstrom (3 float64: where the PDB frame's electron centroid was; the
+//   patterns are of the molecule moved so that it is at 0, and the model map's MRC origin
+//   puts it back); all optional.
 // Any integer or float type is accepted on read and converted. Images in memory are
 // N*H*W floats, image-major, then row (H), then column (W, fastest).
 //
@@ -58,6 +61,7 @@ struct DatasetInfo {
   std::optional<double> beam_radius;  // m
   std::string command_line;           // empty when absent
   std::string pdb;                    // empty when absent
+  std::optional<std::array<double, 3>> model_centroid;  // Angstrom, in the PDB's frame
 
   std::size_t pixels() const { return static_cast<std::size_t>(height) * width; }
 };

@@ -47,6 +47,50 @@ double get_f32(const Header& h, int word, bool swap) {
 
 std::string system_error() { return errno ? std::strerror(errno) : "I/O error"; }
 
+constexpr int label_word = 57, label_chars = 80, max_labels = 10;
+
+// "spire <version>", then the map's own labels (module contract: mrc.hpp).
+void put_labels(Header& h, const std::string& path, const std::vector<std::string>& labels) {
+  std::vector<std::string> out{"spire " SPIRE_VERSION};
+  for (const auto& l : labels) {
+    if (l.size() > label_chars)
+      fail_in(path, fmt::format("MRC label '{}' has {} characters (at most 80)", l, l.size()));
+    if (std::any_of(l.begin(), l.end(), [](char c) { return c < 32 || c > 126; }))
+      fail_in(path, fmt::format("MRC label '{}' holds a character outside printable ASCII", l));
+    if (l.rfind("spire ", 0) != 0 && out.size() < max_labels) out.push_back(l);
+  }
+  put_i32(h, 56, static_cast<std::int32_t>(out.size()));
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    unsigned char* at = &h[offset(label_word) + i * label_chars];
+    std::memset(at, ' ', label_chars);
+    std::memcpy(at, out[i].data(), out[i].size());
+  }
+}
+
+std::vector<std::string> get_labels(const Header& h, bool swap) {
+  const int count = std::clamp(get_i32(h, 56, swap), 0, max_labels);
+  std::vector<std::string> labels;
+  for (int i = 0; i < count; ++i) {
+    const auto* at = reinterpret_cast<const char*>(&h[offset(label_word) + std::size_t(i) * label_chars]);
+    std::string l(at, label_chars);
+    l.erase(std::find(l.begin(), l.end(), '\0'), l.end());
+    l.erase(l.find_last_not_of(' ') + 1);
+    labels.push_back(l);
+  }
+  return labels;
+}
+
+// The origin in whole voxels for NXSTART..NZSTART, or zeros when it is not whole.
+std::array<std::int32_t, 3> start_indices(const Map& map) {
+  std::array<std::int32_t, 3> start{};
+  for (int a = 0; a < 3; ++a) {
+    const double v = map.origin[std::size_t(a)] / map.voxel_size;
+    if (std::abs(v - std::round(v)) > 1e-4 || std::abs(v) > 1e9) return {};
+    start[std::size_t(a)] = static_cast<std::int32_t>(std::lround(v));
+  }
+  return start;
+}
+
 }  // namespace
 
 void write_mrc(const std::string& path, const Map& map) {
@@ -74,7 +118,8 @@ void write_mrc(const std::string& path, const Map& map) {
   put_i32(h, 2, map.ny);
   put_i32(h, 3, map.nz);
   put_i32(h, 4, 2);  // mode 2: 32-bit float
-  // words 5-7, nxstart..nzstart, stay 0: the origin is in words 50-52
+  const auto start = start_indices(map);  // words 5-7: the origin in voxels when whole
+  for (int a = 0; a < 3; ++a) put_i32(h, 5 + a, start[std::size_t(a)]);
   put_i32(h, 8, map.nx);  // mx, my, mz: sampling = map size, so cell / m is the voxel size
   put_i32(h, 9, map.ny);
   put_i32(h, 10, map.nz);
@@ -96,9 +141,7 @@ void write_mrc(const std::string& path, const Map& map) {
   const unsigned char stamp[4] = {0x44, 0x44, 0x00, 0x00};  // little-endian
   std::memcpy(&h[offset(54)], stamp, 4);
   put_f32(h, 55, std::sqrt(sum2 / double(n)));
-  put_i32(h, 56, 1);
-  const std::string label = "spire " SPIRE_VERSION;
-  std::memcpy(&h[offset(57)], label.data(), std::min<std::size_t>(label.size(), 80));
+  put_labels(h, path, map.labels);
 
   // Written beside the target and renamed, so readers never see half a map.
   const std::string tmp = temporary_path(path);
@@ -182,6 +225,7 @@ Map read_mrc(const std::string& path) {
   if (map.origin == std::array<double, 3>{})
     for (int a = 0; a < 3; ++a) map.origin[std::size_t(a)] = get_i32(h, 5 + a, swap) * voxel[a];
 
+  map.labels = get_labels(h, swap);
   map.data.resize(n);
   in.seekg(std::streamoff(header_bytes) + nsymbt);
   if (!in.read(reinterpret_cast<char*>(map.data.data()), std::streamsize(n * sizeof(float))))

@@ -87,6 +87,31 @@ std::array<double, 3> newton_step(double s0, const double* s, double h) {
   return d;
 }
 
+// Per centre, image-major: the centre itself when `offset` is 1, then the 6 axis points
+// c exp(+-h e_a) and the 3 pair points c exp(h (e_a + e_b)).
+void step_candidates(const std::vector<geometry::Quaternion>& centres, double h, std::int64_t offset,
+                     std::vector<geometry::Quaternion>& candidates) {
+  constexpr int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+  const std::int64_t per_image = 9 + offset;
+  candidates.resize(centres.size() * static_cast<std::size_t>(per_image));
+  for (std::size_t i = 0; i < centres.size(); ++i) {
+    auto* c = candidates.data() + static_cast<std::int64_t>(i) * per_image;
+    if (offset) c[0] = centres[i];
+    for (int a = 0; a < 3; ++a) {
+      std::array<double, 3> v{0, 0, 0};
+      v[a] = h;
+      c[offset + 2 * a] = turned(centres[i], v);
+      v[a] = -h;
+      c[offset + 2 * a + 1] = turned(centres[i], v);
+    }
+    for (int k = 0; k < 3; ++k) {
+      std::array<double, 3> v{0, 0, 0};
+      v[pairs[k][0]] = v[pairs[k][1]] = h;
+      c[offset + 6 + k] = turned(centres[i], v);
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -119,6 +144,10 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   // One slicer (plan, fine grid, point buffers) for every evaluation: only the orientations change.
   slicing::Slicer<T> slicer(starts, pixels, s_ext, n, so);
   slicer.set_autocorrelation(autocorrelation);
+  Progress silent;
+  Progress& progress = options.progress ? *options.progress : silent;
+  const std::int64_t steps_slices = options.steps > 0 ? 9 + 10 * (options.steps - 1) + 1 : 0;
+  progress.begin("local refinement (slices)", N * (starts_per_image + steps_slices));
 
   // Scores every orientation of `candidates` (image-major: per image `per_image` of them)
   // against its image; keeps each image's best in orientations/scores.
@@ -141,6 +170,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
             score_one(images.data() + i * P, slices.data() + k * P, P, matching);
       }
       scoring += since(t1);
+      progress.add(count);
     }
     stats.slices += static_cast<std::int64_t>(candidates.size());
     stats.scoring_s += scoring;
@@ -162,27 +192,10 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   // points c exp(h (e_a + e_b)): 10 scores that fix a quadratic in 3 dimensions.
   std::vector<geometry::Quaternion> centres(best_start), candidates;
   const std::vector<double> start_scores(scores.begin(), scores.end());
-  constexpr int pairs[3][2] = {{0, 1}, {0, 2}, {1, 2}};
   for (int step = 0; step < options.steps; ++step) {
     const double h = options.first_step / std::pow(2.0, step);
     const std::int64_t per_image = step == 0 ? 9 : 10, offset = per_image - 9;
-    candidates.resize(static_cast<std::size_t>(N * per_image));
-    for (std::int64_t i = 0; i < N; ++i) {
-      auto* c = candidates.data() + i * per_image;
-      if (offset) c[0] = centres[i];
-      for (int a = 0; a < 3; ++a) {
-        std::array<double, 3> v{0, 0, 0};
-        v[a] = h;
-        c[offset + 2 * a] = turned(centres[i], v);
-        v[a] = -h;
-        c[offset + 2 * a + 1] = turned(centres[i], v);
-      }
-      for (int k = 0; k < 3; ++k) {
-        std::array<double, 3> v{0, 0, 0};
-        v[pairs[k][0]] = v[pairs[k][1]] = h;
-        c[offset + 6 + k] = turned(centres[i], v);
-      }
-    }
+    step_candidates(centres, h, offset, candidates);
     evaluate(candidates, per_image);
     for (std::int64_t i = 0; i < N; ++i) {
       const double* s = candidate_scores.data() + i * per_image + offset;
@@ -192,6 +205,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   }
   if (options.steps > 0) evaluate(centres, 1);
 
+  progress.end();
   double moved = 0;
   for (std::int64_t i = 0; i < N; ++i) {
     const double a = geometry::angle_between(orientations[i], best_start[i]);

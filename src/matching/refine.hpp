@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/fft.hpp"
+#include "core/progress.hpp"
 #include "geometry/orientations.hpp"
 #include "matching/matching.hpp"
 
@@ -36,6 +37,7 @@ struct RefineOptions {
   double tolerance = 1e-5;          // slicing NUFFT tolerance
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default
   Planning planning = Planning::measure;  // of the slicing NUFFT's FFT
+  Progress* progress = nullptr;     // not a setting: told of every batch of slices scored
 };
 
 struct RefineStats {

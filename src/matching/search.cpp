@@ -19,7 +19,8 @@ SliceSearch::SliceSearch(std::span<const geometry::Quaternion> references, std::
       nearest_(n_images, static_cast<std::int64_t>(pixels.size()), images, matching),
       batch_(static_cast<std::size_t>(slicing.batch_size) * pixels.size()) {}
 
-void SliceSearch::run(std::span<const float> autocorrelation) {
+void SliceSearch::run(std::span<const float> autocorrelation, Progress& progress) {
+  progress.begin("slicing and matching (reference batches)", slicer_.n_batches());
   nearest_.reset();
   slicing_s_ = matching_s_ = 0;
   slicer_.set_autocorrelation(autocorrelation);
@@ -33,7 +34,9 @@ void SliceSearch::run(std::span<const float> autocorrelation) {
     nearest_.add_batch(first_ + slicer_.batch_first(b), count,
                        std::span<const float>(batch_.data(), static_cast<std::size_t>(count) * P));
     matching_s_ += seconds(t1, clock_type::now());
+    progress.add();
   }
+  progress.end();
 }
 
 }  // namespace spire::matching

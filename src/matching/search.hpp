@@ -16,6 +16,7 @@
 #include <span>
 #include <vector>
 
+#include "core/progress.hpp"
 #include "geometry/orientations.hpp"
 #include "matching/matching.hpp"
 #include "slicing/slicing.hpp"
@@ -28,8 +29,9 @@ class SliceSearch {
               std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n, std::int64_t n_images,
               std::span<const float> images, const slicing::Options& slicing, const Options& matching);
 
-  // One generation against the slices of `autocorrelation` (n^3, as Slicer takes it).
-  void run(std::span<const float> autocorrelation);
+  // One generation against the slices of `autocorrelation` (n^3, as Slicer takes it);
+  // reports each batch to `progress`.
+  void run(std::span<const float> autocorrelation, Progress& progress);
 
   const std::vector<std::int64_t>& indices() const { return nearest_.indices(); }  // n_images x top_k
   const std::vector<float>& scores() const { return nearest_.scores(); }

@@ -37,6 +37,7 @@
 #include <span>
 #include <vector>
 
+#include "core/progress.hpp"
 #include "distributed/search.hpp"
 #include "distributed/team.hpp"
 #include "geometry/orientations.hpp"
@@ -75,6 +76,15 @@ class Backend {
   virtual void sum(std::span<double> values) const = 0;
   virtual std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const = 0;
   virtual bool lead() const = 0;
+
+  // Where the long steps (slicing and matching, local refinement, merging) report how far
+  // they are: silent unless set (the lead's terminal; core/progress.hpp).
+  void report_to(Progress& progress) { progress_ = &progress; }
+  Progress& progress() const { return progress_ ? *progress_ : silent_; }
+
+ private:
+  Progress* progress_ = nullptr;
+  static inline Progress silent_;
 };
 
 // The options of every stage, derived once from the settings and the data.

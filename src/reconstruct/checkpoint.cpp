@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <functional>
+#include <string>
+#include <string_view>
 
 #include "core/error.hpp"
 #include "io/hdf5_file.hpp"
@@ -18,7 +20,7 @@ constexpr std::int64_t kVersion = 3;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
-static_assert(sizeof(Generation) == 96, "Generation changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(Generation) == 104, "Generation changed: update write_checkpoint/read_checkpoint");
 static_assert(sizeof(State) == 128, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
@@ -32,6 +34,7 @@ constexpr DoubleField kDoubleFields[] = {
     {"fit", &Generation::fit},               {"change", &Generation::change},
     {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
     {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::local_s},
+    {"resolution_angstrom", &Generation::resolution_angstrom},  // absent in older files: -1
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -112,6 +115,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   w.attribute("", "version", kVersion);
   w.attribute("", "settings", id.settings);
   w.attribute("", "data_path", id.data_path);
+  if (id.reference) w.attribute("", "reference", *id.reference);
   w.attribute("", "data_images", id.n_images);
   w.attribute("", "data_pixels", id.n_pixels);
   w.attribute("", "data_fingerprint", hex(id.data_fingerprint));
@@ -162,6 +166,7 @@ Checkpoint read_checkpoint(const std::string& path) {
     fail_in(path, fmt::format("checkpoint version {}; this spire reads versions 2 and {}", id.version, kVersion));
   id.settings = r.string_attribute("", "settings");
   id.data_path = r.string_attribute("", "data_path");
+  if (r.has_attribute("", "reference")) id.reference = r.string_attribute("", "reference");
   id.n_images = r.integer_attribute("", "data_images");
   id.n_pixels = r.integer_attribute("", "data_pixels");
   id.grid_n = r.integer_attribute("", "grid_n");
@@ -209,7 +214,9 @@ Checkpoint read_checkpoint(const std::string& path) {
     s.generations[i].cg_iterations = cg[i];
   }
   for (const auto& f : kDoubleFields) {
-    const auto v = r.read<double>(std::string("generations/") + f.name, {G});
+    const std::string name = std::string("generations/") + f.name;
+    if (!r.has(name) && std::string_view(f.name) == "resolution_angstrom") continue;  // older files: -1
+    const auto v = r.read<double>(name, {G});
     for (std::size_t i = 0; i < G; ++i) s.generations[i].*f.member = v[i];
   }
   return c;

@@ -25,6 +25,7 @@
 // Errors name the checkpoint file: not HDF5, not a checkpoint, another version, a missing
 // or misshapen array, or a run that differs from the one it is resumed with.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "reconstruct/reconstruct.hpp"
@@ -36,6 +37,9 @@ namespace spire::reconstruct {
 struct RunIdentity {
   std::string settings;       // to_toml(settings) of the run that wrote it
   std::string data_path;      // the data file (absolute path)
+  // The model map the run's FSC is against (absolute path, "" for none), which a resume
+  // uses unless told otherwise; not recorded (nullopt) in files of older builds.
+  std::optional<std::string> reference;
   std::int64_t n_images = 0;  // images used (after data.images)
   std::int64_t n_pixels = 0;
   std::int64_t grid_n = 0;

@@ -36,7 +36,7 @@ class CpuBackend final : public Backend {
   Matches slice_and_match(std::span<const double> model) override {
     model_.assign(model.begin(), model.end());
     if (local_) {
-      local_->run(model_);
+      local_->run(model_, progress());
       return {local_->indices(), local_->scores(), local_->slicing_s(), local_->matching_s()};
     }
     if (!ranks_) fail("reconstruct: no reference slices in an oracle run");
@@ -47,8 +47,10 @@ class CpuBackend final : public Backend {
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
               std::span<geometry::Quaternion> orientations, std::span<double> scores) override {
     model_.assign(model.begin(), model.end());
+    auto refine = options_.refine;
+    refine.progress = &progress();
     matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, data_.images, starts, per_image,
-                                         options_.matching, options_.refine, orientations, scores);
+                                         options_.matching, refine, orientations, scores);
   }
 
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
@@ -124,6 +126,7 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
   const std::int64_t N = data_.n_images, P = data_.n_pixels;
   std::vector<float> x, y, z, images;
   merger_.reset();
+  progress().begin("merging (images)", N);
   for (std::int64_t first = 0; first < N; first += kChunk) {
     x.clear(), y.clear(), z.clear(), images.clear();
     for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
@@ -132,7 +135,9 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
       images.insert(images.end(), data_.images.begin() + i * P, data_.images.begin() + (i + 1) * P);
     }
     if (!images.empty()) merger_.accumulate(x, y, z, images);
+    progress().add(std::min(kChunk, N - first));
   }
+  progress().end();
   team_.sum(merger_.kernel());
   team_.sum(merger_.rhs());
   merging::Solution solution;

@@ -32,14 +32,17 @@ class CudaBackend final : public Backend {
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
               std::span<geometry::Quaternion> orientations, std::span<double> scores) override {
     model_.assign(model.begin(), model.end());
+    auto refine = options_.refine;
+    refine.progress = &progress();
     matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent, data_.images, starts,
-                                         per_image, options_.matching, options_.refine, orientations, scores);
+                                         per_image, options_.matching, refine, orientations, scores);
   }
 
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                           const std::function<bool(std::int64_t)>& keep) override {
     if (!keep) return gpu_.merge(orientations, x0);
     if (!subsets_) subsets_ = make_cpu_backend(data_, settings_with_cpu(), team_);
+    subsets_->report_to(progress());
     return subsets_->merge(orientations, x0, keep);
   }
 

@@ -29,6 +29,9 @@ struct Data {
   std::vector<float> images;                       // n_images x n_pixels
   std::vector<std::array<double, 3>> pixels;       // reciprocal positions (any unit)
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
+  // Evaluation only, never seen by the loop's steps: a model map on the run's grid (n^3,
+  // centred) for each generation's FSC against it; empty: none.
+  std::vector<double> reference;
 
   // Derived by prepare():
   std::int64_t first = 0;         // this rank's first image among all ranks'

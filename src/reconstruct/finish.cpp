@@ -1,5 +1,7 @@
 #include "reconstruct/finish.hpp"
 
+#include <fmt/core.h>
+
 #include <algorithm>
 
 #include "core/error.hpp"
@@ -12,11 +14,14 @@ AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<c
   const int n = static_cast<int>(st.grid.n), threads = static_cast<int>(st.runtime.threads);
   auto schedule = phasing_schedule(st);
   std::vector<std::pair<double, std::vector<double>>> runs;
+  backend.progress().begin("phasing runs to average", st.phasing.final_average);
   for (std::int64_t k = 0; k < st.phasing.final_average; ++k) {
     schedule.seed = seed + static_cast<std::uint64_t>(k);
     auto r = backend.phase(autocorrelation, schedule);
     runs.emplace_back(r.fourier_error, std::move(r.density));
+    backend.progress().add();
   }
+  backend.progress().end();
   std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   AveragedPhasing out;
   for (const auto& run : runs) out.fourier_errors.push_back(run.first);
@@ -36,6 +41,7 @@ HalfMaps half_maps(Backend& backend, const Data& data, const Settings& st,
     fail("half_maps: one orientation per image is needed");
   HalfMaps halves;
   for (int h = 0; h < 2; ++h) {
+    backend.progress().set_context(fmt::format("half map {} of 2", h + 1));
     const auto merged = backend.merge(orientations, {}, [&](std::int64_t i) { return (data.first + i) % 2 == h; });
     const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
     halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, merged.x, half_seed).density;

@@ -1,10 +1,14 @@
 #include "reconstruct/reconstruct.hpp"
 
+#include <fmt/core.h>
+
 #include <chrono>
 #include <cmath>
 
 #include "core/error.hpp"
 #include "matching/fit.hpp"
+#include "resolution/align.hpp"
+#include "resolution/fsc.hpp"
 
 namespace spire::reconstruct {
 namespace {
@@ -125,6 +129,21 @@ double orientation_error(Backend& backend, const Data& data, const State& state)
   return error;
 }
 
+// Evaluation only: the FSC 0.5 resolution of the density against data.reference, aligned
+// (rotation, hand, shift) as the final comparison is; -1 without a reference.
+double resolution_against_reference(Backend& backend, const Data& data, const Settings& st, const State& state) {
+  if (data.reference.empty()) return -1;
+  double angstrom = 0;
+  if (backend.lead()) {
+    const int n = static_cast<int>(st.grid.n), threads = static_cast<int>(st.runtime.threads);
+    const auto aligned = resolution::align_rotation<double>(n, state.density, data.reference, {}, threads);
+    const auto curve = resolution::fsc<double>(n, aligned.map, data.reference, threads);
+    angstrom = resolution::resolution_at(curve, 1e10 / (2 * data.extent), 0.5).angstrom;
+  }
+  backend.sum(std::span<double>(&angstrom, 1));  // the lead's value on every rank
+  return angstrom;
+}
+
 }  // namespace
 
 State run(Backend& backend, const Data& data, const Settings& st, const ProgressFn& progress, const State* resume) {
@@ -137,10 +156,13 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     Generation gen;
     gen.index = state.next_generation;
     gen.stage = stage_of(gen.index, state.standing, st.orientations.oracle);
+    backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
+                                               name_of(kStageNames, gen.stage)));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, fit, state, gen);
     merge(backend, state, gen);
     phase(backend, options.phasing, state, gen);
     gen.median_error_deg = orientation_error(backend, data, state);
+    gen.resolution_angstrom = resolution_against_reference(backend, data, st, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
     state.slicing_input = state.standing.refining ? state.autocorrelation : backend.autocorrelation_of(state.density);
     state.generations.push_back(gen);

@@ -1,5 +1,7 @@
 #include "reconstruct/stages.hpp"
 
+#include <fmt/core.h>
+
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -66,6 +68,44 @@ Standing next_standing(const Standing& now, std::span<const Generation> history,
   }
   if (latest.index + 1 >= rules.max) next.finished = true;
   return next;
+}
+
+namespace {
+
+// The converging rules that held after `latest` (of stage refine, local or oracle), in words.
+std::string settled_because(std::span<const Generation> history, const Generation& latest,
+                            const Settings::Generations& rules) {
+  std::vector<double> fits;
+  std::int64_t of_stage = 0;
+  for (const auto& h : history)
+    if (h.stage == latest.stage) fits.push_back(h.fit), ++of_stage;
+  std::vector<std::string> why;
+  if (latest.stage == Stage::local && of_stage >= rules.local_max)
+    why.push_back(fmt::format("{} local generation{} ran (generations.local_max = {})", of_stage,
+                              of_stage == 1 ? "" : "s", rules.local_max));
+  if (latest.change < rules.stop_change)
+    why.push_back(fmt::format("the merged map changed by {:.2g}, below generations.stop_change = {:g}", latest.change,
+                              rules.stop_change));
+  if (latest.stage == Stage::refine && latest.reassigned < rules.stop_reassigned)
+    why.push_back(fmt::format("{:.2g} of the images moved, below generations.stop_reassigned = {:g}", latest.reassigned,
+                              rules.stop_reassigned));
+  if (latest.stage != Stage::oracle && slow_generations(fits, rules.stop_fit) >= rules.fit_patience)
+    why.push_back(fmt::format("the fit improved by less than generations.stop_fit = {:g} in {} generations in a row "
+                              "(generations.fit_patience = {})",
+                              rules.stop_fit, slow_generations(fits, rules.stop_fit), rules.fit_patience));
+  std::string out;
+  for (const auto& w : why) out += (out.empty() ? "" : "; ") + w;
+  return out;
+}
+
+}  // namespace
+
+std::string stop_reason(const Standing& standing, std::span<const Generation> history,
+                        const Settings::Generations& rules) {
+  if (!standing.finished || history.empty()) return {};
+  if (!standing.converged)
+    return fmt::format("stopped at generations.max = {} before the stopping rules were met", rules.max);
+  return "converged: " + settled_because(history, history.back(), rules);
 }
 
 }  // namespace spire::reconstruct

@@ -22,6 +22,7 @@
 //   any    -> finished  when generations.max generations have run.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "core/names.hpp"
@@ -48,6 +49,7 @@ struct Generation {
   double fourier_error = 0;       // phasing's final Fourier error
   int cg_iterations = 0;
   double median_error_deg = -1;   // against the true orientations (evaluation only), -1: none
+  double resolution_angstrom = -1;  // FSC 0.5 against Data::reference (evaluation only), -1: none
 };
 
 // Where a run stands between generations.
@@ -69,6 +71,11 @@ Stage stage_of(int index, const Standing& standing, bool oracle);
 // Where the run stands after `latest`, given every generation before it (in order).
 Standing next_standing(const Standing& now, std::span<const Generation> history, const Generation& latest,
                        const Settings::Generations& rules);
+
+// Why a finished run stopped, in words that name the rule and its setting (the last
+// generation's rules read again from `history`, which ends with it); "" when not finished.
+std::string stop_reason(const Standing& standing, std::span<const Generation> history,
+                        const Settings::Generations& rules);
 
 // Generations in a row, the last one included, whose fit (lower is better) improved by less
 // than the fraction stop_fit over the one before; fits are one stage's generations in order.

@@ -33,19 +33,66 @@ double largest_s(const geometry::Detector& det, double wavelength_m) {
   return s_max;
 }
 
+// The model density moved from the centred atoms' frame back to the PDB's.
+void place_in_pdb_frame(io::Map& density, const std::array<double, 3>& centroid) {
+  for (int d = 0; d < 3; ++d) density.origin[std::size_t(d)] += centroid[std::size_t(d)];
+  density.labels = {"model electron density (electrons/A^3) placed on the PDB's atoms"};
+}
+
+// The dataset's geometry and attributes (io/dataset.hpp) for these settings.
+io::DatasetInfo dataset_info(const SimulationSettings& st, const geometry::Detector& det,
+                             const std::string& command_line, const std::array<double, 3>& centroid) {
+  const double lambda = st.beam.wavelength_m();
+  io::DatasetInfo info;
+  info.n_images = static_cast<std::size_t>(st.n_images);
+  info.height = static_cast<int>(det.rows());
+  info.width = static_cast<int>(det.cols());
+  for (const auto& v : geometry::reciprocal_positions(det, lambda))
+    for (double c : v) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
+  for (const auto& rc : det.pixel_index_map()) {
+    info.pixel_index_map.push_back(rc[0]);
+    info.pixel_index_map.push_back(rc[1]);
+  }
+  for (double v : geometry::polarization_factors(det)) info.polarization.push_back(static_cast<float>(v));
+  for (double v : geometry::solid_angles(det)) info.solid_angle.push_back(static_cast<float>(v));
+  info.det_distance = st.detector_distance;
+  info.photon_energy = st.beam.photon_energy_ev;
+  info.photons_per_pulse = st.beam.photons_per_pulse;
+  info.beam_radius = st.beam.radius_m;
+  info.command_line = command_line;
+  info.pdb = st.pdb.empty() ? "built-in test molecule" : st.pdb;
+  info.model_centroid = centroid;
+  return info;
+}
+
 }  // namespace
 
-std::vector<Atom> centred(std::vector<Atom> atoms) {
-  double w = 0, c[3] = {0, 0, 0};
+std::array<double, 3> electron_centroid(const std::vector<Atom>& atoms) {
+  double w = 0;
+  std::array<double, 3> c{};
   for (const auto& a : atoms) {
     const double z = a.occupancy * atom_form_factor(a.element, a.charge).atomic_number;
     for (int d = 0; d < 3; ++d) c[d] += z * a.position_angstrom[d];
     w += z;
   }
   if (w > 0)
-    for (auto& a : atoms)
-      for (int d = 0; d < 3; ++d) a.position_angstrom[d] -= c[d] / w;
+    for (double& v : c) v /= w;
+  return c;
+}
+
+std::vector<Atom> centred(std::vector<Atom> atoms) {
+  const auto c = electron_centroid(atoms);
+  for (auto& a : atoms)
+    for (int d = 0; d < 3; ++d) a.position_angstrom[d] -= c[d];
   return atoms;
+}
+
+io::Map model_map(const std::vector<Atom>& atoms, double voxel, std::int64_t n, double tolerance) {
+  if (!(voxel > 0)) fail("model map: the voxel size must be positive");
+  const auto c = electron_centroid(atoms);
+  io::Map map = reference_model(centred(atoms), 1 / (2 * voxel), n, tolerance).density;
+  place_in_pdb_frame(map, c);
+  return map;
 }
 
 double PhotonCounter::uniform() {
@@ -179,9 +226,12 @@ void PatternSimulator::patterns(const std::vector<geometry::Quaternion>& orienta
 
 ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::Detector& det,
                                double wavelength_m, std::int64_t n, double tolerance) {
+  return reference_model(atoms, largest_s(det, wavelength_m), n, tolerance);
+}
+
+ReferenceModel reference_model(const std::vector<Atom>& atoms, double s_max, std::int64_t n, double tolerance) {
   if (n < 3 || n % 2 == 0)
     fail("reference model grid size must be odd and at least 3, got " + std::to_string(n));
-  const double s_max = largest_s(det, wavelength_m);
   // The reconstruction's real-space voxel is 1 / (2 s_max) (slicing/slicing.hpp); the
   // reciprocal spacing that makes this map's voxel the same is 2 s_max / n.
   const double ds = 2 * s_max / static_cast<double>(n);
@@ -236,29 +286,14 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
     fail("simulate: photon energy, photons per pulse and beam radius must be positive");
   if (st.batch_images < 1) fail("simulate: batch_images must be at least 1");
 
-  const auto atoms = centred(st.pdb.empty() ? built_in_molecule() : read_pdb(st.pdb));
+  const auto pdb_atoms = st.pdb.empty() ? built_in_molecule() : read_pdb(st.pdb);
+  const auto centroid = electron_centroid(pdb_atoms);
+  const auto atoms = centred(pdb_atoms);
   const auto det = geometry::Detector::square(st.detector_pixels, st.detector_width, st.detector_distance);
   const double lambda = st.beam.wavelength_m();
   PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads, st.method);
 
-  io::DatasetInfo info;
-  info.n_images = static_cast<std::size_t>(st.n_images);
-  info.height = static_cast<int>(det.rows());
-  info.width = static_cast<int>(det.cols());
-  for (const auto& v : geometry::reciprocal_positions(det, lambda))
-    for (double c : v) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
-  for (const auto& rc : det.pixel_index_map()) {
-    info.pixel_index_map.push_back(rc[0]);
-    info.pixel_index_map.push_back(rc[1]);
-  }
-  for (double v : geometry::polarization_factors(det)) info.polarization.push_back(static_cast<float>(v));
-  for (double v : geometry::solid_angles(det)) info.solid_angle.push_back(static_cast<float>(v));
-  info.det_distance = st.detector_distance;
-  info.photon_energy = st.beam.photon_energy_ev;
-  info.photons_per_pulse = st.beam.photons_per_pulse;
-  info.beam_radius = st.beam.radius_m;
-  info.command_line = command_line;
-  info.pdb = st.pdb.empty() ? "built-in test molecule" : st.pdb;
+  const io::DatasetInfo info = dataset_info(st, det, command_line, centroid);
 
   const auto orientations = geometry::random_orientations(static_cast<std::size_t>(st.n_images), st.seed);
   std::vector<double> quats;
@@ -266,6 +301,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
 
   ReferenceModel model;
   if (st.volume_size > 0) model = reference_model(atoms, det, lambda, st.volume_size, st.tolerance);
+  place_in_pdb_frame(model.density, centroid);
 
   io::DatasetWriter writer(out, info, quats, model.intensity);
   const std::int64_t P = det.size();
@@ -301,6 +337,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   sum.seconds = seconds;
   sum.resolution_edge = geometry::resolution_edge_angstrom(det, lambda);
   sum.resolution_corner = geometry::resolution_corner_angstrom(det, lambda);
+  sum.centroid = centroid;
   return sum;
 }
 

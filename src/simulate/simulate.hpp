@@ -10,7 +10,10 @@
 // agree. Optional Poisson noise; every image's random stream is derived from (seed, image
 // index), so the result does not depend on the thread count or batch size.
 // The molecule is first centred on its electron centroid (intensities do not change; the
-// reference density map is then centred in its box).
+// reference density map is then centred in its box, and its MRC origin puts the box back
+// where the PDB's atoms are: the map overlays the model in ChimeraX; the centroid is
+// recorded in the dataset, model_centroid_angstrom).
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -55,6 +58,7 @@ struct SimulationSummary {
   double seconds = 0;            // pattern computation and noise, not file writing
   double resolution_edge = 0;    // Angstrom, edge midpoint
   double resolution_corner = 0;  // Angstrom
+  std::array<double, 3> centroid{};  // Angstrom: the atoms' electron centroid in the PDB frame
 };
 
 // Writes the dataset to `out` atomically; `command_line` is stored as an attribute.
@@ -73,8 +77,17 @@ struct ReferenceModel {
   io::Map density;
   double reciprocal_spacing = 0;  // ds, 1/Angstrom
 };
+// The density's origin is -(n/2) voxel: the atoms' frame's 0 at the centre voxel n/2.
 ReferenceModel reference_model(const std::vector<Atom>& atoms, const geometry::Detector& detector,
                                double wavelength_m, std::int64_t n, double tolerance);
+// The same for the band limit s_max (1/Angstrom) of a grid of voxel 1 / (2 s_max).
+ReferenceModel reference_model(const std::vector<Atom>& atoms, double s_max, std::int64_t n, double tolerance);
+
+// The model density (reference_model's, electrons per cubic Angstrom) of atoms in their
+// own frame (a PDB's) on n^3 voxels of `voxel` Angstrom (n odd): the atoms centred, then
+// the map's origin moved by their centroid so that it overlays them. What `spire simulate`
+// writes as its model map, for a grid of any voxel (`spire resolution --reference-pdb`).
+io::Map model_map(const std::vector<Atom>& atoms, double voxel, std::int64_t n, double tolerance);
 
 // Patterns (expected photons, no noise) of given orientations: the kernel of
 // simulate_dataset, set up once per molecule and detector.
@@ -97,7 +110,9 @@ class PatternSimulator {
   std::unique_ptr<State> s_;
 };
 
-// Atoms moved so that their electron centroid (weights occupancy * Z) is at the origin.
+// The atoms' electron centroid (weights occupancy * Z), Angstrom; 0 for no electrons.
+std::array<double, 3> electron_centroid(const std::vector<Atom>& atoms);
+// Atoms moved so that their electron centroid is at the origin.
 std::vector<Atom> centred(std::vector<Atom> atoms);
 
 // Poisson photon counts from a per-image random stream: inversion (exact) for means below

@@ -43,8 +43,10 @@ for f in density.mrc intensity.mrc autocorrelation.mrc orientations.csv generati
   check "cmp -s '$dir/resumed/$f' '$dir/straight/$f'" "resumed $f equals the uninterrupted run's"
 done
 rm "$dir/r/density.mrc"
-msg=$("$spire" reconstruct --resume "$dir/r" --quiet 2>&1)
+msg=$("$spire" reconstruct --resume "$dir/r" 2>&1)
 check "grep -q 'finished' <<< \"\$msg\"" "resuming a finished run says so: '$msg'"
+msg=$("$spire" reconstruct --resume "$dir/r" --quiet 2>&1)
+check "[ -z \"\$msg\" ]" "--quiet: resuming a finished run prints nothing: '$msg'"
 check "[ -s '$dir/r/density.mrc' ]" "a finished run's outputs are written again"
 
 # Resume errors: exit code 2, the message names the file or the setting.

@@ -64,9 +64,19 @@ expect_error() {  # ARGS... ; the message must name $want
 want=missing.mrc what="missing file" expect_error "$dir/d_model.mrc" "$dir/missing.mrc"
 echo "not a map" > "$dir/text.mrc"
 want=text.mrc what="corrupt file" expect_error "$dir/text.mrc" "$dir/d_model.mrc"
-want=small_model.mrc what="different sizes" expect_error "$dir/d_model.mrc" "$dir/small_model.mrc"
-want="voxel size" what="different voxel sizes" expect_error "$dir/d_model.mrc" "$dir/coarser.mrc"
 check "[ ! -e '$dir/x' ]" "a rejected run writes nothing"
+
+# A reference of another box or voxel size is resampled onto the map's grid.
+msg=$("$spire" resolution "$dir/small_model.mrc" "$dir/d_model.mrc" --orientations 300 --out "$dir/s" 2>&1)
+check "grep -q 'resampled onto this grid' <<< \"\$msg\"" "another box: resampled: '$msg'"
+corr_s=$(json "$dir/s/summary.json" correlation)
+check "python3 -c 'import sys; sys.exit(0 if $corr_s > 0.95 else 1)'" "another box (21^3 against 31^3) correlates (got $corr_s)"
+msg=$("$spire" resolution "$dir/coarser.mrc" "$dir/d_model.mrc" --orientations 300 2>&1)
+check "grep -q 'resampled onto this grid' <<< \"\$msg\"" "another voxel size: resampled: '$msg'"
+set +e
+msg=$("$spire" resolution "$dir/d_model.mrc" 2>&1); rc=$?
+set -e
+check "[ $rc -eq 2 ] && grep -q 'give two maps' <<< \"\$msg\"" "one map, no --reference-pdb: rc $rc, '$msg'"
 
 # Maps that hold no comparable density: NaN or Inf voxels, all zero, constant. Each is named
 # with its file, with and without the rotation search.

@@ -48,6 +48,7 @@ DatasetInfo small_info(bool optional_parts = true) {
     info.beam_radius = 5e-7;
     info.command_line = "skopi simulate --pdb 3iyf.pdb";
     info.pdb = "3iyf.pdb";
+    info.model_centroid = std::array<double, 3>{71.25, -40.5, 3.125};
   }
   return info;
 }
@@ -151,6 +152,7 @@ TEST(Dataset, RoundTripWithAllParts) {
   EXPECT_EQ(info.beam_radius, want.beam_radius);
   EXPECT_EQ(info.command_line, want.command_line);
   EXPECT_EQ(info.pdb, want.pdb);
+  EXPECT_EQ(info.model_centroid, want.model_centroid);
 
   std::vector<float> images(N * H * W);
   reader.read_images(0, N, images.data());

@@ -126,6 +126,37 @@ TEST(Mrc, HeaderFollowsMrc2014) {
   EXPECT_EQ(second_row, m.data[5]);
 }
 
+// Labels: "spire <version>" first, then the map's, read back; an old "spire" label is not
+// repeated; a label over 80 characters is refused. A whole-voxel origin also goes into
+// NXSTART..NZSTART (the origin words stay the reference: Chimera's convention).
+TEST(Mrc, LabelsAndStartIndices) {
+  TempDir dir;
+  const std::string path = dir.file("map.mrc");
+  Map m = small_map();
+  m.origin = {-3.0, 4.5, 0.0};  // -2, 3, 0 voxels
+  m.labels = {"spire 0.0 (an older writer)", "first label", std::string(80, 'x')};
+  write_mrc(path, m);
+  const auto b = bytes_of(path);
+  EXPECT_EQ(word_i32(b, 5), -2);
+  EXPECT_EQ(word_i32(b, 6), 3);
+  EXPECT_EQ(word_i32(b, 7), 0);
+  EXPECT_EQ(word_f32(b, 50), -3.0f);
+  EXPECT_EQ(word_i32(b, 56), 3);
+  const Map back = read_mrc(path);
+  ASSERT_EQ(back.labels.size(), 3u);
+  EXPECT_THAT(back.labels[0], HasSubstr("spire "));
+  EXPECT_EQ(back.labels[1], "first label");
+  EXPECT_EQ(back.labels[2], std::string(80, 'x'));
+  EXPECT_EQ(back.origin, m.origin);
+  write_mrc(path, back);  // read and written again: still one spire label
+  EXPECT_EQ(read_mrc(path).labels.size(), 3u);
+
+  m.labels = {std::string(81, 'y')};
+  EXPECT_THAT(error_of([&] { write_mrc(dir.file("long.mrc"), m); }), HasSubstr("at most 80"));
+  m.labels = {"tab\there"};
+  EXPECT_THAT(error_of([&] { write_mrc(dir.file("tab.mrc"), m); }), HasSubstr("printable"));
+}
+
 TEST(Mrc, ReadsBigEndianFiles) {
   TempDir dir;
   const std::string path = dir.file("map.mrc");

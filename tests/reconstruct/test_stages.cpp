@@ -146,3 +146,36 @@ TEST(Stages, SlowGenerationsCountsTheStepsBelowStopFitAtTheEnd) {
   EXPECT_EQ(slow_generations(std::vector<double>{0.6, 0.61, 0.62}, 0.002), 2);         // worse counts as slow
   EXPECT_EQ(slow_generations(std::vector<double>{0.6, 0.6, 0.6}, 0.0), 0);             // stop_fit 0: never
 }
+
+TEST(Stages, StopReasonNamesTheRuleThatHeldAndItsSetting) {
+  Standing running = refining();
+  EXPECT_EQ(reconstruct::stop_reason(running, {}, rules()), "");  // not finished
+  Standing done = running;
+  done.finished = done.converged = true;
+  // Two local generations: local_max.
+  std::vector<Generation> h = {gen(0, Stage::start, -1), gen(1, Stage::refine, 0.8), gen(2, Stage::local, 0.7),
+                               gen(3, Stage::local, 0.6)};
+  const auto by_count = reconstruct::stop_reason(done, h, rules());
+  EXPECT_NE(by_count.find("converged: 2 local generations ran (generations.local_max = 2)"), std::string::npos)
+      << by_count;
+  EXPECT_EQ(by_count.find("stop_change"), std::string::npos) << by_count;
+  // One local generation whose map settled.
+  h.resize(3);
+  h.back().change = 1e-4;
+  const auto settled = reconstruct::stop_reason(done, h, rules());
+  EXPECT_NE(settled.find("below generations.stop_change = 0.001"), std::string::npos) << settled;
+  EXPECT_EQ(settled.find("local_max"), std::string::npos) << settled;
+  // Refinement with local_max = 0, ended by the reassigned fraction and a stalled fit.
+  auto r = rules();
+  r.local_max = 0;
+  h = {gen(0, Stage::start, -1), gen(1, Stage::refine, 0.8), gen(2, Stage::refine, 0.7999),
+       gen(3, Stage::refine, 0.7998, 0.1, 0.001)};
+  const auto refine = reconstruct::stop_reason(done, h, r);
+  EXPECT_NE(refine.find("below generations.stop_reassigned = 0.01"), std::string::npos) << refine;
+  EXPECT_NE(refine.find("generations.fit_patience = 2"), std::string::npos) << refine;
+  // generations.max before any rule.
+  Standing capped = running;
+  capped.finished = true;
+  EXPECT_EQ(reconstruct::stop_reason(capped, h, rules()),
+            "stopped at generations.max = 30 before the stopping rules were met");
+}
