@@ -25,7 +25,8 @@ find_package(toml11 CONFIG REQUIRED)
 find_package(fmt CONFIG REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
-find_package(PNG REQUIRED)
+# Plots (src/plot): cairo draws them, with the DejaVu fonts (fonts-dejavu-core).
+pkg_check_modules(CAIRO REQUIRED IMPORTED_TARGET cairo)
 
 # MPI is optional: AUTO builds the distributed back end (src/distributed) when it is found;
 # without it spire runs as one process.

@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "io/mrc.hpp"
+#include "plot/plots.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
 #include "resolution/overlay.hpp"
@@ -134,7 +135,9 @@ void write(const Options& o, const Outcome& r) {
   std::filesystem::create_directories(out);
   const std::vector<resolution::NamedCurve> curves{{"", r.curve}};
   resolution::write_fsc_csv((out / "fsc.csv").string(), curves, r.voxel);
-  resolution::write_fsc_png((out / "fsc.png").string(), curves);
+  const plot::FscCurveData curve{"aligned map against the reference", r.curve.fsc,
+                                 plot_resolutions(r.at_05, r.at_0143)};
+  plot::fsc_figure({r.n, r.voxel, {curve}}).write_png_and_svg((out / "fsc.png").string());
   io::Map m = r.a;  // the reference's grid, voxel and origin: aligned.mrc overlays it
   m.data.assign(r.aligned.map.begin(), r.aligned.map.end());
   io::write_mrc((out / "aligned.mrc").string(), m);
@@ -157,7 +160,7 @@ void write(const Options& o, const Outcome& r) {
   summary["seconds"] = r.seconds;
   summary["threads"] = r.threads;
   write_text_atomically(out / "summary.json", summary.dump(2) + "\n");
-  if (!o.quiet) fmt::print("  wrote {}/ (fsc.csv, fsc.png, aligned.mrc, summary.json)\n", out.string());
+  if (!o.quiet) fmt::print("  wrote {}/ (fsc.csv, fsc.png, fsc.svg, aligned.mrc, summary.json)\n", out.string());
 }
 
 }  // namespace
@@ -170,7 +173,7 @@ Runner add_resolution(CLI::App& app) {
   cmd->add_option("--reference-pdb", o->reference_pdb,
                   "Reference: this PDB's model map on the map's grid (as spire simulate makes it); give one map")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--out", o->out, "Folder for fsc.csv, fsc.png, aligned.mrc, summary.json (none: print only)");
+  cmd->add_option("--out", o->out, "Folder for fsc.csv, fsc.png/svg, aligned.mrc, summary.json (none: print only)");
   cmd->add_flag("--no-rotation", o->no_rotation, "Align by translation and hand only (maps already in one frame)");
   cmd->add_option("--orientations", o->orientations, "Rotations in the coarse search")->capture_default_str()->check(CLI::Range(1, 10000000));
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: all)")->capture_default_str()->check(CLI::NonNegativeNumber);

@@ -29,5 +29,9 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 // <key>_below_first_shell (true: below the threshold from the first shell, no resolution;
 // the number is the box).
 void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r);
+// The resolutions at FSC 0.5 and 0.143 for a plot's legend: "0.5: 12.1 Å, 0.143: 9.6 Å", a
+// number beyond the grid edge as "< 4.0 Å", one below the threshold from the first shell as
+// "> 64.0 Å".
+std::string plot_resolutions(const resolution::ResolutionAt& at_05, const resolution::ResolutionAt& at_0143);
 
 }  // namespace spire::cli

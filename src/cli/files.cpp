@@ -1,3 +1,5 @@
+#include <fmt/core.h>
+
 #include <fstream>
 
 #include "cli/commands.hpp"
@@ -24,6 +26,18 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
     std::filesystem::remove(tmp, ec);
     fail_in(path.string(), "cannot move " + tmp + " into place: " + why);
   }
+}
+
+namespace {
+
+std::string short_resolution(const resolution::ResolutionAt& r) {
+  return fmt::format("{}{:.1f} Å", r.beyond_grid_edge ? "< " : r.below_first_shell ? "> " : "", r.angstrom);
+}
+
+}  // namespace
+
+std::string plot_resolutions(const resolution::ResolutionAt& at_05, const resolution::ResolutionAt& at_0143) {
+  return fmt::format("0.5: {}, 0.143: {}", short_resolution(at_05), short_resolution(at_0143));
 }
 
 void put_resolution(nlohmann::json& summary, const std::string& key, const resolution::ResolutionAt& r) {

@@ -10,8 +10,10 @@
 #include "cli/commands.hpp"
 #include "cli/report.hpp"
 #include "core/error.hpp"
+#include "geometry/orientations.hpp"
 #include "io/mrc.hpp"
 #include "phasing/phasing.hpp"
+#include "plot/plots.hpp"
 #include "reconstruct/orientations_file.hpp"
 #include "resolution/align.hpp"
 
@@ -57,6 +59,65 @@ nlohmann::json totals_json(const std::vector<reconstruct::Generation>& generatio
   return {{"generations", generations.size()}, {"slicing_s", slicing_s}, {"matching_s", matching_s},
           {"local_refinement_s", local_s}, {"merging_s", merging_s}, {"phasing_s", phasing_s},
           {"all_stages_s", slicing_s + matching_s + local_s + merging_s + phasing_s}};
+}
+
+// Colours stay with their curve: against the model blue (kCurveColours[0]), half data orange.
+plot::FscCurveData fsc_curve(const std::string& name, const FscResult& r, int colour) {
+  return {name, r.curve.fsc, plot_resolutions(r.at_05, r.at_0143), colour};
+}
+
+void write_fsc_files(const fs::path& out, const Summary& s, int n, double voxel) {
+  std::vector<resolution::NamedCurve> curves;
+  plot::FscPlot figure{n, voxel, {}};
+  if (s.against_reference) {
+    curves.push_back({"reference", s.against_reference->curve});
+    figure.curves.push_back(fsc_curve("against the model", *s.against_reference, 0));
+  }
+  if (s.half_data) {
+    curves.push_back({"half_data", s.half_data->curve});
+    figure.curves.push_back(fsc_curve("half data, same orientations", *s.half_data, 1));
+  }
+  if (curves.empty()) return;
+  resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
+  plot::fsc_figure(figure).write_png_and_svg((out / "fsc.png").string());
+}
+
+plot::ConvergenceData convergence_of(const std::vector<reconstruct::Generation>& generations) {
+  plot::ConvergenceData d;
+  d.first = generations.front().index;  // numbered as the terminal's table
+  for (const auto& g : generations) {
+    d.stage.emplace_back(name_of(reconstruct::kStageNames, g.stage));
+    d.fit.push_back(g.fit == -1 ? std::nan("") : g.fit);  // -1: no fit (the start)
+    d.moved.push_back(g.reassigned);
+    d.fourier_error.push_back(g.fourier_error);
+    d.median_error_deg.push_back(g.median_error_deg);  // < 0: no truth
+    d.resolution_angstrom.push_back(g.resolution_angstrom);  // < 0: no model map
+  }
+  return d;
+}
+
+// The beam (the lab's z axis) in the molecule frame: a pattern at q samples the molecule's
+// transform at R(q)^T s (geometry/orientations.hpp), so the beam there is R(q)^T (0, 0, 1).
+std::vector<std::array<double, 3>> beam_directions(const std::vector<geometry::Quaternion>& orientations) {
+  std::vector<std::array<double, 3>> d;
+  d.reserve(orientations.size());
+  for (const auto& q : orientations) d.push_back(geometry::rotate_inverse(q, {0, 0, 1}));
+  return d;
+}
+
+void write_plots(const fs::path& out, const reconstruct::Data& data, const reconstruct::State& result,
+                 const Summary& s, int n, const std::vector<double>& intensity) {
+  const double voxel = voxel_angstrom(data);
+  write_fsc_files(out, s, n, voxel);
+  if (!result.generations.empty())
+    plot::convergence_figure(convergence_of(result.generations)).write_png_and_svg((out / "convergence.png").string());
+  plot::density_slices_figure(n, s.density, voxel).write_png_and_svg((out / "density_slices.png").string());
+  // The images reach |s| = data.extent; the maps' voxel is 1 / (2 extent), so frequency
+  // index k is s = k / (n voxel) = 2 k extent / n: the measured sphere has radius n/2.
+  plot::intensity_slices_figure(n, intensity, n / 2.0, 1 / (n * voxel))
+      .write_png_and_svg((out / "intensity_slices.png").string());
+  if (!s.orientations.empty())
+    plot::coverage_figure(beam_directions(s.orientations)).write_png_and_svg((out / "coverage.png").string());
 }
 
 void put_fsc(nlohmann::json& json, const std::string& prefix, const FscResult& r) {
@@ -126,8 +187,8 @@ double voxel_angstrom(const reconstruct::Data& data) { return 1e10 / (2 * data.e
 
 std::string absolute_path(const std::string& path) { return fs::absolute(path).lexically_normal().string(); }
 
-void write_maps(const fs::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
-                const std::vector<double>& density, const std::vector<double>& autocorrelation) {
+std::vector<double> write_maps(const fs::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
+                               const std::vector<double>& density, const std::vector<double>& autocorrelation) {
   const int n = static_cast<int>(st.grid.n);
   const double voxel = voxel_angstrom(data);
   // In the data's units (data.hpp): the loop works in units of the images' mean.
@@ -138,11 +199,13 @@ void write_maps(const fs::path& dir, const reconstruct::Data& data, const recons
   io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, a));
   // The merged model's intensity, Re FFT of the autocorrelation, centred; its voxels are
   // frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom.
-  auto intensity = centred_map(n, 1.0, phasing::intensity_of<double>(n, a, static_cast<int>(st.runtime.threads),
-                                                                      st.runtime.fft_planning));
-  intensity.labels = {"reciprocal space: voxel = frequency index k, s = k / (n voxel)",
-                      fmt::format("reciprocal voxel 1/(n voxel) = {:.6g} 1/A; index 0 at the centre", 1 / (n * voxel))};
-  io::write_mrc((dir / "intensity.mrc").string(), intensity);
+  const auto intensity =
+      phasing::intensity_of<double>(n, a, static_cast<int>(st.runtime.threads), st.runtime.fft_planning);
+  auto intensity_map = centred_map(n, 1.0, intensity);
+  intensity_map.labels = {"reciprocal space: voxel = frequency index k, s = k / (n voxel)",
+                          fmt::format("reciprocal voxel 1/(n voxel) = {:.6g} 1/A; index 0 at the centre", 1 / (n * voxel))};
+  io::write_mrc((dir / "intensity.mrc").string(), intensity_map);
+  return intensity;
 }
 
 void prepare_folder(const fs::path& out, const reconstruct::Settings& st) {
@@ -201,8 +264,7 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
                    const distributed::Team& team, bool talk) {
   const int n = static_cast<int>(st.grid.n);
   const double voxel = voxel_angstrom(data);
-  write_maps(out, data, st, s.density, result.autocorrelation);
-  resolution::write_central_slices_png<double>((out / "density_slices.png").string(), n, s.density, 4);
+  const auto intensity = write_maps(out, data, st, s.density, result.autocorrelation);
   write_text_atomically(out / "orientations.csv",
                         reconstruct::orientations_csv(s.orientations, s.scores, st.data.first));
   reconstruct::write_orientations((out / "orientations.h5").string(), s.orientations, s.scores, st, data_path,
@@ -213,18 +275,13 @@ void write_outputs(const fs::path& out, const std::string& data_path, const reco
       io::write_mrc((out / fmt::format("half_{}.mrc", h + 1)).string(),
                     centred_map(n, voxel, reconstruct::in_data_units(s.halves->density[static_cast<std::size_t>(h)], data, 0.5)));
   }
-  std::vector<resolution::NamedCurve> curves;
-  if (s.against_reference) curves.push_back({"reference", s.against_reference->curve});
-  if (s.half_data) curves.push_back({"half_data", s.half_data->curve});
-  if (!curves.empty()) {
-    resolution::write_fsc_csv((out / "fsc.csv").string(), curves, voxel);
-    resolution::write_fsc_png((out / "fsc.png").string(), curves);
-  }
+  write_plots(out, data, result, s, n, intensity);
   write_text_atomically(out / "summary.json", summary_json(data_path, data, st, result, s, team).dump(2) + "\n");
   write_report(out, {data_path, data, st, result, s});
   if (talk)
-    fmt::print("  wrote {}/ (density.mrc, {}intensity.mrc, autocorrelation.mrc, {}fsc (blue: against the model, "
-               "orange: half-data), slices, orientations.h5/csv, {}{}summary.json, report.html)\n",
+    fmt::print("  wrote {}/ (density.mrc, {}intensity.mrc, autocorrelation.mrc, {}fsc.csv/png/svg (blue: against "
+               "the model, orange: half data), convergence, density/intensity slices, coverage (png/svg), "
+               "orientations.h5/csv, {}{}summary.json, report.html)\n",
                out.string(), s.density_aligned ? "density_aligned.mrc (on the model's frame), " : "",
                s.halves ? "half_1.mrc, half_2.mrc, " : "", team.size() == 1 ? "checkpoint.h5, " : "",
                st.output.every_generation ? "generations/, " : "");

@@ -1,6 +1,8 @@
 #pragma once
-// What `spire reconstruct` writes: the maps, orientations, FSC, summary.json and report.html of a run,
-// from one Summary. Every file is written atomically (beside its name, then renamed).
+// What `spire reconstruct` writes: the maps, orientations, FSC and summary.json of a run,
+// from one Summary, its plots (src/plot, each a PNG with an SVG sibling): fsc,
+// convergence, density_slices, intensity_slices and coverage (the beam directions in the
+// molecule frame) and report.html, last. Every file is written atomically (beside its name, then renamed).
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -54,8 +56,9 @@ std::string absolute_path(const std::string& path);
 // density.mrc, autocorrelation.mrc and intensity.mrc in `dir`; units in docs/outputs.md
 // and each map's MRC labels. intensity.mrc's voxels are frequency indices (voxel size 1,
 // origin -n/2: index 0 at the centre); a label gives 1 / (n voxel), their size in 1/A.
-void write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
-                const std::vector<double>& density, const std::vector<double>& autocorrelation);
+// Returns the intensity (the data's units, centred: frequency index k at voxel k + n/2).
+std::vector<double> write_maps(const std::filesystem::path& dir, const reconstruct::Data& data, const reconstruct::Settings& st,
+                               const std::vector<double>& density, const std::vector<double>& autocorrelation);
 
 // The output folder (created and locked by the caller: run_folder.hpp): settings.toml
 // written (--resume reads it).

@@ -29,13 +29,18 @@ struct Plot {
   const char* caption;
 };
 inline constexpr Plot kPlots[] = {
-    {"fsc.png", "Fourier shell correlation against resolution: the final density against the model map (blue) and "
-                "the two half-data maps against each other (orange); 0.5 and 0.143 are the usual thresholds."},
-    {"convergence.png", "Convergence, generation by generation: the orientation fit, the images that moved, the "
-                        "change of the merged map and phasing's Fourier error."},
-    {"density_slices.png", "The final density: central slices through the map."},
-    {"intensity_slices.png", "The merged intensity (the Fourier transform of the autocorrelation): central slices."},
-    {"coverage.png", "Orientation coverage: how the images' orientations spread over the sphere of directions."},
+    {"fsc.png", "Fourier shell correlation against spatial frequency (1/Å; resolution in Å on the top axis): the "
+                "final density against the model map (blue) and the two half-data maps against each other (orange), "
+                "with the 0.5 and 0.143 thresholds; the resolutions are in the legend."},
+    {"convergence.png", "Convergence, generation by generation, stages shaded: the orientation fit, the fraction of "
+                        "images that moved, phasing's Fourier error, and where known the median orientation error "
+                        "(true orientations in the file) and the FSC 0.5 resolution against the model map."},
+    {"density_slices.png", "The final density: three central slices (XY, XZ, YZ) cropped to the molecule, with a "
+                           "scale bar in Å."},
+    {"intensity_slices.png", "The merged intensity on a log scale: central slices, the dashed circle marking the "
+                             "sphere the detector measured (beyond it merging only extrapolates)."},
+    {"coverage.png", "Orientation coverage: the beam direction of every image in the molecule's frame on an "
+                     "equal-area (Hammer) map of the sphere; white cells are directions no image saw."},
 };
 
 struct ReportInput {

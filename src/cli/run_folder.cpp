@@ -185,9 +185,11 @@ void refuse_earlier_run(const fs::path& dir) {
 void remove_earlier_run(const fs::path& dir) {
   // The checkpoint first: a run cut short here can no longer be resumed as the old one.
   for (const char* name : {"checkpoint.h5", "summary.json", "density.mrc", "density_aligned.mrc", "intensity.mrc",
-                           "autocorrelation.mrc", "half_1.mrc", "half_2.mrc", "fsc.csv", "fsc.png", "density_slices.png", "orientations.csv",
+                           "autocorrelation.mrc", "half_1.mrc", "half_2.mrc", "fsc.csv", "orientations.csv",
                            "orientations.h5", "settings.toml"})
     fs::remove(dir / name);
+  for (const char* plot : {"fsc", "density_slices", "intensity_slices", "convergence", "coverage"})
+    for (const char* ext : {".png", ".svg"}) fs::remove(dir / (std::string(plot) + ext));
   remove_generation_folders(dir / "generations");
 }
 

@@ -1,7 +1,6 @@
 #include "resolution/fsc.hpp"
 
 #include <omp.h>
-#include <png.h>
 
 #include <algorithm>
 #include <array>
@@ -27,46 +26,6 @@ void commit(const std::string& tmp, const std::string& path) {
     fail_in(path, "cannot move the finished file into place");
   }
 }
-
-// 8-bit grey (channels 1) or RGB (channels 3), rows top to bottom.
-void write_png(const std::string& path, int width, int height, int channels,
-               const std::vector<std::uint8_t>& pixels) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  image.width = static_cast<png_uint_32>(width);
-  image.height = static_cast<png_uint_32>(height);
-  image.format = channels == 1 ? PNG_FORMAT_GRAY : PNG_FORMAT_RGB;
-  const std::string tmp = temporary_path(path);
-  if (!png_image_write_to_file(&image, tmp.c_str(), 0, pixels.data(), 0, nullptr)) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    fail_in(path, std::string("cannot write PNG: ") + image.message);
-  }
-  commit(tmp, path);
-}
-
-struct Canvas {
-  int width, height;
-  std::vector<std::uint8_t> rgb;
-  Canvas(int w, int h) : width(w), height(h), rgb(static_cast<std::size_t>(w) * h * 3, 255) {}
-  void set(int x, int y, std::array<std::uint8_t, 3> c) {
-    if (x < 0 || y < 0 || x >= width || y >= height) return;
-    std::copy(c.begin(), c.end(), rgb.begin() + 3 * (static_cast<std::ptrdiff_t>(y) * width + x));
-  }
-  // Bresenham; `dash` > 0 leaves gaps of that many pixels every other run.
-  void line(int x0, int y0, int x1, int y1, std::array<std::uint8_t, 3> c, int dash = 0) {
-    const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
-    const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
-    int err = dx + dy;
-    for (int step = 0;; ++step) {
-      if (dash == 0 || (step / dash) % 2 == 0) set(x0, y0, c);
-      if (x0 == x1 && y0 == y1) break;
-      const int e2 = 2 * err;
-      if (e2 >= dy) err += dy, x0 += sx;
-      if (e2 <= dx) err += dx, y0 += sy;
-    }
-  }
-};
 
 }  // namespace
 
@@ -220,77 +179,7 @@ void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, 
   commit(tmp, path);
 }
 
-void write_fsc_png(const std::string& path, std::span<const NamedCurve> curves, int width, int height) {
-  if (width < 64 || height < 64) fail_in(path, "plot must be at least 64 x 64 pixels");
-  check_curves(path, curves);
-  Canvas c(width, height);
-  const int left = 40, right = width - 15, top = 15, bottom = height - 30;
-  const double y_min = -0.2, y_max = 1.0;
-  const double x_max = static_cast<double>(curves[0].curve.fsc.size() - 1);
-  auto px = [&](double s) { return left + static_cast<int>(std::lround(s / x_max * (right - left))); };
-  auto py = [&](double f) {
-    f = std::clamp(f, y_min, y_max);
-    return bottom - static_cast<int>(std::lround((f - y_min) / (y_max - y_min) * (bottom - top)));
-  };
-  const std::array<std::uint8_t, 3> black{0, 0, 0}, grey{170, 170, 170}, red{220, 30, 30},
-      green{20, 150, 40};
-  const std::array<std::array<std::uint8_t, 3>, 4> colours{{{20, 60, 220}, {240, 140, 20}, {140, 40, 180}, {120, 70, 30}}};
-  c.line(left, top, left, bottom, black);
-  c.line(left, bottom, right, bottom, black);
-  c.line(left, py(0), right, py(0), grey);
-  for (int t = -2; t <= 10; ++t) {
-    const int y = py(t / 10.0), len = t % 5 == 0 ? 8 : 4;
-    c.line(left - len, y, left, y, black);
-  }
-  for (int s = 0; s <= static_cast<int>(x_max); ++s) {
-    const int x = px(s), len = s % 5 == 0 ? 8 : 3;
-    c.line(x, bottom, x, bottom + len, black);
-  }
-  c.line(left, py(0.5), right, py(0.5), red, 4);
-  c.line(left, py(0.143), right, py(0.143), green, 4);
-  for (std::size_t k = 0; k < curves.size(); ++k) {
-    const auto& fsc = curves[k].curve.fsc;
-    for (std::size_t s = 1; s < fsc.size(); ++s)
-      for (int thick = 0; thick < 2; ++thick)
-        c.line(px(static_cast<double>(s - 1)), py(fsc[s - 1]) + thick, px(static_cast<double>(s)), py(fsc[s]) + thick,
-               colours[k]);
-  }
-  write_png(path, width, height, 3, c.rgb);
-}
-
-template <typename T>
-void write_central_slices_png(const std::string& path, int n, std::span<const T> map,
-                              int scale) {
-  const std::int64_t nn = n;
-  if (n < 1 || static_cast<std::int64_t>(map.size()) != nn * nn * nn)
-    fail_in(path, "map must have n^3 values");
-  if (scale < 1) fail_in(path, "scale must be >= 1");
-  const int c = n / 2, gap = 2, panel = n * scale, width = 3 * panel + 2 * gap;
-  // Panel p, row r, column q of the plane: xy (z = c), xz (y = c), yz (x = c).
-  auto value = [&](int p, int r, int q) {
-    const int x = p == 2 ? c : q, y = p == 0 ? r : p == 1 ? c : q, z = p == 0 ? c : r;
-    return static_cast<double>(map[x + nn * (y + nn * z)]);
-  };
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
-  for (int p = 0; p < 3; ++p)
-    for (int r = 0; r < n; ++r)
-      for (int q = 0; q < n; ++q) lo = std::min(lo, value(p, r, q)), hi = std::max(hi, value(p, r, q));
-  const double range = hi > lo ? hi - lo : 1.0;
-  std::vector<std::uint8_t> grey(static_cast<std::size_t>(width) * panel, 0);
-  for (int p = 0; p < 3; ++p)
-    for (int row = 0; row < panel; ++row)
-      for (int col = 0; col < panel; ++col) {
-        const double v = (value(p, row / scale, col / scale) - lo) / range;
-        grey[static_cast<std::size_t>(row) * width + p * (panel + gap) + col] =
-            static_cast<std::uint8_t>(std::lround(255 * std::clamp(v, 0.0, 1.0)));
-      }
-  write_png(path, width, panel, 1, grey);
-}
-
 template FscCurve fsc<float>(int, std::span<const float>, std::span<const float>, int);
 template FscCurve fsc<double>(int, std::span<const double>, std::span<const double>, int);
-template void write_central_slices_png<float>(const std::string&, int, std::span<const float>, int);
-template void write_central_slices_png<double>(const std::string&, int, std::span<const double>,
-                                               int);
 
 }  // namespace spire::resolution

@@ -24,11 +24,7 @@
 //  - Files are written atomically (temporary file + rename), an Error naming the file if
 //    that fails. Several curves of one grid go to one file: fsc.csv columns shell,
 //    frequency_inv_angstrom, resolution_angstrom, then fsc_<name> per curve ("fsc" for an
-//    unnamed one), then voxels. The plot: FSC (y, -0.2..1) against shell (x, 0..n/2), ticks
-//    every 0.1 and every shell (longer every 5), the 0.5 (red) and 0.143 (green) lines, the
-//    curves in blue, orange, purple, brown (in that order).
-//    Central slices: the xy, xz and yz planes through the centre voxel n/2, side by side,
-//    grey levels from the min to the max over the three, each voxel scale x scale pixels.
+//    unnamed one), then voxels. The plots (FSC, central slices) are drawn by src/plot.
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -67,10 +63,5 @@ struct NamedCurve {
   FscCurve curve;
 };
 void write_fsc_csv(const std::string& path, std::span<const NamedCurve> curves, double voxel_angstrom);
-void write_fsc_png(const std::string& path, std::span<const NamedCurve> curves, int width = 640,
-                   int height = 400);
-template <typename T>
-void write_central_slices_png(const std::string& path, int n, std::span<const T> map,
-                              int scale = 1);
 
 }  // namespace spire::resolution

@@ -14,7 +14,8 @@ check "[ -f '$dir/data.h5' ] && [ -f '$dir/data_model.mrc' ]" "simulate wrote th
 
 run="grid.n=31 orientations.oracle=true generations.stop_change=0 runtime.fft_planning=estimate phasing.final_average=2"
 "$spire" reconstruct "$dir/data.h5" $run generations.max=2 --quiet --out "$dir/r"
-for f in density.mrc intensity.mrc autocorrelation.mrc fsc.csv fsc.png density_slices.png orientations.csv \
+for f in density.mrc intensity.mrc autocorrelation.mrc fsc.csv fsc.png fsc.svg density_slices.png density_slices.svg \
+         intensity_slices.png intensity_slices.svg convergence.png convergence.svg coverage.png coverage.svg orientations.csv \
          half_1.mrc half_2.mrc orientations.h5 checkpoint.h5 settings.toml summary.json generations/000/density.mrc \
          generations/000/intensity.mrc generations/000/autocorrelation.mrc generations/001/density.mrc; do
   check "[ -s '$dir/r/$f' ]" "reconstruct wrote $f"

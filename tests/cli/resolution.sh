@@ -35,7 +35,7 @@ open(f"{d}/coarser.mrc", "wb").write(raw[:40] + struct.pack("<3f", *[1.1 * v for
 EOF
 
 "$spire" resolution "$dir/d_model.mrc" "$dir/turned.mrc" --threads 2 --out "$dir/r" > "$dir/r.log"
-for f in fsc.csv fsc.png aligned.mrc summary.json; do
+for f in fsc.csv fsc.png fsc.svg aligned.mrc summary.json; do
   check "[ -s '$dir/r/$f' ]" "resolution wrote $f"
 done
 check "grep -q 'resolution at FSC 0.5' '$dir/r.log'" "prints the resolution: $(cat "$dir/r.log")"

@@ -1,7 +1,6 @@
 // Fourier shell correlation: the identities (self, independent), the noisy-copy theory,
-// the resolution of a low-pass copy, units, and the files (CSV, PNG headers read back).
+// the resolution of a low-pass copy, units, and the CSV file (the plots: tests/plot).
 #include <gtest/gtest.h>
-#include <png.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -23,15 +22,6 @@ std::filesystem::path temp_dir(const std::string& name) {
            ("spire-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::create_directories(d);
   return d;
-}
-
-std::pair<int, int> png_size(const std::string& path) {
-  png_image image{};
-  image.version = PNG_IMAGE_VERSION;
-  if (!png_image_begin_read_from_file(&image, path.c_str())) return {-1, -1};
-  const std::pair<int, int> wh{static_cast<int>(image.width), static_cast<int>(image.height)};
-  png_image_free(&image);
-  return wh;
 }
 
 }  // namespace
@@ -164,7 +154,7 @@ TEST(Fsc, UnitsFromRealOrReciprocalVoxel) {
   EXPECT_THROW(voxel_from_reciprocal(n, 0.0), spire::Error);
 }
 
-TEST(Fsc, WritesCsvAndPngAtomically) {
+TEST(Fsc, WritesCsvAtomically) {
   const int n = 21;
   const auto m = white(n, 8);
   const auto low = filtered(n, m, [](double k) { return std::exp(-k * k / 50); });
@@ -172,10 +162,6 @@ TEST(Fsc, WritesCsvAndPngAtomically) {
   const auto dir = temp_dir("fsc");
   const std::vector<NamedCurve> one{{"", c}};
   write_fsc_csv((dir / "fsc.csv").string(), one, 3.0);
-  write_fsc_png((dir / "fsc.png").string(), one);
-  write_central_slices_png<double>((dir / "slices.png").string(), n, low, 3);
-  write_central_slices_png<float>((dir / "slices_f.png").string(), n,
-                                  std::vector<float>(m.begin(), m.end()));
 
   std::ifstream in(dir / "fsc.csv");
   std::string line;
@@ -199,22 +185,18 @@ TEST(Fsc, WritesCsvAndPngAtomically) {
   }
   EXPECT_EQ(rows, n / 2 + 1);
 
-  EXPECT_EQ(png_size((dir / "fsc.png").string()), (std::pair<int, int>{640, 400}));
-  EXPECT_EQ(png_size((dir / "slices.png").string()), (std::pair<int, int>{3 * n * 3 + 4, n * 3}));
-  EXPECT_EQ(png_size((dir / "slices_f.png").string()), (std::pair<int, int>{3 * n + 4, n}));
   int files = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();  // none left
     ++files;
   }
-  EXPECT_EQ(files, 4);
-  EXPECT_THROW(write_fsc_png((dir / "no-such-dir" / "x.png").string(), one), spire::Error);
+  EXPECT_EQ(files, 1);
+  EXPECT_THROW(write_fsc_csv((dir / "no-such-dir" / "x.csv").string(), one, 3.0), spire::Error);
 
   // Two named curves: one column each, in order; curves of another grid are refused.
   const FscCurve same = fsc<double>(n, m, m);
   const std::vector<NamedCurve> two{{"reference", c}, {"half_data", same}};
   write_fsc_csv((dir / "two.csv").string(), two, 3.0);
-  write_fsc_png((dir / "two.png").string(), two);
   std::ifstream in2(dir / "two.csv");
   std::getline(in2, line);
   EXPECT_EQ(line, "shell,frequency_inv_angstrom,resolution_angstrom,fsc_reference,fsc_half_data,voxels");
@@ -226,7 +208,6 @@ TEST(Fsc, WritesCsvAndPngAtomically) {
   ASSERT_EQ(std::sscanf(line.c_str(), "%d,%lf,%lf,%lf,%lf,%lld", &shell, &f, &d, &v1, &v2, &voxels), 6) << line;
   EXPECT_NEAR(v1, c.fsc[1], 1e-6);
   EXPECT_NEAR(v2, 1.0, 1e-6);
-  EXPECT_EQ(png_size((dir / "two.png").string()), (std::pair<int, int>{640, 400}));
   const std::vector<NamedCurve> mixed{{"a", c}, {"b", fsc<double>(n + 2, white(n + 2, 1), white(n + 2, 2))}};
   EXPECT_THROW(write_fsc_csv((dir / "mixed.csv").string(), mixed, 3.0), spire::Error);
   EXPECT_THROW(write_fsc_csv((dir / "none.csv").string(), std::span<const NamedCurve>(), 3.0), spire::Error);
