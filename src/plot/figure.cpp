@@ -2,10 +2,13 @@
 
 #include <cairo-svg.h>
 #include <cairo.h>
+#include <fmt/core.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numbers>
 
 #include "core/error.hpp"
@@ -54,6 +57,40 @@ void commit(const std::string& tmp, const std::string& path) {
     std::filesystem::remove(tmp, ec);
     fail_in(path, "cannot move " + tmp + " into place: " + why);
   }
+}
+
+std::string xml_escaped(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+// The figure's strings as invisible <text> over their glyph outlines, before </svg>: the
+// SVG's text can then be searched, selected and read by screen readers (as a PDF's text
+// layer over a scan). Returns false when the file is not the SVG cairo wrote.
+bool add_text_layer(const std::string& tmp, const std::vector<TextItem>& texts) {
+  std::ifstream in(tmp, std::ios::binary);
+  std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto end = svg.rfind("</svg>");
+  if (!in.good() && !in.eof()) return false;
+  if (end == std::string::npos) return false;
+  std::string layer = "<g id=\"text\" fill-opacity=\"0\" font-family=\"DejaVu Sans\">\n";
+  for (const auto& t : texts)
+    layer += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"{:.2f}\" textLength=\"{:.2f}\">{}</text>\n",
+                         t.box.x, t.box.y + t.box.h, std::max(t.box.h, 1.0), std::max(t.box.w, 1.0),
+                         xml_escaped(t.text));
+  svg.insert(end, layer + "</g>\n");
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  out << svg;
+  return static_cast<bool>(out.flush());
 }
 
 // Draws the recording onto `target` at `scale`; the status of the drawing.
@@ -234,6 +271,7 @@ void Figure::write_svg(const std::string& path) const {
   if (status == CAIRO_STATUS_SUCCESS) status = cairo_surface_status(svg);
   cairo_surface_destroy(svg);
   check(status, tmp, path, "SVG");
+  if (!add_text_layer(tmp, texts_)) check(CAIRO_STATUS_WRITE_ERROR, tmp, path, "SVG's text layer");
   commit(tmp, path);
 }
 

@@ -11,8 +11,10 @@
 //    PNGs with each pixel repeated so that viewers' smoothing does not blur them).
 //  - Text is drawn with cairo's toy font API in "DejaVu Sans" (fonts-dejavu-core), UTF-8. In
 //    the SVG cairo writes text as glyph outlines, not as <text>, so the figure also keeps a
-//    list of every string it drew with its bounding box (texts()): the tests read that list,
-//    and look for dark pixels inside the boxes in the PNG.
+//    list of every string it drew with its bounding box (texts()), and write_svg adds them
+//    as an invisible <text> layer over the outlines (searchable, selectable, read by screen
+//    readers). The tests read that list and the SVG's layer, and look for dark pixels
+//    inside the boxes in the PNG.
 //  - Files are written atomically: drawn into PATH.tmp-<pid> beside PATH (core/files.hpp),
 //    then renamed; on failure the temporary file is removed and an Error names PATH.
 //  - Colours are RGB in [0, 1].

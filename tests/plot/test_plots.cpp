@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 #include <numeric>
 #include <random>
@@ -73,7 +74,13 @@ TEST(Plots, FscTextsAndPixels) {
   const TextItem* label = find_text(f, "0.143");
   ASSERT_NE(label, nullptr);
   EXPECT_GT(dark_pixels(p, label->box, 1.5), 10);
-  EXPECT_TRUE(std::filesystem::exists(dir / "fsc.svg"));
+  // The SVG: glyph outlines, and the strings in its text layer.
+  std::ifstream in(dir / "fsc.svg");
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* s : {">spatial frequency (1/Å)</text>", ">resolution (Å)</text>", ">0.143</text>",
+                        ">against the model (0.5: 16.6 Å, 0.143: 8.5 Å)</text>"})
+    EXPECT_NE(svg.find(s), std::string::npos) << s;
+  EXPECT_LT(svg.find("<g id=\"text\""), svg.rfind("</svg>"));
 }
 
 TEST(Plots, FscRejectsBadCurves) {
