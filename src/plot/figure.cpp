@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "core/files.hpp"
+#include "core/markup.hpp"
 
 namespace spire::plot {
 
@@ -59,20 +60,6 @@ void commit(const std::string& tmp, const std::string& path) {
   }
 }
 
-std::string xml_escaped(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 // The figure's strings as invisible <text> over their glyph outlines, before </svg>: the
 // SVG's text can then be searched, selected and read by screen readers (as a PDF's text
 // layer over a scan). Returns false when the file is not the SVG cairo wrote.
@@ -86,7 +73,7 @@ bool add_text_layer(const std::string& tmp, const std::vector<TextItem>& texts) 
   for (const auto& t : texts)
     layer += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"{:.2f}\" textLength=\"{:.2f}\">{}</text>\n",
                          t.box.x, t.box.y + t.box.h, std::max(t.box.h, 1.0), std::max(t.box.w, 1.0),
-                         xml_escaped(t.text));
+                         escape_markup(t.text));
   svg.insert(end, layer + "</g>\n");
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
   out << svg;
