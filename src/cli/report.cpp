@@ -1,7 +1,5 @@
 #include "cli/report.hpp"
 
-#include "core/markup.hpp"
-
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -11,6 +9,7 @@
 
 #include "cli/build_info.hpp"
 #include "cli/commands.hpp"
+#include "core/markup.hpp"
 
 namespace spire::cli {
 namespace {
