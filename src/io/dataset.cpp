@@ -232,7 +232,7 @@ Dims image_dims(const std::string& file, const Numeric& intensities) {
     fail_dataset(file, "intensities",
                  "has shape " + shape_string(d) + ", expected (N,P,H,W) (images, panels, rows, columns) all > 0");
   constexpr auto int_max = static_cast<hsize_t>(std::numeric_limits<int>::max());
-  if (d[1] > int_max || d[2] > int_max || d[3] > int_max || d[1] * d[2] * d[3] > int_max)
+  if (d[1] > int_max || d[2] > int_max || d[3] > int_max || d[1] * d[2] > int_max || d[1] * d[2] * d[3] > int_max)
     fail_dataset(file, "intensities", "detector of " + shape_string(d) + " is too large");
   return d;
 }
