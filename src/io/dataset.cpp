@@ -696,20 +696,31 @@ std::string detector_lines(const DatasetInfo& info) {
   return out;
 }
 
-// "absent", or the range of a per-pixel factor.
-std::string factor_words(const std::vector<float>& v) {
-  if (v.empty()) return "absent";
+// What an optional dataset that was not read is: "absent", or "not used (ignored below)".
+std::string absent_words(const DatasetInfo& info, const std::string& name) {
+  for (const std::string& note : info.ignored)
+    if (note.starts_with(name + ": ")) return "not used (ignored below)";
+  return "absent";
+}
+
+// The range of a per-pixel factor, or why there is none.
+std::string factor_words(const DatasetInfo& info, const std::string& name, const std::vector<float>& v) {
+  if (v.empty()) return absent_words(info, name);
   const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
   return fmt::format("{:.4g} .. {:.4g}", *lo, *hi);
 }
 
 std::string optional_lines(const DatasetReader& reader) {
   const DatasetInfo& info = reader.info();
-  std::string out = fmt::format("  orientations  {}\n", reader.has_orientations() ? "present (ground truth)" : "absent");
+  std::string out = fmt::format("  orientations  {}\n", reader.has_orientations() ? "present (ground truth)"
+                                                                                  : absent_words(info, "orientations"));
   const auto vs = reader.volume_shape();
-  out += "  volume        " + (reader.has_volume() ? fmt::format("{} x {} x {}", vs[0], vs[1], vs[2]) : "absent") + "\n";
-  out += fmt::format("  polarization  {} (in the images, not applied)\n", factor_words(info.polarization));
-  out += fmt::format("  solid_angle   {}{}\n", factor_words(info.solid_angle), info.solid_angle.empty() ? "" : " sr");
+  out += "  volume        " +
+         (reader.has_volume() ? fmt::format("{} x {} x {}", vs[0], vs[1], vs[2]) : absent_words(info, "volume")) + "\n";
+  out += fmt::format("  polarization  {}{}\n", factor_words(info, "polarization", info.polarization),
+                     info.polarization.empty() ? "" : " (in the images, not applied)");
+  out += fmt::format("  solid_angle   {}{}\n", factor_words(info, "solid_angle", info.solid_angle),
+                     info.solid_angle.empty() ? "" : " sr (in the images, not applied)");
   auto number = [&](const char* name, const std::optional<double>& v, const char* unit) {
     if (v) out += fmt::format("  {:<13} {:.6g}{}\n", name, *v, unit);
   };
