@@ -47,6 +47,23 @@ std::string shape_string(const Dims& dims) {
   return s + ")";
 }
 
+// A dataset's element type in words: "float64", "int64", "complex128 (compound of 2
+// float64)" (h5py's complex numbers), "string".
+std::string type_words(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t bits = 8 * H5Tget_size(type);
+  if (cls == H5T_FLOAT) return fmt::format("float{}", bits);
+  if (cls == H5T_INTEGER) return fmt::format("{}int{}", H5Tget_sign(type) == H5T_SGN_NONE ? "u" : "", bits);
+  if (cls != H5T_COMPOUND) return class_name(cls);
+  const int members = H5Tget_nmembers(type);
+  if (members == 2) {
+    Handle a(H5Tget_member_type(type, 0), H5Tclose), b(H5Tget_member_type(type, 1), H5Tclose);
+    if (a.valid() && b.valid() && H5Tget_class(a.get()) == H5T_FLOAT && H5Tequal(a.get(), b.get()) > 0)
+      return fmt::format("complex{} (compound of 2 float{})", bits, bits / 2);
+  }
+  return fmt::format("compound of {} members", members);
+}
+
 // An opened dataset whose element type is a number; its shape in dims.
 struct Numeric {
   Handle dataset;
@@ -64,7 +81,7 @@ std::optional<Numeric> open_numeric(const std::string& file, hid_t f, const std:
   Handle type(H5Dget_type(d.get()), H5Tclose);
   const H5T_class_t cls = H5Tget_class(type.get());
   if (cls != H5T_INTEGER && cls != H5T_FLOAT)
-    fail_dataset(file, name, std::string("has type ") + class_name(cls) + ", expected numbers");
+    fail_dataset(file, name, "has type " + type_words(type.get()) + ", expected numbers");
   // HDF5 1.10 accepts a corrupt type size and allocates by it (fuzz/corpus/dataset/oom-type-size-3eed5c96).
   if (const std::size_t size = H5Tget_size(type.get()); size == 0 || size > 16)
     fail_dataset(file, name, fmt::format("has {}-byte numbers (corrupt file?)", size));
@@ -102,18 +119,25 @@ std::vector<T> read_all(const std::string& file, const std::string& name, const 
   return out;
 }
 
-// Where value i of a per-pixel dataset of `components` values per pixel lies.
-std::string pixel_place(std::size_t i, std::size_t components, std::size_t width) {
-  const std::size_t pixel = i / components;
-  return fmt::format("pixel (row {}, column {}) component {}", pixel / width, pixel % width, i % components);
+// Where pixel p (panel-major, then row, then column) lies; the panel is named only when
+// there are several.
+std::string pixel_words(std::size_t p, const DatasetInfo& det) {
+  const auto w = static_cast<std::size_t>(det.width), hw = static_cast<std::size_t>(det.height) * w;
+  const std::string panel = det.panels > 1 ? fmt::format("panel {}, ", p / hw) : "";
+  return fmt::format("pixel ({}row {}, column {})", panel, p % hw / w, p % w);
 }
 
-template <typename T>
-void expect_finite(const std::string& file, const std::string& name, const std::vector<T>& v,
-                   std::size_t components, std::size_t width) {
+// Where value i of a per-pixel dataset of `components` values per pixel lies.
+auto pixel_place(std::size_t components, const DatasetInfo& det) {
+  return [components, &det](std::size_t i) {
+    return fmt::format("{} component {}", pixel_words(i / components, det), i % components);
+  };
+}
+
+template <typename T, typename Place>
+void expect_finite(const std::string& file, const std::string& name, const std::vector<T>& v, Place place) {
   for (std::size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i]))
-      fail_dataset(file, name, fmt::format("{} is {}", pixel_place(i, components, width), v[i]));
+    if (!std::isfinite(v[i])) fail_dataset(file, name, fmt::format("{} is {}", place(i), v[i]));
 }
 
 std::string beyond_float32(double v) { return fmt::format("value {} does not fit in float32", v); }
@@ -133,11 +157,11 @@ std::vector<float> to_float32(const std::string& file, const std::string& name,
 }
 
 // A per-pixel map as float32, finite (NaN/Inf named by pixel and component).
-std::vector<float> read_pixel_floats(const std::string& file, const std::string& name,
-                                     const Numeric& ds, std::size_t components, std::size_t width) {
-  auto place = [&](std::size_t i) { return pixel_place(i, components, width); };
+std::vector<float> read_pixel_floats(const std::string& file, const std::string& name, const Numeric& ds,
+                                     std::size_t components, const DatasetInfo& det) {
+  const auto place = pixel_place(components, det);
   auto values = to_float32(file, name, read_all<double>(file, name, ds), place);
-  expect_finite(file, name, values, components, width);
+  expect_finite(file, name, values, place);
   return values;
 }
 
@@ -201,41 +225,67 @@ std::string read_string_attribute(const std::string& file, hid_t f, const char* 
   return value;
 }
 
-// The detector of intensities (N,1,H,W): N, H, W.
+// The detector of intensities (N,P,H,W): N, P, H, W.
 Dims image_dims(const std::string& file, const Numeric& intensities) {
   const Dims& d = intensities.dims;
-  if (d.size() != 4 || d[1] != 1 || d[0] == 0 || d[2] == 0 || d[3] == 0)
-    fail_dataset(file, "intensities", "has shape " + shape_string(d) + ", expected (N,1,H,W) with N, H, W > 0");
+  if (d.size() != 4 || std::find(d.begin(), d.end(), hsize_t{0}) != d.end())
+    fail_dataset(file, "intensities",
+                 "has shape " + shape_string(d) + ", expected (N,P,H,W) (images, panels, rows, columns) all > 0");
   constexpr auto int_max = static_cast<hsize_t>(std::numeric_limits<int>::max());
-  if (d[2] > int_max || d[3] > int_max)
+  if (d[1] > int_max || d[2] > int_max || d[3] > int_max || d[1] * d[2] > int_max || d[1] * d[2] * d[3] > int_max)
     fail_dataset(file, "intensities", "detector of " + shape_string(d) + " is too large");
-  return {d[0], d[2], d[3]};
+  return d;
 }
 
-// The per-pixel arrays of a detector of h x w pixels, checked.
-void read_geometry(const std::string& file, hid_t f, hsize_t h, hsize_t w, DatasetInfo& info) {
-  const std::string layout = " for intensities (N,1,H,W)";
-  {
-    const std::string name = "pixel_position_reciprocal";
-    Numeric ds = *open_numeric(file, f, name, true);
-    expect_shape(file, name, ds.dims, {1, h, w, 3}, "(1,H,W,3)" + layout);
-    info.pixel_position_reciprocal = read_pixel_floats(file, name, ds, 3, w);
-    expect_inverse_metres(file, info.pixel_position_reciprocal);
+Dims detector_dims(const DatasetInfo& info, std::initializer_list<hsize_t> tail = {}) {
+  Dims d{hsize_t(info.panels), hsize_t(info.height), hsize_t(info.width)};
+  d.insert(d.end(), tail);
+  return d;
+}
+
+// pixel_position_reciprocal (P,H,W,3), required; SpiniFEL's (3,P,H,W) is its in-memory order,
+// not the file's, and is refused naming the file's order.
+void read_positions(const std::string& file, hid_t f, DatasetInfo& info) {
+  const std::string name = "pixel_position_reciprocal";
+  Numeric ds = *open_numeric(file, f, name, true);
+  if (ds.dims.size() == 4 && ds.dims[0] == 3 && Dims(ds.dims.begin() + 1, ds.dims.end()) == detector_dims(info))
+    fail_dataset(file, name, "has shape " + shape_string(ds.dims) + ": the coordinate axis comes last in the file, " +
+                                 shape_string(detector_dims(info, {3})) + " (P,H,W,3), as skopi writes it");
+  expect_shape(file, name, ds.dims, detector_dims(info, {3}), "(P,H,W,3) for intensities (N,P,H,W)");
+  info.pixel_position_reciprocal = read_pixel_floats(file, name, ds, 3, info);
+  expect_inverse_metres(file, info.pixel_position_reciprocal);
+}
+
+// pixel_index_map (P,H,W,2): integers in [0, max_assembled_side); sets the assembled size.
+// False when absent.
+bool read_index_map(const std::string& file, hid_t f, DatasetInfo& info) {
+  const std::string name = "pixel_index_map";
+  auto ds = open_numeric(file, f, name, false);
+  if (!ds) return false;
+  expect_shape(file, name, ds->dims, detector_dims(info, {2}), "(P,H,W,2) for intensities (N,P,H,W)");
+  Handle type(H5Dget_type(ds->dataset.get()), H5Tclose);
+  if (H5Tget_class(type.get()) != H5T_INTEGER)
+    fail_dataset(file, name, "has type " + type_words(type.get()) + ", expected integers");
+  auto map = read_all<std::int32_t>(file, name, *ds);
+  const auto place = pixel_place(2, info);
+  std::array<int, 2> side{0, 0};
+  for (std::size_t i = 0; i < map.size(); ++i) {
+    if (map[i] < 0 || map[i] >= max_assembled_side)
+      fail_dataset(file, name, fmt::format("{} is {}, expected 0 to {}", place(i), map[i], max_assembled_side - 1));
+    side[i % 2] = std::max(side[i % 2], map[i] + 1);
   }
-  {
-    const std::string name = "pixel_index_map";
-    Numeric ds = *open_numeric(file, f, name, true);
-    expect_shape(file, name, ds.dims, {1, h, w, 2}, "(1,H,W,2)" + layout);
-    info.pixel_index_map = read_all<std::int32_t>(file, name, ds);
-  }
-  auto read_pixel_map = [&](const std::string& name) -> std::vector<float> {
-    auto ds = open_numeric(file, f, name, false);
-    if (!ds) return {};
-    expect_shape(file, name, ds->dims, {1, h, w}, "(1,H,W)" + layout);
-    return read_pixel_floats(file, name, *ds, 1, w);
-  };
-  info.polarization = read_pixel_map("polarization");
-  info.solid_angle = read_pixel_map("solid_angle");
+  info.pixel_index_map = std::move(map);
+  info.assembled_height = side[0];
+  info.assembled_width = side[1];
+  return true;
+}
+
+// polarization or solid_angle (P,H,W); empty when absent.
+std::vector<float> read_pixel_map(const std::string& file, hid_t f, const std::string& name, const DatasetInfo& info) {
+  auto ds = open_numeric(file, f, name, false);
+  if (!ds) return {};
+  expect_shape(file, name, ds->dims, detector_dims(info), "(P,H,W) for intensities (N,P,H,W)");
+  return read_pixel_floats(file, name, *ds, 1, info);
 }
 
 bool orientations_present(const std::string& file, hid_t f, hsize_t n) {
@@ -255,6 +305,44 @@ std::array<std::size_t, 3> volume_shape_of(const std::string& file, hid_t f) {
   return {ds->dims[0], ds->dims[1], ds->dims[2]};
 }
 
+// Runs read(), an optional part: its spire::Error becomes the note "NAME: problem; not used"
+// in info.ignored and the result is T{}.
+template <typename Read>
+auto optional_part(const std::string& file, const std::string& name, DatasetInfo& info, Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    std::string problem = e.what();
+    const std::string prefix = file + ": dataset '" + name + "': ";
+    if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
+    info.ignored.push_back(name + ": " + problem + "; not used");
+    return {};
+  }
+}
+
+// Root datasets and groups spire does not read (skopi's beam_offsets, fluences), one note each.
+void note_unread(hid_t f, DatasetInfo& info) {
+  static const std::string known[] = {"intensities", "pixel_position_reciprocal", "pixel_index_map",
+                                      "polarization", "solid_angle", "orientations", "volume"};
+  H5G_info_t group{};
+  if (H5Gget_info(f, &group) < 0) return;
+  for (hsize_t i = 0; i < group.nlinks && info.ignored.size() < 100; ++i) {
+    char name[256] = {};
+    if (H5Lget_name_by_idx(f, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0) continue;
+    if (std::find(std::begin(known), std::end(known), name) != std::end(known)) continue;
+    std::string what = "not a dataset";
+    Handle d(H5Dopen2(f, name, H5P_DEFAULT), H5Dclose);
+    if (d.valid()) {
+      Handle type(H5Dget_type(d.get()), H5Tclose);
+      Handle space(H5Dget_space(d.get()), H5Sclose);
+      Dims dims(static_cast<std::size_t>(std::max(0, H5Sget_simple_extent_ndims(space.get()))));
+      H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+      what = type_words(type.get()) + " " + shape_string(dims);
+    }
+    info.ignored.push_back(std::string(name) + ": " + what + ", not read by spire");
+  }
+}
+
 void read_attributes(const std::string& file, hid_t f, hsize_t n, DatasetInfo& info) {
   if (auto stated = read_number_attribute(file, f, "n_images"); stated && *stated != double(n))
     fail_attribute(file, "n_images", fmt::format("says {} images but dataset 'intensities' holds {}", *stated, n));
@@ -267,7 +355,7 @@ void read_attributes(const std::string& file, hid_t f, hsize_t n, DatasetInfo& i
   info.model_centroid = read_vector_attribute(file, f, "model_centroid_angstrom");
 }
 
-// Value `at` (image, 0, row, column) of a dataset, read as double (nullopt if unreadable).
+// Value `at` (image, panel, row, column) of a dataset, read as double (nullopt if unreadable).
 std::optional<double> stored_value(hid_t dataset, const std::array<hsize_t, 4>& at) {
   Handle file_space(H5Dget_space(dataset), H5Sclose);
   const hsize_t one[4] = {1, 1, 1, 1};
@@ -289,14 +377,19 @@ DatasetReader::DatasetReader(std::string path) : path_(std::move(path)) {
   const hid_t f = file_.get();
 
   Numeric intensities = *open_numeric(path_, f, "intensities", true);
-  const Dims nhw = image_dims(path_, intensities);
-  info_.n_images = nhw[0];
-  info_.height = static_cast<int>(nhw[1]);
-  info_.width = static_cast<int>(nhw[2]);
-  read_geometry(path_, f, nhw[1], nhw[2], info_);
-  has_orientations_ = orientations_present(path_, f, nhw[0]);
-  volume_shape_ = volume_shape_of(path_, f);
-  read_attributes(path_, f, nhw[0], info_);
+  const Dims nphw = image_dims(path_, intensities);
+  info_.n_images = nphw[0];
+  info_.panels = static_cast<int>(nphw[1]);
+  info_.height = static_cast<int>(nphw[2]);
+  info_.width = static_cast<int>(nphw[3]);
+  read_positions(path_, f, info_);
+  optional_part(path_, "pixel_index_map", info_, [&] { return read_index_map(path_, f, info_); });
+  for (auto [name, values] : {std::pair{"polarization", &info_.polarization}, {"solid_angle", &info_.solid_angle}})
+    *values = optional_part(path_, name, info_, [&, name = name] { return read_pixel_map(path_, f, name, info_); });
+  has_orientations_ = optional_part(path_, "orientations", info_, [&] { return orientations_present(path_, f, nphw[0]); });
+  volume_shape_ = optional_part(path_, "volume", info_, [&] { return volume_shape_of(path_, f); });
+  read_attributes(path_, f, nphw[0], info_);
+  note_unread(f, info_);
   intensities_ = std::move(intensities.dataset);
 }
 
@@ -307,9 +400,8 @@ void DatasetReader::read_images(std::size_t first, std::size_t count, float* out
                  fmt::format("{} images from image {} requested, but the file holds {} images",
                              count, first, n));
   if (count == 0) return;
-  const auto h = static_cast<hsize_t>(info_.height), w = static_cast<hsize_t>(info_.width);
   const hsize_t start[4] = {first, 0, 0, 0};
-  const hsize_t extent[4] = {count, 1, h, w};
+  const hsize_t extent[4] = {count, hsize_t(info_.panels), hsize_t(info_.height), hsize_t(info_.width)};
   Handle file_space(H5Dget_space(intensities_.get()), H5Sclose);
   Handle mem_space(H5Screate_simple(4, extent, nullptr), H5Sclose);
   if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, extent, nullptr) < 0 ||
@@ -329,10 +421,11 @@ void DatasetReader::read_images(std::size_t first, std::size_t count, float* out
 
 // An inf may be a float64 beyond float32 that HDF5's conversion turned into inf: say which.
 void DatasetReader::fail_image_value(std::size_t image, std::size_t pixel, float v) const {
-  const auto w = static_cast<std::size_t>(info_.width);
-  const std::string place = fmt::format("image {} pixel (row {}, column {})", image, pixel / w, pixel % w);
+  const auto w = static_cast<std::size_t>(info_.width), hw = static_cast<std::size_t>(info_.height) * w;
+  const std::string place = fmt::format("image {} {}", image, pixel_words(pixel, info_));
   if (std::isinf(v))
-    if (auto stored = stored_value(intensities_.get(), {image, 0, pixel / w, pixel % w}); stored && std::isfinite(*stored))
+    if (auto stored = stored_value(intensities_.get(), {image, pixel / hw, pixel % hw / w, pixel % w});
+        stored && std::isfinite(*stored))
       fail_dataset(path_, "intensities", place + ": " + beyond_float32(*stored));
   fail_dataset(path_, "intensities",
                fmt::format("{} is {}{}", place, v, std::isfinite(v) ? " (negative intensity)" : ""));
@@ -342,7 +435,7 @@ std::vector<double> DatasetReader::read_orientations() const {
   if (!has_orientations_) fail_dataset(path_, "orientations", "not in this file");
   Numeric ds = *open_numeric(path_, file_.get(), "orientations", true);
   auto q = read_all<double>(path_, "orientations", ds);
-  expect_finite(path_, "orientations", q, 4, 1);
+  expect_finite(path_, "orientations", q, [](std::size_t i) { return fmt::format("image {} component {}", i / 4, i % 4); });
   return q;
 }
 
@@ -396,15 +489,15 @@ void write_string_attribute(const std::string& path, hid_t f, const char* name,
 
 void check_info(const std::string& path, const DatasetInfo& info,
                 std::span<const double> orientations, const Volume& volume) {
-  if (info.n_images == 0 || info.height <= 0 || info.width <= 0)
-    fail_in(path, fmt::format("cannot write {} images of {} x {} pixels", info.n_images,
+  if (info.n_images == 0 || info.panels <= 0 || info.height <= 0 || info.width <= 0)
+    fail_in(path, fmt::format("cannot write {} images of {} panels of {} x {} pixels", info.n_images, info.panels,
                               info.height, info.width));
   const std::size_t p = info.pixels();
   auto expect = [&](const char* name, std::size_t got, std::size_t want) {
     if (got != want) fail_dataset(path, name, fmt::format("has {} values, expected {}", got, want));
   };
   expect("pixel_position_reciprocal", info.pixel_position_reciprocal.size(), 3 * p);
-  expect("pixel_index_map", info.pixel_index_map.size(), 2 * p);
+  if (!info.pixel_index_map.empty()) expect("pixel_index_map", info.pixel_index_map.size(), 2 * p);
   if (!info.polarization.empty()) expect("polarization", info.polarization.size(), p);
   if (!info.solid_angle.empty()) expect("solid_angle", info.solid_angle.size(), p);
   if (!orientations.empty()) expect("orientations", orientations.size(), 4 * info.n_images);
@@ -415,13 +508,15 @@ void check_info(const std::string& path, const DatasetInfo& info,
 // The arrays of a dataset besides the images.
 void write_arrays(const std::string& path, hid_t f, const DatasetInfo& info,
                   std::span<const double> orientations, const Volume& volume) {
-  const hsize_t n = info.n_images, h = static_cast<hsize_t>(info.height), w = static_cast<hsize_t>(info.width);
-  write_array(path, f, "pixel_position_reciprocal", {1, h, w, 3}, H5T_IEEE_F32LE, info.pixel_position_reciprocal.data());
-  write_array(path, f, "pixel_index_map", {1, h, w, 2}, H5T_STD_I32LE, info.pixel_index_map.data());
+  const hsize_t n = info.n_images;
+  write_array(path, f, "pixel_position_reciprocal", detector_dims(info, {3}), H5T_IEEE_F32LE,
+              info.pixel_position_reciprocal.data());
+  if (!info.pixel_index_map.empty())
+    write_array(path, f, "pixel_index_map", detector_dims(info, {2}), H5T_STD_I32LE, info.pixel_index_map.data());
   if (!info.polarization.empty())
-    write_array(path, f, "polarization", {1, h, w}, H5T_IEEE_F32LE, info.polarization.data());
+    write_array(path, f, "polarization", detector_dims(info), H5T_IEEE_F32LE, info.polarization.data());
   if (!info.solid_angle.empty())
-    write_array(path, f, "solid_angle", {1, h, w}, H5T_IEEE_F32LE, info.solid_angle.data());
+    write_array(path, f, "solid_angle", detector_dims(info), H5T_IEEE_F32LE, info.solid_angle.data());
   if (!orientations.empty())
     write_array(path, f, "orientations", {n, 1, 4}, H5T_IEEE_F64LE, orientations.data());
   if (!volume.values.empty())
@@ -430,9 +525,9 @@ void write_arrays(const std::string& path, hid_t f, const DatasetInfo& info,
 }
 
 // One chunk per image: any range of images is read without touching the others.
-Handle create_intensities(const std::string& path, hid_t f, hsize_t n, hsize_t h, hsize_t w) {
-  const hsize_t dims[4] = {n, 1, h, w};
-  const hsize_t chunk[4] = {1, 1, h, w};
+Handle create_intensities(const std::string& path, hid_t f, hsize_t n, hsize_t p, hsize_t h, hsize_t w) {
+  const hsize_t dims[4] = {n, p, h, w};
+  const hsize_t chunk[4] = {1, p, h, w};
   Handle space(H5Screate_simple(4, dims, nullptr), H5Sclose);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   H5Pset_chunk(dcpl.get(), 4, chunk);
@@ -471,6 +566,7 @@ void write_attributes(const std::string& path, hid_t f, const DatasetInfo& info)
 DatasetWriter::DatasetWriter(std::string path, const DatasetInfo& info,
                              std::span<const double> orientations, const Volume& volume)
     : path_(std::move(path)),
+      panels_(static_cast<std::size_t>(std::max(info.panels, 0))),
       height_(static_cast<std::size_t>(std::max(info.height, 0))),
       width_(static_cast<std::size_t>(std::max(info.width, 0))),
       written_(info.n_images, false) {
@@ -484,7 +580,7 @@ DatasetWriter::DatasetWriter(std::string path, const DatasetInfo& info,
                        (errno ? ": " + std::string(std::strerror(errno)) : ""));
   try {
     write_arrays(path_, file_.get(), info, orientations, volume);
-    intensities_ = create_intensities(path_, file_.get(), info.n_images, height_, width_);
+    intensities_ = create_intensities(path_, file_.get(), info.n_images, panels_, height_, width_);
     write_attributes(path_, file_.get(), info);
   } catch (...) {
     discard();
@@ -513,7 +609,7 @@ void DatasetWriter::write_images(std::size_t first, std::size_t count, const flo
                              count, first, n));
   if (count == 0) return;
   const hsize_t start[4] = {first, 0, 0, 0};
-  const hsize_t extent[4] = {count, 1, height_, width_};
+  const hsize_t extent[4] = {count, panels_, height_, width_};
   Handle file_space(H5Dget_space(intensities_.get()), H5Sclose);
   Handle mem_space(H5Screate_simple(4, extent, nullptr), H5Sclose);
   errno = 0;
@@ -544,8 +640,8 @@ void write_dataset(const std::string& path, const DatasetInfo& info, std::span<c
                    std::span<const double> orientations, const Volume& volume) {
   if (images.size() != info.n_images * info.pixels())
     fail_dataset(path, "intensities",
-                 fmt::format("has {} values, expected {} images x {} x {}", images.size(),
-                             info.n_images, info.height, info.width));
+                 fmt::format("has {} values, expected {} images x {} panels x {} x {}", images.size(),
+                             info.n_images, info.panels, info.height, info.width));
   DatasetWriter writer(path, info, orientations, volume);
   writer.write_images(0, info.n_images, images.data());
   writer.finish();
@@ -554,42 +650,77 @@ void write_dataset(const std::string& path, const DatasetInfo& info, std::span<c
 // ---------------------------------------------------------------------------------------
 // Summary
 
-std::string describe(const std::string& path, bool every_image) {
-  const DatasetReader reader(path);
-  const DatasetInfo& info = reader.info();
-  const std::size_t h = static_cast<std::size_t>(info.height);
-  const std::size_t w = static_cast<std::size_t>(info.width);
-  auto s_at = [&](std::size_t row, std::size_t col) {
-    const float* p = &info.pixel_position_reciprocal[3 * (row * w + col)];
-    return std::sqrt(double(p[0]) * p[0] + double(p[1]) * p[1] + double(p[2]) * p[2]);
-  };
-  // |s| = 2 sin(theta) / lambda, so the resolution is d = 1/|s| (1/m -> Angstrom: 1e10).
-  double s_min = std::numeric_limits<double>::infinity(), s_max = 0;
-  for (std::size_t r = 0; r < h; ++r)
-    for (std::size_t c = 0; c < w; ++c) {
-      s_min = std::min(s_min, s_at(r, c));
-      s_max = std::max(s_max, s_at(r, c));
-    }
-  // The edge midpoints bound the resolution the detector covers in every direction.
-  const double s_edge =
-      std::min({s_at(0, w / 2), s_at(h - 1, w / 2), s_at(h / 2, 0), s_at(h / 2, w - 1)});
-  auto angstrom = [](double s) {
-    return s > 0 ? fmt::format("{:.1f} A", 1e10 / s) : std::string("infinite");
-  };
+namespace {
 
-  std::string out = path + "\n";
-  out += fmt::format("  images        {} of {} x {} pixels (H x W)\n", info.n_images, h, w);
+double s_of(const DatasetInfo& info, std::size_t p) {
+  const float* q = &info.pixel_position_reciprocal[3 * p];
+  return std::sqrt(double(q[0]) * q[0] + double(q[1]) * q[1] + double(q[2]) * q[2]);
+}
+
+// The smallest |s| on the detector's outer border, which bounds the resolution reached in
+// every direction: the border of the assembled picture (pixel_index_map), or of the one
+// panel. NaN for several panels without an index map.
+double border_s(const DatasetInfo& info) {
+  const bool mapped = !info.pixel_index_map.empty();
+  if (!mapped && info.panels > 1) return std::numeric_limits<double>::quiet_NaN();
+  const int last_row = mapped ? info.assembled_height - 1 : info.height - 1;
+  const int last_col = mapped ? info.assembled_width - 1 : info.width - 1;
+  double s = std::numeric_limits<double>::infinity();
+  for (std::size_t p = 0; p < info.pixels(); ++p) {
+    const auto w = static_cast<std::size_t>(info.width);
+    const int r = mapped ? info.pixel_index_map[2 * p] : static_cast<int>(p / w);
+    const int c = mapped ? info.pixel_index_map[2 * p + 1] : static_cast<int>(p % w);
+    if (r == 0 || c == 0 || r == last_row || c == last_col) s = std::min(s, s_of(info, p));
+  }
+  return s;
+}
+
+std::string detector_lines(const DatasetInfo& info) {
+  double s_min = std::numeric_limits<double>::infinity(), s_max = 0;
+  for (std::size_t p = 0; p < info.pixels(); ++p) {
+    s_min = std::min(s_min, s_of(info, p));
+    s_max = std::max(s_max, s_of(info, p));
+  }
+  // |s| = 2 sin(theta) / lambda, so the resolution is d = 1/|s| (1/m -> Angstrom: 1e10).
+  auto angstrom = [](double s) { return s > 0 ? fmt::format("{:.1f} A", 1e10 / s) : std::string("infinite"); };
+  const double edge = border_s(info);
+  std::string out = fmt::format("  images        {} of {}{} x {} pixels (H x W)\n", info.n_images,
+                                info.panels > 1 ? fmt::format("{} panels of ", info.panels) : "", info.height,
+                                info.width);
+  if (!info.pixel_index_map.empty())
+    out += fmt::format("  index map     assembles a {} x {} picture\n", info.assembled_height, info.assembled_width);
   out += fmt::format("  |s| range     {:.4g} .. {:.4g} 1/A\n", s_min * 1e-10, s_max * 1e-10);
   out += fmt::format("  resolution    {} at the edge, {} at the corner (lowest {})\n",
-                     angstrom(s_edge), angstrom(s_max), angstrom(s_min));
-  out += fmt::format("  orientations  {}\n",
-                     reader.has_orientations() ? "present (ground truth)" : "absent");
+                     std::isnan(edge) ? std::string("unknown (no pixel_index_map)") : angstrom(edge),
+                     angstrom(s_max), angstrom(s_min));
+  return out;
+}
+
+// What an optional dataset that was not read is: "absent", or "not used (ignored below)".
+std::string absent_words(const DatasetInfo& info, const std::string& name) {
+  for (const std::string& note : info.ignored)
+    if (note.starts_with(name + ": ")) return "not used (ignored below)";
+  return "absent";
+}
+
+// The range of a per-pixel factor, or why there is none.
+std::string factor_words(const DatasetInfo& info, const std::string& name, const std::vector<float>& v) {
+  if (v.empty()) return absent_words(info, name);
+  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+  return fmt::format("{:.4g} .. {:.4g}", *lo, *hi);
+}
+
+std::string optional_lines(const DatasetReader& reader) {
+  const DatasetInfo& info = reader.info();
+  std::string out = fmt::format("  orientations  {}\n", reader.has_orientations() ? "present (ground truth)"
+                                                                                  : absent_words(info, "orientations"));
   const auto vs = reader.volume_shape();
   out += "  volume        " +
-         (reader.has_volume() ? fmt::format("{} x {} x {}", vs[0], vs[1], vs[2]) : "absent") + "\n";
-  out += fmt::format("  polarization  {}, solid_angle {}\n",
-                     info.polarization.empty() ? "absent" : "present",
-                     info.solid_angle.empty() ? "absent" : "present");
+         (reader.has_volume() ? fmt::format("{} x {} x {}", vs[0], vs[1], vs[2]) : absent_words(info, "volume")) + "\n";
+  out += fmt::format("  polarization  {}{}\n", factor_words(info, "polarization", info.polarization),
+                     info.polarization.empty() ? "" : " (in the images, not applied)");
+  out += fmt::format("  solid_angle   {}{}\n", factor_words(info, "solid_angle", info.solid_angle),
+                     info.solid_angle.empty() ? "" : " sr (in the images, not applied)");
   auto number = [&](const char* name, const std::optional<double>& v, const char* unit) {
     if (v) out += fmt::format("  {:<13} {:.6g}{}\n", name, *v, unit);
   };
@@ -601,7 +732,12 @@ std::string describe(const std::string& path, bool every_image) {
   if (const auto& c = info.model_centroid)
     out += fmt::format("  model centroid ({:.3f}, {:.3f}, {:.3f}) A in the PDB frame\n", (*c)[0], (*c)[1], (*c)[2]);
   if (!info.command_line.empty()) out += "  command_line  " + info.command_line + "\n";
+  for (const std::string& note : info.ignored) out += "  ignored       " + note + "\n";
+  return out;
+}
 
+std::string photons_line(const DatasetReader& reader, bool every_image) {
+  const DatasetInfo& info = reader.info();
   const std::size_t sampled = every_image ? info.n_images : std::min<std::size_t>(info.n_images, 1000);
   const std::size_t block = std::max<std::size_t>(1, (std::size_t(1) << 22) / info.pixels());
   std::vector<float> images(std::min(block, sampled) * info.pixels());
@@ -611,10 +747,15 @@ std::string describe(const std::string& path, bool every_image) {
     reader.read_images(first, count, images.data());
     for (std::size_t i = 0; i < count * info.pixels(); ++i) total += images[i];
   }
-  out += fmt::format("  photons       {:.4g} per image (mean over {} {} images{})\n",
-                     total / double(sampled), sampled == info.n_images ? "all" : "the first", sampled,
-                     every_image ? ", every value checked" : "");
-  return out;
+  return fmt::format("  photons       {:.4g} per image (mean over {} {} images{})\n", total / double(sampled),
+                     sampled == info.n_images ? "all" : "the first", sampled, every_image ? ", every value checked" : "");
+}
+
+}  // namespace
+
+std::string describe(const std::string& path, bool every_image) {
+  const DatasetReader reader(path);
+  return path + "\n" + detector_lines(reader.info()) + optional_lines(reader) + photons_line(reader, every_image);
 }
 
 }  // namespace spire::io

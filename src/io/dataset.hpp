@@ -1,22 +1,36 @@
 #pragma once
 // Diffraction datasets in the HDF5 layout SpiniFEL reads and skopi writes.
 //
-// Contract (file layout, C order, last index fastest):
-//   intensities               (N,1,H,W)  numeric, written float32, chunked (1,1,H,W)   required
-//   pixel_position_reciprocal (1,H,W,3)  numeric, 1/m, (x,y,z) per pixel                required
-//   pixel_index_map           (1,H,W,2)  numeric, (row,column) per pixel                required
-//   polarization              (1,H,W)    numeric                                        optional
-//   solid_angle               (1,H,W)    numeric, sr                                    optional
+// Contract (file layout, C order, last index fastest; P panels of H x W pixels):
+//   intensities               (N,P,H,W)  numeric, written float32, chunked (1,P,H,W)   required
+//   pixel_position_reciprocal (P,H,W,3)  numeric, 1/m, (x,y,z) per pixel                required
+//   pixel_index_map           (P,H,W,2)  integers, (row,column) of each pixel in the
+//                                        assembled picture, each in [0, 65535]          optional
+//   polarization              (P,H,W)    numeric, the factor in the images (not applied) optional
+//   solid_angle               (P,H,W)    numeric, sr, the factor in the images (not applied) optional
 //   orientations              (N,1,4) or (N,4) quaternions w,x,y,z (ground truth)       optional
-//   volume                    (n0,n1,n2) reference 3D intensity                         optional
+//   volume                    (n0,n1,n2) real reference 3D intensity                    optional
 //   root attributes: n_images (must equal N when present), det_distance (m),
 //   photon_energy (eV), photons_per_pulse, beam_radius (m), command_line, pdb,
 //   model_centroid_angstrom (3 float64: where the PDB frame's electron centroid was; the
 //   patterns are of the molecule moved so that it is at 0, and the model map's MRC origin
-//   puts it back); all optional.
+//   puts it back); all optional, others (skopi's det_shape, reciprocal_extent) unread.
+// This is the layout skopi's SpiniFEL writer (skopi examples/scripts/sim_spinifel.py) makes
+// and SpiniFEL reads (spinifel/prep.py): float32 intensities, float64 positions, int64
+// index map, float64 orientations (N,1,4), complex128 volume (an h5py compound of two
+// float64 'r','i'), float64 polarization and solid_angle, and datasets spire does not use
+// (beam_offsets, fluences). SpiniFEL moves the coordinate axis first only in memory
+// ((3,P,H,W)); a file in that order is refused naming the file order.
 // Any integer or float type is accepted on read and converted. Images in memory are
-// N*H*W floats, image-major, then row (H), then column (W, fastest).
+// N*P*H*W floats, image-major, then panel, then row (H), then column (W, fastest): the loop
+// sees P*H*W pixels per image with their positions in the same order.
 //
+//  - Optional datasets never stop a read: one of a type or shape spire cannot use, or with
+//    values it refuses (a complex volume, an index map out of range, NaN in polarization),
+//    is left out of DatasetInfo with a note in DatasetInfo::ignored ("volume: has type
+//    complex128 (compound of 2 float64), expected numbers; not used"); root datasets spire
+//    does not know are noted too ("fluences: float64 (10), not read by spire"). Required
+//    datasets (intensities, pixel_position_reciprocal) fail as below.
 //  - DatasetReader validates the whole layout once on open; read_images() reads one range
 //    of images with a hyperslab (a rank reads only its own range of a file larger than
 //    memory) and rejects NaN, Inf or negative intensities, naming image and pixel.
@@ -45,15 +59,24 @@
 
 namespace spire::io {
 
+// The largest side of an assembled picture a pixel_index_map may describe (rows and columns
+// are below it).
+inline constexpr int max_assembled_side = 65536;
+
 // Detector geometry and metadata: everything in a dataset file except the per-image arrays.
+// Per-pixel arrays hold P*H*W pixels, panel-major, then row, then column.
 struct DatasetInfo {
   std::size_t n_images = 0;
-  int height = 0;                                // H, detector rows
-  int width = 0;                                 // W, detector columns
-  std::vector<float> pixel_position_reciprocal;  // H*W*3, 1/m
-  std::vector<std::int32_t> pixel_index_map;     // H*W*2
-  std::vector<float> polarization;               // H*W, empty when absent
-  std::vector<float> solid_angle;                // H*W, empty when absent
+  int panels = 1;                                // P, detector panels
+  int height = 0;                                // H, rows of a panel
+  int width = 0;                                 // W, columns of a panel
+  std::vector<float> pixel_position_reciprocal;  // P*H*W*3, 1/m
+  std::vector<std::int32_t> pixel_index_map;     // P*H*W*2 (row, column), empty when absent
+  int assembled_height = 0;                      // max row + 1 of pixel_index_map, 0 when absent
+  int assembled_width = 0;                       // max column + 1 of pixel_index_map, 0 when absent
+  std::vector<float> polarization;               // P*H*W, empty when absent
+  std::vector<float> solid_angle;                // P*H*W, empty when absent
+  std::vector<std::string> ignored;              // read only: what was left out of the file, and why
 
   std::optional<double> det_distance;   // m
   std::optional<double> photon_energy;  // eV
@@ -63,7 +86,7 @@ struct DatasetInfo {
   std::string pdb;                    // empty when absent
   std::optional<std::array<double, 3>> model_centroid;  // Angstrom, in the PDB's frame
 
-  std::size_t pixels() const { return static_cast<std::size_t>(height) * width; }
+  std::size_t pixels() const { return static_cast<std::size_t>(panels) * height * width; }
 };
 
 // Reference 3D intensity; values has shape[0]*shape[1]*shape[2] entries, shape[2] fastest.
@@ -84,7 +107,7 @@ class DatasetReader {
   bool has_volume() const { return volume_shape_[0] > 0; }
   std::array<std::size_t, 3> volume_shape() const { return volume_shape_; }
 
-  // Images first .. first+count-1 into out (count*H*W floats); values are checked.
+  // Images first .. first+count-1 into out (count*P*H*W floats); values are checked.
   void read_images(std::size_t first, std::size_t count, float* out) const;
   std::vector<double> read_orientations() const;  // N*4 (w,x,y,z); error when absent
   Volume read_volume() const;                     // error when absent
@@ -111,7 +134,7 @@ class DatasetWriter {
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;
 
-  // Images first .. first+count-1 from images (count*H*W floats).
+  // Images first .. first+count-1 from images (count*P*H*W floats).
   void write_images(std::size_t first, std::size_t count, const float* images);
   // Fails unless every image was written; closes the file and renames it to PATH.
   void finish();
@@ -123,11 +146,11 @@ class DatasetWriter {
   std::string tmp_path_;
   detail::Handle file_;
   detail::Handle intensities_;
-  std::size_t height_ = 0, width_ = 0;
+  std::size_t panels_ = 0, height_ = 0, width_ = 0;
   std::vector<bool> written_;
 };
 
-// The whole dataset at once: images holds N*H*W floats.
+// The whole dataset at once: images holds N*P*H*W floats.
 void write_dataset(const std::string& path, const DatasetInfo& info, std::span<const float> images,
                    std::span<const double> orientations = {}, const Volume& volume = {});
 

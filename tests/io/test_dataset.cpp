@@ -88,10 +88,11 @@ class RawFile {
   RawFile& operator=(const RawFile&) = delete;
 
   void remove(const char* name) { EXPECT_GE(H5Ldelete(id_, name, H5P_DEFAULT), 0) << name; }
-  // A new dataset of the given shape and file type holding values (zeros when empty).
+  // A new dataset of the given shape and file type holding values (zeros when empty), in
+  // place of the one of that name if there is one.
   void replace(const char* name, std::vector<hsize_t> dims, hid_t file_type = H5T_IEEE_F32LE,
                std::vector<double> values = {}) {
-    remove(name);
+    if (H5Lexists(id_, name, H5P_DEFAULT) > 0) remove(name);
     hsize_t n = 1;
     for (hsize_t d : dims) n *= d;
     values.resize(n);
@@ -100,6 +101,19 @@ class RawFile {
     EXPECT_GE(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), 0);
     H5Dclose(d);
     H5Sclose(space);
+  }
+  // h5py's complex128: a compound of two float64 'r' and 'i' (values zero).
+  void replace_with_complex(const char* name, std::vector<hsize_t> dims) {
+    remove(name);
+    const hid_t type = H5Tcreate(H5T_COMPOUND, 16);
+    H5Tinsert(type, "r", 0, H5T_IEEE_F64LE);
+    H5Tinsert(type, "i", 8, H5T_IEEE_F64LE);
+    const hid_t space = H5Screate_simple(int(dims.size()), dims.data(), nullptr);
+    const hid_t d = H5Dcreate2(id_, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    EXPECT_GE(d, 0) << name;
+    H5Dclose(d);
+    H5Sclose(space);
+    H5Tclose(type);
   }
   void replace_with_string(const char* name) {
     remove(name);
@@ -315,7 +329,7 @@ TEST(DatasetErrors, TruncatedFile) {
 }
 
 TEST(DatasetErrors, MissingRequiredDataset) {
-  for (const char* name : {"intensities", "pixel_position_reciprocal", "pixel_index_map"}) {
+  for (const char* name : {"intensities", "pixel_position_reciprocal"}) {
     TempDir dir;
     const std::string path = write_small(dir);
     RawFile(path).remove(name);
@@ -330,15 +344,9 @@ TEST(DatasetErrors, WrongShapes) {
   using D = std::vector<hsize_t>;
   const std::pair<const char*, D> cases[] = {
       {"intensities", {N, H, W}},                   // no panel axis
-      {"intensities", {N, 2, H, W}},                // two panels
       {"pixel_position_reciprocal", {1, W, H, 3}},  // transposed
       {"pixel_position_reciprocal", {1, H, W, 2}},
-      {"pixel_index_map", {1, H, W, 3}},
-      {"polarization", {1, H, W + 1}},
-      {"solid_angle", {H, W}},
-      {"orientations", {N - 1, 1, 4}},
-      {"orientations", {N, 1, 3}},
-      {"volume", {5, 6}},
+      {"pixel_position_reciprocal", {2, H, W, 3}},  // panels disagree with intensities
   };
   for (const auto& [name, dims] : cases) {
     TempDir dir;
@@ -351,8 +359,116 @@ TEST(DatasetErrors, WrongShapes) {
   }
 }
 
+TEST(DatasetErrors, PositionsWithTheCoordinateAxisFirst) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  RawFile(path).replace("pixel_position_reciprocal", {3, 1, H, W});
+  EXPECT_THAT(error_of([&] { DatasetReader{path}; }), HasSubstr("the coordinate axis comes last in the file"));
+}
+
+// An optional dataset spire cannot use is left out with a note; the file still opens.
+TEST(DatasetOptional, WrongShapesAreIgnoredWithANote) {
+  using D = std::vector<hsize_t>;
+  const std::pair<const char*, D> cases[] = {
+      {"pixel_index_map", {1, H, W, 3}}, {"polarization", {1, H, W + 1}}, {"solid_angle", {H, W}},
+      {"orientations", {N - 1, 1, 4}},   {"orientations", {N, 1, 3}},     {"volume", {5, 6}},
+  };
+  for (const auto& [name, dims] : cases) {
+    TempDir dir;
+    const std::string path = write_small(dir);
+    RawFile(path).replace(name, dims);
+    const DatasetReader reader(path);
+    ASSERT_EQ(reader.info().ignored.size(), 1u) << name;
+    EXPECT_THAT(reader.info().ignored[0], HasSubstr(std::string(name) + ": has shape "));
+    EXPECT_THAT(reader.info().ignored[0], HasSubstr("not used"));
+    EXPECT_THAT(describe(path), HasSubstr("ignored       " + reader.info().ignored[0]));
+  }
+}
+
+TEST(DatasetOptional, ComplexVolumeStringsAndUnknownDatasetsAreNoted) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  {
+    RawFile f(path);
+    f.replace_with_complex("volume", {5, 5, 5});
+    f.replace_with_string("orientations");
+    f.replace("fluences", {N}, H5T_IEEE_F64LE);
+  }
+  const DatasetReader reader(path);
+  EXPECT_FALSE(reader.has_volume());
+  EXPECT_FALSE(reader.has_orientations());
+  EXPECT_THAT(reader.info().ignored,
+              ::testing::UnorderedElementsAre(
+                  "volume: has type complex128 (compound of 2 float64), expected numbers; not used",
+                  HasSubstr("orientations: has type string"), "fluences: float64 (7), not read by spire"));
+}
+
+TEST(DatasetOptional, IndexMapIsCheckedAndMayBeAbsent) {
+  TempDir dir;
+  const std::string path = write_small(dir);
+  {
+    const DatasetReader reader(path);
+    EXPECT_EQ(reader.info().assembled_height, H);
+    EXPECT_EQ(reader.info().assembled_width, W);
+    EXPECT_TRUE(reader.info().ignored.empty());
+  }
+  std::vector<double> map(2 * H * W, 0.0);
+  for (auto [value, why] : {std::pair{-1.0, "is -1, expected 0 to 65535"}, {65536.0, "is 65536"}}) {
+    map[2 * (3 * W + 4) + 1] = value;
+    RawFile(path).replace("pixel_index_map", {1, H, W, 2}, H5T_STD_I64LE, map);
+    const DatasetReader reader(path);
+    EXPECT_TRUE(reader.info().pixel_index_map.empty());
+    EXPECT_EQ(reader.info().assembled_height, 0);
+    ASSERT_EQ(reader.info().ignored.size(), 1u);
+    EXPECT_THAT(reader.info().ignored[0], HasSubstr("pixel (row 3, column 4) component 1 " + std::string(why)));
+  }
+  RawFile(path).replace("pixel_index_map", {1, H, W, 2}, H5T_IEEE_F64LE);
+  EXPECT_THAT(DatasetReader(path).info().ignored.at(0), HasSubstr("has type float64, expected integers"));
+  RawFile(path).remove("pixel_index_map");
+  const DatasetReader reader(path);
+  EXPECT_TRUE(reader.info().pixel_index_map.empty());
+  EXPECT_TRUE(reader.info().ignored.empty());
+}
+
+// P panels: images and per-pixel arrays are panel-major, and errors name the panel.
+TEST(Dataset, SeveralPanels) {
+  constexpr int P = 4, h = H / 2, w = W / 2;
+  DatasetInfo info = small_info();
+  info.panels = P;
+  info.height = h;
+  info.width = w;
+  for (int p = 0; p < P; ++p)  // quadrants of the small detector, as an index map says
+    for (int r = 0; r < h; ++r)
+      for (int c = 0; c < w; ++c) {
+        const std::size_t i = std::size_t((p * h + r) * w + c);
+        info.pixel_index_map[2 * i] = (p / 2) * h + r;
+        info.pixel_index_map[2 * i + 1] = (p % 2) * w + c;
+      }
+  TempDir dir;
+  const std::string good = dir.file("good.h5");
+  write_dataset(good, info, small_images());
+  EXPECT_THAT(describe(good), HasSubstr("of 4 panels of 8 x 6 pixels"));
+  EXPECT_THAT(describe(good), HasSubstr("index map     assembles a 16 x 12 picture"));
+  std::vector<float> images = small_images();
+  images[(5 * P + 2) * h * w + 3 * w + 1] = -1.0f;  // image 5, panel 2, row 3, column 1
+  const std::string path = dir.file("panels.h5");
+  write_dataset(path, info, images);
+  const DatasetReader reader(path);
+  EXPECT_EQ(reader.info().panels, P);
+  EXPECT_EQ(reader.info().pixels(), std::size_t(H * W));
+  EXPECT_EQ(reader.info().pixel_index_map, info.pixel_index_map);
+  EXPECT_EQ(reader.info().assembled_height, H);
+  EXPECT_EQ(reader.info().assembled_width, W);
+  EXPECT_EQ(reader.info().pixel_position_reciprocal, info.pixel_position_reciprocal);
+  std::vector<float> back(5 * H * W);
+  reader.read_images(0, 5, back.data());
+  EXPECT_EQ(back, std::vector<float>(images.begin(), images.begin() + 5 * H * W));
+  EXPECT_THAT(error_of([&] { reader.read_images(5, 1, back.data()); }),
+              HasSubstr("image 5 pixel (panel 2, row 3, column 1) is -1"));
+}
+
 TEST(DatasetErrors, StringInsteadOfNumbers) {
-  for (const char* name : {"intensities", "pixel_index_map", "orientations"}) {
+  for (const char* name : {"intensities", "pixel_position_reciprocal"}) {
     TempDir dir;
     const std::string path = write_small(dir);
     RawFile(path).replace_with_string(name);
