@@ -49,6 +49,16 @@ reconstruct::Settings loop_settings(int max, const std::string& stop_reassigned 
            "phasing.loops=3", "runtime.fft_planning=estimate", "generations.max=" + std::to_string(max)});
 }
 
+// The identity of a run of 7 images of 1024 pixels on a 5^3 grid (full_state(5, 7)'s).
+reconstruct::RunIdentity small_identity() {
+  reconstruct::RunIdentity id;
+  id.settings = reconstruct::to_toml(reconstruct::load_settings("", {"grid.n=5"}));
+  id.n_images = 7;
+  id.n_pixels = 1024;
+  id.grid_n = 5;
+  return id;
+}
+
 reconstruct::State full_state(int n, std::int64_t images) {
   reconstruct::State s;
   s.next_generation = 4;
@@ -170,12 +180,7 @@ TEST(Checkpoint, KeepsTheRunsFftWisdom) {
   const auto wisdom = export_fft_wisdom();
   EXPECT_FALSE(wisdom.single_precision.empty());
   const auto path = dir.file("checkpoint.h5");
-  reconstruct::RunIdentity id;
-  id.settings = reconstruct::to_toml(reconstruct::load_settings("", {"grid.n=5"}));
-  id.n_images = 7;
-  id.n_pixels = 1024;
-  id.grid_n = 5;
-  reconstruct::write_checkpoint(path, full_state(5, 7), id);
+  reconstruct::write_checkpoint(path, full_state(5, 7), small_identity());
   auto c = reconstruct::read_checkpoint(path);
   EXPECT_EQ(c.wisdom.single_precision, wisdom.single_precision);
   EXPECT_EQ(c.wisdom.double_precision, wisdom.double_precision);
@@ -429,12 +434,7 @@ TEST(OrientationsFile, CsvRowsRoundTrip) {
 TEST(Checkpoint, ReadsVersion3WithoutScores) {
   TempDir dir;
   const auto path = dir.file("checkpoint.h5");
-  reconstruct::RunIdentity id;
-  id.settings = reconstruct::to_toml(reconstruct::load_settings("", {"grid.n=5"}));
-  id.n_images = 7;
-  id.n_pixels = 1024;
-  id.grid_n = 5;
-  reconstruct::write_checkpoint(path, full_state(5, 7), id);
+  reconstruct::write_checkpoint(path, full_state(5, 7), small_identity());
   {
     const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
     ASSERT_GE(file, 0);
