@@ -92,10 +92,12 @@ Runner add_info(CLI::App& app) {
   auto* cmd = app.add_subcommand("info", "Describe a dataset file");
   auto path = std::make_shared<std::string>();
   auto every = std::make_shared<bool>(false);
-  cmd->add_option("file", *path, "HDF5 dataset")->required();
+  auto options = std::make_shared<io::OpenOptions>();
+  cmd->add_option("file", *path, "Image file: SpiniFEL/skopi HDF5, CXI, Dragonfly photons (.emc or HDF5)")->required();
   cmd->add_flag("--check-all", *every, "Read and validate every image (default: the first 1000)");
-  return [path, every] {
-    fmt::print("{}", io::describe(*path, *every));
+  add_open_options(*cmd, *options);
+  return [path, every, options] {
+    fmt::print("{}", io::describe(*path, *options, *every));
     return 0;
   };
 }

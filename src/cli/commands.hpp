@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "io/images.hpp"
 #include "resolution/fsc.hpp"
 
 namespace spire::cli {
@@ -19,6 +20,9 @@ Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
 Runner add_reconstruct(CLI::App& app, const std::string& command_line);
 Runner add_resolution(CLI::App& app);
+
+// --detector, --photon-energy and --mask: how a file that needs them is read (io/images.hpp).
+void add_open_options(CLI::App& cmd, io::OpenOptions& options);
 
 // Written next to its final name and renamed: a crash never leaves half a file. An Error
 // naming the file when it cannot be written.

@@ -47,3 +47,15 @@ void put_resolution(nlohmann::json& summary, const std::string& key, const resol
 }
 
 }  // namespace spire::cli
+
+namespace spire::cli {
+
+void add_open_options(CLI::App& cmd, io::OpenOptions& options) {
+  cmd.add_option("--detector", options.detector, "Dragonfly detector file (needed for Dragonfly photon files)");
+  cmd.add_option("--photon-energy", options.photon_energy,
+                 "Photon energy in eV, for files that do not store it (Dragonfly)")
+      ->check(CLI::PositiveNumber);
+  cmd.add_option("--mask", options.mask, "Mask file: HDF5 dataset 'mask' (P,H,W) or (H,W), nonzero = usable pixel");
+}
+
+}  // namespace spire::cli

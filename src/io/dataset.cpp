@@ -106,6 +106,7 @@ hid_t native_type() {
   if constexpr (std::is_same_v<T, float>) return H5T_NATIVE_FLOAT;
   if constexpr (std::is_same_v<T, double>) return H5T_NATIVE_DOUBLE;
   if constexpr (std::is_same_v<T, std::int32_t>) return H5T_NATIVE_INT32;
+  if constexpr (std::is_same_v<T, std::uint8_t>) return H5T_NATIVE_UINT8;
 }
 
 // Whole dataset, converted to T by HDF5.
@@ -288,6 +289,17 @@ std::vector<float> read_pixel_map(const std::string& file, hid_t f, const std::s
   return read_pixel_floats(file, name, *ds, 1, info);
 }
 
+// mask (P,H,W): integers, nonzero = usable; empty when absent.
+std::vector<std::uint8_t> read_mask(const std::string& file, hid_t f, const DatasetInfo& info) {
+  auto ds = open_numeric(file, f, "mask", false);
+  if (!ds) return {};
+  expect_shape(file, "mask", ds->dims, detector_dims(info), "(P,H,W) for intensities (N,P,H,W)");
+  const auto values = read_all<double>(file, "mask", *ds);
+  std::vector<std::uint8_t> mask(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) mask[i] = values[i] != 0;
+  return mask;
+}
+
 bool orientations_present(const std::string& file, hid_t f, hsize_t n) {
   auto ds = open_numeric(file, f, "orientations", false);
   if (ds && ds->dims != Dims{n, 1, 4} && ds->dims != Dims{n, 4})
@@ -323,7 +335,7 @@ auto optional_part(const std::string& file, const std::string& name, DatasetInfo
 // Root datasets and groups spire does not read (skopi's beam_offsets, fluences), one note each.
 void note_unread(hid_t f, DatasetInfo& info) {
   static const std::string known[] = {"intensities", "pixel_position_reciprocal", "pixel_index_map",
-                                      "polarization", "solid_angle", "orientations", "volume"};
+                                      "polarization", "solid_angle", "mask", "orientations", "volume"};
   H5G_info_t group{};
   if (H5Gget_info(f, &group) < 0) return;
   for (hsize_t i = 0; i < group.nlinks && info.ignored.size() < 100; ++i) {
@@ -386,6 +398,7 @@ DatasetReader::DatasetReader(std::string path) : path_(std::move(path)) {
   optional_part(path_, "pixel_index_map", info_, [&] { return read_index_map(path_, f, info_); });
   for (auto [name, values] : {std::pair{"polarization", &info_.polarization}, {"solid_angle", &info_.solid_angle}})
     *values = optional_part(path_, name, info_, [&, name = name] { return read_pixel_map(path_, f, name, info_); });
+  info_.mask = optional_part(path_, "mask", info_, [&] { return read_mask(path_, f, info_); });
   has_orientations_ = optional_part(path_, "orientations", info_, [&] { return orientations_present(path_, f, nphw[0]); });
   volume_shape_ = optional_part(path_, "volume", info_, [&] { return volume_shape_of(path_, f); });
   read_attributes(path_, f, nphw[0], info_);
@@ -410,25 +423,25 @@ void DatasetReader::read_images(std::size_t first, std::size_t count, float* out
                  fmt::format("reading images {}..{} failed (truncated or corrupt file?)", first,
                              first + count - 1));
 
-  // One cheap pass; the error path then says which image and pixel is wrong.
-  const std::size_t values = count * info_.pixels();
-  bool bad = false;
-  for (std::size_t i = 0; i < values; ++i) bad |= !(out[i] >= 0.0f) || std::isinf(out[i]);
-  if (!bad) return;
-  for (std::size_t i = 0; i < values; ++i)
-    if (!(out[i] >= 0.0f) || std::isinf(out[i])) fail_image_value(first + i / info_.pixels(), i % info_.pixels(), out[i]);
+  check_infinities(first, count, out);
 }
 
-// An inf may be a float64 beyond float32 that HDF5's conversion turned into inf: say which.
-void DatasetReader::fail_image_value(std::size_t image, std::size_t pixel, float v) const {
+// An inf may be a float64 beyond float32 that HDF5's conversion turned into inf (an error),
+// or an inf stored as such (a bad pixel).
+void DatasetReader::check_infinities(std::size_t first, std::size_t count, const float* out) const {
+  const std::size_t values = count * info_.pixels();
+  bool inf = false;
+  for (std::size_t i = 0; i < values; ++i) inf |= std::isinf(out[i]);
+  if (!inf) return;
   const auto w = static_cast<std::size_t>(info_.width), hw = static_cast<std::size_t>(info_.height) * w;
-  const std::string place = fmt::format("image {} {}", image, pixel_words(pixel, info_));
-  if (std::isinf(v))
+  for (std::size_t i = 0; i < values; ++i) {
+    if (!std::isinf(out[i])) continue;
+    const std::size_t image = first + i / info_.pixels(), pixel = i % info_.pixels();
     if (auto stored = stored_value(intensities_.get(), {image, pixel / hw, pixel % hw / w, pixel % w});
         stored && std::isfinite(*stored))
-      fail_dataset(path_, "intensities", place + ": " + beyond_float32(*stored));
-  fail_dataset(path_, "intensities",
-               fmt::format("{} is {}{}", place, v, std::isfinite(v) ? " (negative intensity)" : ""));
+      fail_dataset(path_, "intensities", fmt::format("image {} {}: {}", image, pixel_words(pixel, info_),
+                                                     beyond_float32(*stored)));
+  }
 }
 
 std::vector<double> DatasetReader::read_orientations() const {
@@ -500,6 +513,7 @@ void check_info(const std::string& path, const DatasetInfo& info,
   if (!info.pixel_index_map.empty()) expect("pixel_index_map", info.pixel_index_map.size(), 2 * p);
   if (!info.polarization.empty()) expect("polarization", info.polarization.size(), p);
   if (!info.solid_angle.empty()) expect("solid_angle", info.solid_angle.size(), p);
+  if (!info.mask.empty()) expect("mask", info.mask.size(), p);
   if (!orientations.empty()) expect("orientations", orientations.size(), 4 * info.n_images);
   if (!volume.values.empty())
     expect("volume", volume.values.size(), volume.shape[0] * volume.shape[1] * volume.shape[2]);
@@ -517,6 +531,7 @@ void write_arrays(const std::string& path, hid_t f, const DatasetInfo& info,
     write_array(path, f, "polarization", detector_dims(info), H5T_IEEE_F32LE, info.polarization.data());
   if (!info.solid_angle.empty())
     write_array(path, f, "solid_angle", detector_dims(info), H5T_IEEE_F32LE, info.solid_angle.data());
+  if (!info.mask.empty()) write_array(path, f, "mask", detector_dims(info), H5T_STD_U8LE, info.mask.data());
   if (!orientations.empty())
     write_array(path, f, "orientations", {n, 1, 4}, H5T_IEEE_F64LE, orientations.data());
   if (!volume.values.empty())
@@ -645,117 +660,6 @@ void write_dataset(const std::string& path, const DatasetInfo& info, std::span<c
   DatasetWriter writer(path, info, orientations, volume);
   writer.write_images(0, info.n_images, images.data());
   writer.finish();
-}
-
-// ---------------------------------------------------------------------------------------
-// Summary
-
-namespace {
-
-double s_of(const DatasetInfo& info, std::size_t p) {
-  const float* q = &info.pixel_position_reciprocal[3 * p];
-  return std::sqrt(double(q[0]) * q[0] + double(q[1]) * q[1] + double(q[2]) * q[2]);
-}
-
-// The smallest |s| on the detector's outer border, which bounds the resolution reached in
-// every direction: the border of the assembled picture (pixel_index_map), or of the one
-// panel. NaN for several panels without an index map.
-double border_s(const DatasetInfo& info) {
-  const bool mapped = !info.pixel_index_map.empty();
-  if (!mapped && info.panels > 1) return std::numeric_limits<double>::quiet_NaN();
-  const int last_row = mapped ? info.assembled_height - 1 : info.height - 1;
-  const int last_col = mapped ? info.assembled_width - 1 : info.width - 1;
-  double s = std::numeric_limits<double>::infinity();
-  for (std::size_t p = 0; p < info.pixels(); ++p) {
-    const auto w = static_cast<std::size_t>(info.width);
-    const int r = mapped ? info.pixel_index_map[2 * p] : static_cast<int>(p / w);
-    const int c = mapped ? info.pixel_index_map[2 * p + 1] : static_cast<int>(p % w);
-    if (r == 0 || c == 0 || r == last_row || c == last_col) s = std::min(s, s_of(info, p));
-  }
-  return s;
-}
-
-std::string detector_lines(const DatasetInfo& info) {
-  double s_min = std::numeric_limits<double>::infinity(), s_max = 0;
-  for (std::size_t p = 0; p < info.pixels(); ++p) {
-    s_min = std::min(s_min, s_of(info, p));
-    s_max = std::max(s_max, s_of(info, p));
-  }
-  // |s| = 2 sin(theta) / lambda, so the resolution is d = 1/|s| (1/m -> Angstrom: 1e10).
-  auto angstrom = [](double s) { return s > 0 ? fmt::format("{:.1f} A", 1e10 / s) : std::string("infinite"); };
-  const double edge = border_s(info);
-  std::string out = fmt::format("  images        {} of {}{} x {} pixels (H x W)\n", info.n_images,
-                                info.panels > 1 ? fmt::format("{} panels of ", info.panels) : "", info.height,
-                                info.width);
-  if (!info.pixel_index_map.empty())
-    out += fmt::format("  index map     assembles a {} x {} picture\n", info.assembled_height, info.assembled_width);
-  out += fmt::format("  |s| range     {:.4g} .. {:.4g} 1/A\n", s_min * 1e-10, s_max * 1e-10);
-  out += fmt::format("  resolution    {} at the edge, {} at the corner (lowest {})\n",
-                     std::isnan(edge) ? std::string("unknown (no pixel_index_map)") : angstrom(edge),
-                     angstrom(s_max), angstrom(s_min));
-  return out;
-}
-
-// What an optional dataset that was not read is: "absent", or "not used (ignored below)".
-std::string absent_words(const DatasetInfo& info, const std::string& name) {
-  for (const std::string& note : info.ignored)
-    if (note.starts_with(name + ": ")) return "not used (ignored below)";
-  return "absent";
-}
-
-// The range of a per-pixel factor, or why there is none.
-std::string factor_words(const DatasetInfo& info, const std::string& name, const std::vector<float>& v) {
-  if (v.empty()) return absent_words(info, name);
-  const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
-  return fmt::format("{:.4g} .. {:.4g}", *lo, *hi);
-}
-
-std::string optional_lines(const DatasetReader& reader) {
-  const DatasetInfo& info = reader.info();
-  std::string out = fmt::format("  orientations  {}\n", reader.has_orientations() ? "present (ground truth)"
-                                                                                  : absent_words(info, "orientations"));
-  const auto vs = reader.volume_shape();
-  out += "  volume        " +
-         (reader.has_volume() ? fmt::format("{} x {} x {}", vs[0], vs[1], vs[2]) : absent_words(info, "volume")) + "\n";
-  out += fmt::format("  polarization  {}{}\n", factor_words(info, "polarization", info.polarization),
-                     info.polarization.empty() ? "" : " (in the images, not applied)");
-  out += fmt::format("  solid_angle   {}{}\n", factor_words(info, "solid_angle", info.solid_angle),
-                     info.solid_angle.empty() ? "" : " sr (in the images, not applied)");
-  auto number = [&](const char* name, const std::optional<double>& v, const char* unit) {
-    if (v) out += fmt::format("  {:<13} {:.6g}{}\n", name, *v, unit);
-  };
-  number("det_distance", info.det_distance, " m");
-  number("photon_energy", info.photon_energy, " eV");
-  number("photons/pulse", info.photons_per_pulse, "");
-  number("beam_radius", info.beam_radius, " m");
-  if (!info.pdb.empty()) out += "  pdb           " + info.pdb + "\n";
-  if (const auto& c = info.model_centroid)
-    out += fmt::format("  model centroid ({:.3f}, {:.3f}, {:.3f}) A in the PDB frame\n", (*c)[0], (*c)[1], (*c)[2]);
-  if (!info.command_line.empty()) out += "  command_line  " + info.command_line + "\n";
-  for (const std::string& note : info.ignored) out += "  ignored       " + note + "\n";
-  return out;
-}
-
-std::string photons_line(const DatasetReader& reader, bool every_image) {
-  const DatasetInfo& info = reader.info();
-  const std::size_t sampled = every_image ? info.n_images : std::min<std::size_t>(info.n_images, 1000);
-  const std::size_t block = std::max<std::size_t>(1, (std::size_t(1) << 22) / info.pixels());
-  std::vector<float> images(std::min(block, sampled) * info.pixels());
-  double total = 0;
-  for (std::size_t first = 0; first < sampled; first += block) {
-    const std::size_t count = std::min(block, sampled - first);
-    reader.read_images(first, count, images.data());
-    for (std::size_t i = 0; i < count * info.pixels(); ++i) total += images[i];
-  }
-  return fmt::format("  photons       {:.4g} per image (mean over {} {} images{})\n", total / double(sampled),
-                     sampled == info.n_images ? "all" : "the first", sampled, every_image ? ", every value checked" : "");
-}
-
-}  // namespace
-
-std::string describe(const std::string& path, bool every_image) {
-  const DatasetReader reader(path);
-  return path + "\n" + detector_lines(reader.info()) + optional_lines(reader) + photons_line(reader, every_image);
 }
 
 }  // namespace spire::io

@@ -8,6 +8,8 @@
 //                                        assembled picture, each in [0, 65535]          optional
 //   polarization              (P,H,W)    numeric, the factor in the images (not applied) optional
 //   solid_angle               (P,H,W)    numeric, sr, the factor in the images (not applied) optional
+//   mask                      (P,H,W)    integers, nonzero = usable pixel, 0 = excluded (beamstop,
+//                                        gaps, dead or hot pixels: psana's convention)   optional
 //   orientations              (N,1,4) or (N,4) quaternions w,x,y,z (ground truth)       optional
 //   volume                    (n0,n1,n2) real reference 3D intensity                    optional
 //   root attributes: n_images (must equal N when present), det_distance (m),
@@ -33,7 +35,8 @@
 //    datasets (intensities, pixel_position_reciprocal) fail as below.
 //  - DatasetReader validates the whole layout once on open; read_images() reads one range
 //    of images with a hyperslab (a rank reads only its own range of a file larger than
-//    memory) and rejects NaN, Inf or negative intensities, naming image and pixel.
+//    memory). Values are returned as stored (io/images.hpp's contract): negative values are
+//    kept, NaN and +-Inf mark bad pixels of one image.
 //  - Values read as float (intensities, geometry, volume) must fit in float32: a float64
 //    1e300 is an error "value 1e+300 does not fit in float32", not an inf.
 //  - pixel_position_reciprocal must be in 1/m: X-ray SPI detectors reach |q| of 1e8-1e11
@@ -56,64 +59,31 @@
 #include <vector>
 
 #include "io/hdf5_id.hpp"
+#include "io/images.hpp"
 
 namespace spire::io {
 
-// The largest side of an assembled picture a pixel_index_map may describe (rows and columns
-// are below it).
-inline constexpr int max_assembled_side = 65536;
-
-// Detector geometry and metadata: everything in a dataset file except the per-image arrays.
-// Per-pixel arrays hold P*H*W pixels, panel-major, then row, then column.
-struct DatasetInfo {
-  std::size_t n_images = 0;
-  int panels = 1;                                // P, detector panels
-  int height = 0;                                // H, rows of a panel
-  int width = 0;                                 // W, columns of a panel
-  std::vector<float> pixel_position_reciprocal;  // P*H*W*3, 1/m
-  std::vector<std::int32_t> pixel_index_map;     // P*H*W*2 (row, column), empty when absent
-  int assembled_height = 0;                      // max row + 1 of pixel_index_map, 0 when absent
-  int assembled_width = 0;                       // max column + 1 of pixel_index_map, 0 when absent
-  std::vector<float> polarization;               // P*H*W, empty when absent
-  std::vector<float> solid_angle;                // P*H*W, empty when absent
-  std::vector<std::string> ignored;              // read only: what was left out of the file, and why
-
-  std::optional<double> det_distance;   // m
-  std::optional<double> photon_energy;  // eV
-  std::optional<double> photons_per_pulse;
-  std::optional<double> beam_radius;  // m
-  std::string command_line;           // empty when absent
-  std::string pdb;                    // empty when absent
-  std::optional<std::array<double, 3>> model_centroid;  // Angstrom, in the PDB's frame
-
-  std::size_t pixels() const { return static_cast<std::size_t>(panels) * height * width; }
-};
-
-// Reference 3D intensity; values has shape[0]*shape[1]*shape[2] entries, shape[2] fastest.
-struct Volume {
-  std::array<std::size_t, 3> shape{};
-  std::vector<float> values;
-};
-
-class DatasetReader {
+// The SpiniFEL/skopi layout as an io::ImageFile (images.hpp).
+class DatasetReader final : public ImageFile {
  public:
   explicit DatasetReader(std::string path);  // opens and validates the layout
   DatasetReader(const DatasetReader&) = delete;
   DatasetReader& operator=(const DatasetReader&) = delete;
 
-  const std::string& path() const { return path_; }
-  const DatasetInfo& info() const { return info_; }
-  bool has_orientations() const { return has_orientations_; }
-  bool has_volume() const { return volume_shape_[0] > 0; }
-  std::array<std::size_t, 3> volume_shape() const { return volume_shape_; }
+  const std::string& path() const override { return path_; }
+  Format format() const override { return Format::spinifel; }
+  const DatasetInfo& info() const override { return info_; }
+  bool has_orientations() const override { return has_orientations_; }
+  bool has_volume() const override { return volume_shape_[0] > 0; }
+  std::array<std::size_t, 3> volume_shape() const override { return volume_shape_; }
 
-  // Images first .. first+count-1 into out (count*P*H*W floats); values are checked.
-  void read_images(std::size_t first, std::size_t count, float* out) const;
-  std::vector<double> read_orientations() const;  // N*4 (w,x,y,z); error when absent
-  Volume read_volume() const;                     // error when absent
+  // Images first .. first+count-1 into out (count*P*H*W floats), as stored.
+  void read_images(std::size_t first, std::size_t count, float* out) const override;
+  std::vector<double> read_orientations() const override;  // N*4 (w,x,y,z); error when absent
+  Volume read_volume() const override;                     // error when absent
 
  private:
-  [[noreturn]] void fail_image_value(std::size_t image, std::size_t pixel, float v) const;
+  void check_infinities(std::size_t first, std::size_t count, const float* out) const;
 
   std::string path_;
   detail::Handle file_;
@@ -153,11 +123,5 @@ class DatasetWriter {
 // The whole dataset at once: images holds N*P*H*W floats.
 void write_dataset(const std::string& path, const DatasetInfo& info, std::span<const float> images,
                    std::span<const double> orientations = {}, const Volume& volume = {});
-
-// One-screen summary for `spire info`: images, detector, resolution range, optional parts,
-// attributes and mean photons per image (over the first up to 1000 images, or over every
-// image with every_image; those read are validated like read_images: a bad value there is
-// an error, not a summary line).
-std::string describe(const std::string& path, bool every_image = false);
 
 }  // namespace spire::io

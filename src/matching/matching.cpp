@@ -70,6 +70,45 @@ struct FirstBad {
   bool any() const { return row != std::numeric_limits<std::int64_t>::max(); }
 };
 
+void check_bad_pixels(const BadPixels& bad, std::int64_t n_images, std::int64_t n_pixels) {
+  if (bad.offsets.empty()) return;
+  if (static_cast<std::int64_t>(bad.offsets.size()) != n_images + 1 || bad.offsets.front() != 0 ||
+      bad.offsets.back() != static_cast<std::int64_t>(bad.pixels.size()))
+    fail("matching: bad_pixels.offsets must hold n_images + 1 = " + std::to_string(n_images + 1) +
+         " entries from 0 to the number of bad pixels");
+  for (std::int64_t i = 0; i < n_images; ++i) {
+    if (bad.offsets[i + 1] < bad.offsets[i]) fail("matching: bad_pixels.offsets must not decrease");
+    for (const std::int32_t p : bad.of(i))
+      if (p < 0 || p >= n_pixels)
+        fail("matching: bad pixel " + std::to_string(p) + " of image " + std::to_string(i) + " is outside 0.." +
+             std::to_string(n_pixels - 1));
+  }
+}
+
+// A slice's share of |y|^2 (euclidean) or sum W (poisson, W clamped to the floor) at pixels.
+template <typename T>
+double share_at(const T* y, std::span<const std::int32_t> pixels, bool poisson, T floor) {
+  double sum = 0;
+  for (const std::int32_t p : pixels) {
+    const double v = poisson ? static_cast<double>(std::max(y[p], floor)) : static_cast<double>(y[p]);
+    sum += poisson ? v : v * v;
+  }
+  return sum;
+}
+
+// The score of an image with bad pixels: `c` from the GEMM (the bad pixels hold 0 in the
+// image, so it is already over the good ones) and the slice's sum over its good pixels.
+template <typename T>
+T score_over_good(Metric metric, Scale scale, T x_norm, T x_count, T c, double good_sum) {
+  const bool scaled = scale == Scale::per_slice;
+  if (metric == Metric::euclidean) {
+    if (!scaled) return static_cast<T>(x_norm + good_sum + c);
+    return c > T(0) && good_sum > 0 ? static_cast<T>(x_norm - c * c / good_sum) : x_norm;
+  }
+  const double w = std::max(good_sum, 1e-300);
+  return static_cast<T>(scaled ? c + x_count * std::log(w) + x_norm : w + c);
+}
+
 }  // namespace
 
 template <typename T>
@@ -89,6 +128,7 @@ NearestSlices<T>::NearestSlices(std::int64_t n_images, std::int64_t n_pixels,
   if (options.threads < 0) fail("matching: threads must not be negative");
   blas_size(n_images, "n_images");
   blas_size(n_pixels, "n_pixels");
+  check_bad_pixels(options.bad_pixels, n_images, n_pixels);
 
   const bool poisson = options.metric == Metric::poisson;
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
@@ -147,6 +187,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   // Per-slice terms, and for poisson log W; O(count x P), in double where they sum.
   slice_term_.resize(count);
   slice_scale_.resize(count);
+  slice_sum_.resize(count);
   if (poisson) log_slices_.resize(count * P);
   FirstBad non_finite;
 #pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
@@ -172,6 +213,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
     else
       slice_term_[j] = static_cast<T>(sum);
     slice_scale_[j] = !poisson && sum > 0.0 ? static_cast<T>(1.0 / sum) : T(0);
+    slice_sum_[j] = sum;
   }
   if (non_finite.any())
     fail("matching: slice of reference " + std::to_string(first + non_finite.row) + " has a non-finite value");
@@ -197,7 +239,14 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
         const T* c = cross_.data() + i * count;
         T* row_scores = scores_.data() + i * k;
         std::int64_t* row_indices = indices_.data() + i * k;
-        if (k == 1) {
+        if (const auto bad = options_.bad_pixels.of(i); !bad.empty()) {
+          for (std::int64_t j = 0; j < count; ++j) {
+            const double good = slice_sum_[j] - share_at(slices.data() + j * P, bad, poisson, floor);
+            consider(row_scores, row_indices, k,
+                     score_over_good(options_.metric, options_.scale, image_norm_[i], image_count_[i], c[j], good),
+                     first + j);
+          }
+        } else if (k == 1) {
           // Strict < keeps the lowest index of equal scores within the batch.
           T best = score(i, 0, c[0]);
           std::int64_t best_j = 0;
@@ -230,7 +279,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
 }
 
 template <typename T>
-double score_one(const T* x, const T* y, std::int64_t P, const Options& options) {
+double score_one(const T* x, const T* y, std::int64_t P, const Options& options, std::span<const std::int32_t> bad) {
   const bool scaled = options.scale == Scale::per_slice;
   if (options.metric == Metric::euclidean) {
     double xx = 0, xy = 0, yy = 0;
@@ -240,6 +289,7 @@ double score_one(const T* x, const T* y, std::int64_t P, const Options& options)
       xy += static_cast<double>(x[p]) * y[p];
       yy += static_cast<double>(y[p]) * y[p];
     }
+    yy -= share_at(y, bad, false, T(0));
     if (!scaled) return xx + yy - 2 * xy;
     return xy > 0 && yy > 0 ? xx - xy * xy / yy : xx;
   }
@@ -252,6 +302,7 @@ double score_one(const T* x, const T* y, std::int64_t P, const Options& options)
     w_total += w;
     if (x[p] != T(0)) k_log_w += static_cast<double>(x[p]) * std::log(w);
   }
+  w_total -= share_at(y, bad, true, floor);
   if (!scaled) return w_total - k_log_w;
   // At a = K / sum W: sum a W - sum k log(a W) = K - K log K + K log sum W - sum k log W.
   return (k_total > 0 ? k_total * (1 - std::log(k_total)) : 0.0) + k_total * std::log(w_total) - k_log_w;
@@ -284,8 +335,8 @@ std::vector<T> soft_weights(std::span<const T> scores, std::int64_t top_k, doubl
 
 template class NearestSlices<float>;
 template class NearestSlices<double>;
-template double score_one(const float*, const float*, std::int64_t, const Options&);
-template double score_one(const double*, const double*, std::int64_t, const Options&);
+template double score_one(const float*, const float*, std::int64_t, const Options&, std::span<const std::int32_t>);
+template double score_one(const double*, const double*, std::int64_t, const Options&, std::span<const std::int32_t>);
 template std::vector<float> soft_weights(std::span<const float>, std::int64_t, double);
 template std::vector<double> soft_weights(std::span<const double>, std::int64_t, double);
 

@@ -26,6 +26,11 @@
 // share of the images (OpenBLAS is held at 1 thread during add_batch, blas_threads.hpp), so
 // OpenBLAS's own pool never competes with OpenMP's for the cores.
 //
+// Bad pixels (Options::bad_pixels): pixels of single images with no value (NaN/Inf in the
+// file), held as 0 in the images. Every score of such an image is over its good pixels only,
+// exactly: the slice terms (|y|^2, sum W) lose the bad pixels' share, so a bad pixel has no
+// influence on any score. Cost: the GEMM as before plus O(bad pixels x count) per batch.
+//
 // The images are NOT copied: they must stay alive and unchanged while the object is used.
 // Non-finite values in images or slices are an error (spire::Error), as are bad sizes.
 #include <cstdint>
@@ -48,12 +53,28 @@ enum class GemmPrecision { fp32, tf32, tf32x3 };
 inline constexpr NameTable<GemmPrecision, 3> kGemmPrecisionNames{
     {{GemmPrecision::fp32, "fp32"}, {GemmPrecision::tf32, "tf32"}, {GemmPrecision::tf32x3, "3xtf32"}}};
 
+// Per-image bad pixels in compressed rows: image i's are pixels[offsets[i] .. offsets[i+1]),
+// ascending; offsets has n_images + 1 entries, or none (no bad pixel anywhere). A view: the
+// arrays belong to the caller (reconstruct::Data) and must outlive every use.
+struct BadPixels {
+  std::span<const std::int64_t> offsets;
+  std::span<const std::int32_t> pixels;
+
+  bool any() const { return !offsets.empty() && offsets.back() > 0; }
+  std::span<const std::int32_t> of(std::int64_t image) const {
+    if (offsets.empty()) return {};
+    const auto i = static_cast<std::size_t>(image);
+    return pixels.subspan(static_cast<std::size_t>(offsets[i]), static_cast<std::size_t>(offsets[i + 1] - offsets[i]));
+  }
+};
+
 struct Options {
   Metric metric = Metric::euclidean;
   Scale scale = Scale::none;
   std::int64_t top_k = 1;       // >= 1; more than one for soft / top-k assignment
   double poisson_floor = 1e-8;  // model intensities below it count as it (slice units)
   int threads = 0;              // OpenMP threads, the GEMM's included; 0: OpenMP's default
+  BadPixels bad_pixels;         // of the images matched (none by default)
 };
 
 template <typename T>
@@ -85,6 +106,7 @@ class NearestSlices {
   // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.
   std::vector<T> image_norm_, image_count_;
   std::vector<T> slice_term_, slice_scale_;  // per slice of the current batch
+  std::vector<double> slice_sum_;            // per slice: |y|^2 (euclidean) or sum W (poisson)
   std::vector<T> log_slices_;                // poisson: log W of the current batch
   std::vector<T> cross_;                     // n_images x count: the GEMM's result
   std::vector<std::int64_t> indices_;
@@ -96,9 +118,11 @@ extern template class NearestSlices<double>;
 
 // The score of one image x against one slice y (P values each), by the formulas above,
 // summed in double: what NearestSlices computes through its GEMM, without the GEMM's float
-// rounding (local refinement compares candidates of one image with it).
+// rounding (local refinement compares candidates of one image with it). bad: the image's bad
+// pixels (x is 0 there), left out of the sums.
 template <typename T>
-double score_one(const T* x, const T* y, std::int64_t P, const Options& options);
+double score_one(const T* x, const T* y, std::int64_t P, const Options& options,
+                 std::span<const std::int32_t> bad = {});
 
 // Soft assignment from top-k scores (n rows of top_k, as NearestSlices::scores()): per row
 // w_j = exp(-beta (s_j - s_min)) / sum, a softmax with inverse temperature beta >= 0. For the

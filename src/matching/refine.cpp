@@ -167,7 +167,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
       for (std::int64_t k = 0; k < count; ++k) {
         const std::int64_t c = first + k, i = c / per_image;
         candidate_scores[static_cast<std::size_t>(c)] =
-            score_one(images.data() + i * P, slices.data() + k * P, P, matching);
+            score_one(images.data() + i * P, slices.data() + k * P, P, matching, matching.bad_pixels.of(i));
       }
       scoring += since(t1);
       progress.add(count);

@@ -65,6 +65,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.matching.metric = metric_for(st, data.counts);
   o.matching.scale = st.orientations.scale;
   o.matching.threads = o.threads;
+  o.matching.bad_pixels = bad_pixels_of(data);
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
   o.refine.first_step = 0.6 * geometry::covering_radius_lower_bound(n_references);
   o.refine.batch_size = st.orientations.batch_size;
@@ -99,6 +100,16 @@ void check_backend(const Settings& st, int ranks) {
 std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings, const distributed::Team& team) {
   check_backend(settings, team.size());
   if (data.total < 1) fail("reconstruct: the data were not described (reconstruct::describe)");
+  const double negative = team.sum(static_cast<double>(data.negative_values));
+  if (metric_for(settings, data.counts) == matching::Metric::poisson && negative > 0)
+    fail(fmt::format("orientations.metric = poisson needs photon counts, but the images hold {:.0f} negative values: "
+                     "use orientations.metric = euclidean (or auto)",
+                     negative));
+  const double bad = team.sum(static_cast<double>(data.bad_pixels.size()));
+  if (settings.runtime.device == Device::cuda && bad > 0)
+    fail(fmt::format("runtime.device = cuda: the images have {:.0f} bad pixels (NaN or Inf), which the GPU back end "
+                     "cannot leave out yet; use runtime.device = cpu",
+                     bad));
   switch (settings.runtime.device) {
     case Device::cuda: return make_cuda_backend(data, settings);
     case Device::cpu: break;

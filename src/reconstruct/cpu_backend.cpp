@@ -13,6 +13,24 @@
 namespace spire::reconstruct {
 namespace {
 
+// Removes an image's bad pixels (ascending indices into its last P entries) from the ends
+// of the point arrays: weight 0, exactly.
+void drop_bad_pixels(std::int64_t P, std::span<const std::int32_t> bad, std::initializer_list<std::vector<float>*> arrays) {
+  if (bad.empty()) return;
+  for (std::vector<float>* a : arrays) {
+    const std::size_t start = a->size() - static_cast<std::size_t>(P);
+    std::size_t write = start, next = 0;
+    for (std::int64_t p = 0; p < P; ++p) {
+      if (next < bad.size() && bad[next] == p) {
+        ++next;
+        continue;
+      }
+      (*a)[write++] = (*a)[start + static_cast<std::size_t>(p)];
+    }
+    a->resize(write);
+  }
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const Data& data, const Settings& settings, const distributed::Team& team)
@@ -134,6 +152,7 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
       if (keep && !keep(i)) continue;
       slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data_.pixels, data_.extent, x, y, z);
       images.insert(images.end(), data_.images.begin() + i * P, data_.images.begin() + (i + 1) * P);
+      drop_bad_pixels(P, bad_pixels_of(data_).of(i), {&x, &y, &z, &images});
     }
     if (!images.empty()) merger_.accumulate(x, y, z, images);
     progress().add(std::min(kChunk, N - first));

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/error.hpp"
-#include "io/dataset.hpp"
 #include "matching/fit.hpp"
 
 namespace spire::reconstruct {
@@ -32,7 +32,8 @@ void prepare(Data& data, const distributed::Team& team) {
   data.total = total;
   data.extent = 0;
   for (const auto& p : data.pixels) data.extent = std::max(data.extent, std::hypot(p[0], p[1], p[2]));
-  data.counts = team.sum(matching::integer_valued(data.images) ? 0.0 : 1.0) == 0;
+  const bool counts_here = data.negative_values == 0 && matching::integer_valued(data.images);
+  data.counts = team.sum(counts_here ? 0.0 : 1.0) == 0;
   double photons = 0;
   for (float v : data.images) photons += v;
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
@@ -74,28 +75,84 @@ std::int64_t images_used(const std::string& path, std::int64_t in_file, const Se
 
 }  // namespace
 
-DataShape data_shape(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
-  io::DatasetReader reader(path);
-  const auto& info = reader.info();
-  return {images_used(path, static_cast<std::int64_t>(info.n_images), range, team),
-          static_cast<std::int64_t>(info.pixels())};
+io::OpenOptions open_options(const Settings::Data& data) {
+  return {.detector = data.detector, .photon_energy = data.photon_energy, .mask = data.mask};
 }
 
+std::vector<std::int64_t> kept_pixels(const std::string& path, const io::DatasetInfo& info, const Settings::Data& data) {
+  // |s| in 1/m against the limits in Angstrom: d = 1/|s|, s_max = 1e10 / d_high.
+  const double s_min = data.resolution_low > 0 ? 1e10 / data.resolution_low : 0;
+  const double s_max = data.resolution_high > 0 ? 1e10 / data.resolution_high : std::numeric_limits<double>::infinity();
+  std::vector<std::int64_t> kept;
+  const auto& q = info.pixel_position_reciprocal;
+  for (std::size_t p = 0; p < info.pixels(); ++p) {
+    if (!info.mask.empty() && !info.mask[p]) continue;
+    const double s = std::hypot(double(q[3 * p]), double(q[3 * p + 1]), double(q[3 * p + 2]));
+    if (s >= s_min && s <= s_max) kept.push_back(static_cast<std::int64_t>(p));
+  }
+  if (kept.empty())
+    fail_in(path, fmt::format("no usable pixel: {} of {} pixels masked, the rest outside data.resolution_low = {} A "
+                              "and data.resolution_high = {} A",
+                              info.pixels() - info.usable_pixels(), info.pixels(), data.resolution_low,
+                              data.resolution_high));
+  return kept;
+}
+
+DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team) {
+  const auto file = io::open_images(path, open_options(data));
+  const auto& info = file->info();
+  return {images_used(path, static_cast<std::int64_t>(info.n_images), data, team),
+          static_cast<std::int64_t>(kept_pixels(path, info, data).size())};
+}
+
+namespace {
+
+// Images [first, first + count) of the file into data.images, kept pixels only, in blocks
+// of about 64 MB; non-finite values become bad pixels (0 in the image).
+void read_kept(const io::ImageFile& file, std::int64_t first, const std::vector<std::int64_t>& kept, Data& data) {
+  const auto P = static_cast<std::int64_t>(file.info().pixels()), K = data.n_pixels;
+  const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{1} << 24) / P);
+  std::vector<float> buffer;
+  data.bad_offsets.assign(1, 0);
+  for (std::int64_t i0 = 0; i0 < data.n_images; i0 += block) {
+    const std::int64_t count = std::min(block, data.n_images - i0);
+    buffer.resize(static_cast<std::size_t>(count * P));
+    file.read_images(static_cast<std::size_t>(first + i0), static_cast<std::size_t>(count), buffer.data());
+    for (std::int64_t i = 0; i < count; ++i) {
+      float* out = data.images.data() + (i0 + i) * K;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const float v = buffer[static_cast<std::size_t>(i * P + kept[static_cast<std::size_t>(k)])];
+        if (std::isfinite(v)) {
+          out[k] = v, data.negative_values += v < 0;
+        } else {
+          out[k] = 0, data.bad_pixels.push_back(static_cast<std::int32_t>(k));
+        }
+      }
+      data.bad_offsets.push_back(static_cast<std::int64_t>(data.bad_pixels.size()));
+    }
+  }
+  if (data.bad_pixels.empty()) data.bad_offsets.clear();
+}
+
+}  // namespace
+
 Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
-  io::DatasetReader reader(path);
-  const auto& info = reader.info();
+  const auto file = io::open_images(path, open_options(range));
+  const auto& info = file->info();
   const std::int64_t used = images_used(path, static_cast<std::int64_t>(info.n_images), range, team);
+  const auto kept = kept_pixels(path, info, range);
   const auto mine = team.images(used);
   Data data;
   data.n_images = mine.count;
-  data.n_pixels = static_cast<std::int64_t>(info.pixels());
+  data.n_pixels = static_cast<std::int64_t>(kept.size());
+  data.detector_pixels = static_cast<std::int64_t>(info.pixels());
   data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
   const std::int64_t first = range.first + mine.first;  // this rank's first image in the file
-  reader.read_images(static_cast<std::size_t>(first), static_cast<std::size_t>(data.n_images), data.images.data());
+  read_kept(*file, first, kept, data);
   const auto& s = info.pixel_position_reciprocal;
-  for (std::int64_t p = 0; p < data.n_pixels; ++p) data.pixels.push_back({s[3 * p], s[3 * p + 1], s[3 * p + 2]});
-  if (reader.has_orientations()) {
-    const auto q = reader.read_orientations();
+  for (const std::int64_t p : kept) data.pixels.push_back({s[3 * p], s[3 * p + 1], s[3 * p + 2]});
+  if (file->has_orientations()) {
+    const auto q = file->read_orientations();
     for (std::int64_t i = first; i < first + data.n_images; ++i)
       data.truth.push_back({q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]});
   }

@@ -12,6 +12,18 @@
 // these units are brought back to the data's with in_data_units() (an autocorrelation or
 // intensity scales with `scale`, a density with its square root). Scaling the data by a
 // power of two gives bit-identical maps up to that scale (tests/reconstruct).
+//
+// Pixels: only the usable ones reach Data. The file's mask, data.mask and the resolution
+// range (data.resolution_low/high) exclude pixels for every image; they are dropped when
+// read (n_pixels counts the kept ones, `pixels` holds their positions), so an excluded
+// pixel has no influence at all and costs nothing. A NaN or Inf in one image is a bad pixel
+// of that image: held as 0 in `images` and listed in bad_offsets/bad_pixels, which every
+// step leaves out exactly (matching and refinement score over the good pixels, merging
+// gives them weight 0).
+//
+// Values: photon counts are integers >= 0 (every value of every rank). Other values are
+// intensities and may be negative (dark-subtracted detectors): kept as they are, counted in
+// `negative_values`; the euclidean metric takes them, the poisson metric refuses them.
 #include <array>
 #include <cstdint>
 #include <span>
@@ -20,6 +32,8 @@
 
 #include "distributed/team.hpp"
 #include "geometry/orientations.hpp"
+#include "io/images.hpp"
+#include "matching/matching.hpp"
 #include "reconstruct/settings.hpp"
 
 namespace spire::reconstruct {
@@ -29,6 +43,12 @@ struct Data {
   std::vector<float> images;                       // n_images x n_pixels
   std::vector<std::array<double, 3>> pixels;       // reciprocal positions (any unit)
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
+  // Bad pixels per image (compressed rows, matching::BadPixels): image i's are
+  // bad_pixels[bad_offsets[i] .. bad_offsets[i+1]); both empty when there are none.
+  std::vector<std::int64_t> bad_offsets;
+  std::vector<std::int32_t> bad_pixels;
+  std::int64_t detector_pixels = 0;   // pixels per image in the file, masked ones included
+  std::int64_t negative_values = 0;   // values below 0 among this rank's images
   // Evaluation only, never seen by the loop's steps: a model map on the run's grid (n^3,
   // centred) for each generation's FSC against it; empty: none.
   std::vector<double> reference;
@@ -42,6 +62,16 @@ struct Data {
   double photons_spread = 0;      // standard deviation of the images' sums, over all ranks (same units)
   double scale = 1;               // the images' unit, divided out (1 for photon counts)
 };
+
+// The bad pixels as matching takes them (empty when there are none).
+inline matching::BadPixels bad_pixels_of(const Data& data) { return {data.bad_offsets, data.bad_pixels}; }
+
+// How a data file is opened under these settings (data.detector, photon_energy, mask).
+io::OpenOptions open_options(const Settings::Data& data);
+
+// The pixels of `info` the mask and the resolution range keep, ascending (errors name the
+// file: none kept).
+std::vector<std::int64_t> kept_pixels(const std::string& path, const io::DatasetInfo& info, const Settings::Data& data);
 
 // Fills the derived fields and divides non-count images by their mean pixel value
 // (collective over the team: every rank calls it). Fails, naming no file, when the mean is
@@ -64,11 +94,11 @@ std::vector<double> in_data_units(std::span<const double> map, const Data& data,
 struct DataShape {
   std::int64_t images = 0, pixels = 0;
 };
-DataShape data_shape(const std::string& path, const Settings::Data& range, const distributed::Team& team);
+DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team);
 
 // Reads this rank's share of the images the settings select (data.first, data.images) from a
 // dataset file (io/dataset.hpp), with their truth if the file has it, and describes them.
 // Errors name the file: a range outside it, fewer images than ranks, bad values.
-Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team);
+Data load_data(const std::string& path, const Settings::Data& data, const distributed::Team& team);
 
 }  // namespace spire::reconstruct

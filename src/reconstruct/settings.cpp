@@ -55,7 +55,7 @@ Choice choice(E* field, const NameTable<E, N>& table) {
           names_of(table)};
 }
 
-using Field = std::variant<std::int64_t*, double*, bool*, Choice, std::uint64_t*>;
+using Field = std::variant<std::int64_t*, double*, bool*, Choice, std::uint64_t*, std::string*>;
 
 struct Entry {
   const char* section;
@@ -72,6 +72,11 @@ std::vector<Entry> schema(Settings& s) {
       {"grid", "n", &s.grid.n, "autocorrelation grid points per axis (odd; SpiniFEL uses 81). Memory grows as n^3: about 1200 n^3 bytes for the merging grids (NUFFT fine grid, Toeplitz FFTs), slicing and phasing: 0.6 GB at 81, 4.2 GB at 151 (reconstruct/memory.hpp; checked before the run)", 5, 301, true},
       {"data", "first", &s.data.first, "first image to use (0-based index in the file); with data.images any contiguous range, e.g. two runs on disjoint halves whose densities `spire resolution` compares: a fully independent (gold-standard) half-data FSC", 0, 1e12},
       {"data", "images", &s.data.images, "images to use from data.first on (0: all the rest)", 0, 1e12},
+      {"data", "mask", &s.data.mask, "mask file applied on top of the data file's own mask: HDF5 with a dataset 'mask' (P,H,W), or (H,W) for one panel, nonzero = usable pixel (also --mask FILE). Excluded pixels are dropped before the loop: they have no influence at all"},
+      {"data", "resolution_low", &s.data.resolution_low, "Angstrom; pixels at lower resolution (|s| < 1/resolution_low: the beamstop and its shadow) are excluded; 0: none", 0, 1e6},
+      {"data", "resolution_high", &s.data.resolution_high, "Angstrom; pixels at higher resolution (|s| > 1/resolution_high) are excluded, and the grid's edge moves in to the highest kept; 0: none", 0, 1e6},
+      {"data", "detector", &s.data.detector, "Dragonfly detector file (its text .dat or HDF5 form): needed to read Dragonfly photon files (.emc or HDF5), which hold pixel numbers only"},
+      {"data", "photon_energy", &s.data.photon_energy, "eV, for data files that do not store the wavelength (Dragonfly's); 0: the file's own", 0, 1e7},
       {"orientations", "references", &s.orientations.references, "reference orientations (quasi-uniform set on SO(3)). Memory: with slicing.keep_points, 20 bytes per reference and pixel for the sorted points (10^5 references of 128 x 128 pixels: 33 GB; under MPI spread over the ranks holding them), plus 32 bytes per reference; a run that cannot fit is refused before it starts (reconstruct/memory.hpp)", 1, 1e8},
       {"orientations", "batch_size", &s.orientations.batch_size, "references per slicing NUFFT and matching GEMM. Memory: about 24 bytes per reference and pixel for a batch of slices (64 more in the local stage), 20 more without slicing.keep_points, and 4 bytes per reference and image for the GEMM's scores (1000 x 10^5 images: 0.4 GB)", 1, 1e7},
       {"orientations", "metric", choice(&s.orientations.metric, kMetricChoiceNames), "distance between data and model images: euclidean, poisson (log-likelihood), or auto: poisson for photon counts (every value an integer), euclidean otherwise (docs/convergence.md: euclidean did not converge on Poisson data)"},
@@ -133,6 +138,7 @@ std::string show(const Field& f) {
         if constexpr (std::is_same_v<V, Choice>) return "";
         else if constexpr (std::is_same_v<V, bool>) return *p ? "true" : "false";
         else if constexpr (std::is_same_v<V, double>) return fmt::format("{}", *p);
+        else if constexpr (std::is_same_v<V, std::string>) return toml::format(toml::value(*p));
         else return std::to_string(*p);
       },
       f);
@@ -169,6 +175,7 @@ void assign(const Entry& e, const toml::value& v, const std::string& where) {
           if constexpr (std::is_same_v<V, Choice>) return "a name";
           else if constexpr (std::is_same_v<V, bool>) return "true or false";
           else if constexpr (std::is_same_v<V, double>) return "a number";
+          else if constexpr (std::is_same_v<V, std::string>) return "a string";
           else return "an integer";
         }, e.field) + ")");
   }
@@ -226,6 +233,10 @@ void apply_overrides(std::vector<Entry>& entries, const std::vector<std::string>
 
 void finish(Settings& s, const std::string& where) {
   if (s.orientations.batch_size > s.orientations.references) s.orientations.batch_size = s.orientations.references;
+  if (s.data.resolution_low > 0 && s.data.resolution_high > 0 && s.data.resolution_low <= s.data.resolution_high)
+    fail_in(where, fmt::format("settings data.resolution_low = {} A and data.resolution_high = {} A keep no pixel: "
+                               "the low-resolution limit must be the larger number",
+                               s.data.resolution_low, s.data.resolution_high));
   if (s.distribution.strategy == distributed::Strategy::hybrid && s.distribution.split_size < 1)
     fail_in(where,
             "setting distribution.split_size: the hybrid strategy needs the reference orientations per node (>= 1)");

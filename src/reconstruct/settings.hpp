@@ -32,6 +32,11 @@ struct Settings {
   struct Data {
     std::int64_t first = 0;   // first image to use (0-based index in the file)
     std::int64_t images = 0;  // images to use from there (0: all the rest)
+    std::string mask;         // mask file on top of the data file's own ("": none)
+    double resolution_low = 0;   // Angstrom: pixels at lower resolution excluded (0: none)
+    double resolution_high = 0;  // Angstrom: pixels at higher resolution excluded (0: none)
+    std::string detector;     // Dragonfly detector file, for Dragonfly photon files
+    double photon_energy = 0;  // eV, for files that do not store it (0: the file's own)
   } data;
   struct Orientations {
     std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
