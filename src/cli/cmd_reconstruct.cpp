@@ -262,7 +262,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
   if (st.output.half_maps && !result.generations.empty()) {
     if (talk) backend.progress().note("  half maps: even and odd images merged and phased apart");
     const auto t0 = clock::now();
-    summary.halves = reconstruct::half_maps(backend, data, st, result.orientations, seed);
+    summary.halves = reconstruct::half_maps(backend, data, st, result.orientations, seed, result.scales);
     summary.halves_s = std::chrono::duration<double>(clock::now() - t0).count();
   }
   summary.orientations = backend.gather(result.orientations);

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <chrono>
 #include <exception>
 #include <limits>
@@ -361,6 +362,19 @@ void OrientationSearch::run(std::span<const float> autocorrelation) {
 
 const std::vector<std::int64_t>& OrientationSearch::indices() const { return s_->indices; }
 const std::vector<float>& OrientationSearch::scores() const { return s_->scores; }
+
+std::vector<double> OrientationSearch::reference_sums() const {
+  const State& s = *s_;
+  if (s.local) return s.local->reference_sums();
+  std::vector<double> out;
+  for (const auto& nr : s.nearest) {
+    const auto& sums = nr->reference_sums();
+    if (out.size() < sums.size()) out.resize(sums.size(), std::numeric_limits<double>::quiet_NaN());
+    for (std::size_t j = 0; j < sums.size(); ++j)
+      if (!std::isnan(sums[j])) out[j] = sums[j];
+  }
+  return out;
+}
 const SearchStats& OrientationSearch::stats() const { return s_->stats; }
 const Plan& OrientationSearch::plan() const { return s_->plan; }
 Memory OrientationSearch::allocated() const { return s_->allocated; }

@@ -93,6 +93,9 @@ class OrientationSearch {
 
   const std::vector<std::int64_t>& indices() const;  // n_images x top_k
   const std::vector<float>& scores() const;
+  // matching::NearestSlices::reference_sums of the references THIS rank matched against
+  // (NaN for the others): combined over ranks by the caller.
+  std::vector<double> reference_sums() const;
   const SearchStats& stats() const;
   const Plan& plan() const;
   // What this rank allocated for the window segment and transfer buffers (bytes), to check

@@ -167,6 +167,7 @@ template <typename T>
 void NearestSlices<T>::reset() {
   indices_.assign(n_images_ * options_.top_k, -1);
   scores_.assign(n_images_ * options_.top_k, std::numeric_limits<T>::infinity());
+  std::fill(reference_sums_.begin(), reference_sums_.end(), std::numeric_limits<double>::quiet_NaN());
 }
 
 template <typename T>
@@ -217,6 +218,9 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   }
   if (non_finite.any())
     fail("matching: slice of reference " + std::to_string(first + non_finite.row) + " has a non-finite value");
+  if (reference_sums_.size() < static_cast<std::size_t>(first + count))
+    reference_sums_.resize(static_cast<std::size_t>(first + count), std::numeric_limits<double>::quiet_NaN());
+  std::copy(slice_sum_.begin(), slice_sum_.end(), reference_sums_.begin() + first);
   if (n_images_ == 0) return;
 
   // The one GEMM, in row blocks: euclidean -2 X Y^T (X Y^T when scaled), poisson -K (log W)^T;

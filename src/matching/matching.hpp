@@ -93,6 +93,10 @@ class NearestSlices {
   // n_images x top_k, row-major, each row best first (ascending score, then index).
   const std::vector<std::int64_t>& indices() const { return indices_; }
   const std::vector<T>& scores() const { return scores_; }
+  // Per reference index seen since reset(): its slice's |y|^2 (euclidean) or sum W (poisson,
+  // W at least poisson_floor) over every pixel, in double; NaN for an index not seen. With
+  // an image's best score it gives the image's scale (reconstruct: fluence_scales).
+  const std::vector<double>& reference_sums() const { return reference_sums_; }
 
   std::int64_t n_images() const { return n_images_; }
   std::int64_t n_pixels() const { return n_pixels_; }
@@ -107,6 +111,7 @@ class NearestSlices {
   std::vector<T> image_norm_, image_count_;
   std::vector<T> slice_term_, slice_scale_;  // per slice of the current batch
   std::vector<double> slice_sum_;            // per slice: |y|^2 (euclidean) or sum W (poisson)
+  std::vector<double> reference_sums_;       // slice_sum_ by reference index
   std::vector<T> log_slices_;                // poisson: log W of the current batch
   std::vector<T> cross_;                     // n_images x count: the GEMM's result
   std::vector<std::int64_t> indices_;

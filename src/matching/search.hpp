@@ -35,6 +35,7 @@ class SliceSearch {
 
   const std::vector<std::int64_t>& indices() const { return nearest_.indices(); }  // n_images x top_k
   const std::vector<float>& scores() const { return nearest_.scores(); }
+  const std::vector<double>& reference_sums() const { return nearest_.reference_sums(); }  // NearestSlices'
   double slicing_s() const { return slicing_s_; }
   double matching_s() const { return matching_s_; }
   std::int64_t batches() const { return slicer_.n_batches(); }

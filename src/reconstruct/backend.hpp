@@ -24,7 +24,10 @@
 //    `per_image` starts, against `model`; writes its orientation and its score (double).
 //  - merge: the autocorrelation explaining every rank's images i with keep(i) (all when
 //    keep is empty; i indexes this rank's images) at `orientations` (this rank's), by CG
-//    from x0 (empty: zeros) regularised toward x0.
+//    from x0 (empty: zeros) regularised toward x0. With `scales` (this rank's, one per
+//    image; empty: all 1) image i is a_i times the model (fluence.hpp): values b / a_i,
+//    weights a_i for photon counts and a_i^2 otherwise; a_i = 0 leaves the image out.
+//    Bad pixels (Data) are left out.
 //  - phase: one phasing run with the schedule (its seed); the final Fourier error.
 //  - autocorrelation_of(density): its circular autocorrelation.
 //  - sum: per-rank partial sums summed over ranks, in place; gather: every rank's
@@ -52,6 +55,9 @@ namespace spire::reconstruct {
 struct Matches {
   std::span<const std::int64_t> reference;  // per image
   std::span<const float> score;             // per image
+  // Per reference: its slice's |y|^2 or sum W (matching::NearestSlices::reference_sums),
+  // the same on every rank; empty where the back end gives none.
+  std::span<const double> reference_sums;
   double slicing_s = 0, matching_s = 0;
 };
 
@@ -69,7 +75,8 @@ class Backend {
   virtual void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
                       std::span<geometry::Quaternion> orientations, std::span<double> scores) = 0;
   virtual merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
-                                  const std::function<bool(std::int64_t)>& keep = {}) = 0;
+                                  const std::function<bool(std::int64_t)>& keep = {},
+                                  std::span<const double> scales = {}) = 0;
   virtual Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) = 0;
   virtual std::vector<double> autocorrelation_of(std::span<const double> density) = 0;
 

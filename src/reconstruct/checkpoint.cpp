@@ -17,12 +17,13 @@ constexpr const char* kFormat = "spire checkpoint";
 // 2: the local stage (attribute local, refining_s). 3: maps in units of the images' mean for
 // images that are not photon counts (data.hpp); version 2 is read for photon counts only.
 // 4: scores (each image's last matching score); versions 2 and 3 are read with none.
-constexpr std::int64_t kVersion = 4;
+// 5: scales (each image's fluence scale); versions 2 to 4 are read with none.
+constexpr std::int64_t kVersion = 5;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
 static_assert(sizeof(Generation) == 104, "Generation changed: update write_checkpoint/read_checkpoint");
-static_assert(sizeof(State) == 152, "State changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(State) == 176, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
 struct DoubleField {
@@ -53,10 +54,12 @@ std::vector<double> read_grid(const io::Hdf5Reader& r, const char* name, std::in
   return r.read<double>(name, {e, e, e});
 }
 
-// Each image's last score (version 4); none before the first match or in older checkpoints.
-std::vector<double> read_scores(const io::Hdf5Reader& r, std::int64_t version, std::size_t n_images) {
-  if (version < 4 || r.shape("scores") == io::Shape{0}) return {};
-  return r.read<double>("scores", {n_images});
+// Each image's last score (version 4) or fluence scale (version 5, `since`); none where
+// empty or in older checkpoints.
+std::vector<double> read_per_image(const io::Hdf5Reader& r, const char* name, std::int64_t version,
+                                   std::int64_t since, std::size_t n_images) {
+  if (version < since || r.shape(name) == io::Shape{0}) return {};
+  return r.read<double>(name, {n_images});
 }
 
 }  // namespace
@@ -141,6 +144,9 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   if (!s.scores.empty() && s.scores.size() != s.orientations.size())
     fail_in(w.path(), fmt::format("{} scores for {} images", s.scores.size(), s.orientations.size()));
   w.write<double>("scores", s.scores, {s.scores.size()});
+  if (!s.scales.empty() && s.scales.size() != s.orientations.size())
+    fail_in(w.path(), fmt::format("{} fluence scales for {} images", s.scales.size(), s.orientations.size()));
+  w.write<double>("scales", s.scales, {s.scales.size()});
   write_grid(w, "autocorrelation", s.autocorrelation, id.grid_n);
   write_grid(w, "density", s.density, id.grid_n);
   write_grid(w, "slicing_input", s.slicing_input, id.grid_n);
@@ -202,7 +208,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   const auto q = r.read<double>("orientations", {N, 4});
   s.orientations.resize(N);
   for (std::size_t i = 0; i < N; ++i) s.orientations[i] = {q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]};
-  s.scores = read_scores(r, id.version, N);
+  s.scores = read_per_image(r, "scores", id.version, 4, N);
+  s.scales = read_per_image(r, "scales", id.version, 5, N);
   s.autocorrelation = read_grid(r, "autocorrelation", id.grid_n);
   s.density = read_grid(r, "density", id.grid_n);
   s.slicing_input = read_grid(r, "slicing_input", id.grid_n);

@@ -5,14 +5,16 @@
 // ends with the same result as a run that was never interrupted (the loop is deterministic
 // given the State, the data and the settings that change the result).
 //
-// File layout (format "spire checkpoint", version 4; version 3, the same without scores, is
-// read with no scores (State::scores empty); version 2, also with maps in the images' own
-// units, for photon counts only); arrays little-endian, C order:
+// File layout (format "spire checkpoint", version 5; version 4, the same without scales, is
+// read with none; version 3, also without scores, with no scores (State::scores empty);
+// version 2, also with maps in the images' own units, for photon counts only); arrays
+// little-endian, C order:
 //   root attributes  format, version, settings (the TOML text, to_toml), data_path,
 //                    data_images (N), data_pixels (P), data_fingerprint (16 hex digits),
 //                    grid_n (n), next_generation, refining, local, finished, converged (0/1)
 //   orientations     (N,4) float64, quaternions w,x,y,z of each image
 //   scores           (N) float64, each image's last matching score; (0) before any match
+//   scales           (N) float64, each image's fluence scale (fluence.hpp); (0) without
 //   autocorrelation, density, slicing_input
 //                    (n,n,n) float64, centred, x fastest; (0) while empty
 //   generations/*    one array of G entries per Generation field (parallel arrays):

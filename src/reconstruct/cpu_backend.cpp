@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <optional>
 
 #include "core/error.hpp"
@@ -55,11 +56,13 @@ class CpuBackend final : public Backend {
     model_.assign(model.begin(), model.end());
     if (local_) {
       local_->run(model_, progress());
-      return {local_->indices(), local_->scores(), local_->slicing_s(), local_->matching_s()};
+      return {local_->indices(), local_->scores(), local_->reference_sums(), local_->slicing_s(), local_->matching_s()};
     }
     if (!ranks_) fail("reconstruct: no reference slices in an oracle run");
     ranks_->run(model_);
-    return {ranks_->indices(), ranks_->scores(), ranks_->stats().slicing_s, ranks_->stats().matching_s};
+    combine_reference_sums(ranks_->reference_sums());
+    return {ranks_->indices(), ranks_->scores(), reference_sums_, ranks_->stats().slicing_s,
+            ranks_->stats().matching_s};
   }
 
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
@@ -72,7 +75,7 @@ class CpuBackend final : public Backend {
   }
 
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
-                          const std::function<bool(std::int64_t)>& keep) override;
+                          const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
     Phased phased;
@@ -125,6 +128,18 @@ class CpuBackend final : public Backend {
 
   std::size_t n3() const { return static_cast<std::size_t>(n_ * n_ * n_); }
 
+  // Each reference's slice sum from the ranks that matched against it (their values agree).
+  void combine_reference_sums(const std::vector<double>& mine) {
+    const std::size_t M = references_.size();
+    reference_sums_.assign(M, 0);
+    std::vector<double> seen(M, 0);
+    for (std::size_t j = 0; j < std::min(M, mine.size()); ++j)
+      if (!std::isnan(mine[j])) reference_sums_[j] = mine[j], seen[j] = 1;
+    team_.sum(reference_sums_);
+    team_.sum(seen);
+    for (std::size_t j = 0; j < M; ++j) reference_sums_[j] = seen[j] > 0 ? reference_sums_[j] / seen[j] : 0;
+  }
+
   const Data& data_;
   const distributed::Team& team_;
   std::int64_t n_;
@@ -135,26 +150,35 @@ class CpuBackend final : public Backend {
   std::optional<matching::SliceSearch> local_;           // one process
   std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision
+  std::vector<double> reference_sums_;  // several ranks: combined over them
 };
 
 // This rank's images i with keep(i), in chunks that bound the point buffers, summed over
 // every rank's; one rank solves from x0, every rank gets the result.
 merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
-                                    const std::function<bool(std::int64_t)>& keep) {
+                                    const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
   constexpr std::int64_t kChunk = 256;  // images per merging NUFFT
   const std::int64_t N = data_.n_images, P = data_.n_pixels;
-  std::vector<float> x, y, z, images;
+  std::vector<float> x, y, z, images, weights;
   merger_.reset();
   progress().begin("merging (images)", N);
   for (std::int64_t first = 0; first < N; first += kChunk) {
-    x.clear(), y.clear(), z.clear(), images.clear();
+    x.clear(), y.clear(), z.clear(), images.clear(), weights.clear();
     for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
-      if (keep && !keep(i)) continue;
+      const double a = scales.empty() ? 1.0 : scales[static_cast<std::size_t>(i)];
+      if ((keep && !keep(i)) || !(a > 0)) continue;
       slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data_.pixels, data_.extent, x, y, z);
-      images.insert(images.end(), data_.images.begin() + i * P, data_.images.begin() + (i + 1) * P);
+      const float* image = data_.images.data() + i * P;
+      if (scales.empty()) {
+        images.insert(images.end(), image, image + P);
+      } else {  // a_i I = b_i: values b / a, weights a (counts) or a^2 (fluence.hpp)
+        for (std::int64_t p = 0; p < P; ++p) images.push_back(static_cast<float>(image[p] / a));
+        weights.resize(images.size(), static_cast<float>(data_.counts ? a : a * a));
+      }
       drop_bad_pixels(P, bad_pixels_of(data_).of(i), {&x, &y, &z, &images});
+      if (!scales.empty()) weights.resize(images.size());
     }
-    if (!images.empty()) merger_.accumulate(x, y, z, images);
+    if (!images.empty()) merger_.accumulate(x, y, z, images, weights);
     progress().add(std::min(kChunk, N - first));
   }
   progress().end();

@@ -26,7 +26,7 @@ class CudaBackend final : public Backend {
   Matches slice_and_match(std::span<const double> model) override {
     if (settings_.orientations.oracle) fail("reconstruct: no reference slices in an oracle run");
     const auto times = gpu_.slice_and_match(model, indices_, scores_);
-    return {indices_, scores_, times.slicing_s, times.matching_s};
+    return {indices_, scores_, {}, times.slicing_s, times.matching_s};
   }
 
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
@@ -38,12 +38,13 @@ class CudaBackend final : public Backend {
                                          per_image, options_.matching, refine, orientations, scores);
   }
 
+  // Subsets and per-image scales are merged on the CPU (the GPU's merger takes neither yet).
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
-                          const std::function<bool(std::int64_t)>& keep) override {
-    if (!keep) return gpu_.merge(orientations, x0);
+                          const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override {
+    if (!keep && scales.empty()) return gpu_.merge(orientations, x0);
     if (!subsets_) subsets_ = make_cpu_backend(data_, settings_with_cpu(), team_);
     subsets_->report_to(progress());
-    return subsets_->merge(orientations, x0, keep);
+    return subsets_->merge(orientations, x0, keep, scales);
   }
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {

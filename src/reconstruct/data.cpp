@@ -40,7 +40,10 @@ void prepare(Data& data, const distributed::Team& team) {
   data.photons_spread = spread_of_sums(data, team);
   data.scale = 1;
   if (data.counts) return;
-  const double mean = data.photons_per_image / static_cast<double>(std::max<std::int64_t>(data.n_pixels, 1));
+  // The mean over the values there are: bad pixels (0 in the images) are not values.
+  const double values = static_cast<double>(total) * static_cast<double>(data.n_pixels) -
+                        team.sum(static_cast<double>(data.bad_pixels.size()));
+  const double mean = data.photons_per_image * static_cast<double>(total) / std::max(values, 1.0);
   if (!(mean > 0) || !std::isfinite(mean))
     fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));
   data.scale = mean;

@@ -36,13 +36,15 @@ AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<c
 }
 
 HalfMaps half_maps(Backend& backend, const Data& data, const Settings& st,
-                   std::span<const geometry::Quaternion> orientations, std::uint64_t seed) {
+                   std::span<const geometry::Quaternion> orientations, std::uint64_t seed,
+                   std::span<const double> scales) {
   if (static_cast<std::int64_t>(orientations.size()) != data.n_images)
     fail("half_maps: one orientation per image is needed");
   HalfMaps halves;
   for (int h = 0; h < 2; ++h) {
     backend.progress().set_context(fmt::format("half map {} of 2", h + 1));
-    const auto merged = backend.merge(orientations, {}, [&](std::int64_t i) { return (data.first + i) % 2 == h; });
+    const auto merged =
+        backend.merge(orientations, {}, [&](std::int64_t i) { return (data.first + i) % 2 == h; }, scales);
     const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
     halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, merged.x, half_seed).density;
   }

@@ -34,7 +34,9 @@ AveragedPhasing phase_averaged(Backend& backend, const Settings& settings, std::
 struct HalfMaps {
   std::array<std::vector<double>, 2> density;  // n^3 each, centred (lead)
 };
+// scales: the images' fluence scales (State::scales; empty: none), as merge takes them.
 HalfMaps half_maps(Backend& backend, const Data& data, const Settings& settings,
-                   std::span<const geometry::Quaternion> orientations, std::uint64_t seed);
+                   std::span<const geometry::Quaternion> orientations, std::uint64_t seed,
+                   std::span<const double> scales = {});
 
 }  // namespace spire::reconstruct

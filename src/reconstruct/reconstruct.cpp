@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "matching/fit.hpp"
+#include "reconstruct/fluence.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
 
@@ -80,8 +81,19 @@ void match_locally(Backend& backend, const Matches& matches, const matching::Fit
   state.scores = std::move(scores);
 }
 
-void slice_and_match(Backend& backend, const Data& data, const matching::Fit& fit, State& state, Generation& gen) {
+// The loop's per-image quantities beside the orientations: fit and fluence.
+struct PerImage {
+  const matching::Fit& fit;
+  const FluenceScales& fluence;
+  bool scaling;  // fluence_scaling()
+};
+
+void slice_and_match(Backend& backend, const Data& data, const PerImage& per_image, State& state, Generation& gen) {
+  const matching::Fit& fit = per_image.fit;
   const Matches matches = backend.slice_and_match(state.slicing_input);
+  if (per_image.scaling)
+    state.scales = matches.reference_sums.empty() ? per_image.fluence.from_photons(backend)
+                                                  : per_image.fluence.from_match(matches, backend);
   gen.slicing_s = matches.slicing_s;
   gen.matching_s = matches.matching_s;
   double sums[2] = {0, 0};  // fit, reassigned: over every rank's images
@@ -100,7 +112,7 @@ void slice_and_match(Backend& backend, const Data& data, const matching::Fit& fi
 // Step 3, regularised toward the previous autocorrelation.
 void merge(Backend& backend, State& state, Generation& gen) {
   const auto t0 = clock_type::now();
-  merging::Solution solution = backend.merge(state.orientations, state.autocorrelation);
+  merging::Solution solution = backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
   gen.cg_iterations = solution.cg.iterations;
   double num = 0, den = 0;
   for (std::size_t i = 0; i < solution.x.size(); ++i) {
@@ -154,14 +166,17 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
   const auto options = stage_options(st, data, backend.references().size());
   const matching::Fit fit(data.images, data.n_images, data.n_pixels, options.matching.metric, data.counts,
                           options.threads);
+  const FluenceScales fluence(data, options.matching.metric);
+  const PerImage per_image{fit, fluence, fluence_scaling(st, data)};
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
+  if (per_image.scaling && state.scales.empty()) state.scales = fluence.from_photons(backend);
   while (!state.standing.finished && state.next_generation < st.generations.max) {
     Generation gen;
     gen.index = state.next_generation;
     gen.stage = stage_of(gen.index, state.standing, st.orientations.oracle);
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
-    if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, fit, state, gen);
+    if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     merge(backend, state, gen);
     phase(backend, options.phasing, state, gen);
     gen.median_error_deg = orientation_error(backend, data, state);

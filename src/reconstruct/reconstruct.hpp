@@ -48,6 +48,9 @@ struct State {
   // generation that matched; empty before any matched (random start, oracle) and in a State
   // resumed from a version 3 checkpoint until its next match.
   std::vector<double> scores;
+  // Their fluence scales (fluence.hpp), this rank's images', from the last generation; empty
+  // when merging.fluence_scaling is off for these data.
+  std::vector<double> scales;
   std::vector<double> autocorrelation;             // merged
   std::vector<double> density;                     // phased
   std::vector<double> slicing_input;               // what the next slicing takes

@@ -101,6 +101,7 @@ std::vector<Entry> schema(Settings& s) {
       {"merging", "cg_tolerance", &s.merging.cg_tolerance, "conjugate-gradient relative residual to stop at", 1e-15, 1},
       {"merging", "regularisation", &s.merging.regularisation, "Tikhonov lambda relative to the mean diagonal of A*DA", 0, 1e6},
       {"merging", "precision", choice(&s.merging.precision, merging::kCgPrecisionNames), "precision of the merging solve"},
+      {"merging", "fluence_scaling", choice(&s.merging.fluence_scaling, kFluenceChoiceNames), "shot-to-shot fluence: each image merged as its own scale a times the model (a from its match: the maximum-likelihood scale of its best slice; reconstruct/fluence.hpp), weighted a (photon counts) or a^2; on, off, or auto: on when the images' photon sums spread by more than 20% of their mean (a particle's place in the focus changes its fluence; the same fluence spreads by a few % only)"},
       {"phasing", "loops", &s.phasing.loops, "loops of (HIO, ER, shrinkwrap)", 1, 10000},
       {"phasing", "hio_iterations", &s.phasing.hio_iterations, "HIO iterations per loop", 0, 100000},
       {"phasing", "er_iterations", &s.phasing.er_iterations, "ER iterations per loop", 0, 100000},

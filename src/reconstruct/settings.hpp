@@ -21,6 +21,11 @@ enum class MetricChoice { automatic, euclidean, poisson };
 inline constexpr NameTable<MetricChoice, 3> kMetricChoiceNames{
     {{MetricChoice::automatic, "auto"}, {MetricChoice::euclidean, "euclidean"}, {MetricChoice::poisson, "poisson"}}};
 
+// merging.fluence_scaling: per-image scales in merging (reconstruct/fluence.hpp).
+enum class FluenceChoice { automatic, on, off };
+inline constexpr NameTable<FluenceChoice, 3> kFluenceChoiceNames{
+    {{FluenceChoice::automatic, "auto"}, {FluenceChoice::on, "on"}, {FluenceChoice::off, "off"}}};
+
 // runtime.device: the back end (reconstruct/backend.hpp).
 enum class Device { cpu, cuda };
 inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Device::cuda, "cuda"}}};
@@ -69,6 +74,7 @@ struct Settings {
     double cg_tolerance = 1e-6;      // relative residual
     double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
     merging::CgPrecision precision = merging::CgPrecision::float64;
+    FluenceChoice fluence_scaling = FluenceChoice::automatic;  // per-image scales (fluence.hpp)
   } merging;
   struct Phasing {
     std::int64_t loops = 10;

@@ -414,3 +414,86 @@ TYPED_TEST(MatchingTest, ScoreOneIsTheBruteForceCost) {
               << "metric " << int(metric) << " scale " << int(scale) << " image " << i << " slice " << j;
     }
 }
+
+// Bad pixels (an image's NaN/Inf, held as 0): every score is the one over the image's good
+// pixels only, computed by the brute force on the image and slices with those pixels
+// removed; the rest of the images are untouched. Every metric and scale, float and double,
+// batches that split the references, top 3.
+TYPED_TEST(MatchingTest, BadPixelsAreLeftOutExactly) {
+  using T = TypeParam;
+  const std::int64_t n = 120, P = 700, m = 300, k = 3;
+  auto images = uniform<T>(n * P, 21, 0.0, 4.0);
+  for (auto& v : images) v = std::round(v);  // counts, so that poisson applies
+  const auto slices = uniform<T>(m * P, 22, 0.05, 3.0);
+  // Every third image has 2% to 30% of its pixels bad, at random places.
+  std::vector<std::int64_t> offsets{0};
+  std::vector<std::int32_t> bad;
+  std::mt19937_64 rng(23);
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i % 3 == 0) {
+      const double fraction = 0.02 + 0.28 * static_cast<double>(i) / n;
+      for (std::int32_t p = 0; p < P; ++p)
+        if (std::uniform_real_distribution<double>(0, 1)(rng) < fraction) bad.push_back(p), images[i * P + p] = 0;
+    }
+    offsets.push_back(static_cast<std::int64_t>(bad.size()));
+  }
+  for (Metric metric : {Metric::euclidean, Metric::poisson})
+    for (Scale scale : {Scale::none, Scale::per_slice}) {
+      SCOPED_TRACE(std::string(name_of(kMetricNames, metric)) + " " + std::string(name_of(kScaleNames, scale)));
+      Options o;
+      o.metric = metric, o.scale = scale, o.top_k = k;
+      o.bad_pixels = {offsets, bad};
+      NearestSlices<T> match(n, P, images, o);
+      add_in_batches(match, slices, 128);
+      Brute b;  // row by row: image i and every slice without image i's bad pixels
+      b.n_images = n, b.n_refs = m;
+      for (std::int64_t i = 0; i < n; ++i) {
+        std::vector<std::int32_t> good;
+        for (std::int32_t p = 0, next = 0; p < P; ++p) {
+          const auto mine = o.bad_pixels.of(i);
+          if (next < static_cast<std::int32_t>(mine.size()) && mine[next] == p) ++next;
+          else good.push_back(p);
+        }
+        std::vector<T> x, y;
+        for (auto p : good) x.push_back(images[i * P + p]);
+        for (std::int64_t j = 0; j < m; ++j)
+          for (auto p : good) y.push_back(slices[j * P + p]);
+        Options plain = o;
+        plain.bad_pixels = {};
+        const Brute row = brute_force(x, y, static_cast<std::int64_t>(good.size()), plain);
+        b.cost.insert(b.cost.end(), row.cost.begin(), row.cost.end());
+        b.magnitude.insert(b.magnitude.end(), row.magnitude.begin(), row.magnitude.end());
+        // score_one (local refinement's score) agrees with the brute force too.
+        const double one = score_one(images.data() + i * P, slices.data() + 5 * P, P, o, o.bad_pixels.of(i));
+        EXPECT_NEAR(one, row.at(0, 5), 1e-9 * row.magnitude[5] + 1e-9) << "image " << i;
+      }
+      expect_matches_brute_force(match, b);
+    }
+}
+
+// reference_sums: each reference's |y|^2 or sum of max(W, floor), in double, by index.
+TYPED_TEST(MatchingTest, ReferenceSumsAreTheSlicesSums) {
+  using T = TypeParam;
+  const std::int64_t n = 10, P = 333, m = 50;
+  const auto images = uniform<T>(n * P, 31, 0, 3), slices = uniform<T>(m * P, 32, -0.1, 2);
+  for (Metric metric : {Metric::euclidean, Metric::poisson}) {
+    Options o;
+    o.metric = metric;
+    std::vector<T> counts(images);
+    for (auto& v : counts) v = std::round(v);
+    NearestSlices<T> match(n, P, counts, o);
+    add_in_batches(match, slices, 16);
+    ASSERT_EQ(match.reference_sums().size(), static_cast<std::size_t>(m));
+    const double floor = static_cast<double>(static_cast<T>(o.poisson_floor));
+    for (std::int64_t j = 0; j < m; ++j) {
+      double want = 0;
+      for (std::int64_t p = 0; p < P; ++p) {
+        const double y = slices[j * P + p];
+        want += metric == Metric::poisson ? std::max(y, floor) : y * y;
+      }
+      EXPECT_NEAR(match.reference_sums()[j], want, 1e-6 * want) << j;
+    }
+    match.reset();
+    EXPECT_TRUE(std::isnan(match.reference_sums()[0]));
+  }
+}

@@ -68,6 +68,7 @@ reconstruct::State full_state(int n, std::int64_t images) {
   s.standing.converged = false;
   s.orientations = geometry::random_orientations(static_cast<std::size_t>(images), 3);
   for (std::int64_t i = 0; i < images; ++i) s.scores.push_back(-1234.5 + 0.1 * static_cast<double>(i));
+  for (std::int64_t i = 0; i < images; ++i) s.scales.push_back(0.25 + 0.5 * static_cast<double>(i));
   const std::size_t n3 = static_cast<std::size_t>(n) * n * n;
   for (std::size_t i = 0; i < n3; ++i) {
     s.autocorrelation.push_back(std::sin(0.1 * static_cast<double>(i)) / 3);
@@ -129,6 +130,7 @@ void expect_same_state(const reconstruct::State& a, const reconstruct::State& b,
   EXPECT_EQ(a.standing.converged, b.standing.converged);
   expect_same_orientations(a.orientations, b.orientations);
   EXPECT_EQ(a.scores, b.scores);
+  EXPECT_EQ(a.scales, b.scales);
   EXPECT_EQ(a.autocorrelation, b.autocorrelation);
   EXPECT_EQ(a.density, b.density);
   EXPECT_EQ(a.slicing_input, b.slicing_input);
@@ -184,7 +186,7 @@ TEST(Checkpoint, KeepsTheRunsFftWisdom) {
   auto c = reconstruct::read_checkpoint(path);
   EXPECT_EQ(c.wisdom.single_precision, wisdom.single_precision);
   EXPECT_EQ(c.wisdom.double_precision, wisdom.double_precision);
-  EXPECT_EQ(c.run.version, 4);
+  EXPECT_EQ(c.run.version, 5);
   use_fft_wisdom(c.wisdom);
   auto lines = [](const std::string& text) {  // FFTW lists its entries in hash order
     std::vector<std::string> out;
@@ -447,5 +449,6 @@ TEST(Checkpoint, ReadsVersion3WithoutScores) {
   const auto c = reconstruct::read_checkpoint(path);
   EXPECT_EQ(c.run.version, 3);
   EXPECT_TRUE(c.state.scores.empty());
+  EXPECT_TRUE(c.state.scales.empty());
   EXPECT_EQ(c.state.orientations.size(), 7u);
 }
