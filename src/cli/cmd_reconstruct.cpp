@@ -19,6 +19,7 @@
 #include "core/progress.hpp"
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/finish.hpp"
+#include "reconstruct/fluence.hpp"
 #include "reconstruct/memory.hpp"
 #include "reconstruct/reconstruct.hpp"
 
@@ -31,8 +32,30 @@ struct Options {
   std::string data, config, out = "out", reference, resume;
   std::string command_line;  // as typed (summary.json, report.html)
   std::vector<std::string> overrides;
+  io::OpenOptions open;  // --mask, --detector, --photon-energy: shortcuts for data.* settings
   bool quiet = false, print_config = false, force = false;
 };
+
+// A TOML basic string of `text`.
+std::string toml_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (const char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// The shortcut options as the overrides they stand for (paths made absolute: a resumed run
+// finds them from any folder); placed first, so that explicit overrides win.
+void add_shortcuts(Options& o) {
+  std::vector<std::string> shortcuts;
+  if (!o.open.mask.empty()) shortcuts.push_back("data.mask=" + toml_quoted(fs::absolute(o.open.mask).string()));
+  if (!o.open.detector.empty())
+    shortcuts.push_back("data.detector=" + toml_quoted(fs::absolute(o.open.detector).string()));
+  if (o.open.photon_energy > 0) shortcuts.push_back(fmt::format("data.photon_energy={}", o.open.photon_energy));
+  o.overrides.insert(o.overrides.begin(), shortcuts.begin(), shortcuts.end());
+}
 
 // What the command line and the run folder decide before any data are read.
 struct Setup {
@@ -183,6 +206,14 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
   fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
              data.total, data.n_pixels, data.photons_per_image, st.grid.n, voxel,
              st.orientations.oracle ? " -- ORACLE (true orientations, evaluation only)" : "");
+  fmt::print("  pixels: {} of the detector's {} used{}; {} bad values (NaN/Inf) left out; {} negative values kept\n",
+             data.n_pixels, data.detector_pixels ? data.detector_pixels : data.n_pixels,
+             data.n_pixels < data.detector_pixels ? " (mask and data.resolution_low/high)" : "", data.bad_total,
+             data.negative_total);
+  fmt::print("  fluence scaling {} (merging.fluence_scaling = {}; photon sums spread {:.1f}%)\n",
+             reconstruct::fluence_scaling(st, data) ? "on" : "off",
+             name_of(reconstruct::kFluenceChoiceNames, st.merging.fluence_scaling),
+             data.photons_per_image > 0 ? 100 * data.photons_spread / data.photons_per_image : 0.0);
   if (team.size() > 1)
     fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank (no checkpoints)\n", team.size(),
                team.n_nodes(), team.emulated_nodes() ? "emulated " : "",
@@ -468,7 +499,8 @@ Runner add_reconstruct(CLI::App& app, const std::string& command_line) {
   auto* cmd = app.add_subcommand("reconstruct", "Reconstruct the density from a dataset (M-TIP)");
   auto o = std::make_shared<Options>();
   o->command_line = command_line;
-  cmd->add_option("data", o->data, "HDF5 dataset (SpiniFEL/skopi layout); with --resume: default the checkpoint's");
+  cmd->add_option("data", o->data,
+                  "Image file (SpiniFEL/skopi HDF5, CXI, Dragonfly photons); with --resume: default the checkpoint's");
   cmd->add_option("overrides", o->overrides, "Settings as section.key=value");
   cmd->add_option("--config", o->config, "TOML settings file")->check(CLI::ExistingFile);
   cmd->add_option("--out", o->out, "Output folder")->capture_default_str();
@@ -485,7 +517,9 @@ Runner add_reconstruct(CLI::App& app, const std::string& command_line) {
   cmd->add_flag("--print-config", o->print_config,
                 "Print every setting with its default and meaning, then exit; with --config or overrides, check them "
                 "and print the settings in effect");
+  add_open_options(*cmd, o->open);
   return [o, cmd] {
+    add_shortcuts(*o);
     if (o->print_config) {
       print_config(*o);
       return 0;

@@ -14,6 +14,7 @@
 #include "io/mrc.hpp"
 #include "phasing/phasing.hpp"
 #include "plot/plots.hpp"
+#include "reconstruct/fluence.hpp"
 #include "reconstruct/orientations_file.hpp"
 #include "resolution/align.hpp"
 
@@ -140,6 +141,11 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["mean_photons_per_image"] = data.photons_per_image;
   j["photons_per_image_std"] = data.photons_spread;
   j["photon_counts"] = data.counts;
+  j["pixels_used"] = data.n_pixels;
+  j["detector_pixels"] = data.detector_pixels ? data.detector_pixels : data.n_pixels;
+  j["bad_values"] = data.bad_total;
+  j["negative_values"] = data.negative_total;
+  j["fluence_scaling"] = reconstruct::fluence_scaling(st, data);
   j["image_scale"] = data.scale;  // the mean pixel value the loop divided out (1 for counts)
   j["local_tolerance"] = s.local_tolerance;
   j["orientations_metric"] = s.orientations_metric;

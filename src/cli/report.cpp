@@ -10,6 +10,7 @@
 #include "cli/build_info.hpp"
 #include "cli/commands.hpp"
 #include "core/markup.hpp"
+#include "reconstruct/fluence.hpp"
 
 namespace spire::cli {
 namespace {
@@ -73,7 +74,10 @@ std::string data_section(const ReportInput& run) {
   std::string t = "<h2>Data</h2>\n<table>\n";
   t += row("file", code(run.data_path));
   t += row("images", fmt::format("{} (from index {} of the file)", d.total, run.settings.data.first));
-  t += row("pixels per image", fmt::format("{}", d.n_pixels));
+  t += row("pixels per image", fmt::format("{} used of the detector's {} ({} bad values left out, {} negative kept)",
+                                           d.n_pixels, d.detector_pixels ? d.detector_pixels : d.n_pixels, d.bad_total,
+                                           d.negative_total));
+  t += row("fluence scaling", reconstruct::fluence_scaling(run.settings, d) ? "on (each image its own scale)" : "off");
   t += row("photons per image", fmt::format("{:.1f} on average, standard deviation {:.1f}{}", d.photons_per_image,
                                             d.photons_spread, d.counts ? "" : " (the data's units)"));
   t += row("photon counts", d.counts ? "yes (integer images: kept as counts, Poisson matching)"

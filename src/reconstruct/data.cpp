@@ -32,6 +32,8 @@ void prepare(Data& data, const distributed::Team& team) {
   data.total = total;
   data.extent = 0;
   for (const auto& p : data.pixels) data.extent = std::max(data.extent, std::hypot(p[0], p[1], p[2]));
+  data.bad_total = static_cast<std::int64_t>(team.sum(static_cast<double>(data.bad_pixels.size())));
+  data.negative_total = static_cast<std::int64_t>(team.sum(static_cast<double>(data.negative_values)));
   const bool counts_here = data.negative_values == 0 && matching::integer_valued(data.images);
   data.counts = team.sum(counts_here ? 0.0 : 1.0) == 0;
   double photons = 0;
@@ -41,8 +43,8 @@ void prepare(Data& data, const distributed::Team& team) {
   data.scale = 1;
   if (data.counts) return;
   // The mean over the values there are: bad pixels (0 in the images) are not values.
-  const double values = static_cast<double>(total) * static_cast<double>(data.n_pixels) -
-                        team.sum(static_cast<double>(data.bad_pixels.size()));
+  const double values =
+      static_cast<double>(total) * static_cast<double>(data.n_pixels) - static_cast<double>(data.bad_total);
   const double mean = data.photons_per_image * static_cast<double>(total) / std::max(values, 1.0);
   if (!(mean > 0) || !std::isfinite(mean))
     fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));

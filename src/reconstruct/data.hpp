@@ -61,6 +61,8 @@ struct Data {
   double photons_per_image = 0;   // mean sum of an image, over all ranks (the data's units)
   double photons_spread = 0;      // standard deviation of the images' sums, over all ranks (same units)
   double scale = 1;               // the images' unit, divided out (1 for photon counts)
+  std::int64_t bad_total = 0;       // bad pixels over all ranks' images
+  std::int64_t negative_total = 0;  // negative values over all ranks' images
 };
 
 // The bad pixels as matching takes them (empty when there are none).
