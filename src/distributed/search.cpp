@@ -100,21 +100,21 @@ struct OrientationSearch::State {
 
   void run_streaming(std::span<const float> autocorrelation);
   void make_matchers(std::span<const geometry::Quaternion> references, std::span<const std::array<double, 3>> pixels,
-                     double s_ext, std::int64_t n, std::span<const float> images);
+                     double s_ext, std::int64_t n, const matching::ImageSet<float>& images);
   void run_stored();
   void fetch(int target, std::int64_t first_value, std::int64_t count, float* out);
 };
 
 OrientationSearch::OrientationSearch(const Team& team, std::span<const geometry::Quaternion> references,
                                      std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
-                                     std::int64_t n_images, std::span<const float> images,
-                                     const SearchOptions& options)
+                                     const matching::ImageSet<float>& images, const SearchOptions& options)
     : s_(std::make_unique<State>()) {
   State& s = *s_;
   s.team = &team;
   s.options = options;
   s.rank = team.rank();
-  s.n_images = n_images;
+  s.n_images = images.n_images;
+  const std::int64_t n_images = images.n_images;
   s.P = static_cast<std::int64_t>(pixels.size());
   const auto M = static_cast<std::int64_t>(references.size());
   s.batch = std::max<std::int64_t>(1, std::min(options.slicing.batch_size, M));
@@ -219,7 +219,7 @@ void OrientationSearch::State::fetch(int target, std::int64_t first_value, std::
 // storing ranks slice their held references into the window and match every rank's.
 void OrientationSearch::State::make_matchers(std::span<const geometry::Quaternion> references,
                                              std::span<const std::array<double, 3>> pixels, double s_ext,
-                                             std::int64_t n, std::span<const float> images) {
+                                             std::int64_t n, const matching::ImageSet<float>& images) {
   slicing::Options so = options.slicing;
   so.batch_size = batch;
   matching::Options mo = options.matching;
@@ -227,12 +227,12 @@ void OrientationSearch::State::make_matchers(std::span<const geometry::Quaternio
   mo.threads = std::max(1, threads / streams);
   const auto mine = references.subspan(static_cast<std::size_t>(held.first), static_cast<std::size_t>(held.count));
   if (streaming && held.count > 0) {
-    local.emplace(mine, held.first, pixels, s_ext, n, n_images, images, so, mo);
+    local.emplace(mine, held.first, pixels, s_ext, n, images, so, mo);
     return;
   }
   if (held.count > 0) slicer = std::make_unique<slicing::Slicer<float>>(mine, pixels, s_ext, n, so);
   for (int i = 0; i < streams; ++i)
-    nearest.push_back(std::make_unique<matching::NearestSlices<float>>(n_images, P, images, mo));
+    nearest.push_back(std::make_unique<matching::NearestSlices<float>>(images, mo));
 }
 
 void OrientationSearch::State::run_streaming(std::span<const float> autocorrelation) {

@@ -80,10 +80,10 @@ struct SearchStats {
 
 class OrientationSearch {
  public:
-  // images: n_images x P values of THIS rank, kept by reference. references: all M.
+  // images: THIS rank's (dense or sparse, matching::ImageSet), kept by reference. references: all M.
   OrientationSearch(const Team& team, std::span<const geometry::Quaternion> references,
                     std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
-                    std::int64_t n_images, std::span<const float> images, const SearchOptions& options);
+                    const matching::ImageSet<float>& images, const SearchOptions& options);
   ~OrientationSearch();  // collective (frees the windows)
   OrientationSearch(const OrientationSearch&) = delete;
   OrientationSearch& operator=(const OrientationSearch&) = delete;

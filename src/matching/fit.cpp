@@ -7,15 +7,14 @@
 
 namespace spire::matching {
 
-Fit::Fit(std::span<const float> images, std::int64_t n_images, std::int64_t n_pixels, Metric metric, bool counts,
-         int threads)
-    : norm_(static_cast<std::size_t>(n_images)), floor_(static_cast<std::size_t>(n_images)) {
+Fit::Fit(const ImageSet<float>& images, Metric metric, bool counts, int threads)
+    : norm_(static_cast<std::size_t>(images.n_images)), floor_(static_cast<std::size_t>(images.n_images)) {
   const bool poisson = metric == Metric::poisson;
 #pragma omp parallel for num_threads(threads > 0 ? threads : omp_get_max_threads())
-  for (std::int64_t i = 0; i < n_images; ++i) {
-    double norm = 0, floor = 0;
-    for (std::int64_t p = 0; p < n_pixels; ++p) {
-      const double v = images[static_cast<std::size_t>(i * n_pixels + p)];
+  for (std::int64_t i = 0; i < images.n_images; ++i) {
+    double norm = 0, floor = 0;  // zeros add nothing to either: sparse rows skip them
+    images.for_each_value(i, [&](float value) {
+      const double v = value;
       if (poisson) {
         norm += v;
         floor += v > 0 ? v - v * std::log(v) : 0;
@@ -23,7 +22,7 @@ Fit::Fit(std::span<const float> images, std::int64_t n_images, std::int64_t n_pi
         norm += v * v;
         floor += v;
       }
-    }
+    });
     norm_[static_cast<std::size_t>(i)] = std::max(norm, 1e-30);
     floor_[static_cast<std::size_t>(i)] = counts || poisson ? floor : 0;
   }

@@ -20,9 +20,12 @@ namespace spire::matching {
 
 class Fit {
  public:
-  // images: n_images x n_pixels; counts: the images are photon counts (on every rank).
+  // counts: the images are photon counts (on every rank).
+  Fit(const ImageSet<float>& images, Metric metric, bool counts, int threads = 0);
+  // Dense images: n_images x n_pixels.
   Fit(std::span<const float> images, std::int64_t n_images, std::int64_t n_pixels, Metric metric, bool counts,
-      int threads = 0);
+      int threads = 0)
+      : Fit(ImageSet<float>{n_images, n_pixels, images, {}, {}, {}}, metric, counts, threads) {}
 
   double excess(std::int64_t image, double score) const {
     const auto i = static_cast<std::size_t>(image);

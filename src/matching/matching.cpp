@@ -109,43 +109,57 @@ T score_over_good(Metric metric, Scale scale, T x_norm, T x_count, T c, double g
   return static_cast<T>(scaled ? c + x_count * std::log(w) + x_norm : w + c);
 }
 
+// The layout of an image set (sizes, and a sparse set's rows); spire::Error when wrong.
+template <typename T>
+void check_images(const ImageSet<T>& im) {
+  if (im.n_pixels < 1) fail("matching: n_pixels must be at least 1, not " + std::to_string(im.n_pixels));
+  if (im.n_images < 0) fail("matching: n_images must not be negative (" + std::to_string(im.n_images) + ")");
+  if (!im.sparse()) {
+    if (static_cast<std::int64_t>(im.dense.size()) != im.n_images * im.n_pixels)
+      fail("matching: " + std::to_string(im.dense.size()) + " image values given, expected n_images x " +
+           "n_pixels = " + std::to_string(im.n_images) + " x " + std::to_string(im.n_pixels));
+    return;
+  }
+  if (static_cast<std::int64_t>(im.offsets.size()) != im.n_images + 1 || im.offsets.front() != 0 ||
+      im.offsets.back() != static_cast<std::int64_t>(im.values.size()) || im.values.size() != im.pixels.size())
+    fail("matching: sparse images need n_images + 1 offsets from 0 to the number of values, one pixel per value");
+  for (std::int64_t i = 0; i < im.n_images; ++i)
+    for (auto k = im.offsets[i]; k < im.offsets[i + 1]; ++k)
+      if (im.pixels[k] < 0 || im.pixels[k] >= im.n_pixels || (k > im.offsets[i] && im.pixels[k] <= im.pixels[k - 1]))
+        fail("matching: sparse image " + std::to_string(i) + ": pixels must ascend within 0.." +
+             std::to_string(im.n_pixels - 1));
+}
+
 }  // namespace
 
 template <typename T>
-NearestSlices<T>::NearestSlices(std::int64_t n_images, std::int64_t n_pixels,
-                                std::span<const T> images, const Options& options)
-    : n_images_(n_images), n_pixels_(n_pixels), images_(images), options_(options) {
-  if (n_pixels < 1) fail("matching: n_pixels must be at least 1, not " + std::to_string(n_pixels));
-  if (n_images < 0) fail("matching: n_images must not be negative (" + std::to_string(n_images) + ")");
-  if (static_cast<std::int64_t>(images.size()) != n_images * n_pixels)
-    fail("matching: " + std::to_string(images.size()) + " image values given, expected n_images x " +
-         "n_pixels = " + std::to_string(n_images) + " x " + std::to_string(n_pixels));
+NearestSlices<T>::NearestSlices(const ImageSet<T>& images, const Options& options)
+    : n_images_(images.n_images), n_pixels_(images.n_pixels), images_(images), options_(options) {
+  check_images(images);
   if (options.top_k < 1) fail("matching: top_k must be at least 1, not " + std::to_string(options.top_k));
   if (!(options.poisson_floor > 0.0) || !std::isfinite(options.poisson_floor) ||
       static_cast<T>(options.poisson_floor) <= T(0))
     fail("matching: poisson_floor must be positive and finite in this precision, not " +
          std::to_string(options.poisson_floor));
   if (options.threads < 0) fail("matching: threads must not be negative");
-  blas_size(n_images, "n_images");
-  blas_size(n_pixels, "n_pixels");
-  check_bad_pixels(options.bad_pixels, n_images, n_pixels);
+  blas_size(n_images_, "n_images");
+  blas_size(n_pixels_, "n_pixels");
+  check_bad_pixels(options.bad_pixels, n_images_, n_pixels_);
 
   const bool poisson = options.metric == Metric::poisson;
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-  image_norm_.assign(n_images, T(0));
-  image_count_.assign(n_images, T(0));
+  image_norm_.assign(n_images_, T(0));
+  image_count_.assign(n_images_, T(0));
   FirstBad non_finite, negative;
-#pragma omp parallel for schedule(static) num_threads(threads) if (n_images * n_pixels >= min_parallel_values)
-  for (std::int64_t i = 0; i < n_images; ++i) {
-    const T* x = images.data() + i * n_pixels;
+#pragma omp parallel for schedule(static) num_threads(threads) if (n_images_ * n_pixels_ >= min_parallel_values)
+  for (std::int64_t i = 0; i < n_images_; ++i) {
     double sum = 0.0, sum_sq = 0.0;
     T lowest = T(0);
-#pragma omp simd reduction(+ : sum, sum_sq) reduction(min : lowest)
-    for (std::int64_t p = 0; p < n_pixels; ++p) {
-      sum += static_cast<double>(x[p]);
-      sum_sq += static_cast<double>(x[p]) * static_cast<double>(x[p]);
-      lowest = std::min(lowest, x[p]);
-    }
+    images.for_each_value(i, [&](T v) {
+      sum += static_cast<double>(v);
+      sum_sq += static_cast<double>(v) * static_cast<double>(v);
+      lowest = std::min(lowest, v);
+    });
     // A NaN or infinity anywhere makes the sum of squares NaN or infinite.
     if (!std::isfinite(sum_sq)) non_finite.mark(i);
     if (poisson && lowest < T(0)) negative.mark(i);
@@ -161,6 +175,28 @@ NearestSlices<T>::NearestSlices(std::int64_t n_images, std::int64_t n_pixels,
     fail("matching: image " + std::to_string(negative.row) +
          " has a negative value; the poisson metric needs photon counts >= 0");
   reset();
+}
+
+// cross_ rows [begin, end) = alpha X Y^T for the batch's y (count x P): one GEMM for dense
+// images; for sparse ones each stored value adds its pixel's row of Y^T (transposed_).
+template <typename T>
+void NearestSlices<T>::cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y) {
+  if (end <= begin) return;
+  if (!images_.sparse()) {
+    gemm_abt(end - begin, count, n_pixels_, alpha, images_.dense.data() + begin * n_pixels_, y,
+             cross_.data() + begin * count);
+    return;
+  }
+  for (std::int64_t i = begin; i < end; ++i) {
+    T* c = cross_.data() + i * count;
+    std::fill_n(c, count, T(0));
+    for (auto k = images_.offsets[i]; k < images_.offsets[i + 1]; ++k) {
+      const T v = alpha * images_.values[k];
+      const T* row = transposed_.data() + static_cast<std::int64_t>(images_.pixels[k]) * count;
+#pragma omp simd
+      for (std::int64_t j = 0; j < count; ++j) c[j] += v * row[j];
+    }
+  }
 }
 
 template <typename T>
@@ -228,6 +264,12 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   const T alpha = poisson ? T(-1) : scaled ? T(1) : T(-2);
   const T* y_gemm = poisson ? log_slices_.data() : slices.data();
   cross_.resize(n_images_ * count);
+  if (images_.sparse()) {  // Y^T, so that a pixel's values over the batch are contiguous
+    transposed_.resize(static_cast<std::size_t>(P * count));
+#pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
+    for (std::int64_t p = 0; p < P; ++p)
+      for (std::int64_t j = 0; j < count; ++j) transposed_[p * count + j] = y_gemm[j * P + p];
+  }
   const std::int64_t k = options_.top_k;
   // One block of rows per thread: each thread's GEMM packs the batch's slices anew, so
   // fewer, larger blocks pack less.
@@ -237,8 +279,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
     {
       const std::int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
       const std::int64_t begin = n_images_ * part / parts, end = n_images_ * (part + 1) / parts;
-      if (end > begin)
-        gemm_abt(end - begin, count, P, alpha, images_.data() + begin * P, y_gemm, cross_.data() + begin * count);
+      cross_terms(begin, end, count, alpha, y_gemm);
       for (std::int64_t i = begin; i < end; ++i) {
         const T* c = cross_.data() + i * count;
         T* row_scores = scores_.data() + i * k;

@@ -33,6 +33,7 @@
 //
 // The images are NOT copied: they must stay alive and unchanged while the object is used.
 // Non-finite values in images or slices are an error (spire::Error), as are bad sizes.
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -52,6 +53,42 @@ inline constexpr NameTable<Scale, 2> kScaleNames{{{Scale::none, "none"}, {Scale:
 enum class GemmPrecision { fp32, tf32, tf32x3 };
 inline constexpr NameTable<GemmPrecision, 3> kGemmPrecisionNames{
     {{GemmPrecision::fp32, "fp32"}, {GemmPrecision::tf32, "tf32"}, {GemmPrecision::tf32x3, "3xtf32"}}};
+
+// The images matching takes: dense rows (n_images x n_pixels, row-major), or sparse rows
+// for photon counts (compressed: image i's nonzero values are values[offsets[i] ..
+// offsets[i+1]) at pixels[...], ascending, each below n_pixels), which cost their photons,
+// not their pixels (NearestSlices' sparse product below). A view: the arrays belong to the
+// caller (reconstruct::Data) and must outlive every use.
+template <typename T>
+struct ImageSet {
+  std::int64_t n_images = 0, n_pixels = 0;
+  std::span<const T> dense;              // empty when sparse
+  std::span<const std::int64_t> offsets;  // sparse: n_images + 1 entries
+  std::span<const std::int32_t> pixels;
+  std::span<const T> values;
+
+  bool sparse() const { return !offsets.empty(); }
+  // Image i as n_pixels dense values.
+  void row(std::int64_t i, T* out) const {
+    if (!sparse()) {
+      std::copy_n(dense.data() + i * n_pixels, n_pixels, out);
+      return;
+    }
+    std::fill_n(out, n_pixels, T(0));
+    for (auto k = offsets[static_cast<std::size_t>(i)]; k < offsets[static_cast<std::size_t>(i) + 1]; ++k)
+      out[pixels[static_cast<std::size_t>(k)]] = values[static_cast<std::size_t>(k)];
+  }
+  // f(value) for every stored value of image i (zeros of sparse rows skipped).
+  template <typename F>
+  void for_each_value(std::int64_t i, F f) const {
+    if (!sparse()) {
+      for (std::int64_t p = 0; p < n_pixels; ++p) f(dense[static_cast<std::size_t>(i * n_pixels + p)]);
+      return;
+    }
+    for (auto k = offsets[static_cast<std::size_t>(i)]; k < offsets[static_cast<std::size_t>(i) + 1]; ++k)
+      f(values[static_cast<std::size_t>(k)]);
+  }
+};
 
 // Per-image bad pixels in compressed rows: image i's are pixels[offsets[i] .. offsets[i+1]),
 // ascending; offsets has n_images + 1 entries, or none (no bad pixel anywhere). A view: the
@@ -80,9 +117,13 @@ struct Options {
 template <typename T>
 class NearestSlices {
  public:
-  // images: n_images x n_pixels values. Computes the per-image norms (or photon counts) once.
-  NearestSlices(std::int64_t n_images, std::int64_t n_pixels, std::span<const T> images,
-                const Options& options = {});
+  // Computes the per-image norms (or photon counts) once. Sparse images: the cross terms of
+  // a batch are the sparse rows times the batch's slices (transposed once per batch),
+  // O(nonzeros x count) instead of the GEMM's O(n_images x n_pixels x count).
+  NearestSlices(const ImageSet<T>& images, const Options& options = {});
+  // Dense images: n_images x n_pixels values.
+  NearestSlices(std::int64_t n_images, std::int64_t n_pixels, std::span<const T> images, const Options& options = {})
+      : NearestSlices(ImageSet<T>{n_images, n_pixels, images, {}, {}, {}}, options) {}
 
   // Slices of references [first, first + count): count x n_pixels values, row-major.
   void add_batch(std::int64_t first, std::int64_t count, std::span<const T> slices);
@@ -104,8 +145,11 @@ class NearestSlices {
   const Options& options() const { return options_; }
 
  private:
+  void cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y);
+
   std::int64_t n_images_, n_pixels_;
-  std::span<const T> images_;
+  ImageSet<T> images_;
+  std::vector<T> transposed_;  // sparse: the batch's y, n_pixels x count
   Options options_;
   // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.
   std::vector<T> image_norm_, image_count_;

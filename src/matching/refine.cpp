@@ -117,15 +117,16 @@ void step_candidates(const std::vector<geometry::Quaternion>& centres, double h,
 template <typename T>
 RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t n,
                                 std::span<const std::array<double, 3>> pixels, double s_ext,
-                                std::span<const T> images, std::span<const geometry::Quaternion> starts,
+                                const ImageSet<T>& images, std::span<const geometry::Quaternion> starts,
                                 std::int64_t starts_per_image, const Options& matching,
                                 const RefineOptions& options, std::span<geometry::Quaternion> orientations,
                                 std::span<double> scores) {
   const auto P = static_cast<std::int64_t>(pixels.size());
   const auto N = static_cast<std::int64_t>(orientations.size());
   if (P < 1) fail("refine_orientations: no pixels");
-  if (static_cast<std::int64_t>(images.size()) != N * P || static_cast<std::int64_t>(scores.size()) != N)
-    fail("refine_orientations: " + std::to_string(images.size()) + " image values and " +
+  const auto values = images.sparse() ? N * P : static_cast<std::int64_t>(images.dense.size());
+  if (images.n_images != N || images.n_pixels != P || values != N * P || static_cast<std::int64_t>(scores.size()) != N)
+    fail("refine_orientations: " + std::to_string(values) + " image values and " +
          std::to_string(scores.size()) + " scores for " + std::to_string(N) + " orientations of " +
          std::to_string(P) + " pixels");
   if (starts_per_image < 1 || static_cast<std::int64_t>(starts.size()) != N * starts_per_image)
@@ -163,11 +164,17 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
       slices.resize(static_cast<std::size_t>(count * P));
       slicer.slice_batch(b, slices.data());
       const auto t1 = clock_type::now();
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (std::int64_t k = 0; k < count; ++k) {
-        const std::int64_t c = first + k, i = c / per_image;
-        candidate_scores[static_cast<std::size_t>(c)] =
-            score_one(images.data() + i * P, slices.data() + k * P, P, matching, matching.bad_pixels.of(i));
+#pragma omp parallel num_threads(threads)
+      {
+        std::vector<T> row(images.sparse() ? static_cast<std::size_t>(P) : 0);  // a sparse image, dense
+#pragma omp for schedule(static)
+        for (std::int64_t k = 0; k < count; ++k) {
+          const std::int64_t c = first + k, i = c / per_image;
+          const T* x = images.sparse() ? row.data() : images.dense.data() + i * P;
+          if (images.sparse()) images.row(i, row.data());
+          candidate_scores[static_cast<std::size_t>(c)] =
+              score_one(x, slices.data() + k * P, P, matching, matching.bad_pixels.of(i));
+        }
       }
       scoring += since(t1);
       progress.add(count);
@@ -217,11 +224,11 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
 }
 
 template RefineStats refine_orientations<float>(std::span<const float>, std::int64_t, std::span<const std::array<double, 3>>,
-                                                double, std::span<const float>, std::span<const geometry::Quaternion>,
+                                                double, const ImageSet<float>&, std::span<const geometry::Quaternion>,
                                                 std::int64_t, const Options&, const RefineOptions&,
                                                 std::span<geometry::Quaternion>, std::span<double>);
 template RefineStats refine_orientations<double>(std::span<const double>, std::int64_t, std::span<const std::array<double, 3>>,
-                                                 double, std::span<const double>, std::span<const geometry::Quaternion>,
+                                                 double, const ImageSet<double>&, std::span<const geometry::Quaternion>,
                                                  std::int64_t, const Options&, const RefineOptions&,
                                                  std::span<geometry::Quaternion>, std::span<double>);
 

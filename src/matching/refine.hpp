@@ -47,17 +47,32 @@ struct RefineStats {
   double mean_move_rad = 0;        // mean angle from the best start to the result
 };
 
-// images: n_images x pixels.size(); starts: n_images x starts_per_image orientations (for
-// example the grid search's best and the previous generation's refined one); autocorrelation:
-// n^3, as slicing::Slicer takes it. Writes each image's refined orientation and its score
-// (matching.hpp's, lower is better, computed in double by score_one).
+// images: n_images of pixels.size() (dense or sparse; a sparse image is made dense for each
+// of its candidates, O(pixels) like the score); starts: n_images x starts_per_image
+// orientations (for example the grid search's best and the previous generation's refined
+// one); autocorrelation: n^3, as slicing::Slicer takes it. Writes each image's refined
+// orientation and its score (matching.hpp's, lower is better, computed in double by score_one).
+template <typename T>
+RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t n,
+                                std::span<const std::array<double, 3>> pixels, double s_ext,
+                                const ImageSet<T>& images, std::span<const geometry::Quaternion> starts,
+                                std::int64_t starts_per_image, const Options& matching,
+                                const RefineOptions& options, std::span<geometry::Quaternion> orientations,
+                                std::span<double> scores);
+
+// Dense images: n_images x pixels.size() values (n_images = orientations.size()).
 template <typename T>
 RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t n,
                                 std::span<const std::array<double, 3>> pixels, double s_ext,
                                 std::span<const T> images, std::span<const geometry::Quaternion> starts,
                                 std::int64_t starts_per_image, const Options& matching,
                                 const RefineOptions& options, std::span<geometry::Quaternion> orientations,
-                                std::span<double> scores);
+                                std::span<double> scores) {
+  const ImageSet<T> set{static_cast<std::int64_t>(orientations.size()), static_cast<std::int64_t>(pixels.size()),
+                        images, {}, {}, {}};
+  return refine_orientations<T>(autocorrelation, n, pixels, s_ext, set, starts, starts_per_image, matching, options,
+                                orientations, scores);
+}
 
 // q exp(v): q turned by the rotation vector v (radians) about its own (body) axes.
 geometry::Quaternion turned(const geometry::Quaternion& q, const std::array<double, 3>& v);

@@ -12,11 +12,10 @@ double seconds(clock_type::time_point a, clock_type::time_point b) { return std:
 
 SliceSearch::SliceSearch(std::span<const geometry::Quaternion> references, std::int64_t first,
                          std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
-                         std::int64_t n_images, std::span<const float> images, const slicing::Options& slicing,
-                         const Options& matching)
+                         const ImageSet<float>& images, const slicing::Options& slicing, const Options& matching)
     : first_(first),
       slicer_(references, pixels, s_ext, n, slicing),
-      nearest_(n_images, static_cast<std::int64_t>(pixels.size()), images, matching),
+      nearest_(images, matching),
       batch_(static_cast<std::size_t>(slicing.batch_size) * pixels.size()) {}
 
 void SliceSearch::run(std::span<const float> autocorrelation, Progress& progress) {

@@ -26,8 +26,8 @@ namespace spire::matching {
 class SliceSearch {
  public:
   SliceSearch(std::span<const geometry::Quaternion> references, std::int64_t first,
-              std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n, std::int64_t n_images,
-              std::span<const float> images, const slicing::Options& slicing, const Options& matching);
+              std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
+              const ImageSet<float>& images, const slicing::Options& slicing, const Options& matching);
 
   // One generation against the slices of `autocorrelation` (n^3, as Slicer takes it);
   // reports each batch to `progress`.

@@ -69,10 +69,15 @@ std::uint64_t fingerprint(const Data& data) {
   auto mix = [&h](std::uint64_t word) { h = (h ^ word) * 0x100000001b3ULL; };
   mix(static_cast<std::uint64_t>(data.n_images));
   mix(static_cast<std::uint64_t>(data.n_pixels));
-  for (float v : data.images) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &v, sizeof bits);
-    mix(bits);
+  // Over the dense rows, whether the images are held dense or sparse.
+  std::vector<float> row(static_cast<std::size_t>(data.n_pixels));
+  for (std::int64_t i = 0; i < data.n_images; ++i) {
+    image_set(data).row(i, row.data());
+    for (float v : row) {
+      std::uint32_t bits;
+      std::memcpy(&bits, &v, sizeof bits);
+      mix(bits);
+    }
   }
   auto mix_double = [&mix](double v) {
     std::uint64_t bits;

@@ -70,7 +70,7 @@ class CpuBackend final : public Backend {
     model_.assign(model.begin(), model.end());
     auto refine = options_.refine;
     refine.progress = &progress();
-    matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, data_.images, starts, per_image,
+    matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, image_set(data_), starts, per_image,
                                          options_.matching, refine, orientations, scores);
   }
 
@@ -112,12 +112,12 @@ class CpuBackend final : public Backend {
   // they become the settings that set them.
   void make_search(const Settings& settings) {
     if (team_.size() == 1) {
-      local_.emplace(references_, 0, data_.pixels, data_.extent, n_, data_.n_images, data_.images, options_.slicing,
+      local_.emplace(references_, 0, data_.pixels, data_.extent, n_, image_set(data_), options_.slicing,
                      options_.matching);
       return;
     }
     try {
-      ranks_.emplace(team_, references_, data_.pixels, data_.extent, n_, data_.n_images, data_.images,
+      ranks_.emplace(team_, references_, data_.pixels, data_.extent, n_, image_set(data_),
                      options_.search);
     } catch (const Error& e) {
       fail(fmt::format("settings distribution.strategy = {}, split_size = {}, n_streams = {} on {} ranks: {}",
@@ -168,11 +168,11 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
       const double a = scales.empty() ? 1.0 : scales[static_cast<std::size_t>(i)];
       if ((keep && !keep(i)) || !(a > 0)) continue;
       slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data_.pixels, data_.extent, x, y, z);
-      const float* image = data_.images.data() + i * P;
-      if (scales.empty()) {
-        images.insert(images.end(), image, image + P);
-      } else {  // a_i I = b_i: values b / a, weights a (counts) or a^2 (fluence.hpp)
-        for (std::int64_t p = 0; p < P; ++p) images.push_back(static_cast<float>(image[p] / a));
+      images.resize(images.size() + static_cast<std::size_t>(P));
+      float* image = images.data() + images.size() - P;
+      image_set(data_).row(i, image);
+      if (!scales.empty()) {  // a_i I = b_i: values b / a, weights a (counts) or a^2 (fluence.hpp)
+        for (std::int64_t p = 0; p < P; ++p) image[p] = static_cast<float>(image[p] / a);
         weights.resize(images.size(), static_cast<float>(data_.counts ? a : a * a));
       }
       drop_bad_pixels(P, bad_pixels_of(data_).of(i), {&x, &y, &z, &images});

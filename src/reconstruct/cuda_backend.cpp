@@ -2,6 +2,7 @@
 // GPU through cuda::GenerationRunner. Local refinement and subset merges (half maps) run on
 // the CPU. Built only with the CUDA back end (backend.cpp has the clear error otherwise).
 #include <optional>
+#include <vector>
 
 #include "core/error.hpp"
 #include "cuda/generation.hpp"
@@ -10,6 +11,14 @@
 namespace spire::reconstruct {
 namespace {
 
+// Sparse images made dense for the GPU (memory as dense data); empty for dense images.
+std::vector<float> dense_images(const Data& data) {
+  if (data.sparse_offsets.empty()) return {};
+  std::vector<float> out(static_cast<std::size_t>(data.n_images * data.n_pixels));
+  for (std::int64_t i = 0; i < data.n_images; ++i) image_set(data).row(i, out.data() + i * data.n_pixels);
+  return out;
+}
+
 class CudaBackend final : public Backend {
  public:
   CudaBackend(const Data& data, const Settings& settings)
@@ -17,7 +26,9 @@ class CudaBackend final : public Backend {
         settings_(settings),
         references_(geometry::reference_orientations(static_cast<std::size_t>(settings.orientations.references))),
         options_(stage_options(settings, data, references_.size())),
-        gpu_(data.n_images, data.images, data.pixels, data.extent, settings.grid.n, references_,
+        dense_(dense_images(data)),
+        gpu_(data.n_images, dense_.empty() ? std::span<const float>(data.images) : std::span<const float>(dense_),
+             data.pixels, data.extent, settings.grid.n, references_,
              !settings.orientations.oracle, options_.slicing, options_.matching, settings.orientations.gemm,
              options_.merging) {}
 
@@ -34,7 +45,7 @@ class CudaBackend final : public Backend {
     model_.assign(model.begin(), model.end());
     auto refine = options_.refine;
     refine.progress = &progress();
-    matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent, data_.images, starts,
+    matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent, image_set(data_), starts,
                                          per_image, options_.matching, refine, orientations, scores);
   }
 
@@ -77,6 +88,7 @@ class CudaBackend final : public Backend {
   distributed::Team team_;  // one rank
   std::vector<geometry::Quaternion> references_;
   StageOptions options_;
+  std::vector<float> dense_;  // the images, dense (the GPU's matching takes dense rows only)
   cuda::GenerationRunner gpu_;
   std::vector<std::int64_t> indices_;
   std::vector<float> scores_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "core/error.hpp"
 #include "matching/fit.hpp"
@@ -14,11 +15,11 @@ namespace {
 
 // The standard deviation of the images' sums about data.photons_per_image, over every rank's.
 double spread_of_sums(const Data& data, const distributed::Team& team) {
-  const auto P = static_cast<std::size_t>(data.n_pixels);
+  const auto images = image_set(data);
   double squares = 0;
-  for (std::size_t i = 0; i < static_cast<std::size_t>(data.n_images); ++i) {
+  for (std::int64_t i = 0; i < data.n_images; ++i) {
     double sum = 0;
-    for (std::size_t p = 0; p < P; ++p) sum += data.images[i * P + p];
+    images.for_each_value(i, [&sum](float v) { sum += v; });
     squares += (sum - data.photons_per_image) * (sum - data.photons_per_image);
   }
   return std::sqrt(team.sum(squares) / static_cast<double>(std::max<std::int64_t>(data.total, 1)));
@@ -34,10 +35,10 @@ void prepare(Data& data, const distributed::Team& team) {
   for (const auto& p : data.pixels) data.extent = std::max(data.extent, std::hypot(p[0], p[1], p[2]));
   data.bad_total = static_cast<std::int64_t>(team.sum(static_cast<double>(data.bad_pixels.size())));
   data.negative_total = static_cast<std::int64_t>(team.sum(static_cast<double>(data.negative_values)));
-  const bool counts_here = data.negative_values == 0 && matching::integer_valued(data.images);
+  const bool counts_here = data.negative_values == 0 && matching::integer_valued(held_values(data));
   data.counts = team.sum(counts_here ? 0.0 : 1.0) == 0;
   double photons = 0;
-  for (float v : data.images) photons += v;
+  for (float v : held_values(data)) photons += v;
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
   data.photons_spread = spread_of_sums(data, team);
   data.scale = 1;
@@ -49,7 +50,7 @@ void prepare(Data& data, const distributed::Team& team) {
   if (!(mean > 0) || !std::isfinite(mean))
     fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));
   data.scale = mean;
-  for (float& v : data.images) v = static_cast<float>(static_cast<double>(v) / mean);
+  for (float& v : held_values(data)) v = static_cast<float>(static_cast<double>(v) / mean);
 }
 
 std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power) {
@@ -112,36 +113,99 @@ DataShape data_shape(const std::string& path, const Settings::Data& data, const 
 
 namespace {
 
-// Images [first, first + count) of the file into data.images, kept pixels only, in blocks
-// of about 64 MB; non-finite values become bad pixels (0 in the image).
-void read_kept(const io::ImageFile& file, std::int64_t first, const std::vector<std::int64_t>& kept, Data& data) {
+// Sparse rows cost 8 bytes per nonzero value against 4 per pixel, and matching costs the
+// nonzeros: photon counts are held sparse when under this fraction of their values is nonzero.
+constexpr double kSparseFraction = 0.25;
+
+// Rows of kept pixels into Data, dense or sparse; non-finite values become bad pixels (0).
+class RowSink {
+ public:
+  RowSink(Data& data, bool sparse) : data_(data), sparse_(sparse) {
+    data_.bad_offsets.assign(1, 0);
+    if (sparse_) data_.sparse_offsets.assign(1, 0);
+    else data_.images.reserve(static_cast<std::size_t>(data_.n_images * data_.n_pixels));
+  }
+
+  void add(const float* row) {
+    const std::int64_t K = data_.n_pixels;
+    if (sparse_ && !counts(row, K)) make_dense();  // not photon counts after all
+    for (std::int64_t k = 0; k < K; ++k) {
+      float v = row[k];
+      if (!std::isfinite(v)) data_.bad_pixels.push_back(static_cast<std::int32_t>(k)), v = 0;
+      data_.negative_values += v < 0;
+      if (!sparse_) data_.images.push_back(v);
+      else if (v != 0) data_.sparse_pixels.push_back(static_cast<std::int32_t>(k)), data_.sparse_values.push_back(v);
+    }
+    if (sparse_) data_.sparse_offsets.push_back(static_cast<std::int64_t>(data_.sparse_values.size()));
+    data_.bad_offsets.push_back(static_cast<std::int64_t>(data_.bad_pixels.size()));
+  }
+
+  void finish() {
+    if (data_.bad_pixels.empty()) data_.bad_offsets.clear();
+  }
+
+ private:
+  static bool counts(const float* row, std::int64_t K) {
+    for (std::int64_t k = 0; k < K; ++k)
+      if (std::isfinite(row[k]) && (row[k] < 0 || row[k] != std::round(row[k]))) return false;
+    return true;
+  }
+
+  // The rows added so far as dense rows, and dense from now on.
+  void make_dense() {
+    const auto done = static_cast<std::int64_t>(data_.sparse_offsets.size()) - 1;
+    data_.images.reserve(static_cast<std::size_t>(data_.n_images * data_.n_pixels));
+    data_.images.assign(static_cast<std::size_t>(done * data_.n_pixels), 0.0f);
+    for (std::int64_t i = 0; i < done; ++i)
+      for (auto k = data_.sparse_offsets[i]; k < data_.sparse_offsets[i + 1]; ++k)
+        data_.images[static_cast<std::size_t>(i * data_.n_pixels + data_.sparse_pixels[k])] = data_.sparse_values[k];
+    data_.sparse_offsets = {}, data_.sparse_pixels = {}, data_.sparse_values = {};
+    sparse_ = false;
+  }
+
+  Data& data_;
+  bool sparse_;
+};
+
+// Whether a block of rows (count x P, kept pixels `kept`) looks like sparse photon counts.
+bool sparse_counts(const std::vector<float>& block, std::int64_t count, std::int64_t P,
+                   const std::vector<std::int64_t>& kept) {
+  std::int64_t nonzero = 0;
+  for (std::int64_t i = 0; i < count; ++i)
+    for (const std::int64_t p : kept) {
+      const float v = block[static_cast<std::size_t>(i * P + p)];
+      if (!std::isfinite(v)) continue;
+      if (v < 0 || v != std::round(v)) return false;
+      nonzero += v != 0;
+    }
+  return static_cast<double>(nonzero) < kSparseFraction * static_cast<double>(count * static_cast<std::int64_t>(kept.size()));
+}
+
+// Images [first, first + count) of the file into data, kept pixels only, in blocks of
+// block_values values; sparse when the first block is sparse photon counts.
+void read_kept(const io::ImageFile& file, std::int64_t first, const std::vector<std::int64_t>& kept, Data& data,
+               std::int64_t block_values) {
   const auto P = static_cast<std::int64_t>(file.info().pixels()), K = data.n_pixels;
-  const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{1} << 24) / P);
-  std::vector<float> buffer;
-  data.bad_offsets.assign(1, 0);
+  const std::int64_t block = std::max<std::int64_t>(1, block_values / P);
+  std::vector<float> buffer, row(static_cast<std::size_t>(K));
+  std::optional<RowSink> sink;
   for (std::int64_t i0 = 0; i0 < data.n_images; i0 += block) {
     const std::int64_t count = std::min(block, data.n_images - i0);
     buffer.resize(static_cast<std::size_t>(count * P));
     file.read_images(static_cast<std::size_t>(first + i0), static_cast<std::size_t>(count), buffer.data());
+    if (!sink) sink.emplace(data, sparse_counts(buffer, count, P, kept));
     for (std::int64_t i = 0; i < count; ++i) {
-      float* out = data.images.data() + (i0 + i) * K;
-      for (std::int64_t k = 0; k < K; ++k) {
-        const float v = buffer[static_cast<std::size_t>(i * P + kept[static_cast<std::size_t>(k)])];
-        if (std::isfinite(v)) {
-          out[k] = v, data.negative_values += v < 0;
-        } else {
-          out[k] = 0, data.bad_pixels.push_back(static_cast<std::int32_t>(k));
-        }
-      }
-      data.bad_offsets.push_back(static_cast<std::int64_t>(data.bad_pixels.size()));
+      for (std::int64_t k = 0; k < K; ++k) row[static_cast<std::size_t>(k)] = buffer[static_cast<std::size_t>(i * P + kept[static_cast<std::size_t>(k)])];
+      sink->add(row.data());
     }
   }
-  if (data.bad_pixels.empty()) data.bad_offsets.clear();
+  sink->finish();
 }
 
 }  // namespace
 
-Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team) {
+Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team,
+               std::int64_t block_values) {
   const auto file = io::open_images(path, open_options(range));
   const auto& info = file->info();
   const std::int64_t used = images_used(path, static_cast<std::int64_t>(info.n_images), range, team);
@@ -151,9 +215,8 @@ Data load_data(const std::string& path, const Settings::Data& range, const distr
   data.n_images = mine.count;
   data.n_pixels = static_cast<std::int64_t>(kept.size());
   data.detector_pixels = static_cast<std::int64_t>(info.pixels());
-  data.images.resize(static_cast<std::size_t>(data.n_images * data.n_pixels));
   const std::int64_t first = range.first + mine.first;  // this rank's first image in the file
-  read_kept(*file, first, kept, data);
+  read_kept(*file, first, kept, data, block_values);
   const auto& s = info.pixel_position_reciprocal;
   for (const std::int64_t p : kept) data.pixels.push_back({s[3 * p], s[3 * p + 1], s[3 * p + 2]});
   if (file->has_orientations()) {

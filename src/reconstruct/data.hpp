@@ -40,7 +40,13 @@ namespace spire::reconstruct {
 
 struct Data {
   std::int64_t n_images = 0, n_pixels = 0;
-  std::vector<float> images;                       // n_images x n_pixels
+  std::vector<float> images;                       // n_images x n_pixels; empty when sparse
+  // Photon counts held sparse (when that is smaller: load_data), matching::ImageSet's
+  // compressed rows: image i's nonzero counts are sparse_values[sparse_offsets[i] ..
+  // sparse_offsets[i+1]) at sparse_pixels[...]. Empty when dense.
+  std::vector<std::int64_t> sparse_offsets;
+  std::vector<std::int32_t> sparse_pixels;
+  std::vector<float> sparse_values;
   std::vector<std::array<double, 3>> pixels;       // reciprocal positions (any unit)
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
   // Bad pixels per image (compressed rows, matching::BadPixels): image i's are
@@ -64,6 +70,17 @@ struct Data {
   std::int64_t bad_total = 0;       // bad pixels over all ranks' images
   std::int64_t negative_total = 0;  // negative values over all ranks' images
 };
+
+// The images as matching takes them, dense or sparse.
+inline matching::ImageSet<float> image_set(const Data& data) {
+  return {data.n_images, data.n_pixels, data.images, data.sparse_offsets, data.sparse_pixels, data.sparse_values};
+}
+
+// The values held: the dense images or the sparse counts (every stored value once).
+inline std::vector<float>& held_values(Data& data) { return data.sparse_offsets.empty() ? data.images : data.sparse_values; }
+inline const std::vector<float>& held_values(const Data& data) {
+  return data.sparse_offsets.empty() ? data.images : data.sparse_values;
+}
 
 // The bad pixels as matching takes them (empty when there are none).
 inline matching::BadPixels bad_pixels_of(const Data& data) { return {data.bad_offsets, data.bad_pixels}; }
@@ -101,6 +118,10 @@ DataShape data_shape(const std::string& path, const Settings::Data& data, const 
 // Reads this rank's share of the images the settings select (data.first, data.images) from a
 // dataset file (io/dataset.hpp), with their truth if the file has it, and describes them.
 // Errors name the file: a range outside it, fewer images than ranks, bad values.
-Data load_data(const std::string& path, const Settings::Data& data, const distributed::Team& team);
+// Photon counts with under a quarter of their values nonzero (judged on the first block read)
+// are held sparse; a later image that is not counts turns them dense. block_values: values
+// read at once (64 MB of floats; tests read less).
+Data load_data(const std::string& path, const Settings::Data& data, const distributed::Team& team,
+               std::int64_t block_values = std::int64_t{1} << 24);
 
 }  // namespace spire::reconstruct

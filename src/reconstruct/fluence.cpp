@@ -17,14 +17,12 @@ bool fluence_scaling(const Settings& settings, const Data& data) {
 }
 
 FluenceScales::FluenceScales(const Data& data, matching::Metric metric) : metric_(metric) {
-  const auto N = static_cast<std::size_t>(data.n_images), P = static_cast<std::size_t>(data.n_pixels);
+  const auto N = static_cast<std::size_t>(data.n_images);
+  const auto images = image_set(data);
   sums_.assign(N, 0);
   squares_.assign(N, 0);
   for (std::size_t i = 0; i < N; ++i)
-    for (std::size_t p = 0; p < P; ++p) {
-      const double v = data.images[i * P + p];
-      sums_[i] += v, squares_[i] += v * v;
-    }
+    images.for_each_value(static_cast<std::int64_t>(i), [&](float v) { sums_[i] += v, squares_[i] += double(v) * v; });
 }
 
 std::vector<double> FluenceScales::from_match(const Matches& matches, const Backend& backend) const {

@@ -19,7 +19,9 @@ double since(clock_type::time_point t0) { return std::chrono::duration<double>(c
 
 void check_inputs(const Data& data, const Settings& st, const State* resume) {
   const std::int64_t N = data.n_images, P = data.n_pixels, n = st.grid.n;
-  if (N < 1 || P < 1 || static_cast<std::int64_t>(data.images.size()) != N * P)
+  const bool dense_ok = static_cast<std::int64_t>(data.images.size()) == N * P;
+  const bool sparse_ok = data.images.empty() && static_cast<std::int64_t>(data.sparse_offsets.size()) == N + 1;
+  if (N < 1 || P < 1 || !(dense_ok || sparse_ok))
     fail("reconstruct: the images do not match their count and size");
   if (st.orientations.oracle && static_cast<std::int64_t>(data.truth.size()) != N)
     fail("reconstruct: orientations.oracle needs the true orientations in the data file");
@@ -164,8 +166,7 @@ double resolution_against_reference(Backend& backend, const Data& data, const Se
 State run(Backend& backend, const Data& data, const Settings& st, const ProgressFn& progress, const State* resume) {
   check_inputs(data, st, resume);
   const auto options = stage_options(st, data, backend.references().size());
-  const matching::Fit fit(data.images, data.n_images, data.n_pixels, options.matching.metric, data.counts,
-                          options.threads);
+  const matching::Fit fit(image_set(data), options.matching.metric, data.counts, options.threads);
   const FluenceScales fluence(data, options.matching.metric);
   const PerImage per_image{fit, fluence, fluence_scaling(st, data)};
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);

@@ -140,7 +140,8 @@ Solo solo_search(std::span<const float> autocorrelation) {
   const auto& d = dataset();
   const auto refs = geometry::reference_orientations(references);
   const distributed::Team alone;
-  distributed::OrientationSearch search(alone, refs, d.pixels, d.s_ext, n, n_images, d.images,
+  const matching::ImageSet<float> images{n_images, static_cast<std::int64_t>(d.pixels.size()), d.images, {}, {}, {}};
+  distributed::OrientationSearch search(alone, refs, d.pixels, d.s_ext, n, images,
                                         search_options({Strategy::distributed, 1}, 0));
   search.run(autocorrelation);
   return {search.indices(), search.scores()};
@@ -186,8 +187,8 @@ TEST(Mpi, SearchGivesTheOneRankOrientations) {
   std::map<int, std::vector<double>> first_indices, first_scores;  // of the first configuration
   for (const auto& c : configs()) {
     SCOPED_TRACE(name(c));
-    distributed::OrientationSearch search(team, refs, d.pixels, d.s_ext, n, mine.count, my_images,
-                                          search_options(c, split_for(team)));
+    const matching::ImageSet<float> images{mine.count, static_cast<std::int64_t>(d.pixels.size()), my_images, {}, {}, {}};
+    distributed::OrientationSearch search(team, refs, d.pixels, d.s_ext, n, images, search_options(c, split_for(team)));
     // Memory: the formula is what was allocated; bytes fetched are the remote targets' slices.
     const auto& plan = search.plan();
     const auto formula = distributed::memory_per_rank(plan, team.rank(), d.P, batch, mine.count, 1, c.streams == 1);

@@ -497,3 +497,61 @@ TYPED_TEST(MatchingTest, ReferenceSumsAreTheSlicesSums) {
     EXPECT_TRUE(std::isnan(match.reference_sums()[0]));
   }
 }
+
+// Sparse photon counts (compressed rows) against the brute force on the same images dense:
+// every metric and scale, float and double, with bad pixels in some images too.
+TYPED_TEST(MatchingTest, SparseImagesMatchTheBruteForce) {
+  using T = TypeParam;
+  const std::int64_t n = 200, P = 900, m = 260, k = 2;
+  std::mt19937_64 rng(41);
+  std::vector<T> dense(n * P, T(0));
+  std::vector<std::int64_t> offsets{0};
+  std::vector<std::int32_t> pixels;
+  std::vector<T> values;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int32_t p = 0; p < P; ++p)
+      if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.05) {
+        const T v = static_cast<T>(1 + std::uniform_int_distribution<int>(0, 3)(rng));
+        dense[i * P + p] = v, pixels.push_back(p), values.push_back(v);
+      }
+    offsets.push_back(static_cast<std::int64_t>(values.size()));
+  }
+  const auto slices = uniform<T>(m * P, 42, 0.05, 2.0);
+  const std::vector<std::int64_t> bad_offsets = [&] {
+    std::vector<std::int64_t> o{0};
+    for (std::int64_t i = 0; i < n; ++i) o.push_back(o.back() + (i % 7 == 0 ? 2 : 0));
+    return o;
+  }();
+  std::vector<std::int32_t> bad;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (i % 7 != 0) continue;
+    bad.push_back(3), bad.push_back(500);  // bad pixels hold 0
+    dense[i * P + 3] = dense[i * P + 500] = T(0);
+  }
+  // The sparse rows of the same images (bad pixels' photons removed above).
+  offsets.assign(1, 0), pixels.clear(), values.clear();
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int32_t p = 0; p < P; ++p)
+      if (dense[i * P + p] != T(0)) pixels.push_back(p), values.push_back(dense[i * P + p]);
+    offsets.push_back(static_cast<std::int64_t>(values.size()));
+  }
+  const ImageSet<T> sparse{n, P, {}, offsets, pixels, values};
+  for (Metric metric : {Metric::euclidean, Metric::poisson})
+    for (Scale scale : {Scale::none, Scale::per_slice}) {
+      SCOPED_TRACE(std::string(name_of(kMetricNames, metric)) + " " + std::string(name_of(kScaleNames, scale)));
+      Options o;
+      o.metric = metric, o.scale = scale, o.top_k = k;
+      NearestSlices<T> match(sparse, o);
+      add_in_batches(match, slices, 100);
+      expect_matches_brute_force(match, brute_force(dense, slices, P, o));
+      // With bad pixels: the same scores as the dense images with the same bad pixels.
+      o.bad_pixels = {bad_offsets, bad};
+      NearestSlices<T> sparse_bad(sparse, o), dense_bad(n, P, dense, o);
+      add_in_batches(sparse_bad, slices, 100);
+      add_in_batches(dense_bad, slices, 100);
+      for (std::int64_t i = 0; i < n * k; ++i) {
+        const double a = sparse_bad.scores()[i], b = dense_bad.scores()[i];
+        EXPECT_NEAR(a, b, relative_tolerance<T>() * (std::abs(b) + 1e3)) << i;
+      }
+    }
+}

@@ -2,11 +2,16 @@
 // generations reproduce the model's density.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <random>
 
 #include "geometry/detector.hpp"
+#include "io/dataset.hpp"
+#include "reconstruct/checkpoint.hpp"
 #include "reconstruct/fluence.hpp"
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/align.hpp"
@@ -301,4 +306,105 @@ TEST(Fluence, MergingWithScalesUndoesTheFluences) {
             << error(off) << " without\n";
   EXPECT_LT(error(on), 5e-3);
   EXPECT_GT(error(off), 0.1);
+}
+
+namespace {
+
+// A small dataset file of photon counts (about 5% of the pixels hit), optionally with one
+// image of non-integer intensities at `odd` (>= 0).
+std::string counts_file(const std::filesystem::path& dir, std::int64_t n_images, std::int64_t odd = -1) {
+  const int side = 16;
+  io::DatasetInfo info;
+  info.n_images = static_cast<std::size_t>(n_images);
+  info.height = info.width = side;
+  const auto det = geometry::Detector::square(side, 0.08, 0.2);
+  const auto s = geometry::reciprocal_positions(det, 2.7e-10);
+  for (const auto& p : s)
+    for (double c : p) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
+  std::vector<float> images(static_cast<std::size_t>(n_images * side * side), 0.0f);
+  std::mt19937_64 rng(8);
+  for (auto& v : images)
+    if (std::uniform_real_distribution<double>(0, 1)(rng) < 0.05) v = static_cast<float>(1 + rng() % 3);
+  if (odd >= 0) images[static_cast<std::size_t>(odd * side * side + 7)] = 0.5f;
+  const auto path = (dir / ("counts" + std::to_string(odd) + ".h5")).string();
+  io::write_dataset(path, info, images);
+  return path;
+}
+
+}  // namespace
+
+// Photon counts are held sparse; the rows are the file's images. A non-count image after
+// the first block turns them dense, the images unchanged.
+TEST(Data, PhotonCountsAreHeldSparse) {
+  const auto dir = std::filesystem::temp_directory_path() / ("spire-sparse-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const distributed::Team team;
+  const auto path = counts_file(dir, 50), odd = counts_file(dir, 50, 30);
+  const auto sparse = reconstruct::load_data(path, {}, team);
+  EXPECT_TRUE(sparse.images.empty());
+  ASSERT_EQ(sparse.sparse_offsets.size(), 51u);
+  EXPECT_TRUE(sparse.counts);
+  const auto reader = io::open_images(path);
+  std::vector<float> want(50 * 256), row(256);
+  reader->read_images(0, 50, want.data());
+  double photons = 0;
+  for (std::int64_t i = 0; i < 50; ++i) {
+    reconstruct::image_set(sparse).row(i, row.data());
+    EXPECT_TRUE(std::equal(row.begin(), row.end(), want.begin() + i * 256)) << i;
+  }
+  for (float v : want) photons += v;
+  EXPECT_DOUBLE_EQ(sparse.photons_per_image, photons / 50);
+  EXPECT_LT(sparse.sparse_values.size(), want.size() / 10);  // ~5% of the values held
+  // Blocks of 10 images: the odd image (30) comes after the decision for sparse.
+  const auto turned = reconstruct::load_data(odd, {}, team, 10 * 256);
+  EXPECT_TRUE(turned.sparse_offsets.empty());
+  EXPECT_FALSE(turned.counts);
+  reader->read_images(0, 50, want.data());  // the same as `path` but for one value
+  want[30 * 256 + 7] = 0.5f;
+  for (std::int64_t i = 0; i < 50; ++i)
+    for (std::int64_t p = 0; p < 256; ++p)
+      EXPECT_FLOAT_EQ(turned.images[static_cast<std::size_t>(i * 256 + p)] * static_cast<float>(turned.scale),
+                      want[static_cast<std::size_t>(i * 256 + p)]);
+  // The checkpoint's fingerprint does not depend on how the images are held.
+  auto dense = sparse;
+  dense.images.resize(50 * 256);
+  for (std::int64_t i = 0; i < 50; ++i) reconstruct::image_set(sparse).row(i, dense.images.data() + i * 256);
+  dense.sparse_offsets.clear(), dense.sparse_pixels.clear(), dense.sparse_values.clear();
+  EXPECT_EQ(reconstruct::fingerprint(dense), reconstruct::fingerprint(sparse));
+  std::filesystem::remove_all(dir);
+}
+
+// The loop on sparse and on dense rows of the same photon counts: the same orientations
+// and maps, up to the order of the sums (the sparse product against the GEMM).
+TEST(Loop, SparseAndDenseImagesGiveTheSameRun) {
+  auto s = small_dataset(200, 15);
+  std::mt19937_64 rng(9);
+  for (auto& v : s.data.images)  // sparse photon counts drawn from the patterns
+    v = static_cast<float>(std::poisson_distribution<int>(0.02 * v)(rng));
+  reconstruct::prepare(s.data);
+  ASSERT_TRUE(s.data.counts);
+  auto sparse = s.data;
+  sparse.images.clear();
+  sparse.sparse_offsets.assign(1, 0);
+  for (std::int64_t i = 0; i < s.data.n_images; ++i) {
+    for (std::int32_t p = 0; p < s.data.n_pixels; ++p)
+      if (const float v = s.data.images[static_cast<std::size_t>(i * s.data.n_pixels + p)]; v != 0)
+        sparse.sparse_pixels.push_back(p), sparse.sparse_values.push_back(v);
+    sparse.sparse_offsets.push_back(static_cast<std::int64_t>(sparse.sparse_values.size()));
+  }
+  reconstruct::prepare(sparse);
+  std::cout << "sparse test data: " << s.data.photons_per_image << " photons per image, "
+            << sparse.sparse_values.size() << " nonzero of " << s.data.images.size() << " values\n";
+  const auto st = reconstruct::load_settings("", {"grid.n=15", "generations.max=3", "orientations.references=300",
+                                                  "runtime.fft_planning=estimate", "phasing.loops=2",
+                                                  "generations.local_max=0"});
+  const auto a = reconstruct::run(s.data, st), b = reconstruct::run(sparse, st);
+  std::size_t same = 0;
+  for (std::size_t i = 0; i < a.orientations.size(); ++i)
+    same += geometry::angle_between(a.orientations[i], b.orientations[i]) == 0;
+  EXPECT_GE(static_cast<double>(same) / static_cast<double>(a.orientations.size()), 0.98);
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < a.autocorrelation.size(); ++i)
+    num += std::pow(a.autocorrelation[i] - b.autocorrelation[i], 2), den += std::pow(a.autocorrelation[i], 2);
+  EXPECT_LT(std::sqrt(num / den), 1e-3);
 }
