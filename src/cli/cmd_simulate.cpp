@@ -63,7 +63,7 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--panels", s.panels, "Detector panels: 1, 2 (top and bottom halves) or 4 (quadrants)")->capture_default_str()->check(CLI::IsMember({1, 2, 4}));
   cmd->add_option("--gap", s.gap, "Rows (and columns) of the square between the panels that no panel covers [pixels]")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--beamstop-radius", s.beamstop_radius, "Pixels within this radius of the beam read 0 and are masked [pixels]")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--bad-pixels", s.bad_pixels, "Fraction of the usable pixels written as NaN, drawn per image")->capture_default_str()->check(CLI::Range(0.0, 0.999));
+  cmd->add_option("--bad-pixels", s.bad_pixels, "Fraction of the usable pixels written as NaN, drawn per image, in [0, 1)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", s.threads, "OpenMP threads (0: all)")->capture_default_str();
   cmd->add_option("--out", o->out, "Output HDF5 file")->capture_default_str();
   cmd->add_option("--model-map", o->model_map, "Also write the model's electron density (MRC) here; default: OUT stem + _model.mrc");

@@ -75,8 +75,10 @@ std::string fluence_line(const DatasetInfo& info) {
   if (info.fluences.empty()) return fmt::format("  fluences      {}\n", absent_words(info, "fluences"));
   const auto n = static_cast<double>(info.fluences.size());
   double sum = 0, squares = 0;
-  for (double v : info.fluences) sum += v, squares += v * v;
-  const double mean = sum / n, spread = std::sqrt(std::max(0.0, squares / n - mean * mean));
+  for (double v : info.fluences) sum += v;
+  const double mean = sum / n;
+  for (double v : info.fluences) squares += (v - mean) * (v - mean);
+  const double spread = std::sqrt(squares / n);
   const auto [lo, hi] = std::minmax_element(info.fluences.begin(), info.fluences.end());
   std::string relative;
   if (info.photons_per_pulse && *info.photons_per_pulse > 0)
