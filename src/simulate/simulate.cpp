@@ -9,6 +9,7 @@
 #include <numbers>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/fft.hpp"
@@ -409,6 +410,36 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, double s_max, std
   return model;
 }
 
+namespace {
+
+// Simulates, records (record_image) and writes every image, batch by batch. Returns the
+// expected photons summed over the images and the seconds spent on them (not writing).
+std::pair<double, double> write_images(PatternSimulator& sim, const SimulationSettings& st, const Recording& rec,
+                                       const std::vector<double>& factors,
+                                       const std::vector<geometry::Quaternion>& orientations,
+                                       io::DatasetWriter& writer, const Progress& progress) {
+  const std::int64_t P = rec.pixels;
+  std::vector<float> images;
+  double expected = 0, seconds = 0;
+  for (std::int64_t first = 0; first < st.n_images; first += st.batch_images) {
+    const std::int64_t count = std::min(st.batch_images, st.n_images - first);
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<geometry::Quaternion> batch(orientations.begin() + first,
+                                                  orientations.begin() + first + count);
+    images.resize(static_cast<std::size_t>(count * P));
+    sim.patterns(batch, images.data());
+#pragma omp parallel for reduction(+ : expected) schedule(static)
+    for (std::int64_t i = 0; i < count; ++i)
+      expected += record_image(images.data() + i * P, rec, first + i, factors[static_cast<std::size_t>(first + i)]);
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    writer.write_images(static_cast<std::size_t>(first), static_cast<std::size_t>(count), images.data());
+    if (progress) progress(first + count, st.n_images);
+  }
+  return {expected, seconds};
+}
+
+}  // namespace
+
 SimulationSummary simulate_dataset(const SimulationSettings& st, const std::string& out,
                                    const std::string& command_line,
                                    const Progress& progress) {
@@ -440,23 +471,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   place_in_pdb_frame(model.density, centroid);
 
   io::DatasetWriter writer(out, info, quats, model.intensity);
-  const std::int64_t P = det.size();
-  std::vector<float> images;
-  double expected = 0, seconds = 0;
-  for (std::int64_t first = 0; first < st.n_images; first += st.batch_images) {
-    const std::int64_t count = std::min(st.batch_images, st.n_images - first);
-    const auto t0 = std::chrono::steady_clock::now();
-    const std::vector<geometry::Quaternion> batch(orientations.begin() + first,
-                                                  orientations.begin() + first + count);
-    images.resize(static_cast<std::size_t>(count * P));
-    sim.patterns(batch, images.data());
-#pragma omp parallel for reduction(+ : expected) schedule(static)
-    for (std::int64_t i = 0; i < count; ++i)
-      expected += record_image(images.data() + i * P, rec, first + i, factors[static_cast<std::size_t>(first + i)]);
-    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    writer.write_images(static_cast<std::size_t>(first), static_cast<std::size_t>(count), images.data());
-    if (progress) progress(first + count, st.n_images);
-  }
+  const auto [expected, seconds] = write_images(sim, st, rec, factors, orientations, writer, progress);
   writer.finish();
   if (st.volume_size > 0 && !st.model_map.empty()) io::write_mrc(st.model_map, model.density);
 
@@ -465,7 +480,7 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   sum.electrons = sim.electrons();
   sum.mean_photons = expected / static_cast<double>(st.n_images);
   sum.mean_fluence = std::accumulate(factors.begin(), factors.end(), 0.0) / static_cast<double>(st.n_images);
-  sum.pixels = P;
+  sum.pixels = det.size();
   sum.usable_pixels = rec.usable;
   sum.bad_pixels = rec.bad;
   sum.seconds = seconds;
