@@ -129,7 +129,8 @@ std::unique_ptr<ImageFile> open_cxi(const std::string& path, const OpenOptions& 
 void apply_mask_file(DatasetInfo& info, const std::string& mask_path);
 
 // One-screen summary for `spire info`: format, images, detector, mask (usable pixels),
-// resolution range, optional parts, attributes, and per image: photons (mean and spread),
+// resolution range, optional parts, attributes, the per-image fluences (mean, spread, range)
+// when the file has them, and per image: photons (mean and spread),
 // bad (non-finite) and negative values, over the first up to 1000 images, or every image
 // with every_image.
 std::string describe(const ImageFile& file, bool every_image = false);
