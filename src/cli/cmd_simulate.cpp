@@ -24,6 +24,12 @@ void print_summary(const SimulateOptions& o, const simulate::SimulationSummary& 
              o.s.pdb.empty() ? "built-in test molecule" : o.s.pdb);
   fmt::print("  resolution at the edge {:.1f} A, corner {:.1f} A\n", sum.resolution_edge, sum.resolution_corner);
   fmt::print("  mean photons per image {:.1f}\n", sum.mean_photons);
+  if (o.s.focus_fwhm > 0)
+    fmt::print("  fluence at the particle: {:.3f} of the peak on average (focus FWHM {:.3g} m)\n", sum.mean_fluence,
+               o.s.focus_fwhm);
+  if (o.s.panels > 1 || sum.usable_pixels < sum.pixels || sum.bad_pixels > 0)
+    fmt::print("  {} panels, {} pixels, {} behind the beamstop, {} NaN per image\n", o.s.panels, sum.pixels,
+               sum.pixels - sum.usable_pixels, sum.bad_pixels);
   fmt::print("  {:.2f} s for the patterns: {:.0f} patterns/s\n", sum.seconds,
              static_cast<double>(o.s.n_images) / sum.seconds);
   fmt::print("  wrote {}\n", o.out);
@@ -52,6 +58,12 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
   cmd->add_option("--volume-size", s.volume_size, "Reference 3D intensity grid n (odd; 0: none)")->capture_default_str();
   cmd->add_option("--tolerance", s.tolerance, "Molecular transform tolerance (float NUFFT)")->capture_default_str()->check(CLI::Range(1e-6, 1e-1));
   cmd->add_option("--method", o->method, "Molecular transform per pixel: grid (tabulated once, interpolated) or nufft")->capture_default_str()->check(CLI::IsMember({"grid", "nufft"}));
+  cmd->add_option("--focus-fwhm", s.focus_fwhm, "Gaussian focus FWHM [m]: each image's fluence is the profile at a particle position drawn uniformly over a disc (--position-radius); its peak is --photons over the --beam-radius spot (0: every image at that fluence)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--position-radius", s.position_radius, "Radius of the disc of particle positions [m] (0: the focus FWHM)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--panels", s.panels, "Detector panels: 1, 2 (top and bottom halves) or 4 (quadrants)")->capture_default_str()->check(CLI::IsMember({1, 2, 4}));
+  cmd->add_option("--gap", s.gap, "Rows (and columns) of the square between the panels that no panel covers [pixels]")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--beamstop-radius", s.beamstop_radius, "Pixels within this radius of the beam read 0 and are masked [pixels]")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--bad-pixels", s.bad_pixels, "Fraction of the usable pixels written as NaN, drawn per image, in [0, 1)")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--threads", s.threads, "OpenMP threads (0: all)")->capture_default_str();
   cmd->add_option("--out", o->out, "Output HDF5 file")->capture_default_str();
   cmd->add_option("--model-map", o->model_map, "Also write the model's electron density (MRC) here; default: OUT stem + _model.mrc");

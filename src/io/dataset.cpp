@@ -300,6 +300,18 @@ std::vector<std::uint8_t> read_mask(const std::string& file, hid_t f, const Data
   return mask;
 }
 
+// fluences (N): finite numbers >= 0, one per image; empty when absent.
+std::vector<double> read_fluences(const std::string& file, hid_t f, hsize_t n) {
+  auto ds = open_numeric(file, f, "fluences", false);
+  if (!ds) return {};
+  expect_shape(file, "fluences", ds->dims, {n}, "(N), one per image");
+  auto values = read_all<double>(file, "fluences", *ds);
+  for (std::size_t i = 0; i < values.size(); ++i)
+    if (!(values[i] >= 0) || !std::isfinite(values[i]))
+      fail_dataset(file, "fluences", fmt::format("image {} is {}, expected a finite number >= 0", i, values[i]));
+  return values;
+}
+
 bool orientations_present(const std::string& file, hid_t f, hsize_t n) {
   auto ds = open_numeric(file, f, "orientations", false);
   if (ds && ds->dims != Dims{n, 1, 4} && ds->dims != Dims{n, 4})
@@ -332,10 +344,10 @@ auto optional_part(const std::string& file, const std::string& name, DatasetInfo
   }
 }
 
-// Root datasets and groups spire does not read (skopi's beam_offsets, fluences), one note each.
+// Root datasets and groups spire does not read (skopi's beam_offsets), one note each.
 void note_unread(hid_t f, DatasetInfo& info) {
-  static const std::string known[] = {"intensities", "pixel_position_reciprocal", "pixel_index_map",
-                                      "polarization", "solid_angle", "mask", "orientations", "volume"};
+  static const std::string known[] = {"intensities", "pixel_position_reciprocal", "pixel_index_map", "polarization",
+                                      "solid_angle", "mask", "orientations", "volume", "fluences"};
   H5G_info_t group{};
   if (H5Gget_info(f, &group) < 0) return;
   for (hsize_t i = 0; i < group.nlinks && info.ignored.size() < 100; ++i) {
@@ -401,6 +413,7 @@ DatasetReader::DatasetReader(std::string path) : path_(std::move(path)) {
   info_.mask = optional_part(path_, "mask", info_, [&] { return read_mask(path_, f, info_); });
   has_orientations_ = optional_part(path_, "orientations", info_, [&] { return orientations_present(path_, f, nphw[0]); });
   volume_shape_ = optional_part(path_, "volume", info_, [&] { return volume_shape_of(path_, f); });
+  info_.fluences = optional_part(path_, "fluences", info_, [&] { return read_fluences(path_, f, nphw[0]); });
   read_attributes(path_, f, nphw[0], info_);
   note_unread(f, info_);
   intensities_ = std::move(intensities.dataset);
@@ -515,6 +528,7 @@ void check_info(const std::string& path, const DatasetInfo& info,
   if (!info.solid_angle.empty()) expect("solid_angle", info.solid_angle.size(), p);
   if (!info.mask.empty()) expect("mask", info.mask.size(), p);
   if (!orientations.empty()) expect("orientations", orientations.size(), 4 * info.n_images);
+  if (!info.fluences.empty()) expect("fluences", info.fluences.size(), info.n_images);
   if (!volume.values.empty())
     expect("volume", volume.values.size(), volume.shape[0] * volume.shape[1] * volume.shape[2]);
 }
@@ -534,6 +548,7 @@ void write_arrays(const std::string& path, hid_t f, const DatasetInfo& info,
   if (!info.mask.empty()) write_array(path, f, "mask", detector_dims(info), H5T_STD_U8LE, info.mask.data());
   if (!orientations.empty())
     write_array(path, f, "orientations", {n, 1, 4}, H5T_IEEE_F64LE, orientations.data());
+  if (!info.fluences.empty()) write_array(path, f, "fluences", {n}, H5T_IEEE_F64LE, info.fluences.data());
   if (!volume.values.empty())
     write_array(path, f, "volume", {volume.shape[0], volume.shape[1], volume.shape[2]}, H5T_IEEE_F32LE,
                 volume.values.data());

@@ -11,6 +11,11 @@
 //   mask                      (P,H,W)    integers, nonzero = usable pixel, 0 = excluded (beamstop,
 //                                        gaps, dead or hot pixels: psana's convention)   optional
 //   orientations              (N,1,4) or (N,4) quaternions w,x,y,z (ground truth)       optional
+//   fluences                  (N)        numeric, written float64: per image, the photons per
+//                                        pulse at the particle (skopi's: the nominal spot's
+//                                        photons giving the particle's fluence; spire simulate
+//                                        --focus-fwhm writes f * photons_per_pulse, f the Gaussian
+//                                        focus profile at the particle); finite, >= 0     optional
 //   volume                    (n0,n1,n2) real reference 3D intensity                    optional
 //   root attributes: n_images (must equal N when present), det_distance (m),
 //   photon_energy (eV), photons_per_pulse, beam_radius (m), command_line, pdb,
@@ -20,8 +25,8 @@
 // This is the layout skopi's SpiniFEL writer (skopi examples/scripts/sim_spinifel.py) makes
 // and SpiniFEL reads (spinifel/prep.py): float32 intensities, float64 positions, int64
 // index map, float64 orientations (N,1,4), complex128 volume (an h5py compound of two
-// float64 'r','i'), float64 polarization and solid_angle, and datasets spire does not use
-// (beam_offsets, fluences). SpiniFEL moves the coordinate axis first only in memory
+// float64 'r','i'), float64 polarization and solid_angle and fluences (N), and datasets
+// spire does not use (beam_offsets). SpiniFEL moves the coordinate axis first only in memory
 // ((3,P,H,W)); a file in that order is refused naming the file order.
 // Any integer or float type is accepted on read and converted. Images in memory are
 // N*P*H*W floats, image-major, then panel, then row (H), then column (W, fastest): the loop
@@ -31,7 +36,7 @@
 //    values it refuses (a complex volume, an index map out of range, NaN in polarization),
 //    is left out of DatasetInfo with a note in DatasetInfo::ignored ("volume: has type
 //    complex128 (compound of 2 float64), expected numbers; not used"); root datasets spire
-//    does not know are noted too ("fluences: float64 (10), not read by spire"). Required
+//    does not know are noted too ("beam_offsets: float64 (10,2), not read by spire"). Required
 //    datasets (intensities, pixel_position_reciprocal) fail as below.
 //  - DatasetReader validates the whole layout once on open; read_images() reads one range
 //    of images with a hyperslab (a rank reads only its own range of a file larger than

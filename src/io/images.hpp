@@ -53,6 +53,11 @@ struct DatasetInfo {
   std::vector<float> polarization;               // P*H*W, empty when absent
   std::vector<float> solid_angle;                // P*H*W, empty when absent
   std::vector<std::uint8_t> mask;                // P*H*W, 1 usable, 0 excluded; empty: all usable
+  // N, per image: the photons per pulse at the particle (skopi's 'fluences': the pulse's
+  // photons that, over the nominal spot pi beam_radius^2, give the fluence the particle saw;
+  // relative to the peak: fluences / photons_per_pulse). Empty when the file has none.
+  // Described only: the loop does not use it.
+  std::vector<double> fluences;
   std::vector<std::string> ignored;              // read only: what was left out of the file, and why
 
   std::optional<double> det_distance;   // m
@@ -124,7 +129,8 @@ std::unique_ptr<ImageFile> open_cxi(const std::string& path, const OpenOptions& 
 void apply_mask_file(DatasetInfo& info, const std::string& mask_path);
 
 // One-screen summary for `spire info`: format, images, detector, mask (usable pixels),
-// resolution range, optional parts, attributes, and per image: photons (mean and spread),
+// resolution range, optional parts, attributes, the per-image fluences (mean, spread, range)
+// when the file has them, and per image: photons (mean and spread),
 // bad (non-finite) and negative values, over the first up to 1000 images, or every image
 // with every_image.
 std::string describe(const ImageFile& file, bool every_image = false);

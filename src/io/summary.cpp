@@ -69,6 +69,24 @@ std::string factor_words(const DatasetInfo& info, const std::string& name, const
   return fmt::format("{:.4g} .. {:.4g}", *lo, *hi);
 }
 
+// The per-image fluences (photons per pulse at the particle): mean, spread, range; and
+// relative to photons_per_pulse when the file states it.
+std::string fluence_line(const DatasetInfo& info) {
+  if (info.fluences.empty()) return fmt::format("  fluences      {}\n", absent_words(info, "fluences"));
+  const auto n = static_cast<double>(info.fluences.size());
+  double sum = 0, squares = 0;
+  for (double v : info.fluences) sum += v;
+  const double mean = sum / n;
+  for (double v : info.fluences) squares += (v - mean) * (v - mean);
+  const double spread = std::sqrt(squares / n);
+  const auto [lo, hi] = std::minmax_element(info.fluences.begin(), info.fluences.end());
+  std::string relative;
+  if (info.photons_per_pulse && *info.photons_per_pulse > 0)
+    relative = fmt::format(", mean {:.3g} of photons/pulse", mean / *info.photons_per_pulse);
+  return fmt::format("  fluences      {:.4g} photons/pulse at the particle, spread {:.3g} ({:.1f}%), {:.4g} .. {:.4g}{}\n",
+                     mean, spread, mean > 0 ? 100 * spread / mean : 0.0, *lo, *hi, relative);
+}
+
 std::string optional_lines(const ImageFile& reader) {
   const DatasetInfo& info = reader.info();
   std::string out = fmt::format("  orientations  {}\n", reader.has_orientations() ? "present (ground truth)"
@@ -87,6 +105,7 @@ std::string optional_lines(const ImageFile& reader) {
   number("photon_energy", info.photon_energy, " eV");
   number("photons/pulse", info.photons_per_pulse, "");
   number("beam_radius", info.beam_radius, " m");
+  out += fluence_line(info);
   if (!info.pdb.empty()) out += "  pdb           " + info.pdb + "\n";
   if (const auto& c = info.model_centroid)
     out += fmt::format("  model centroid ({:.3f}, {:.3f}, {:.3f}) A in the PDB frame\n", (*c)[0], (*c)[1], (*c)[2]);

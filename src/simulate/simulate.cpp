@@ -5,7 +5,11 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
+#include <numbers>
+#include <numeric>
 #include <random>
+#include <utility>
 
 #include "core/error.hpp"
 #include "core/fft.hpp"
@@ -26,6 +30,14 @@ std::uint64_t splitmix(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// Salts of an image's independent random streams: noise (0, as before these existed),
+// fluence, bad pixels.
+constexpr std::uint64_t kFluenceStream = 0x6a09e667f3bcc909ULL, kBadPixelStream = 0xbb67ae8584caa73bULL;
+
+std::uint64_t image_stream(std::uint64_t seed, std::int64_t image, std::uint64_t salt = 0) {
+  return splitmix(((seed * 0x9e3779b97f4a7c15ULL) ^ salt) + static_cast<std::uint64_t>(image));
+}
+
 double largest_s(const geometry::Detector& det, double wavelength_m) {
   double s_max = 0;
   for (const auto& v : geometry::reciprocal_positions(det, wavelength_m))
@@ -40,16 +52,18 @@ void place_in_pdb_frame(io::Map& density, const std::array<double, 3>& centroid)
 }
 
 // The dataset's geometry and attributes (io/dataset.hpp) for these settings.
-io::DatasetInfo dataset_info(const SimulationSettings& st, const geometry::Detector& det,
+io::DatasetInfo dataset_info(const SimulationSettings& st, const PanelDetector& pd,
                              const std::string& command_line, const std::array<double, 3>& centroid) {
   const double lambda = st.beam.wavelength_m();
+  const geometry::Detector& det = pd.detector;
   io::DatasetInfo info;
   info.n_images = static_cast<std::size_t>(st.n_images);
-  info.height = static_cast<int>(det.rows());
-  info.width = static_cast<int>(det.cols());
+  info.panels = pd.panels;
+  info.height = pd.height;
+  info.width = pd.width;
   for (const auto& v : geometry::reciprocal_positions(det, lambda))
     for (double c : v) info.pixel_position_reciprocal.push_back(static_cast<float>(c));
-  for (const auto& rc : det.pixel_index_map()) {
+  for (const auto& rc : pd.assembled) {
     info.pixel_index_map.push_back(rc[0]);
     info.pixel_index_map.push_back(rc[1]);
   }
@@ -65,7 +79,128 @@ io::DatasetInfo dataset_info(const SimulationSettings& st, const geometry::Detec
   return info;
 }
 
+void check_layout(const SimulationSettings& st) {
+  if (st.panels != 1 && st.panels != 2 && st.panels != 4)
+    fail("simulate: panels must be 1, 2 or 4, got " + std::to_string(st.panels));
+  if (st.gap < 0) fail("simulate: the gap must be at least 0 pixels, got " + std::to_string(st.gap));
+  if (st.panels == 1 && st.gap != 0) fail("simulate: a gap needs 2 or 4 panels");
+  const std::int64_t rest = st.detector_pixels - st.gap;
+  if (st.panels > 1 && (rest < 2 || rest % 2 != 0))
+    fail("simulate: detector pixels less the gap must be even and at least 2 for " + std::to_string(st.panels) +
+         " panels, got " + std::to_string(st.detector_pixels) + " - " + std::to_string(st.gap));
+}
+
+void check_settings(const SimulationSettings& st) {
+  if (st.n_images < 1) fail("simulate: n_images must be at least 1");
+  if (st.detector_pixels < 2) fail("simulate: detector_pixels must be at least 2");
+  if (!(st.detector_width > 0) || !(st.detector_distance > 0))
+    fail("simulate: detector width and distance must be positive");
+  if (!(st.beam.photon_energy_ev > 0) || !(st.beam.photons_per_pulse > 0) || !(st.beam.radius_m > 0))
+    fail("simulate: photon energy, photons per pulse and beam radius must be positive");
+  if (st.batch_images < 1) fail("simulate: batch_images must be at least 1");
+  if (!(st.focus_fwhm >= 0) || !(st.position_radius >= 0) || !std::isfinite(st.focus_fwhm) ||
+      !std::isfinite(st.position_radius))
+    fail("simulate: the focus FWHM and the position radius must be 0 or positive");
+  if (!(st.beamstop_radius >= 0) || !std::isfinite(st.beamstop_radius))
+    fail("simulate: the beamstop radius must be 0 or positive");
+  if (!(st.bad_pixels >= 0 && st.bad_pixels < 1))
+    fail("simulate: the fraction of bad pixels must be in [0, 1), got " + std::to_string(st.bad_pixels));
+  check_layout(st);
+}
+
+// What turns an image's expected photons into the recorded image (simulate.hpp).
+struct Recording {
+  std::int64_t pixels = 0, usable = 0, bad = 0;
+  const std::vector<std::uint8_t>* mask = nullptr;  // empty: every pixel usable
+  bool noise = true;
+  std::uint64_t seed = 1;
+};
+
+// Marks `bad` of the usable pixels NaN, each subset of that size equally likely (selection
+// sampling: one pass, no memory).
+void mark_bad_pixels(float* img, const Recording& rec, std::int64_t image) {
+  PhotonCounter stream(image_stream(rec.seed, image, kBadPixelStream));
+  std::int64_t needed = rec.bad, left = rec.usable;
+  for (std::int64_t p = 0; p < rec.pixels && needed > 0; ++p) {
+    if (!rec.mask->empty() && !(*rec.mask)[p]) continue;
+    if (stream.uniform() * static_cast<double>(left) < static_cast<double>(needed)) {
+      img[p] = std::numeric_limits<float>::quiet_NaN();
+      --needed;
+    }
+    --left;
+  }
+}
+
+// Scales the image by its fluence factor, draws its photons, zeroes the beamstop's pixels and
+// marks its bad pixels. Returns its expected photons over the usable pixels.
+double record_image(float* img, const Recording& rec, std::int64_t image, double factor) {
+  PhotonCounter counter(image_stream(rec.seed, image));
+  double expected = 0;
+  for (std::int64_t p = 0; p < rec.pixels; ++p) {
+    if (!rec.mask->empty() && !(*rec.mask)[p]) {
+      img[p] = 0;
+      continue;
+    }
+    img[p] = static_cast<float>(img[p] * factor);
+    expected += img[p];
+    if (rec.noise) img[p] = counter.draw(img[p]);
+  }
+  if (rec.bad > 0) mark_bad_pixels(img, rec, image);
+  return expected;
+}
+
 }  // namespace
+
+PanelDetector panel_detector(const SimulationSettings& st) {
+  check_layout(st);
+  const std::int64_t n = st.detector_pixels, g = st.gap;
+  auto square = geometry::Detector::square(n, st.detector_width, st.detector_distance);
+  if (st.panels == 1) {
+    auto assembled = square.pixel_index_map();
+    return {std::move(square), 1, static_cast<int>(n), static_cast<int>(n), std::move(assembled)};
+  }
+  const std::int64_t h = (n - g) / 2, w = st.panels == 4 ? h : n;
+  std::vector<geometry::Vec3> positions;
+  std::vector<double> areas;
+  std::vector<std::array<std::int32_t, 2>> stacked, assembled;
+  for (std::int64_t q = 0; q < st.panels; ++q) {
+    // Panel q's first row and column in the square: halves top, bottom; quadrants row-major.
+    const std::int64_t r0 = (st.panels == 2 ? q : q / 2) * (h + g), c0 = (st.panels == 2 ? 0 : q % 2) * (w + g);
+    for (std::int64_t r = 0; r < h; ++r)
+      for (std::int64_t c = 0; c < w; ++c) {
+        const auto p = static_cast<std::size_t>((r0 + r) * n + c0 + c);
+        positions.push_back(square.position_m()[p]);
+        areas.push_back(square.area_m2()[p]);
+        stacked.push_back({static_cast<std::int32_t>(q * h + r), static_cast<std::int32_t>(c)});
+        assembled.push_back(square.pixel_index_map()[p]);
+      }
+  }
+  geometry::Detector det(st.panels * h, w, st.detector_distance, std::move(positions), std::move(areas),
+                         std::move(stacked));
+  return {std::move(det), st.panels, static_cast<int>(h), static_cast<int>(w), std::move(assembled)};
+}
+
+std::vector<double> fluence_factors(const SimulationSettings& st) {
+  std::vector<double> f(static_cast<std::size_t>(std::max<std::int64_t>(st.n_images, 0)), 1.0);
+  if (!(st.focus_fwhm > 0)) return f;
+  // r^2 = R^2 u with u uniform: uniform over the disc of radius R (the angle does not matter
+  // to a round focus); f = exp(-4 ln 2 r^2 / fwhm^2).
+  const double R = st.position_radius > 0 ? st.position_radius : st.focus_fwhm;
+  const double a = 4 * std::numbers::ln2 * (R / st.focus_fwhm) * (R / st.focus_fwhm);
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    PhotonCounter stream(image_stream(st.seed, static_cast<std::int64_t>(i), kFluenceStream));
+    f[i] = std::exp(-a * stream.uniform());
+  }
+  return f;
+}
+
+std::vector<std::uint8_t> beamstop_mask(const SimulationSettings& st, const PanelDetector& pd) {
+  if (!(st.beamstop_radius > 0)) return {};
+  const double limit = st.beamstop_radius * st.detector_width / static_cast<double>(st.detector_pixels);
+  std::vector<std::uint8_t> mask;
+  for (const auto& r : pd.detector.position_m()) mask.push_back(std::hypot(r[0], r[1]) > limit);
+  return mask;
+}
 
 std::array<double, 3> electron_centroid(const std::vector<Atom>& atoms) {
   double w = 0;
@@ -275,36 +410,15 @@ ReferenceModel reference_model(const std::vector<Atom>& atoms, double s_max, std
   return model;
 }
 
-SimulationSummary simulate_dataset(const SimulationSettings& st, const std::string& out,
-                                   const std::string& command_line,
-                                   const Progress& progress) {
-  if (st.n_images < 1) fail("simulate: n_images must be at least 1");
-  if (st.detector_pixels < 2) fail("simulate: detector_pixels must be at least 2");
-  if (!(st.detector_width > 0) || !(st.detector_distance > 0))
-    fail("simulate: detector width and distance must be positive");
-  if (!(st.beam.photon_energy_ev > 0) || !(st.beam.photons_per_pulse > 0) || !(st.beam.radius_m > 0))
-    fail("simulate: photon energy, photons per pulse and beam radius must be positive");
-  if (st.batch_images < 1) fail("simulate: batch_images must be at least 1");
+namespace {
 
-  const auto pdb_atoms = st.pdb.empty() ? built_in_molecule() : read_pdb(st.pdb);
-  const auto centroid = electron_centroid(pdb_atoms);
-  const auto atoms = centred(pdb_atoms);
-  const auto det = geometry::Detector::square(st.detector_pixels, st.detector_width, st.detector_distance);
-  const double lambda = st.beam.wavelength_m();
-  PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads, st.method);
-
-  const io::DatasetInfo info = dataset_info(st, det, command_line, centroid);
-
-  const auto orientations = geometry::random_orientations(static_cast<std::size_t>(st.n_images), st.seed);
-  std::vector<double> quats;
-  for (const auto& q : orientations) quats.insert(quats.end(), {q.w, q.x, q.y, q.z});
-
-  ReferenceModel model;
-  if (st.volume_size > 0) model = reference_model(atoms, det, lambda, st.volume_size, st.tolerance);
-  place_in_pdb_frame(model.density, centroid);
-
-  io::DatasetWriter writer(out, info, quats, model.intensity);
-  const std::int64_t P = det.size();
+// Simulates, records (record_image) and writes every image, batch by batch. Returns the
+// expected photons summed over the images and the seconds spent on them (not writing).
+std::pair<double, double> write_images(PatternSimulator& sim, const SimulationSettings& st, const Recording& rec,
+                                       const std::vector<double>& factors,
+                                       const std::vector<geometry::Quaternion>& orientations,
+                                       io::DatasetWriter& writer, const Progress& progress) {
+  const std::int64_t P = rec.pixels;
   std::vector<float> images;
   double expected = 0, seconds = 0;
   for (std::int64_t first = 0; first < st.n_images; first += st.batch_images) {
@@ -315,18 +429,49 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
     images.resize(static_cast<std::size_t>(count * P));
     sim.patterns(batch, images.data());
 #pragma omp parallel for reduction(+ : expected) schedule(static)
-    for (std::int64_t i = 0; i < count; ++i) {
-      float* img = images.data() + i * P;
-      PhotonCounter counter(splitmix(st.seed * 0x9e3779b97f4a7c15ULL + static_cast<std::uint64_t>(first + i)));
-      for (std::int64_t p = 0; p < P; ++p) {
-        expected += img[p];
-        if (st.poisson_noise) img[p] = counter.draw(img[p]);
-      }
-    }
+    for (std::int64_t i = 0; i < count; ++i)
+      expected += record_image(images.data() + i * P, rec, first + i, factors[static_cast<std::size_t>(first + i)]);
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     writer.write_images(static_cast<std::size_t>(first), static_cast<std::size_t>(count), images.data());
     if (progress) progress(first + count, st.n_images);
   }
+  return {expected, seconds};
+}
+
+}  // namespace
+
+SimulationSummary simulate_dataset(const SimulationSettings& st, const std::string& out,
+                                   const std::string& command_line,
+                                   const Progress& progress) {
+  check_settings(st);
+  const auto pdb_atoms = st.pdb.empty() ? built_in_molecule() : read_pdb(st.pdb);
+  const auto centroid = electron_centroid(pdb_atoms);
+  const auto atoms = centred(pdb_atoms);
+  const PanelDetector pd = panel_detector(st);
+  const geometry::Detector& det = pd.detector;
+  const double lambda = st.beam.wavelength_m();
+  PatternSimulator sim(atoms, det, st.beam, st.tolerance, st.threads, st.method);
+
+  io::DatasetInfo info = dataset_info(st, pd, command_line, centroid);
+  const auto factors = fluence_factors(st);
+  if (st.focus_fwhm > 0)
+    for (double f : factors) info.fluences.push_back(f * st.beam.photons_per_pulse);
+  info.mask = beamstop_mask(st, pd);
+  Recording rec{.pixels = det.size(), .usable = static_cast<std::int64_t>(info.usable_pixels()), .mask = &info.mask,
+                .noise = st.poisson_noise, .seed = st.seed};
+  if (rec.usable == 0) fail("simulate: the beamstop covers every pixel");
+  rec.bad = std::llround(st.bad_pixels * static_cast<double>(rec.usable));
+
+  const auto orientations = geometry::random_orientations(static_cast<std::size_t>(st.n_images), st.seed);
+  std::vector<double> quats;
+  for (const auto& q : orientations) quats.insert(quats.end(), {q.w, q.x, q.y, q.z});
+
+  ReferenceModel model;
+  if (st.volume_size > 0) model = reference_model(atoms, det, lambda, st.volume_size, st.tolerance);
+  place_in_pdb_frame(model.density, centroid);
+
+  io::DatasetWriter writer(out, info, quats, model.intensity);
+  const auto [expected, seconds] = write_images(sim, st, rec, factors, orientations, writer, progress);
   writer.finish();
   if (st.volume_size > 0 && !st.model_map.empty()) io::write_mrc(st.model_map, model.density);
 
@@ -334,6 +479,10 @@ SimulationSummary simulate_dataset(const SimulationSettings& st, const std::stri
   sum.atoms = static_cast<std::int64_t>(atoms.size());
   sum.electrons = sim.electrons();
   sum.mean_photons = expected / static_cast<double>(st.n_images);
+  sum.mean_fluence = std::accumulate(factors.begin(), factors.end(), 0.0) / static_cast<double>(st.n_images);
+  sum.pixels = det.size();
+  sum.usable_pixels = rec.usable;
+  sum.bad_pixels = rec.bad;
   sum.seconds = seconds;
   sum.resolution_edge = geometry::resolution_edge_angstrom(det, lambda);
   sum.resolution_corner = geometry::resolution_corner_angstrom(det, lambda);

@@ -13,6 +13,34 @@
 // reference density map is then centred in its box, and its MRC origin puts the box back
 // where the PDB's atoms are: the map overlays the model in ChimeraX; the centroid is
 // recorded in the dataset, model_centroid_angstrom).
+//
+// The cases of real data (all off by default: one panel, every pixel recorded, every image
+// at the nominal fluence; the files are then those of earlier versions):
+//  - Fluence (focus_fwhm > 0): the beam's fluence across the focus is a 2D Gaussian of that
+//    full width at half maximum, whose peak is photons_per_pulse / (pi beam_radius^2) (what
+//    --photons and --beam-radius set: the fluence at the beam axis; photons_per_pulse is then
+//    not the pulse's total, which would be the peak times pi fwhm^2 / (4 ln 2)). Each image's
+//    particle sits at a position drawn uniformly over the disc of radius position_radius
+//    (default focus_fwhm) around the axis, its own random stream; the image's expected
+//    photons are scaled by the factor f = exp(-4 ln 2 r^2 / fwhm^2) before Poisson noise.
+//    With u = (r / position_radius)^2 uniform on [0, 1], f = exp(-a u), a = 4 ln 2
+//    (position_radius / fwhm)^2: mean (1 - e^-a) / a, mean square (1 - e^-2a) / (2a); for
+//    position_radius = fwhm, f lies in [1/16, 1] with mean 0.338 and spread 0.255. The file's
+//    'fluences' hold f * photons_per_pulse per image (skopi's meaning: the photons per
+//    pulse that give the particle's fluence on the nominal spot).
+//  - Panels (panels = 2 or 4, gap >= 0): the detector_pixels-square is cut into two halves
+//    (top, bottom) or four quadrants (top-left, top-right, bottom-left, bottom-right), the
+//    `gap` middle rows (and columns for 4) belonging to no panel: the gap is physically
+//    there, every panel pixel keeps the position it has in the one-panel square, and
+//    pixel_index_map gives its (row, column) in that square. detector_pixels - gap must be
+//    even. Panels of H x W: 2 panels (n-g)/2 x n, 4 panels (n-g)/2 x (n-g)/2.
+//  - Beamstop (beamstop_radius > 0, in pixels of the square): pixels whose centre lies within
+//    that radius of the beam axis (|x, y| <= radius * pixel pitch) read 0 in every image and
+//    have mask 0 in the file's 'mask'.
+//  - Bad pixels (bad_pixels = fraction in [0, 1)): in every image, round(fraction * U) of
+//    the U usable (unmasked) pixels, drawn without replacement from the image's own stream,
+//    are written as NaN (hot or dead pixels the facility's pipeline flagged). The other
+//    pixels keep the values they have without bad pixels.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -49,12 +77,38 @@ struct SimulationSettings {
   PatternMethod method = PatternMethod::grid;
   std::int64_t batch_images = 250;     // images per transform call
   int threads = 0;                     // 0: every OpenMP thread
+  // The cases of real data (above).
+  double focus_fwhm = 0;               // m; 0: every image at the nominal fluence
+  double position_radius = 0;          // m; 0: focus_fwhm
+  int panels = 1;                      // 1, 2 or 4
+  std::int64_t gap = 0;                // pixels between the panels
+  double beamstop_radius = 0;          // pixels of the square; 0: none
+  double bad_pixels = 0;               // fraction of the usable pixels, NaN per image
 };
+
+// The recorded pixels of the settings' detector: panel-major (P*H rows of W in `detector`),
+// each at its place in the detector_pixels-square (`assembled`, (row, column)).
+struct PanelDetector {
+  geometry::Detector detector;
+  int panels = 1, height = 0, width = 0;
+  std::vector<std::array<std::int32_t, 2>> assembled;
+};
+PanelDetector panel_detector(const SimulationSettings& settings);
+
+// Per image, the fluence relative to the peak (all 1 for focus_fwhm = 0).
+std::vector<double> fluence_factors(const SimulationSettings& settings);
+
+// Per recorded pixel of `det`: 0 behind the beamstop, 1 elsewhere (empty without a beamstop).
+std::vector<std::uint8_t> beamstop_mask(const SimulationSettings& settings, const PanelDetector& det);
 
 struct SimulationSummary {
   std::int64_t atoms = 0;
   double electrons = 0;
-  double mean_photons = 0;       // per image, expected (before noise)
+  double mean_photons = 0;       // per image, expected (before noise), over the usable pixels
+  double mean_fluence = 1;       // the fluence factors' mean (1 without focus_fwhm)
+  std::int64_t pixels = 0;       // recorded pixels per image (all panels)
+  std::int64_t usable_pixels = 0;  // of which outside the beamstop
+  std::int64_t bad_pixels = 0;   // NaN per image
   double seconds = 0;            // pattern computation and noise, not file writing
   double resolution_edge = 0;    // Angstrom, edge midpoint
   double resolution_corner = 0;  // Angstrom

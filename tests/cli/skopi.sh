@@ -4,7 +4,7 @@
 # skopi's layout and dtypes (float32 intensities (N,4,H,W), float64 positions (4,H,W,3),
 # int64 pixel_index_map (4,H,W,2), float64 polarization and solid_angle, float64
 # orientations (N,1,4), a complex128 volume, beam_offsets, fluences, skopi's attributes).
-# spire info lists the panels and what it ignores; both files reconstruct (oracle
+# spire info lists the panels, the fluences and what it ignores; both files reconstruct (oracle
 # orientations) to the same maps. Fails on the first unexpected result, saying which.
 set -euo pipefail
 spire=$1
@@ -49,7 +49,8 @@ info=$("$spire" info --check-all "$dir/quad.h5")
 for want in "200 of 4 panels of 20 x 20 pixels" "assembles a 40 x 40 picture" \
             "ignored       volume: has type complex128 (compound of 2 float64), expected numbers; not used" \
             "ignored       beam_offsets: float64 (200,2), not read by spire" \
-            "ignored       fluences: float64 (200), not read by spire" "volume        not used (ignored below)" \
+            "fluences      1e+14 photons/pulse at the particle, spread 0 (0.0%), 1e+14 .. 1e+14" \
+            "volume        not used (ignored below)" \
             "polarization  0.9"; do
   check "grep -qF -- '$want' <<< \"\$info\"" "spire info shows '$want': $info"
 done

@@ -394,7 +394,7 @@ TEST(DatasetOptional, ComplexVolumeStringsAndUnknownDatasetsAreNoted) {
     RawFile f(path);
     f.replace_with_complex("volume", {5, 5, 5});
     f.replace_with_string("orientations");
-    f.replace("fluences", {N}, H5T_IEEE_F64LE);
+    f.replace("beam_offsets", {N, 2}, H5T_IEEE_F64LE);
   }
   const DatasetReader reader(path);
   EXPECT_FALSE(reader.has_volume());
@@ -402,7 +402,44 @@ TEST(DatasetOptional, ComplexVolumeStringsAndUnknownDatasetsAreNoted) {
   EXPECT_THAT(reader.info().ignored,
               ::testing::UnorderedElementsAre(
                   "volume: has type complex128 (compound of 2 float64), expected numbers; not used",
-                  HasSubstr("orientations: has type string"), "fluences: float64 (7), not read by spire"));
+                  HasSubstr("orientations: has type string"), "beam_offsets: float64 (7,2), not read by spire"));
+}
+
+// fluences (N,) float64 round-trip and spire info describes them: mean, spread, range, and
+// the mean relative to photons_per_pulse (1e12 in small_info).
+TEST(DatasetOptional, FluencesRoundTripAndAreDescribed) {
+  TempDir dir;
+  DatasetInfo info = small_info();
+  info.fluences = {1e12, 5e11, 5e11, 1e12, 5e11, 1e12, 1e12};  // mean 7.857e11, spread 2.474e11
+  const std::string path = dir.file("fluences.h5");
+  write_dataset(path, info, small_images());
+  const DatasetReader reader(path);
+  EXPECT_EQ(reader.info().fluences, info.fluences);
+  EXPECT_TRUE(reader.info().ignored.empty());
+  EXPECT_THAT(describe(path), HasSubstr("fluences      7.857e+11 photons/pulse at the particle, spread 2.47e+11 (31.5%), "
+                                        "5e+11 .. 1e+12, mean 0.786 of photons/pulse"));
+  EXPECT_THAT(describe(write_small(dir, "none.h5")), HasSubstr("fluences      absent"));
+  DatasetInfo wrong = info;
+  wrong.fluences.pop_back();
+  EXPECT_THAT(error_of([&] { write_dataset(dir.file("wrong.h5"), wrong, small_images()); }),
+              HasSubstr("dataset 'fluences': has 6 values, expected 7"));
+}
+
+// fluences of another length, or negative or NaN, are left out with a note.
+TEST(DatasetOptional, BadFluencesAreIgnoredWithANote) {
+  const std::pair<std::vector<double>, const char*> cases[] = {
+      {std::vector<double>(N + 1, 1.0), "fluences: has shape (8), expected (7) (N), one per image; not used"},
+      {{1, 2, -3, 4, 5, 6, 7}, "fluences: image 2 is -3, expected a finite number >= 0; not used"},
+      {{1, 2, 3, 4, 5, 6, std::nan("")}, "fluences: image 6 is nan, expected a finite number >= 0; not used"}};
+  for (const auto& [values, note] : cases) {
+    TempDir dir;
+    const std::string path = write_small(dir);
+    RawFile(path).replace("fluences", {values.size()}, H5T_IEEE_F64LE, values);
+    const DatasetReader reader(path);
+    EXPECT_TRUE(reader.info().fluences.empty());
+    EXPECT_THAT(reader.info().ignored, ::testing::ElementsAre(note));
+    EXPECT_THAT(describe(path), HasSubstr("fluences      not used (ignored below)"));
+  }
 }
 
 TEST(DatasetOptional, IndexMapIsCheckedAndMayBeAbsent) {
