@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
     o.slicing.keep_points = keep_points;
     o.matching.scale = matching::Scale::per_slice;
     const auto t0 = std::chrono::steady_clock::now();
-    distributed::OrientationSearch search(team, refs, pixels, s_ext, n, mine.count, images, o);
+    const matching::ImageSet<float> set{mine.count, static_cast<std::int64_t>(pixels.size()), images, {}, {}, {}};
+    distributed::OrientationSearch search(team, refs, pixels, s_ext, n, set, o);
     team.barrier();
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Best of reps (by the slowest rank's wall time), all figures from that rep.

@@ -1,7 +1,9 @@
 // spire's side of `bench/matching/run`: NearestSlices::add_batch against a bare cblas_sgemm
 // of the same shapes (n_images x batch x n_pixels per batch), in the same process, so the
 // ratio shows what the norms and the running argmin cost next to the GEMM.
-// Usage: bench_matching [N_IMAGES N_REFS N_PIXELS BATCH REPS METRIC]; prints one JSON line.
+// Usage: bench_matching [N_IMAGES N_REFS N_PIXELS BATCH REPS METRIC [PHOTONS]]; prints one JSON
+// line. With PHOTONS > 0: sparse photon counts (about PHOTONS per image, Poisson), matched as
+// sparse rows against the same images dense (the GEMM), side by side, same argmin checked.
 #include <cblas.h>
 #include <fmt/core.h>
 #include <omp.h>
@@ -10,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -24,12 +27,74 @@ double since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
-std::vector<float> photons(std::int64_t n, std::uint64_t seed) {
+std::vector<float> photons_like(std::int64_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<float> d(0.0f, 2.0f);
   std::vector<float> v(n);
   for (auto& x : v) x = d(rng);
   return v;
+}
+
+// Each batch timed on its own for each matcher, the best of `reps` kept per batch; the
+// matchers alternate with a pause, so that one's idle threads stop spinning before the other.
+template <typename Run>
+std::vector<double> best_batch_times(int reps, std::int64_t n_batches, const std::vector<Run*>& runs) {
+  std::vector<double> best(runs.size() * n_batches, 1e300);
+  for (int r = 0; r < reps; ++r)
+    for (std::size_t k = 0; k < runs.size(); ++k) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      for (std::int64_t b = 0; b < n_batches; ++b) {
+        const auto t0 = clock_type::now();
+        (*runs[k])(b);
+        best[k * n_batches + b] = std::min(best[k * n_batches + b], since(t0));
+      }
+    }
+  std::vector<double> total(runs.size(), 0.0);
+  for (std::size_t k = 0; k < runs.size(); ++k)
+    for (std::int64_t b = 0; b < n_batches; ++b) total[k] += best[k * n_batches + b];
+  return total;
+}
+
+// Sparse rows against dense ones: the same Poisson counts (about `photons` per image).
+int sparse_against_dense(std::int64_t n, std::int64_t m, std::int64_t P, std::int64_t batch, int reps,
+                         const spire::matching::Options& options, double photons) {
+  std::mt19937_64 rng(3);
+  std::poisson_distribution<int> hits(photons / static_cast<double>(P));
+  std::vector<float> dense(n * P, 0.0f), values;
+  std::vector<std::int64_t> offsets{0};
+  std::vector<std::int32_t> pixels;
+  for (std::int64_t i = 0; i < n; ++i) {
+    for (std::int64_t p = 0; p < P; ++p)
+      if (const int k = hits(rng); k > 0)
+        dense[i * P + p] = static_cast<float>(k), pixels.push_back(static_cast<std::int32_t>(p)),
+                  values.push_back(static_cast<float>(k));
+    offsets.push_back(static_cast<std::int64_t>(values.size()));
+  }
+  const auto slices = photons_like(batch * P, 2);
+  spire::matching::NearestSlices<float> gemm(n, P, dense, options);
+  spire::matching::NearestSlices<float> sparse({n, P, {}, offsets, pixels, values}, options);
+  const std::int64_t n_batches = (m + batch - 1) / batch;
+  const auto count_of = [&](std::int64_t b) { return std::min(batch, m - b * batch); };
+  auto run = [&](spire::matching::NearestSlices<float>& match) {
+    return [&match, &slices, count_of, batch, P](std::int64_t b) {
+      if (b == 0) match.reset();
+      match.add_batch(b * batch, count_of(b), std::span<const float>(slices.data(), count_of(b) * P));
+    };
+  };
+  auto run_gemm = run(gemm), run_sparse = run(sparse);
+  using Fn = std::function<void(std::int64_t)>;
+  Fn a = run_gemm, b = run_sparse;
+  a(0), b(0);  // warm up
+  const auto t = best_batch_times<Fn>(reps, n_batches, {&a, &b});
+  const bool same = gemm.indices() == sparse.indices();
+  fmt::print(
+      "{{\"mode\": \"sparse\", \"metric\": \"{}\", \"n_images\": {}, \"n_refs\": {}, \"n_pixels\": {}, \"batch\": {}, "
+      "\"reps\": {}, \"threads\": {}, \"photons_per_image\": {:.1f}, \"nonzero_per_image\": {:.1f}, "
+      "\"dense_gemm_s\": {:.4f}, \"sparse_s\": {:.4f}, \"speedup\": {:.2f}, \"same_argmin\": {}}}\n",
+      spire::name_of(spire::matching::kMetricNames, options.metric), n, m, P, batch, reps,
+      omp_get_max_threads(), [&] { double s = 0; for (float v : values) s += v; return s / static_cast<double>(n); }(),
+      static_cast<double>(values.size()) / static_cast<double>(n), t[0], t[1], t[0] / t[1], same);
+  return same ? 0 : 1;
 }
 
 }  // namespace
@@ -43,7 +108,9 @@ int main(int argc, char** argv) {
   options.metric = metric_name == "poisson" ? spire::matching::Metric::poisson : spire::matching::Metric::euclidean;
 
   // One batch of slices reused for every reference range: the same work, a tenth the memory.
-  const auto images = photons(n * P, 1), slices = photons(batch * P, 2);
+  if (const double sparse_photons = argc > 7 ? std::atof(argv[7]) : 0; sparse_photons > 0)
+    return sparse_against_dense(n, m, P, batch, reps, options, sparse_photons);
+  const auto images = photons_like(n * P, 1), slices = photons_like(batch * P, 2);
   std::vector<float> cross(n * batch);
   const auto bare_gemm = [&](std::int64_t count) {
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<blasint>(n), static_cast<blasint>(count),

@@ -2,11 +2,13 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
 #include "core/error.hpp"
 #include "matching/blas_threads.hpp"
@@ -40,6 +42,9 @@ void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, double alpha, cons
 // processes a spinning team can cost a scheduler quantum): values summed, products in a GEMM.
 constexpr std::int64_t min_parallel_values = std::int64_t{1} << 20;
 constexpr std::int64_t min_parallel_products = std::int64_t{1} << 24;
+// Slices per panel of the sparse product (cross_terms): 32 (bench/matching: 16, 32, 64 measured
+// 4.7x, 5.4x, 4.3x the dense GEMM at 350 photons per image, 8000 images of 128 x 128).
+constexpr std::int64_t kPanel = 32;
 
 // (score, index) order; an empty slot (index -1) is worse than anything.
 template <typename T>
@@ -108,6 +113,25 @@ T score_over_good(Metric metric, Scale scale, T x_norm, T x_count, T c, double g
   const double w = std::max(good_sum, 1e-300);
   return static_cast<T>(scaled ? c + x_count * std::log(w) + x_norm : w + c);
 }
+
+// GCC 12 reports its own AVX-512 intrinsics (_mm512_undefined operands inside xsimd::log)
+// as maybe-uninitialized where they are inlined: a false positive, silenced for this function.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// out = log(max(y, floor)), P values; float vectorized (xsimd's log: within 2 ulp of
+// std::log), double (tests, references) with std::log.
+template <typename T>
+void log_of_floored(const T* y, std::int64_t P, T floor, T* out) {
+  std::int64_t p = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    using V = xsimd::batch<float>;
+    constexpr auto lanes = static_cast<std::int64_t>(V::size);
+    for (; p + lanes <= P; p += lanes)
+      xsimd::log(xsimd::max(V::load_unaligned(y + p), V(floor))).store_unaligned(out + p);
+  }
+  for (; p < P; ++p) out[p] = std::log(std::max(y[p], floor));
+}
+#pragma GCC diagnostic pop
 
 // The layout of an image set (sizes, and a sparse set's rows); spire::Error when wrong.
 template <typename T>
@@ -178,7 +202,8 @@ NearestSlices<T>::NearestSlices(const ImageSet<T>& images, const Options& option
 }
 
 // cross_ rows [begin, end) = alpha X Y^T for the batch's y (count x P): one GEMM for dense
-// images; for sparse ones each stored value adds its pixel's row of Y^T (transposed_).
+// images; for sparse ones each stored value adds its pixel's row of Y^T (transposed_, in
+// panels of kPanel slices: a panel, P x kPanel values, stays in cache over the images).
 template <typename T>
 void NearestSlices<T>::cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y) {
   if (end <= begin) return;
@@ -187,14 +212,23 @@ void NearestSlices<T>::cross_terms(std::int64_t begin, std::int64_t end, std::in
              cross_.data() + begin * count);
     return;
   }
-  for (std::int64_t i = begin; i < end; ++i) {
-    T* c = cross_.data() + i * count;
-    std::fill_n(c, count, T(0));
-    for (auto k = images_.offsets[i]; k < images_.offsets[i + 1]; ++k) {
-      const T v = alpha * images_.values[k];
-      const T* row = transposed_.data() + static_cast<std::int64_t>(images_.pixels[k]) * count;
-#pragma omp simd
-      for (std::int64_t j = 0; j < count; ++j) c[j] += v * row[j];
+  using V = xsimd::batch<T>;
+  constexpr std::int64_t lanes = static_cast<std::int64_t>(V::size), vectors = kPanel / lanes;
+  static_assert(kPanel % V::size == 0);
+  for (std::int64_t j0 = 0; j0 < count; j0 += kPanel) {
+    const std::int64_t width = std::min(kPanel, count - j0);
+    const T* panel = transposed_.data() + j0 * n_pixels_;
+    for (std::int64_t i = begin; i < end; ++i) {
+      V acc[vectors];
+      for (auto& a : acc) a = V(T(0));
+      for (auto k = images_.offsets[i]; k < images_.offsets[i + 1]; ++k) {
+        const V v(images_.values[k]);
+        const T* row = panel + static_cast<std::int64_t>(images_.pixels[k]) * kPanel;
+        for (std::int64_t q = 0; q < vectors; ++q) acc[q] = xsimd::fma(v, V::load_unaligned(row + q * lanes), acc[q]);
+      }
+      alignas(64) T out[kPanel];
+      for (std::int64_t q = 0; q < vectors; ++q) (acc[q] * V(alpha)).store_aligned(out + q * lanes);
+      std::copy_n(out, width, cross_.data() + i * count + j0);
     }
   }
 }
@@ -232,13 +266,12 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
     const T* y = slices.data() + j * P;
     double check = 0.0, sum = 0.0;
     if (poisson) {
-      T* log_y = log_slices_.data() + j * P;
+#pragma omp simd reduction(+ : check, sum)
       for (std::int64_t p = 0; p < P; ++p) {
-        const T w = std::max(y[p], floor);
         check += static_cast<double>(y[p]);
-        sum += static_cast<double>(w);
-        log_y[p] = std::log(w);
+        sum += static_cast<double>(std::max(y[p], floor));
       }
+      log_of_floored(y, P, floor, log_slices_.data() + j * P);
     } else {
 #pragma omp simd reduction(+ : sum)
       for (std::int64_t p = 0; p < P; ++p) sum += static_cast<double>(y[p]) * static_cast<double>(y[p]);
@@ -264,11 +297,15 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   const T alpha = poisson ? T(-1) : scaled ? T(1) : T(-2);
   const T* y_gemm = poisson ? log_slices_.data() : slices.data();
   cross_.resize(n_images_ * count);
-  if (images_.sparse()) {  // Y^T, so that a pixel's values over the batch are contiguous
-    transposed_.resize(static_cast<std::size_t>(P * count));
+  if (images_.sparse()) {  // Y^T in panels of kPanel slices (zero-padded), a pixel's values contiguous
+    const std::int64_t panels = (count + kPanel - 1) / kPanel;
+    transposed_.assign(static_cast<std::size_t>(panels * kPanel * P), T(0));
 #pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
-    for (std::int64_t p = 0; p < P; ++p)
-      for (std::int64_t j = 0; j < count; ++j) transposed_[p * count + j] = y_gemm[j * P + p];
+    for (std::int64_t j = 0; j < count; ++j) {
+      T* panel = transposed_.data() + (j / kPanel) * kPanel * P + j % kPanel;
+      const T* slice = y_gemm + j * P;
+      for (std::int64_t p = 0; p < P; ++p) panel[p * kPanel] = slice[p];
+    }
   }
   const std::int64_t k = options_.top_k;
   // One block of rows per thread: each thread's GEMM packs the batch's slices anew, so
