@@ -240,22 +240,15 @@ void NearestSlices<T>::reset() {
   std::fill(reference_sums_.begin(), reference_sums_.end(), std::numeric_limits<double>::quiet_NaN());
 }
 
+// Per-slice terms of a batch, and for poisson log W; O(count x P), in double where they
+// sum. Records the reference sums.
 template <typename T>
-void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::span<const T> slices) {
-  if (first < 0) fail("matching: first reference index must not be negative (" + std::to_string(first) + ")");
-  if (count < 0) fail("matching: batch count must not be negative (" + std::to_string(count) + ")");
-  if (static_cast<std::int64_t>(slices.size()) != count * n_pixels_)
-    fail("matching: " + std::to_string(slices.size()) + " slice values given for a batch of " +
-         std::to_string(count) + " references of " + std::to_string(n_pixels_) + " pixels");
-  if (count == 0) return;
-
+void NearestSlices<T>::slice_terms(std::int64_t first, std::int64_t count, std::span<const T> slices) {
   const bool poisson = options_.metric == Metric::poisson;
   const bool scaled = options_.scale == Scale::per_slice;
   const int threads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
   const std::int64_t P = n_pixels_;
   const T floor = static_cast<T>(options_.poisson_floor);
-
-  // Per-slice terms, and for poisson log W; O(count x P), in double where they sum.
   slice_term_.resize(count);
   slice_scale_.resize(count);
   slice_sum_.resize(count);
@@ -290,6 +283,38 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   if (reference_sums_.size() < static_cast<std::size_t>(first + count))
     reference_sums_.resize(static_cast<std::size_t>(first + count), std::numeric_limits<double>::quiet_NaN());
   std::copy(slice_sum_.begin(), slice_sum_.end(), reference_sums_.begin() + first);
+}
+
+// Y^T in panels of kPanel slices (zero-padded), so that a pixel's values over a panel are
+// contiguous (the sparse product reads one such row per photon).
+template <typename T>
+void NearestSlices<T>::transpose_batch(std::int64_t count, const T* y) {
+  const std::int64_t P = n_pixels_, panels = (count + kPanel - 1) / kPanel;
+  const int threads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
+  transposed_.assign(static_cast<std::size_t>(panels * kPanel * P), T(0));
+#pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
+  for (std::int64_t j = 0; j < count; ++j) {
+    T* panel = transposed_.data() + (j / kPanel) * kPanel * P + j % kPanel;
+    const T* slice = y + j * P;
+    for (std::int64_t p = 0; p < P; ++p) panel[p * kPanel] = slice[p];
+  }
+}
+
+template <typename T>
+void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::span<const T> slices) {
+  if (first < 0) fail("matching: first reference index must not be negative (" + std::to_string(first) + ")");
+  if (count < 0) fail("matching: batch count must not be negative (" + std::to_string(count) + ")");
+  if (static_cast<std::int64_t>(slices.size()) != count * n_pixels_)
+    fail("matching: " + std::to_string(slices.size()) + " slice values given for a batch of " +
+         std::to_string(count) + " references of " + std::to_string(n_pixels_) + " pixels");
+  if (count == 0) return;
+
+  const bool poisson = options_.metric == Metric::poisson;
+  const bool scaled = options_.scale == Scale::per_slice;
+  const int threads = options_.threads > 0 ? options_.threads : omp_get_max_threads();
+  const std::int64_t P = n_pixels_;
+  const T floor = static_cast<T>(options_.poisson_floor);
+  slice_terms(first, count, slices);
   if (n_images_ == 0) return;
 
   // The one GEMM, in row blocks: euclidean -2 X Y^T (X Y^T when scaled), poisson -K (log W)^T;
@@ -297,16 +322,7 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
   const T alpha = poisson ? T(-1) : scaled ? T(1) : T(-2);
   const T* y_gemm = poisson ? log_slices_.data() : slices.data();
   cross_.resize(n_images_ * count);
-  if (images_.sparse()) {  // Y^T in panels of kPanel slices (zero-padded), a pixel's values contiguous
-    const std::int64_t panels = (count + kPanel - 1) / kPanel;
-    transposed_.assign(static_cast<std::size_t>(panels * kPanel * P), T(0));
-#pragma omp parallel for schedule(static) num_threads(threads) if (count * P >= min_parallel_values)
-    for (std::int64_t j = 0; j < count; ++j) {
-      T* panel = transposed_.data() + (j / kPanel) * kPanel * P + j % kPanel;
-      const T* slice = y_gemm + j * P;
-      for (std::int64_t p = 0; p < P; ++p) panel[p * kPanel] = slice[p];
-    }
-  }
+  if (images_.sparse()) transpose_batch(count, y_gemm);
   const std::int64_t k = options_.top_k;
   // One block of rows per thread: each thread's GEMM packs the batch's slices anew, so
   // fewer, larger blocks pack less.

@@ -145,6 +145,8 @@ class NearestSlices {
   const Options& options() const { return options_; }
 
  private:
+  void slice_terms(std::int64_t first, std::int64_t count, std::span<const T> slices);
+  void transpose_batch(std::int64_t count, const T* y);
   void cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y);
 
   std::int64_t n_images_, n_pixels_;
