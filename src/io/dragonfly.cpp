@@ -139,15 +139,19 @@ void EmcReader::index_sparse(std::int64_t size) {
   if (size < lists)
     fail_in(path_, fmt::format("{} bytes, too short for the per-frame sizes of {} frames ({} bytes; truncated "
                                "file?)", size, num_data_, lists));
+  const std::int64_t multi_at = kHeaderBytes + 4 * static_cast<std::int64_t>(num_data_);
   const auto ones = read_at<std::int32_t>(kHeaderBytes, num_data_);
-  const auto multi = read_at<std::int32_t>(kHeaderBytes + 4 * static_cast<std::int64_t>(num_data_), num_data_);
+  const auto multi = read_at<std::int32_t>(multi_at, num_data_);
+  const auto check = [&](std::int32_t v, const char* name, std::int64_t at, std::size_t d) {
+    if (v < 0 || static_cast<std::size_t>(v) > num_pix_)
+      fail_in(path_, fmt::format("frame {}: {} = {} at byte offset {}, expected 0 to num_pix {} (corrupt file?)", d,
+                                 name, v, at + 4 * static_cast<std::int64_t>(d), num_pix_));
+  };
   ones_at_.assign(num_data_ + 1, 0);
   multi_at_.assign(num_data_ + 1, 0);
   for (std::size_t d = 0; d < num_data_; ++d) {
-    for (auto [v, name, at] : {std::tuple{ones[d], "ones", kHeaderBytes}, std::tuple{multi[d], "multi", lists - 4 * std::int64_t(num_data_)}})
-      if (v < 0 || static_cast<std::size_t>(v) > num_pix_)
-        fail_in(path_, fmt::format("frame {}: {} = {} at byte offset {}, expected 0 to num_pix {} (corrupt file?)", d,
-                                   name, v, at + 4 * static_cast<std::int64_t>(d), num_pix_));
+    check(ones[d], "ones", kHeaderBytes, d);
+    check(multi[d], "multi", multi_at, d);
     ones_at_[d + 1] = ones_at_[d] + ones[d];
     multi_at_[d + 1] = multi_at_[d] + multi[d];
   }
@@ -180,13 +184,17 @@ void EmcReader::read_sparse(std::size_t first, std::size_t count, float* out) co
     const std::size_t d = first + i;
     const std::int64_t o = ones_at_[d] - o0, m = multi_at_[d] - m0;
     float* frame = out + i * num_pix_;
+    const auto in_ones = [&](std::size_t e, bool) {
+      return fmt::format("byte offset {}", place_ones_at_ + 4 * (ones_at_[d] + std::int64_t(e)));
+    };
+    const auto in_multi = [&](std::size_t e, bool is_count) {
+      const std::int64_t base = is_count ? count_multi_at_ : place_multi_at_;
+      return fmt::format("byte offset {}", base + 4 * (multi_at_[d] + std::int64_t(e)));
+    };
     add_photons(frame, path_, num_pix_, d, ones.data() + o, nullptr, std::size_t(ones_at_[d + 1] - ones_at_[d]),
-                [&](std::size_t e, bool) { return fmt::format("byte offset {}", place_ones_at_ + 4 * (ones_at_[d] + std::int64_t(e))); });
+                in_ones);
     add_photons(frame, path_, num_pix_, d, places.data() + m, counts.data() + m,
-                std::size_t(multi_at_[d + 1] - multi_at_[d]), [&](std::size_t e, bool is_count) {
-                  return fmt::format("byte offset {}", (is_count ? count_multi_at_ : place_multi_at_) +
-                                                           4 * (multi_at_[d] + std::int64_t(e)));
-                });
+                std::size_t(multi_at_[d + 1] - multi_at_[d]), in_multi);
   }
 }
 
