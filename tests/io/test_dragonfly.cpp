@@ -321,6 +321,36 @@ TEST(DragonflyErrors, CorruptOrTruncatedPhotonsNeverReadOutOfBounds) {
   EXPECT_THAT(error_of([&] { open(corrupt_emc(dir, 8, 5)); }), HasSubstr("frame type 5"));
 }
 
+// The fixture's HDF5 photons with one value of one list replaced (h5py's element write).
+void corrupt_h5(const std::string& path, const char* name, std::size_t frame, std::size_t entry, std::int32_t value) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  hid_t mem = H5Tvlen_create(H5T_NATIVE_INT32), space = H5Dget_space(d);
+  std::vector<hvl_t> all(3);
+  H5Dread(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, all.data());
+  static_cast<std::int32_t*>(all[frame].p)[entry] = value;
+  H5Dwrite(d, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, all.data());
+  H5Dvlen_reclaim(mem, space, H5P_DEFAULT, all.data());
+  H5Sclose(space), H5Tclose(mem), H5Dclose(d), H5Fclose(f);
+}
+
+TEST(DragonflyErrors, CorruptHdf5PhotonsNameTheDatasetAndFrame) {
+  TempDir dir;
+  write_h5_detector(dir.file("det.h5"), kPixels);
+  const auto read = [&] { return read_all(*open_images(dir.file("p.h5"), with_detector(dir.file("det.h5")))); };
+  write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
+  corrupt_h5(dir.file("p.h5"), "place_ones", 2, 0, 6);
+  EXPECT_THAT(error_of(read), HasSubstr("frame 2: pixel number 6 at dataset 'place_ones' entry 0"));
+  write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
+  corrupt_h5(dir.file("p.h5"), "count_multi", 2, 1, -7);
+  EXPECT_THAT(error_of(read), HasSubstr("frame 2: photon count -7 at dataset 'count_multi' entry 1"));
+  write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
+  hid_t f = H5Fopen(dir.file("p.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  H5Ldelete(f, "count_multi", H5P_DEFAULT);
+  H5Fclose(f);
+  EXPECT_THAT(error_of(read), HasSubstr("dataset 'count_multi': missing"));
+}
+
 TEST(DragonflyErrors, WriterRefusesWhatIsNotAPhotonCount) {
   TempDir dir;
   for (float bad : {1.5f, -1.0f, std::numeric_limits<float>::quiet_NaN()}) {
