@@ -39,8 +39,8 @@ std::vector<double> read_numbers(hid_t file, const std::string& path, const std:
   Handle d(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose);
   Handle type(d.valid() ? H5Dget_type(d.get()) : -1, H5Tclose);
   if (!type.valid()) fail_dataset(path, name, "cannot be opened (not a dataset, or corrupt file?)");
-  const H5T_class_t cls = H5Tget_class(type.get());
-  if (cls != H5T_INTEGER && cls != H5T_FLOAT) fail_dataset(path, name, "is not numbers");
+  if (!detail::plain_number_type(type.get()))
+    fail_dataset(path, name, "is not numbers (integers of 1 to 8 bytes, float32 or float64; corrupt file?)");
   Handle space(H5Dget_space(d.get()), H5Sclose);
   const hssize_t n = space.valid() ? H5Sget_simple_extent_npoints(space.get()) : -1;
   if (n < 0) fail_dataset(path, name, "unreadable shape (corrupt file?)");

@@ -115,4 +115,20 @@ inline std::string read_string_value(hid_t attribute, hid_t type, std::string& p
   return out;
 }
 
+// An integer of 1, 2, 4 or 8 bytes or an IEEE float32/float64 (either byte order): the
+// number types a reader converts. HDF5 1.10 converts a corrupt number type (a 2^31-byte
+// integer, a float whose bit fields overlap) by allocating or copying by its size, so a
+// reader refuses any other type before reading (fuzz/corpus/dragonfly_detector).
+inline bool plain_number_type(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  if (cls == H5T_INTEGER)
+    return (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(type) == 8 * size &&
+           H5Tget_offset(type) == 0;
+  if (cls != H5T_FLOAT) return false;
+  for (hid_t standard : {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE})
+    if (H5Tequal(type, standard) > 0) return true;
+  return false;
+}
+
 }  // namespace spire::io::detail

@@ -334,6 +334,22 @@ void corrupt_h5(const std::string& path, const char* name, std::size_t frame, st
   H5Sclose(space), H5Tclose(mem), H5Dclose(d), H5Fclose(f);
 }
 
+// The stored length of one frame's sequence (the first 4 bytes of its chunk of one frame,
+// little-endian) set to `length`.
+void corrupt_length(const std::string& path, const char* name, hsize_t frame, std::uint32_t length) {
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  unsigned filters = 0;
+  haddr_t at = HADDR_UNDEF;
+  hsize_t size = 0;
+  H5Dget_chunk_info_by_coord(d, &frame, &filters, &at, &size);
+  H5Dclose(d), H5Fclose(f);
+  ASSERT_NE(at, HADDR_UNDEF);
+  std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekp(static_cast<std::streamoff>(at));
+  io.write(reinterpret_cast<const char*>(&length), 4);
+}
+
 TEST(DragonflyErrors, CorruptHdf5PhotonsNameTheDatasetAndFrame) {
   TempDir dir;
   write_h5_detector(dir.file("det.h5"), kPixels);
@@ -344,6 +360,9 @@ TEST(DragonflyErrors, CorruptHdf5PhotonsNameTheDatasetAndFrame) {
   write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
   corrupt_h5(dir.file("p.h5"), "count_multi", 2, 1, -7);
   EXPECT_THAT(error_of(read), HasSubstr("frame 2: photon count -7 at dataset 'count_multi' entry 1"));
+  write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
+  corrupt_length(dir.file("p.h5"), "place_multi", 2, 1000000000);
+  EXPECT_THAT(error_of(read), HasSubstr("dataset 'place_multi': frame 2 holds 1000000000 entries, more than num_pix 6"));
   write_h5_photons(dir.file("p.h5"), kFrames, kPixels);
   hid_t f = H5Fopen(dir.file("p.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
   H5Ldelete(f, "count_multi", H5P_DEFAULT);
