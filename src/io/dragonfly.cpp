@@ -11,9 +11,9 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
-#include <optional>
 
 #include "core/error.hpp"
+#include "io/dragonfly_raw.hpp"
 #include "io/hdf5_handle.hpp"
 
 namespace spire::io {
@@ -236,74 +236,6 @@ class VlenBuffer {
   bool read_ = false;
 };
 
-// HDF5 1.10 allocates a variable-length sequence by the length stored with it before it
-// reads the sequence, so a corrupt length allocates by it (test_dragonfly's
-// CorruptHdf5PhotonsNameTheDatasetAndFrame). The lengths of frames [first, first+count) are
-// read here from the stored elements (a 4-byte little-endian length, then the global heap
-// id: an address and a 4-byte index) for the layouts Dragonfly and spire write, chunked
-// without filters and contiguous; nullopt for other layouts (compact, filtered), which HDF5
-// reads unchecked.
-std::optional<std::vector<std::uint32_t>> stored_lengths(hid_t file, hid_t d, const std::string& path,
-                                                         const char* name, std::size_t first, std::size_t count) {
-  Handle fcpl(H5Fget_create_plist(file), H5Pclose), dcpl(H5Dget_create_plist(d), H5Pclose);
-  std::size_t address = 0, length = 0;
-  hsize_t userblock = 0;
-  if (!fcpl.valid() || !dcpl.valid() || H5Pget_sizes(fcpl.get(), &address, &length) < 0 ||
-      H5Pget_userblock(fcpl.get(), &userblock) < 0)
-    return std::nullopt;
-  const std::size_t element = 8 + address;
-  std::error_code ec;
-  const auto file_bytes = static_cast<hsize_t>(std::filesystem::file_size(path, ec));
-  const auto corrupt = [&](const std::string& problem) {
-    fail_in(path, fmt::format("dataset '{}': {} (corrupt file?)", name, problem));
-  };
-  const auto lengths_in = [&](const std::vector<unsigned char>& raw, std::size_t skip, std::size_t n,
-                              std::vector<std::uint32_t>& out) {
-    for (std::size_t i = 0; i < n; ++i) {
-      std::uint32_t v = 0;
-      std::memcpy(&v, raw.data() + (skip + i) * element, 4);
-      out.push_back(v);
-    }
-  };
-  std::vector<std::uint32_t> out;
-  if (H5Pget_layout(dcpl.get()) == H5D_CONTIGUOUS) {
-    const haddr_t at = H5Dget_offset(d);
-    if (at == HADDR_UNDEF) return std::vector<std::uint32_t>(count, 0);  // never written: empty sequences
-    const hsize_t begin = userblock + at + first * element, bytes = count * element;
-    if (ec || begin > file_bytes || bytes > file_bytes - begin) corrupt("stored beyond the end of the file");
-    std::vector<unsigned char> raw(bytes);
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    const bool ok = f && fseeko(f, static_cast<off_t>(begin), SEEK_SET) == 0 && std::fread(raw.data(), 1, bytes, f) == bytes;
-    if (f) std::fclose(f);
-    if (!ok) corrupt("unreadable");
-    lengths_in(raw, 0, count, out);
-    return out;
-  }
-  hsize_t chunk = 0;
-  if (H5Pget_layout(dcpl.get()) != H5D_CHUNKED || H5Pget_nfilters(dcpl.get()) != 0 ||
-      H5Pget_chunk(dcpl.get(), 1, &chunk) != 1 || chunk == 0)
-    return std::nullopt;
-  if (ec || chunk > file_bytes / element) corrupt(fmt::format("chunks of {} frames, more than the file holds", chunk));
-  std::vector<unsigned char> raw(chunk * element);
-  for (std::size_t d0 = first; d0 < first + count;) {
-    hsize_t offset = d0 / chunk * chunk, bytes = 0;
-    const std::size_t n = std::min<std::size_t>(first + count, offset + chunk) - d0;
-    std::uint32_t filters = 0;
-    // HDF5 1.10 reads past a buffer for a chunk its own index refuses (fuzz/corpus/dragonfly_emc/
-    // crash-chunk-index-ad7c826b): refused here first.
-    if (H5Dget_chunk_storage_size(d, &offset, &bytes) < 0) corrupt(fmt::format("chunk of frame {} unreadable", d0));
-    if (bytes == 0) {
-      out.insert(out.end(), n, 0);  // never written: empty sequences
-    } else {
-      if (bytes != raw.size()) corrupt(fmt::format("a chunk of {} bytes, expected {}", bytes, raw.size()));
-      if (H5Dread_chunk(d, H5P_DEFAULT, &offset, &filters, raw.data()) < 0) corrupt("unreadable chunk");
-      lengths_in(raw, d0 - offset, n, out);
-    }
-    d0 += n;
-  }
-  return out;
-}
-
 // Dragonfly's HDF5 photons: place_ones, place_multi, count_multi read frame range by range.
 class EmcH5Reader final : public ImageFile {
  public:
@@ -386,11 +318,7 @@ void EmcH5Reader::read_lists(const Handle& d, const char* name, std::size_t firs
   Handle memory(H5Screate_simple(1, n, nullptr), H5Sclose);
   if (H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, start, nullptr, n, nullptr) < 0)
     fail_in(path_, fmt::format("dataset '{}': frames {} to {} unreadable (corrupt file?)", name, first, first + count));
-  if (const auto lengths = stored_lengths(file_.get(), d.get(), path_, name, first, count))
-    for (std::size_t i = 0; i < count; ++i)
-      if ((*lengths)[i] > num_pix_)
-        fail_in(path_, fmt::format("dataset '{}': frame {} holds {} entries, more than num_pix {} (corrupt file?)",
-                                   name, first + i, (*lengths)[i], num_pix_));
+  detail::check_stored_sequences(file_.get(), d.get(), path_, name, first, count, num_pix_);
   if (H5Dread(d.get(), vlen_int_.get(), memory.get(), space.get(), H5P_DEFAULT, out.data()) < 0)
     fail_in(path_, fmt::format("dataset '{}': frames {} to {}: read failed (corrupt file?)", name, first, first + count));
   out.mark_read();
