@@ -118,15 +118,22 @@ std::map<std::uint32_t, std::uint64_t> collection(const RawFile& raw, const Size
   const std::uint64_t size = little_endian(head.data() + 8, s.length);
   if (size < header) raw.fail(fmt::format("global heap collection at address {} of {} bytes", at, size));
   const auto body = raw.read(s.userblock + at, size);
+  // Walked as HDF5 1.10 walks it (H5HG__cache_heap_deserialize): an object takes its header
+  // and its data padded to 8 bytes; the free space (index 0) takes its size, header included.
+  // A step of less than a header, or past the end, makes HDF5 loop for ever or read past the
+  // collection (fuzz/corpus/dragonfly_emc/hang-heap-free-space-6da13a0f): refused.
+  const std::uint64_t object_header = 8 + s.length;
   std::map<std::uint32_t, std::uint64_t> objects;
-  for (std::uint64_t pos = header; pos + 8 + s.length <= size;) {
+  for (std::uint64_t pos = header; pos < size;) {
+    if (pos + object_header > size) break;  // a tail too small for an object: free space
     const auto index = static_cast<std::uint32_t>(little_endian(body.data() + pos, 2));
     const std::uint64_t bytes = little_endian(body.data() + pos + 8, s.length);
-    if (index == 0) break;  // free space: the rest of the collection
-    objects[index] = bytes;
-    const std::uint64_t padded = (bytes + 7) / 8 * 8;
-    if (padded > size) break;
-    pos += 8 + s.length + padded;
+    const std::uint64_t step = index > 0 ? object_header + (bytes + 7) / 8 * 8 : bytes;
+    if (bytes > size || step < object_header || step > size - pos)
+      raw.fail(fmt::format("global heap collection at address {}: object {} of {} bytes at byte {} does not fit",
+                           at, index, bytes, pos));
+    if (index > 0) objects[index] = bytes;
+    pos += step;
   }
   return objects;
 }

@@ -3,7 +3,7 @@
 // bytes before HDF5 reads them. HDF5 1.10 trusts what a variable-length element says: it
 // allocates by the stored length before reading (a corrupt length: gigabytes), and reads
 // the global heap object the element names without checking that it exists (a corrupt
-// index: SEGV in H5HG_read, fuzz/hdf5_findings/ and docs/fuzzing.md).
+// index: SEGV in H5HG_read; a corrupt collection: an endless loop; docs/fuzzing.md).
 //
 // Stored element (HDF5 file format, variable-length sequence): a 4-byte little-endian
 // length, then the global heap id: the collection's address (the file's address size) and
