@@ -43,6 +43,11 @@ inline Handle open_for_reading(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) fail_in(path, "not an HDF5 file (wrong format, or corrupt)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.valid()) fail_in(path, "cannot open as HDF5 (truncated or corrupt file?)");
+  // HDF5 1.10 crashes in H5Lexists on a root group whose local heap lies beyond the file's
+  // end; H5Gget_info reads the group's index first and fails cleanly
+  // (fuzz/corpus/dragonfly_detector/crash-root-group-5f44087d).
+  H5G_info_t root{};
+  if (H5Gget_info(file.get(), &root) < 0) fail_in(path, "cannot read the root group (truncated or corrupt file?)");
   return file;
 }
 
