@@ -20,6 +20,7 @@ Runner add_simulate(CLI::App& app, const std::string& command_line);
 Runner add_info(CLI::App& app);
 Runner add_reconstruct(CLI::App& app, const std::string& command_line);
 Runner add_resolution(CLI::App& app);
+Runner add_convert(CLI::App& app);
 
 // --detector, --photon-energy and --mask: how a file that needs them is read (io/images.hpp).
 void add_open_options(CLI::App& cmd, io::OpenOptions& options);

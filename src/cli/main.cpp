@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   add(spire::cli::add_info(app));
   add(spire::cli::add_reconstruct(app, command_line));
   add(spire::cli::add_resolution(app));
+  add(spire::cli::add_convert(app));
 
   try {
     app.parse(argc, argv);

@@ -43,6 +43,11 @@ inline Handle open_for_reading(const std::string& path) {
   if (H5Fis_hdf5(path.c_str()) <= 0) fail_in(path, "not an HDF5 file (wrong format, or corrupt)");
   Handle file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose);
   if (!file.valid()) fail_in(path, "cannot open as HDF5 (truncated or corrupt file?)");
+  // HDF5 1.10 crashes in H5Lexists on a root group whose local heap lies beyond the file's
+  // end; H5Gget_info reads the group's index first and fails cleanly
+  // (fuzz/corpus/dragonfly_detector/crash-root-group-5f44087d).
+  H5G_info_t root{};
+  if (H5Gget_info(file.get(), &root) < 0) fail_in(path, "cannot read the root group (truncated or corrupt file?)");
   return file;
 }
 
@@ -113,6 +118,22 @@ inline std::string read_string_value(hid_t attribute, hid_t type, std::string& p
   }
   out.resize(std::strlen(out.c_str()));
   return out;
+}
+
+// An integer of 1, 2, 4 or 8 bytes or an IEEE float32/float64 (either byte order): the
+// number types a reader converts. HDF5 1.10 converts a corrupt number type (a 2^31-byte
+// integer, a float whose bit fields overlap) by allocating or copying by its size, so a
+// reader refuses any other type before reading (fuzz/corpus/dragonfly_detector).
+inline bool plain_number_type(hid_t type) {
+  const H5T_class_t cls = H5Tget_class(type);
+  const std::size_t size = H5Tget_size(type);
+  if (cls == H5T_INTEGER)
+    return (size == 1 || size == 2 || size == 4 || size == 8) && H5Tget_precision(type) == 8 * size &&
+           H5Tget_offset(type) == 0;
+  if (cls != H5T_FLOAT) return false;
+  for (hid_t standard : {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE})
+    if (H5Tequal(type, standard) > 0) return true;
+  return false;
 }
 
 }  // namespace spire::io::detail

@@ -104,13 +104,6 @@ std::vector<std::int64_t> kept_pixels(const std::string& path, const io::Dataset
   return kept;
 }
 
-DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team) {
-  const auto file = io::open_images(path, open_options(data));
-  const auto& info = file->info();
-  return {images_used(path, static_cast<std::int64_t>(info.n_images), data, team),
-          static_cast<std::int64_t>(kept_pixels(path, info, data).size())};
-}
-
 namespace {
 
 // Sparse rows cost 8 bytes per nonzero value against 4 per pixel, and matching costs the
@@ -203,6 +196,25 @@ void read_kept(const io::ImageFile& file, std::int64_t first, const std::vector<
 }
 
 }  // namespace
+
+DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team) {
+  const auto file = io::open_images(path, open_options(data));
+  const auto& info = file->info();
+  DataShape shape{images_used(path, static_cast<std::int64_t>(info.n_images), data, team), 0, 0};
+  const auto kept = kept_pixels(path, info, data);
+  shape.pixels = static_cast<std::int64_t>(kept.size());
+  // The first images, as load_data judges them: sparse counts, and their nonzero values.
+  const auto P = static_cast<std::int64_t>(info.pixels());
+  const std::int64_t count = std::min<std::int64_t>(100, shape.images);
+  std::vector<float> block(static_cast<std::size_t>(count * P));
+  file->read_images(static_cast<std::size_t>(data.first), static_cast<std::size_t>(count), block.data());
+  if (!sparse_counts(block, count, P, kept)) return shape;
+  double nonzero = 0;
+  for (std::int64_t i = 0; i < count; ++i)
+    for (const std::int64_t p : kept) nonzero += block[static_cast<std::size_t>(i * P + p)] != 0;
+  shape.sparse_values = std::max(1.0, nonzero / static_cast<double>(count));
+  return shape;
+}
 
 Data load_data(const std::string& path, const Settings::Data& range, const distributed::Team& team,
                std::int64_t block_values) {

@@ -110,8 +110,11 @@ std::vector<double> in_data_units(std::span<const double> map, const Data& data,
 // How many images the settings select (data.first, data.images) from the file (over all
 // ranks) and their pixels, from the file's header alone: what a run needs is known before
 // any image is read. The same errors as load_data, naming the file.
+// sparse_values: the values per image held sparse (load_data's rule, judged on the first
+// up to 100 images), 0 when the images will be held dense.
 struct DataShape {
   std::int64_t images = 0, pixels = 0;
+  double sparse_values = 0;
 };
 DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team);
 

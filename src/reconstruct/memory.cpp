@@ -141,8 +141,14 @@ MemoryEstimate estimate_memory(const Settings& st, const DataShape& shape, const
   const std::int64_t N = distributed::share(shape.images, ranks, rank).count, P = shape.pixels;
   MemoryEstimate e;
   auto& t = e.terms;
-  t.push_back({"images", 4 * d(N) * d(P), fmt::format("{} images of {} pixels", N, P),
-               "use fewer images (data.images) or more MPI ranks on more nodes"});
+  if (shape.sparse_values > 0)  // photon counts held sparse: 8 bytes per value, 8 per image (data.hpp)
+    t.push_back({"images", (8 * shape.sparse_values + 8) * d(N),
+                 fmt::format("{} images of {:.0f} nonzero values (sparse photon counts) of {} pixels", N,
+                             shape.sparse_values, P),
+                 "use fewer images (data.images) or more MPI ranks on more nodes"});
+  else
+    t.push_back({"images", 4 * d(N) * d(P), fmt::format("{} images of {} pixels", N, P),
+                 "use fewer images (data.images) or more MPI ranks on more nodes"});
   t.push_back({"reference set", 32 * d(st.orientations.references),
                fmt::format("orientations.references = {}", st.orientations.references),
                "lower orientations.references"});

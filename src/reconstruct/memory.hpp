@@ -9,7 +9,9 @@
 //    orientations.references, H the references the rank slices (M on one process; its
 //    share under MPI, distributed::memory_per_rank), B = orientations.batch_size (at most
 //    H), n = grid.n, L = merging::toeplitz_fft_size(n), k = 1 (the top-k per image):
-//      images              4 N P                       (float images)
+//      images              4 N P                       (float images; photon counts held
+//                                                     sparse: (8 v + 8) N, v the nonzero
+//                                                     values per image of the first images)
 //      reference set       32 M                        (quaternions, every rank all of them)
 //      sorted points       20 H P with slicing.keep_points, else 20 B P  (3 floats and an
 //                          8-byte index per point: slicing/slicing.hpp)
