@@ -220,7 +220,7 @@ void add_attribute(hid_t file, const char* name, hsize_t n_images, Choices& c) {
   Handle space = make_space(dims);
   Handle a(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
   if (!a.valid()) return;
-  if (kind == Kind::i64 && c.flag()) {  // n_images and friends: often the right count
+  if (kind == Kind::i64 && dims.empty() && c.flag()) {  // n_images and friends: often the right count
     const auto n = static_cast<std::int64_t>(n_images);
     H5Awrite(a.get(), H5T_NATIVE_INT64, &n);
     return;
