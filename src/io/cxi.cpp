@@ -30,6 +30,10 @@ const std::string kDetector1 = "entry_1/instrument_1/detector_1";
 constexpr double kJoulePerEv = 1.602176634e-19;
 // Geometry and mask arrays larger than this are not a detector's (a corrupt shape).
 constexpr std::size_t kMaxArrayValues = std::size_t{1} << 28;
+// 2^26 pixels, 4 times the largest X-ray detector in use (Jungfrau 16M): a larger image
+// shape is a corrupt file (fuzz/corpus/cxi/timeout-huge-detector-8dca9f08), whose pixel
+// positions would take minutes and gigabytes to compute.
+constexpr hsize_t kMaxPixels = hsize_t{1} << 26;
 
 [[noreturn]] void fail_dataset(const std::string& file, const std::string& name, const std::string& problem) {
   fail_in(file, "dataset '" + name + "': " + problem);
@@ -218,10 +222,10 @@ Dims image_dims(const std::string& file, const std::string& name, const Dims& d)
                                                            "(N,P,H,W) images of P panels");
   if (std::find(nphw.begin(), nphw.end(), hsize_t{0}) != nphw.end())
     fail_dataset(file, name, "has shape " + dims_text(d) + ": no images (every extent must be > 0)");
-  constexpr auto int_max = static_cast<hsize_t>(std::numeric_limits<int>::max());
-  if (nphw[1] > int_max || nphw[2] > int_max || nphw[3] > int_max || nphw[1] * nphw[2] > int_max ||
-      nphw[1] * nphw[2] * nphw[3] > int_max)
-    fail_dataset(file, name, "detector of " + dims_text(d) + " is too large");
+  if (nphw[1] > kMaxPixels || nphw[2] > kMaxPixels || nphw[3] > kMaxPixels || nphw[1] * nphw[2] > kMaxPixels ||
+      nphw[1] * nphw[2] * nphw[3] > kMaxPixels)
+    fail_dataset(file, name, fmt::format("has shape {}: a detector of more than {} pixels, larger than any X-ray "
+                                         "detector (corrupt file?)", dims_text(d), kMaxPixels));
   return nphw;
 }
 

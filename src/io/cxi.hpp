@@ -56,11 +56,13 @@
 // basis_vectors [[0,p,0],[p,0,0]] and corner_position (-W p/2, -H p/2, distance).
 //
 // Errors (spire::Error "PATH: dataset 'NAME': problem"): no images, images of another rank
-// or none, a missing required item (distance without corner_position, pixel sizes without
-// basis_vectors, no photon energy anywhere), geometry that varies between images, a pixel
-// not downstream of the sample, degenerate basis vectors, non-finite geometry, a unit spire
-// does not know. An unusable mask is left out with a note in info().ignored, like the
-// datasets of the entry spire does not read (data_2, detector_2, other detector fields).
+// or none, a detector of more than 2^26 pixels (a corrupt shape), a missing required item
+// (distance without corner_position, pixel sizes without basis_vectors, no photon energy
+// anywhere), geometry that varies between images, a pixel not downstream of the sample,
+// degenerate basis vectors, non-finite geometry, a unit spire does not know, a float64
+// value beyond float32 in the images. An unusable mask or orientations array is left out
+// with a note in info().ignored, like the parts of the entry spire does not read (data_2,
+// detector_2, other detector fields).
 #include <array>
 #include <cstddef>
 #include <cstdint>
