@@ -392,7 +392,7 @@ std::vector<std::uint8_t> read_mask(const std::string& file, hid_t f, const std:
 // One note per member of `group` not in `known`: "GROUP/NAME: not read by spire".
 void note_unread(hid_t f, const std::string& group, const std::vector<std::string>& known, DatasetInfo& info) {
   H5G_info_t g{};
-  if (!exists(f, group) || H5Gget_info_by_name(f, group.c_str(), &g, H5P_DEFAULT) < 0) return;
+  if ((group != "." && !exists(f, group)) || H5Gget_info_by_name(f, group.c_str(), &g, H5P_DEFAULT) < 0) return;
   for (hsize_t i = 0; i < g.nlinks && info.ignored.size() < 100; ++i) {
     char name[256] = {};
     if (H5Lget_name_by_idx(f, group.c_str(), H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name, H5P_DEFAULT) < 0)

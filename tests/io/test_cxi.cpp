@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -92,6 +93,23 @@ TEST(Cxi, GeometryAsSpireSimulatesIt) {
   std::vector<float> images(2 * kH * kW);
   file->read_images(1, 2, images.data());
   for (std::size_t i = 0; i < images.size(); ++i) EXPECT_EQ(images[i], float(kH * kW + i));
+}
+
+TEST(Cxi, NotesWhatItDoesNotRead) {
+  TempDir dir;
+  const auto path = write_cxi(dir, "extra.cxi", [](Hdf5Writer& w) {
+    spire_geometry(w);
+    w.write<double>("entry_2/data_1/data", std::vector<double>{1, 2}, {2});
+    w.write<double>("entry_1/sample_1/mass", std::vector<double>{1e-20}, {1});
+    w.write<double>(kDet + "/gain", std::vector<double>{2}, {1});
+    w.write<double>("entry_1/instrument_1/detector_2/data", std::vector<double>{1}, {1});
+  });
+  const auto file = open_images(path);
+  const auto& ignored = file->info().ignored;
+  for (const char* note : {"entry_2: not read by spire", "entry_1/sample_1: not read by spire",
+                           "entry_1/instrument_1/detector_1/gain: not read by spire",
+                           "entry_1/instrument_1/detector_2: not read by spire"})
+    EXPECT_NE(std::find(ignored.begin(), ignored.end(), note), ignored.end()) << note;
 }
 
 TEST(Cxi, DefaultOrientationFromPixelSizesTurnsTheDetectorHalfAround) {
