@@ -91,6 +91,11 @@ Detector Detector::square(std::int64_t pixels, double width_m, double distance_m
                   std::vector<double>(n, pitch * pitch), std::move(indices));
 }
 
+Vec3 reciprocal_position(const Vec3& r, double wavelength_m) {
+  check_wavelength(wavelength_m);
+  return reciprocal(r, wavelength_m);
+}
+
 std::vector<Vec3> reciprocal_positions(const Detector& det, double wavelength_m) {
   check_wavelength(wavelength_m);
   const auto& pos = det.position_m();

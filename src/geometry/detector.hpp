@@ -66,6 +66,9 @@ class Detector {
 };
 
 std::vector<Vec3> reciprocal_positions(const Detector& det, double wavelength_m);  // 1/m
+// One point r (m, lab frame, z > 0 downstream): s = (r_hat - z_hat) / lambda in 1/m, what
+// reciprocal_positions gives each pixel (the CXI reader places its pixels with it too).
+Vec3 reciprocal_position(const Vec3& r, double wavelength_m);
 std::vector<double> polarization_factors(const Detector& det,
                                          Polarization polarization = Polarization::x);
 std::vector<double> solid_angles(const Detector& det);  // sr
