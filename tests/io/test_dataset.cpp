@@ -560,6 +560,53 @@ TEST(Dataset, MaskRoundTrips) {
   EXPECT_THAT(describe(path), HasSubstr(fmt::format("mask          {} of {} pixels usable", info.pixels() - 2, info.pixels())));
 }
 
+namespace {
+
+// A mask file as a user makes one: one dataset NAME of `dims` and `type`, value 1 but for
+// pixel 5 (0).
+std::string mask_file(const TempDir& dir, std::vector<hsize_t> dims, hid_t type = H5T_STD_U8LE,
+                      const char* name = "mask") {
+  const std::string path = dir.file(std::string("mask_") + name + std::to_string(dims.size()) + ".h5");
+  const hid_t f = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  const hid_t space = H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr);
+  const hid_t d = H5Dcreate2(f, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  std::size_t n = 1;
+  for (auto v : dims) n *= v;
+  std::vector<double> values(n, 1.0);
+  values[5] = 0;
+  H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(d), H5Sclose(space), H5Fclose(f);
+  return path;
+}
+
+OpenOptions with_mask(const std::string& path) {
+  OpenOptions o;
+  o.mask = path;
+  return o;
+}
+
+}  // namespace
+
+// --mask FILE: (H,W) or (P,H,W) of integers, nonzero = usable, on top of the file's mask;
+// a wrong shape, a missing dataset or floats are errors naming the mask file.
+TEST(Dataset, MaskFileAppliesOrNamesTheProblem) {
+  TempDir dir;
+  const std::string data = write_small(dir);
+  const auto file = open_images(data, with_mask(mask_file(dir, {hsize_t(H), hsize_t(W)})));
+  EXPECT_EQ(file->info().usable_pixels(), std::size_t(H * W - 1));
+  EXPECT_EQ(file->info().mask[5], 0);
+  EXPECT_EQ(open_images(data, with_mask(mask_file(dir, {1, hsize_t(H), hsize_t(W)}, H5T_STD_I32LE)))->info().mask[5], 0);
+  const std::string wrong = mask_file(dir, {hsize_t(H + 1), hsize_t(W)});
+  std::string message = error_of([&] { open_images(data, with_mask(wrong)); });
+  EXPECT_THAT(message, HasSubstr(wrong));
+  EXPECT_THAT(message, HasSubstr(fmt::format("expected (1, {}, {}) (P,H,W) or (H,W)", H, W)));
+  const std::string other = mask_file(dir, {hsize_t(H), hsize_t(W)}, H5T_STD_U8LE, "bad_pixels");
+  EXPECT_THAT(error_of([&] { open_images(data, with_mask(other)); }), HasSubstr("dataset 'mask': missing"));
+  const std::string floats = mask_file(dir, {hsize_t(H), hsize_t(W)}, H5T_IEEE_F32LE);
+  EXPECT_THAT(error_of([&] { open_images(data, with_mask(floats)); }), HasSubstr("not a dataset of integers"));
+  EXPECT_THAT(error_of([&] { open_images(data, with_mask(dir.file("none.h5"))); }), HasSubstr("no such file"));
+}
+
 TEST(DatasetErrors, NonFiniteGeometry) {
   TempDir dir;
   DatasetInfo info = small_info();
