@@ -117,9 +117,11 @@ struct Options {
 template <typename T>
 class NearestSlices {
  public:
-  // Computes the per-image norms (or photon counts) once. Sparse images: the cross terms of
-  // a batch are the sparse rows times the batch's slices (transposed once per batch),
-  // O(nonzeros x count) instead of the GEMM's O(n_images x n_pixels x count).
+  // Computes the per-image norms (or photon counts) once. Sparse images with under 12% of
+  // their values nonzero: the cross terms of a batch are the sparse rows times the batch's
+  // slices (transposed once per batch), O(nonzeros x count) instead of the GEMM's
+  // O(n_images x n_pixels x count); denser sparse rows are made dense 256 at a time for the
+  // GEMM (faster there; matching.cpp has the measurements).
   NearestSlices(const ImageSet<T>& images, const Options& options = {});
   // Dense images: n_images x n_pixels values.
   NearestSlices(std::int64_t n_images, std::int64_t n_pixels, std::span<const T> images, const Options& options = {})
@@ -151,7 +153,8 @@ class NearestSlices {
 
   std::int64_t n_images_, n_pixels_;
   ImageSet<T> images_;
-  std::vector<T> transposed_;  // sparse: the batch's y, n_pixels x count
+  bool sparse_product_ = false;  // sparse rows, few enough nonzeros for the sparse product
+  std::vector<T> transposed_;    // sparse product: the batch's y, in panels
   Options options_;
   // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.
   std::vector<T> image_norm_, image_count_;
