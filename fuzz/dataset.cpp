@@ -7,24 +7,12 @@
 
 #include "core/error.hpp"
 #include "fuzz/fuzz_support.hpp"
+#include "fuzz/read_dataset.hpp"
 #include "io/dataset.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static spire::fuzz::ScratchFile file(".h5");
   const std::string& path = file.write(data, size);
-  try {
-    spire::io::DatasetReader reader(path);
-    const auto& info = reader.info();
-    const std::size_t count = std::min<std::size_t>(info.n_images, 4);
-    std::vector<float> images(count * info.pixels());
-    reader.read_images(0, count, images.data());
-    if (reader.has_orientations()) (void)reader.read_orientations();
-    if (reader.has_volume()) (void)reader.read_volume();
-  } catch (const spire::Error&) {
-  }
-  try {
-    (void)spire::io::describe(path);
-  } catch (const spire::Error&) {
-  }
+  spire::fuzz::read_dataset(path);
   return 0;
 }

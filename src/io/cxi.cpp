@@ -376,15 +376,7 @@ std::vector<std::uint8_t> read_mask(const std::string& file, hid_t f, const std:
                                     DatasetInfo& info) {
   for (const std::string& name : {detector + "/mask", std::string("entry_1/data_1/mask")}) {
     if (!exists(f, name)) continue;
-    try {
-      return read_mask_at(file, f, name, info);
-    } catch (const Error& e) {
-      std::string problem = e.what();
-      const std::string prefix = file + ": dataset '" + name + "': ";
-      if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
-      info.ignored.push_back(name + ": " + problem + "; not used");
-      return {};
-    }
+    return detail::optional_part(file, name, info, [&] { return read_mask_at(file, f, name, info); });
   }
   return {};
 }

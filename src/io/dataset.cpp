@@ -22,6 +22,7 @@ namespace spire::io {
 namespace {
 
 using detail::class_name;
+using detail::optional_part;
 using detail::Handle;
 using detail::prepare_hdf5;
 using detail::write_problem;
@@ -327,21 +328,6 @@ std::array<std::size_t, 3> volume_shape_of(const std::string& file, hid_t f) {
   if (ds->dims.size() != 3 || ds->dims[0] == 0 || ds->dims[1] == 0 || ds->dims[2] == 0)
     fail_dataset(file, "volume", "has shape " + shape_string(ds->dims) + ", expected (n,n,n)");
   return {ds->dims[0], ds->dims[1], ds->dims[2]};
-}
-
-// Runs read(), an optional part: its spire::Error becomes the note "NAME: problem; not used"
-// in info.ignored and the result is T{}.
-template <typename Read>
-auto optional_part(const std::string& file, const std::string& name, DatasetInfo& info, Read read) -> decltype(read()) {
-  try {
-    return read();
-  } catch (const Error& e) {
-    std::string problem = e.what();
-    const std::string prefix = file + ": dataset '" + name + "': ";
-    if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
-    info.ignored.push_back(name + ": " + problem + "; not used");
-    return {};
-  }
 }
 
 // Root datasets and groups spire does not read (skopi's beam_offsets), one note each.

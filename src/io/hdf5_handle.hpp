@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "io/hdf5_id.hpp"
+#include "io/images.hpp"
 
 namespace spire::io::detail {
 
@@ -134,6 +135,21 @@ inline bool plain_number_type(hid_t type) {
   for (hid_t standard : {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE})
     if (H5Tequal(type, standard) > 0) return true;
   return false;
+}
+
+// Runs read(), an optional part: its spire::Error becomes the note "NAME: problem; not used"
+// in info.ignored and the result is T{}.
+template <typename Read>
+auto optional_part(const std::string& file, const std::string& name, DatasetInfo& info, Read read) -> decltype(read()) {
+  try {
+    return read();
+  } catch (const Error& e) {
+    std::string problem = e.what();
+    const std::string prefix = file + ": dataset '" + name + "': ";
+    if (problem.starts_with(prefix)) problem.erase(0, prefix.size());
+    info.ignored.push_back(name + ": " + problem + "; not used");
+    return {};
+  }
 }
 
 }  // namespace spire::io::detail

@@ -112,6 +112,26 @@ void step_candidates(const std::vector<geometry::Quaternion>& centres, double h,
   }
 }
 
+// Scores of candidates [first, first + count) (image-major, per_image of them per image)
+// against their images, one slice each (count x P), on `threads` threads; a sparse image is
+// made dense for each of its candidates.
+template <typename T>
+void score_batch(const ImageSet<T>& images, const T* slices, std::int64_t first, std::int64_t count,
+                 std::int64_t per_image, const Options& matching, int threads, double* scores) {
+  const std::int64_t P = images.n_pixels;
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<T> row(images.sparse() ? static_cast<std::size_t>(P) : 0);
+#pragma omp for schedule(static)
+    for (std::int64_t k = 0; k < count; ++k) {
+      const std::int64_t c = first + k, i = c / per_image;
+      const T* x = images.sparse() ? row.data() : images.dense.data() + i * P;
+      if (images.sparse()) images.row(i, row.data());
+      scores[c] = score_one(x, slices + k * P, P, matching, matching.bad_pixels.of(i));
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -164,18 +184,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
       slices.resize(static_cast<std::size_t>(count * P));
       slicer.slice_batch(b, slices.data());
       const auto t1 = clock_type::now();
-#pragma omp parallel num_threads(threads)
-      {
-        std::vector<T> row(images.sparse() ? static_cast<std::size_t>(P) : 0);  // a sparse image, dense
-#pragma omp for schedule(static)
-        for (std::int64_t k = 0; k < count; ++k) {
-          const std::int64_t c = first + k, i = c / per_image;
-          const T* x = images.sparse() ? row.data() : images.dense.data() + i * P;
-          if (images.sparse()) images.row(i, row.data());
-          candidate_scores[static_cast<std::size_t>(c)] =
-              score_one(x, slices.data() + k * P, P, matching, matching.bad_pixels.of(i));
-        }
-      }
+      score_batch(images, slices.data(), first, count, per_image, matching, threads, candidate_scores.data());
       scoring += since(t1);
       progress.add(count);
     }
