@@ -76,6 +76,7 @@ int main(int argc, char** argv) {
   const auto state = spire::reconstruct::run(data, st);
   const double run_s = since(t0);
   const auto& g = state.generations.at(1);
+  const auto tol = spire::reconstruct::tolerances(st, data.counts);  // what the run used
 
   // Matching's limit: the bare GEMM of every batch, same shapes, same process.
   const std::int64_t batch = st.orientations.batch_size;
@@ -100,7 +101,7 @@ int main(int argc, char** argv) {
     spire::slicing::rotated_points<float>(references[r], data.pixels, s_ext, x, y, z);
   const std::int64_t slice_points = static_cast<std::int64_t>(x.size());
   spire::nufft::Options no;
-  spire::nufft::Plan<float> type2(2, {n, n, n}, +1, st.slicing.tolerance, no);
+  spire::nufft::Plan<float> type2(2, {n, n, n}, +1, tol.slicing, no);
   const auto sorted = type2.sort_points(slice_points, x.data(), y.data(), z.data());
   std::vector<std::complex<float>> modes(static_cast<std::size_t>(n * n * n)), values(static_cast<std::size_t>(slice_points));
   for (auto& v : modes) v = {u(rng), 0.f};
@@ -116,7 +117,7 @@ int main(int argc, char** argv) {
 
   // Merging's NUFFT: every image at its matched orientation, as the loop does it.
   const std::int64_t nk = 2 * n - 1;
-  const double merge_tol = std::max(st.merging.tolerance, 1e-7);
+  const double merge_tol = std::max(tol.merging, 1e-7);
   spire::nufft::Plan<float> type1(1, {nk, nk, nk}, -1, merge_tol, no);
   x.clear(), y.clear(), z.clear();
   for (std::int64_t i = 0; i < N; ++i)
@@ -149,6 +150,6 @@ int main(int argc, char** argv) {
       g.matching_s, g.merging_s, g.phasing_s,
       state.generations[0].merging_s + state.generations[0].phasing_s, run_s, g.cg_iterations, sgemm_s,
       flops / g.matching_s * 1e-9, flops / sgemm_s * 1e-9, sgemm_s / g.matching_s, slice_points,
-      st.slicing.tolerance, slicing_nufft_s, merge_points, nk, merge_tol, merging_nufft_s);
+      tol.slicing, slicing_nufft_s, merge_points, nk, merge_tol, merging_nufft_s);
   return 0;
 }

@@ -239,10 +239,12 @@ double generation_s(const reconstruct::Generation& g) {
 double time_left_at_most(const std::vector<reconstruct::Generation>& done, const reconstruct::Settings& st,
                          bool finished) {
   if (done.empty()) return -1;
-  double recent = 0, phasing = 0;
+  double recent = 0, phasing = 0;  // phasing: one run, the latest generation that phased
   const std::size_t k = std::min<std::size_t>(3, done.size());
-  for (std::size_t i = done.size() - k; i < done.size(); ++i) recent += generation_s(done[i]), phasing += done[i].phasing_s;
-  recent /= static_cast<double>(k), phasing /= static_cast<double>(k);
+  for (std::size_t i = done.size() - k; i < done.size(); ++i) recent += generation_s(done[i]);
+  recent /= static_cast<double>(k);
+  for (const auto& g : done)
+    if (g.fourier_error >= 0) phasing = g.phasing_s;
   const double generations = finished ? 0 : static_cast<double>(st.generations.max - static_cast<std::int64_t>(done.size()));
   const double halves = st.output.half_maps ? 2.0 : 0.0;
   return generations * recent + static_cast<double>(st.phasing.final_average) * phasing * (1 + halves) +
@@ -251,9 +253,10 @@ double time_left_at_most(const std::vector<reconstruct::Generation>& done, const
 
 std::string generation_line(const reconstruct::Generation& g, double elapsed, double left) {
   return fmt::format("  {:>3} {:>6} {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>8.2f}s {:>9.3g} {:>8.4f} {:>8.4f} "
-                     "{:>7.4f} {:>9} {:>7} {:>12} {:>14}",
+                     "{:>7} {:>9} {:>7} {:>12} {:>14}",
                      g.index, name_of(reconstruct::kStageNames, g.stage), g.slicing_s, g.matching_s, g.local_s,
-                     g.merging_s, g.phasing_s, g.fit, g.reassigned, g.change, g.fourier_error,
+                     g.merging_s, g.phasing_s, g.fit, g.reassigned, g.change,
+                     g.fourier_error < 0 ? std::string("-") : fmt::format("{:.4f}", g.fourier_error),
                      g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}°", g.median_error_deg),
                      g.resolution_angstrom < 0 ? std::string("-") : fmt::format("{:.1f} Å", g.resolution_angstrom),
                      Progress::duration(elapsed), Progress::duration(left));
@@ -273,7 +276,9 @@ reconstruct::ProgressFn progress_of(Setup& s, const reconstruct::Data& data, con
     if (s.settings.output.every_generation && lead) {
       const auto dir = s.out / "generations" / fmt::format("{:03d}", g.index);
       fs::create_directories(dir);
-      write_maps(dir, data, s.settings, state.density, state.autocorrelation);
+      // A generation that did not phase (reconstruct.cpp) has no density of its own.
+      write_maps(dir, data, s.settings, g.fourier_error >= 0 ? state.density : std::vector<double>{},
+                 state.autocorrelation);
     }
     // Last, so that a checkpoint never claims a generation whose maps are missing.
     if (checkpoints) reconstruct::write_checkpoint((s.out / "checkpoint.h5").string(), state, identity);

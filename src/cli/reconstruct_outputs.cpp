@@ -147,7 +147,9 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["negative_values"] = data.negative_total;
   j["fluence_scaling"] = reconstruct::fluence_scaling(st, data);
   j["image_scale"] = data.scale;  // the mean pixel value the loop divided out (1 for counts)
-  j["local_tolerance"] = s.local_tolerance;
+  j["local_tolerance"] = s.tolerances.local;
+  j["slicing_tolerance"] = s.tolerances.slicing;
+  j["merging_tolerance"] = s.tolerances.merging;
   j["orientations_metric"] = s.orientations_metric;
   if (!s.warning.empty()) j["warning"] = s.warning;
   if (s.memory_estimate > 0) j["memory_estimate_bytes"] = s.memory_estimate;
@@ -199,9 +201,11 @@ std::vector<double> write_maps(const fs::path& dir, const reconstruct::Data& dat
   const double voxel = voxel_angstrom(data);
   // In the data's units (data.hpp): the loop works in units of the images' mean.
   const auto a = reconstruct::in_data_units(autocorrelation, data, 1);
-  auto rho = centred_map(n, voxel, reconstruct::in_data_units(density, data, 0.5));
-  rho.labels = {density_label};
-  io::write_mrc((dir / "density.mrc").string(), rho);
+  if (!density.empty()) {  // empty: a generation that did not phase
+    auto rho = centred_map(n, voxel, reconstruct::in_data_units(density, data, 0.5));
+    rho.labels = {density_label};
+    io::write_mrc((dir / "density.mrc").string(), rho);
+  }
   io::write_mrc((dir / "autocorrelation.mrc").string(), centred_map(n, voxel, a));
   // The merged model's intensity, Re FFT of the autocorrelation, centred; its voxels are
   // frequency indices k = -n/2..n/2, s = k / (n voxel) in 1/Angstrom.
@@ -221,7 +225,7 @@ void prepare_folder(const fs::path& out, const reconstruct::Settings& st) {
 
 Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings& st, const reconstruct::State&) {
   Summary s;
-  s.local_tolerance = reconstruct::local_tolerance(st, data.counts);
+  s.tolerances = reconstruct::tolerances(st, data.counts);
   s.orientations_metric = std::string(name_of(matching::kMetricNames, reconstruct::metric_for(st, data.counts)));
   return s;
 }

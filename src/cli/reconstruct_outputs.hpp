@@ -26,7 +26,7 @@ struct FscResult {
 
 struct Summary {
   std::string orientations_metric;  // what orientations.metric = auto chose
-  double local_tolerance = 0;       // what orientations.local_tolerance = 0 chose
+  reconstruct::Tolerances tolerances;  // what the settings' 0 (auto) chose
   std::string warning;              // too few photons to orient, a model map not used, ...; or empty
   double memory_estimate = 0;       // bytes, reconstruct/memory.hpp (this process, the lead)
   std::vector<double> density;      // the final density (lead)
@@ -53,7 +53,8 @@ struct Summary {
 double voxel_angstrom(const reconstruct::Data& data);
 std::string absolute_path(const std::string& path);
 
-// density.mrc, autocorrelation.mrc and intensity.mrc in `dir`; units in docs/outputs.md
+// density.mrc (not with an empty density), autocorrelation.mrc and intensity.mrc in `dir`;
+// units in docs/outputs.md
 // and each map's MRC labels. intensity.mrc's voxels are frequency indices (voxel size 1,
 // origin -n/2: index 0 at the centre); a label gives 1 / (n voxel), their size in 1/A.
 // Returns the intensity (the data's units, centred: frequency index k at voxel k + n/2).

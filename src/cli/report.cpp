@@ -138,9 +138,10 @@ std::string generation_row(const reconstruct::Generation& g) {
   return fmt::format("<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{:.2f}</td><td class=\"n\">{:.2f}</td>"
                      "<td class=\"n\">{:.2f}</td><td class=\"n\">{:.2f}</td><td class=\"n\">{:.2f}</td>"
                      "<td class=\"n\">{:.3g}</td><td class=\"n\">{:.4f}</td><td class=\"n\">{:.4f}</td>"
-                     "<td class=\"n\">{:.4f}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
+                     "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>\n",
                      g.index, name_of(reconstruct::kStageNames, g.stage), g.slicing_s, g.matching_s, g.local_s,
-                     g.merging_s, g.phasing_s, g.fit, g.reassigned, g.change, g.fourier_error,
+                     g.merging_s, g.phasing_s, g.fit, g.reassigned, g.change,
+                     g.fourier_error < 0 ? std::string("-") : fmt::format("{:.4f}", g.fourier_error),
                      g.median_error_deg < 0 ? std::string("-") : fmt::format("{:.1f}&deg;", g.median_error_deg),
                      g.resolution_angstrom < 0 ? std::string("-") : fmt::format("{:.1f} &Aring;", g.resolution_angstrom));
 }

@@ -50,22 +50,34 @@ struct HostOps {
   }
 };
 
+template <typename S>
+struct PreconditionedHostOps : HostOps<S> {
+  const std::function<void(const S*, S*)>& c;
+  void precondition(const S* r, S* z) { c(r, z); }
+};
+
 }  // namespace
 
 template <typename S>
 CgResult conjugate_gradient(const std::function<void(const S*, S*)>& apply_m,
                             std::span<const S> b, std::span<S> x, int max_iterations,
-                            double tolerance) {
+                            double tolerance, const std::function<void(const S*, S*)>& precondition) {
   if (x.size() != b.size()) fail("CG: x and b differ in size");
   HostOps<S> ops{apply_m, static_cast<std::int64_t>(b.size()), omp_get_max_threads()};
   std::vector<S> r(b.size()), p(b.size()), q(b.size());
-  return conjugate_gradient<S>(ops, b.data(), x.data(), r.data(), p.data(), q.data(), max_iterations,
-                               tolerance);
+  if (!precondition)
+    return conjugate_gradient<S>(ops, b.data(), x.data(), r.data(), p.data(), q.data(), max_iterations, tolerance);
+  PreconditionedHostOps<S> pre{ops, precondition};
+  std::vector<S> z(b.size());
+  return conjugate_gradient<S>(pre, b.data(), x.data(), r.data(), p.data(), q.data(), max_iterations, tolerance,
+                               z.data());
 }
 
 template CgResult conjugate_gradient<float>(const std::function<void(const float*, float*)>&,
-                                            std::span<const float>, std::span<float>, int, double);
+                                            std::span<const float>, std::span<float>, int, double,
+                                            const std::function<void(const float*, float*)>&);
 template CgResult conjugate_gradient<double>(const std::function<void(const double*, double*)>&,
-                                             std::span<const double>, std::span<double>, int, double);
+                                             std::span<const double>, std::span<double>, int, double,
+                                             const std::function<void(const double*, double*)>&);
 
 }  // namespace spire::merging

@@ -83,6 +83,42 @@ class Toeplitz {
 extern template class Toeplitz<float>;
 extern template class Toeplitz<double>;
 
+// The CG's preconditioner (Options::preconditioner = circulant): T. Chan's optimal circulant
+// approximation of Re(A*DA) on the n^3 torus, plus lambda, inverted. In Fourier terms
+// Re(A*DA) multiplies by the density of the sampled points (the kernel's spectrum), which for
+// slices through the origin falls as 1/|s|^2 from the centre: plain CG converges slowest in
+// the sparse outer shells, and a circulant, diagonal in Fourier space, undoes exactly that.
+//   c(k) = sum_m w(m) K(m) exp(-2 pi i k.m / n), w(m) = prod_d (n - |m_d|) / n,
+// over the lags m of the kernel folded onto the torus (the circulant nearest the Toeplitz
+// matrix in the Frobenius norm; positive semi-definite when that is). apply: z = C^-1 r =
+// IFFT(FFT(r) / (max(c, 1e-6 max c) + lambda)) on the n^3 torus (the voxel order above; a
+// circulant does not care where the origin is stored). Cost: two n^3 real FFTs per
+// application, against the Toeplitz application's on L^3 grids. Not thread-safe (one
+// workspace). The GPU's merger (src/cuda) runs plain CG.
+template <typename S>
+class CirculantPreconditioner {
+ public:
+  CirculantPreconditioner(int n, int threads = 0, Planning planning = Planning::measure);
+  ~CirculantPreconditioner();
+  CirculantPreconditioner(CirculantPreconditioner&&) noexcept;
+  CirculantPreconditioner& operator=(CirculantPreconditioner&&) noexcept;
+
+  void set_kernel(std::span<const double> kernel, double lambda);  // kernel: (2n-1)^3, as Toeplitz's
+  void apply(const S* r, S* z);  // n^3 values each; may alias
+  std::span<const double> eigenvalues() const;  // c(k) + lambda, floored, on the half spectrum
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+extern template class CirculantPreconditioner<float>;
+extern template class CirculantPreconditioner<double>;
+
+enum class Preconditioner { none, circulant };
+inline constexpr NameTable<Preconditioner, 2> kPreconditionerNames{
+    {{Preconditioner::none, "none"}, {Preconditioner::circulant, "circulant"}}};
+
 enum class CgPrecision { float32, float64 };
 inline constexpr NameTable<CgPrecision, 2> kCgPrecisionNames{{{CgPrecision::float32, "float"}, {CgPrecision::float64, "double"}}};
 
@@ -93,6 +129,7 @@ struct Options {
   int max_iterations = 100;
   double tolerance = 1e-6;     // relative residual; float32 CG rarely gets below ~1e-6
   CgPrecision cg_precision = CgPrecision::float64;
+  Preconditioner preconditioner = Preconditioner::none;
   double nufft_tolerance = 1e-6;  // of the kernel and A*Db
   nufft::Options nufft;           // its threads and planning also serve the Toeplitz FFTs
   int fft_size = 0;               // 0: toeplitz_fft_size(n); otherwise >= 2n-1

@@ -56,7 +56,7 @@ void shade_stages(const Axes& ax, const std::vector<std::string>& stage, int fir
 std::vector<Series> series_of(const ConvergenceData& d) {
   std::vector<Series> out{{"fit", known(d.fit, false)},
                           {"moved", known(d.moved, false)},
-                          {"Fourier error", known(d.fourier_error, false)},
+                          {"Fourier error", known(d.fourier_error, true)},
                           {"orient. error (°)", known(d.median_error_deg, true)},
                           {"resolution (Å)", known(d.resolution_angstrom, true)}};
   std::erase_if(out, [](const Series& s) { return s.values.empty(); });

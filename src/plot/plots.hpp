@@ -38,8 +38,8 @@ Figure fsc_figure(const FscPlot& plot);
 // of images whose orientation changed), phasing Fourier error, then the median orientation
 // error in degrees ("orient. error") and the resolution at FSC 0.5 in Angstrom when given (a panel only when
 // at least one value is known). Every series has one value per generation; unknown values
-// are left out: NaN in fit, moved and fourier_error (a fit may be slightly negative), NaN
-// or < 0 in median_error_deg and resolution_angstrom. Contiguous runs of one stage are shaded alike in every panel and
+// are left out: NaN in fit and moved (a fit may be slightly negative), NaN or < 0 in
+// fourier_error (a generation that did not phase), median_error_deg and resolution_angstrom. Contiguous runs of one stage are shaded alike in every panel and
 // named in the top one.
 struct ConvergenceData {
   int first = 1;                   // the first generation's number

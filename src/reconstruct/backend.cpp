@@ -10,7 +10,7 @@
 namespace spire::reconstruct {
 namespace {
 
-merging::Options merging_options(const Settings& st, int threads) {
+merging::Options merging_options(const Settings& st, int threads, double tolerance) {
   merging::Options ms;
   ms.n = static_cast<int>(st.grid.n);
   ms.rho = st.merging.regularisation;
@@ -18,7 +18,8 @@ merging::Options merging_options(const Settings& st, int threads) {
   ms.max_iterations = static_cast<int>(st.merging.cg_iterations);
   ms.tolerance = st.merging.cg_tolerance;
   ms.cg_precision = st.merging.precision;
-  ms.nufft_tolerance = std::max(st.merging.tolerance, 1e-7);  // float points
+  ms.preconditioner = st.merging.preconditioner;
+  ms.nufft_tolerance = std::max(tolerance, 1e-7);  // float points
   ms.nufft.threads = threads;
   ms.nufft.planning = st.runtime.fft_planning;
   return ms;
@@ -46,19 +47,22 @@ matching::Metric metric_for(const Settings& settings, bool counts) {
   return counts ? matching::Metric::poisson : matching::Metric::euclidean;
 }
 
-double local_tolerance(const Settings& settings, bool counts) {
-  // auto (0): photon noise dwarfs a 1e-3 slice error and the local slices are 1.6x cheaper
-  // there; noise-free images have no noise to hide it (docs/convergence.md).
-  if (settings.orientations.local_tolerance > 0) return settings.orientations.local_tolerance;
-  return counts ? 1e-3 : settings.slicing.tolerance;
+Tolerances tolerances(const Settings& settings, bool counts) {
+  auto chosen = [](double set, double auto_value) { return set > 0 ? set : auto_value; };
+  Tolerances t;
+  t.slicing = chosen(settings.slicing.tolerance, counts ? 1e-3 : 1e-5);
+  t.local = chosen(settings.orientations.local_tolerance, counts ? 1e-2 : t.slicing);
+  t.merging = chosen(settings.merging.tolerance, counts ? 1e-4 : 1e-6);
+  return t;
 }
 
 StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_references) {
   StageOptions o;
+  const Tolerances tol = tolerances(st, data.counts);
   o.threads = static_cast<int>(st.runtime.threads);
   o.planning = st.runtime.fft_planning;
   o.slicing.batch_size = st.orientations.batch_size;
-  o.slicing.tolerance = st.slicing.tolerance;
+  o.slicing.tolerance = tol.slicing;
   o.slicing.threads = o.threads;
   o.slicing.keep_points = st.slicing.keep_points;
   o.slicing.planning = o.planning;  // runtime.fft_planning for every FFT of the run
@@ -69,10 +73,10 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
   o.refine.first_step = 0.6 * geometry::covering_radius_lower_bound(n_references);
   o.refine.batch_size = st.orientations.batch_size;
-  o.refine.tolerance = local_tolerance(st, data.counts);
+  o.refine.tolerance = tol.local;
   o.refine.threads = o.threads;
   o.refine.planning = o.planning;
-  o.merging = merging_options(st, o.threads);
+  o.merging = merging_options(st, o.threads, tol.merging);
   o.phasing = phasing_schedule(st);
   o.search.strategy = st.distribution.strategy;
   o.search.split_size = st.distribution.split_size;

@@ -114,9 +114,20 @@ phasing::Schedule phasing_schedule(const Settings& settings);
 // The metric orientations.metric asks for on these data (auto: poisson for photon counts).
 matching::Metric metric_for(const Settings& settings, bool counts);
 
-// The NUFFT tolerance of the local stage's slices: orientations.local_tolerance, or where
-// that is 0 (auto), 1e-3 for photon counts and slicing.tolerance for noise-free intensities.
-double local_tolerance(const Settings& settings, bool counts);
+// The NUFFT tolerances of a run: each the setting, or where that is 0 (auto), by the data.
+// Photon counts carry a Poisson error of 1/sqrt(k) per pixel, orders of magnitude above a
+// 1e-2 slice error, so their NUFFTs are cut to what the noise hides (each a kernel narrower:
+// width ceil(log10(100 / tolerance)), so (6/5)^3-(7/6)^3 fewer grid points per point);
+// noise-free intensities have no noise to hide an error and keep the fine ones.
+//                      photon counts   noise-free
+//   slicing.tolerance        1e-3         1e-5
+//   local_tolerance          1e-2         slicing's
+//   merging.tolerance        1e-4         1e-6
+// Measurements: docs/convergence.md ("NUFFT tolerances").
+struct Tolerances {
+  double slicing = 0, local = 0, merging = 0;
+};
+Tolerances tolerances(const Settings& settings, bool counts);
 
 // Fails (spire::Error naming the setting) where the settings ask for what no back end here
 // can do on `ranks` ranks: checked before any data are read.

@@ -1,7 +1,9 @@
 // The CPU back end, on one process or on the ranks of a Team (backend.hpp).
 #include <fmt/core.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -14,22 +16,52 @@
 namespace spire::reconstruct {
 namespace {
 
-// Removes an image's bad pixels (ascending indices into its last P entries) from the ends
-// of the point arrays: weight 0, exactly.
-void drop_bad_pixels(std::int64_t P, std::span<const std::int32_t> bad, std::initializer_list<std::vector<float>*> arrays) {
-  if (bad.empty()) return;
-  for (std::vector<float>* a : arrays) {
-    const std::size_t start = a->size() - static_cast<std::size_t>(P);
-    std::size_t write = start, next = 0;
-    for (std::int64_t p = 0; p < P; ++p) {
-      if (next < bad.size() && bad[next] == p) {
-        ++next;
-        continue;
-      }
-      (*a)[write++] = (*a)[start + static_cast<std::size_t>(p)];
+// One image's merging points at its orientation: pixel positions (x, y, z), values b / a and
+// (with scales) weights a for counts or a^2 (fluence.hpp), its bad pixels (ascending) left
+// out; written from `out` on. `work`: one thread's scratch, reused image after image.
+struct PointScratch {
+  std::vector<float> x, y, z, row;
+};
+void image_points(const Data& data, std::int64_t i, const geometry::Quaternion& q, double a, bool weighted,
+                  PointScratch& work, std::array<float*, 5> out) {
+  const std::int64_t P = data.n_pixels;
+  auto& [x, y, z, row] = work;
+  x.clear(), y.clear(), z.clear();
+  row.resize(static_cast<std::size_t>(P));
+  slicing::rotated_points<float>(q, data.pixels, data.extent, x, y, z);
+  image_set(data).row(i, row.data());
+  const auto bad = bad_pixels_of(data).of(i);
+  const auto weight = static_cast<float>(data.counts ? a : a * a);
+  std::size_t next = 0, k = 0;
+  for (std::int64_t p = 0; p < P; ++p) {
+    if (next < bad.size() && bad[next] == p) {
+      ++next;
+      continue;
     }
-    a->resize(write);
+    const auto u = static_cast<std::size_t>(p);
+    out[0][k] = x[u], out[1][k] = y[u], out[2][k] = z[u];
+    out[3][k] = weighted ? static_cast<float>(row[u] / a) : row[u];
+    if (weighted) out[4][k] = weight;
+    ++k;
   }
+}
+
+// One phasing run in the phaser's precision T, from and to double maps.
+template <typename T>
+Phased phase_with(phasing::Phaser<T>& phaser, std::span<const double> autocorrelation,
+                  const phasing::Schedule& schedule) {
+  const std::vector<T> a(autocorrelation.begin(), autocorrelation.end());
+  phaser.set_autocorrelation(a);
+  auto result = phaser.run(schedule);
+  return {std::vector<double>(result.density.begin(), result.density.end()),
+          result.fourier_error.empty() ? 0 : result.fourier_error.back()};
+}
+
+template <typename T>
+std::vector<double> autocorrelation_with(phasing::Phaser<T>& phaser, std::span<const double> density) {
+  const std::vector<T> d(density.begin(), density.end());
+  const auto a = phaser.autocorrelation_of(d);
+  return std::vector<double>(a.begin(), a.end());
 }
 
 class CpuBackend final : public Backend {
@@ -40,11 +72,17 @@ class CpuBackend final : public Backend {
         n_(settings.grid.n),
         references_(geometry::reference_orientations(static_cast<std::size_t>(settings.orientations.references))),
         options_(stage_options(settings, data, references_.size())),
-        merger_(options_.merging),
-        phaser_(static_cast<int>(n_), options_.threads, options_.planning) {
+        merger_(options_.merging) {
     // The data reach |s| = extent, the grid's frequency n/2 along an axis: beyond that
     // sphere merging only extrapolates, so phasing leaves it free.
-    phaser_.set_measured_radius(static_cast<double>(n_) / 2);
+    const int n = static_cast<int>(n_);
+    if (settings.phasing.precision == PhasingPrecision::float32) {
+      phaser_f_ = std::make_unique<phasing::Phaser<float>>(n, options_.threads, options_.planning);
+      phaser_f_->set_measured_radius(static_cast<double>(n_) / 2);
+    } else {
+      phaser_d_ = std::make_unique<phasing::Phaser<double>>(n, options_.threads, options_.planning);
+      phaser_d_->set_measured_radius(static_cast<double>(n_) / 2);
+    }
     // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
     // each rank slices its share into MPI windows and matches its images against all.
     if (!settings.orientations.oracle) make_search(settings);
@@ -79,12 +117,9 @@ class CpuBackend final : public Backend {
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
     Phased phased;
-    if (team_.lead()) {  // one rank phases, every rank gets its density
-      phaser_.set_autocorrelation(autocorrelation);
-      auto result = phaser_.run(schedule);
-      phased.density = std::move(result.density);
-      phased.fourier_error = result.fourier_error.empty() ? 0 : result.fourier_error.back();
-    }
+    if (team_.lead())  // one rank phases, every rank gets its density
+      phased = phaser_f_ ? phase_with(*phaser_f_, autocorrelation, schedule)
+                         : phase_with(*phaser_d_, autocorrelation, schedule);
     phased.fourier_error = team_.broadcast_value(phased.fourier_error);
     phased.density.resize(n3());
     team_.broadcast(phased.density);
@@ -93,7 +128,7 @@ class CpuBackend final : public Backend {
 
   std::vector<double> autocorrelation_of(std::span<const double> density) override {
     std::vector<double> out;
-    if (team_.lead()) out = phaser_.autocorrelation_of(density);
+    if (team_.lead()) out = phaser_f_ ? autocorrelation_with(*phaser_f_, density) : autocorrelation_with(*phaser_d_, density);
     out.resize(n3());
     team_.broadcast(out);
     return out;
@@ -146,11 +181,13 @@ class CpuBackend final : public Backend {
   std::vector<geometry::Quaternion> references_;
   StageOptions options_;
   merging::Merger<float> merger_;
-  phasing::Phaser<double> phaser_;
+  std::unique_ptr<phasing::Phaser<float>> phaser_f_;  // phasing.precision: one of the two
+  std::unique_ptr<phasing::Phaser<double>> phaser_d_;
   std::optional<matching::SliceSearch> local_;           // one process
   std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision
   std::vector<double> reference_sums_;  // several ranks: combined over them
+  std::array<std::vector<float>, 5> merge_buffers_;  // merge's chunk: x, y, z, values, weights
 };
 
 // This rank's images i with keep(i), in chunks that bound the point buffers, summed over
@@ -159,26 +196,36 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
                                     const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
   constexpr std::int64_t kChunk = 256;  // images per merging NUFFT
   const std::int64_t N = data_.n_images, P = data_.n_pixels;
-  std::vector<float> x, y, z, images, weights;
+  auto& [x, y, z, images, weights] = merge_buffers_;  // kept: fresh pages cost their clearing
+  const bool weighted = !scales.empty();
   merger_.reset();
   progress().begin("merging (images)", N);
+  std::vector<std::int64_t> members, offset;
   for (std::int64_t first = 0; first < N; first += kChunk) {
-    x.clear(), y.clear(), z.clear(), images.clear(), weights.clear();
+    members.clear(), offset.assign(1, 0);
     for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
-      const double a = scales.empty() ? 1.0 : scales[static_cast<std::size_t>(i)];
+      const double a = weighted ? scales[static_cast<std::size_t>(i)] : 1.0;
       if ((keep && !keep(i)) || !(a > 0)) continue;
-      slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data_.pixels, data_.extent, x, y, z);
-      images.resize(images.size() + static_cast<std::size_t>(P));
-      float* image = images.data() + images.size() - P;
-      image_set(data_).row(i, image);
-      if (!scales.empty()) {  // a_i I = b_i: values b / a, weights a (counts) or a^2 (fluence.hpp)
-        for (std::int64_t p = 0; p < P; ++p) image[p] = static_cast<float>(image[p] / a);
-        weights.resize(images.size(), static_cast<float>(data_.counts ? a : a * a));
-      }
-      drop_bad_pixels(P, bad_pixels_of(data_).of(i), {&x, &y, &z, &images});
-      if (!scales.empty()) weights.resize(images.size());
+      members.push_back(i);
+      offset.push_back(offset.back() + P - static_cast<std::int64_t>(bad_pixels_of(data_).of(i).size()));
     }
-    if (!images.empty()) merger_.accumulate(x, y, z, images, weights);
+    const auto total = static_cast<std::size_t>(offset.back());
+    for (auto* v : {&x, &y, &z, &images}) v->resize(total);
+    weights.resize(weighted ? total : 0);
+    // The images' points in parallel, in image order: the same arrays as one thread's.
+#pragma omp parallel num_threads(options_.threads > 0 ? options_.threads : omp_get_max_threads())
+    {
+      PointScratch work;
+#pragma omp for schedule(dynamic, 4)
+      for (std::size_t k = 0; k < members.size(); ++k) {
+        const std::int64_t i = members[k];
+        const auto o = static_cast<std::size_t>(offset[k]);
+        image_points(data_, i, orientations[static_cast<std::size_t>(i)], weighted ? scales[static_cast<std::size_t>(i)] : 1.0,
+                     weighted, work, {x.data() + o, y.data() + o, z.data() + o, images.data() + o,
+                                      weighted ? weights.data() + o : nullptr});
+      }
+    }
+    if (total > 0) merger_.accumulate(x, y, z, images, weights);
     progress().add(std::min(kChunk, N - first));
   }
   progress().end();

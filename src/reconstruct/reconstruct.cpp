@@ -137,6 +137,14 @@ void phase(Backend& backend, phasing::Schedule schedule, State& state, Generatio
   gen.phasing_s = since(t0);
 }
 
+// Step 4 runs where its density is used: when the next generation slices it (the search;
+// also after the last generation of a run stopped by generations.max in the search, which a
+// resume continues), and in oracle runs (evaluation). Refinement slices the merged
+// autocorrelation, and the run's final density is phased from the final one (finish.hpp):
+// phasing there would only be shown (the per-generation density.mrc and FSC; about 7 s per
+// generation at n = 81).
+bool phases(const Standing& next, Stage stage) { return stage == Stage::oracle || !next.refining; }
+
 // Evaluation only: the median orientation error against the file's truth (-1: none).
 double orientation_error(Backend& backend, const Data& data, const State& state) {
   if (data.truth.empty()) return -1;
@@ -179,10 +187,12 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
                                                name_of(kStageNames, gen.stage)));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     merge(backend, state, gen);
-    phase(backend, options.phasing, state, gen);
     gen.median_error_deg = orientation_error(backend, data, state);
-    gen.resolution_angstrom = resolution_against_reference(backend, data, st, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
+    if (phases(state.standing, gen.stage)) {
+      phase(backend, options.phasing, state, gen);
+      gen.resolution_angstrom = resolution_against_reference(backend, data, st, state);
+    }
     state.slicing_input = state.standing.refining ? state.autocorrelation : backend.autocorrelation_of(state.density);
     state.generations.push_back(gen);
     state.next_generation = gen.index + 1;

@@ -27,6 +27,11 @@ inline constexpr NameTable<FluenceChoice, 3> kFluenceChoiceNames{
     {{FluenceChoice::automatic, "auto"}, {FluenceChoice::on, "on"}, {FluenceChoice::off, "off"}}};
 
 // runtime.device: the back end (reconstruct/backend.hpp).
+// Precision of phasing's FFTs on the CPU (the GPU phases in double).
+enum class PhasingPrecision { float32, float64 };
+inline constexpr NameTable<PhasingPrecision, 2> kPhasingPrecisionNames{
+    {{PhasingPrecision::float32, "float"}, {PhasingPrecision::float64, "double"}}};
+
 enum class Device { cpu, cuda };
 inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Device::cuda, "cuda"}}};
 
@@ -65,15 +70,16 @@ struct Settings {
     std::int64_t local_max = 2;      // generations of local refinement after convergence
   } generations;
   struct Slicing {
-    double tolerance = 1e-5;         // NUFFT tolerance (float)
+    double tolerance = 0;            // NUFFT tolerance (float); 0: auto (backend.hpp)
     bool keep_points = true;         // keep the sorted rotated pixels between generations
   } slicing;
   struct Merging {
-    double tolerance = 1e-6;         // NUFFT tolerance
+    double tolerance = 0;            // NUFFT tolerance; 0: auto (backend.hpp)
     std::int64_t cg_iterations = 100;
     double cg_tolerance = 1e-6;      // relative residual
     double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
     merging::CgPrecision precision = merging::CgPrecision::float64;
+    merging::Preconditioner preconditioner = merging::Preconditioner::none;
     FluenceChoice fluence_scaling = FluenceChoice::automatic;  // per-image scales (fluence.hpp)
   } merging;
   struct Phasing {
@@ -83,6 +89,7 @@ struct Settings {
     double beta = 0.3;
     double shrinkwrap_fraction = 0.1;
     std::int64_t final_average = 8;  // phasing runs averaged into the final density
+    PhasingPrecision precision = PhasingPrecision::float32;  // of the CPU's phasing FFTs
   } phasing;
   struct Distribution {  // MPI ranks (src/distributed/plan.hpp); no effect on one rank
     distributed::Strategy strategy = distributed::Strategy::distributed;

@@ -46,10 +46,10 @@ struct Generation {
   double fit = -1;                // mean relative excess residual of the best matches (-1: none)
   double change = 0;              // relative change of the merged autocorrelation
   double reassigned = 1;          // fraction of images whose orientation changed
-  double fourier_error = 0;       // phasing's final Fourier error
+  double fourier_error = -1;      // phasing's final Fourier error (-1: not phased, reconstruct.cpp)
   int cg_iterations = 0;
   double median_error_deg = -1;   // against the true orientations (evaluation only), -1: none
-  double resolution_angstrom = -1;  // FSC 0.5 against Data::reference (evaluation only), -1: none
+  double resolution_angstrom = -1;  // FSC 0.5 against Data::reference (evaluation only), -1: none or not phased
 };
 
 // Where a run stands between generations.

@@ -212,6 +212,86 @@ void expect_direct_convolution(double tolerance) {
   }
 }
 
+// T. Chan's circulant of a (2n-1)^3 kernel, straight from the definition: c(k) = sum over
+// every lag m of w(m) K(m) cos(2 pi k.m / n), w(m) = prod_d (n - |m_d|) / n.
+double circulant_eigenvalue(int n, const std::vector<double>& kernel, int k1, int k2, int k3) {
+  const int nk = 2 * n - 1;
+  double sum = 0;
+  for (int m3 = -(n - 1); m3 <= n - 1; ++m3)
+    for (int m2 = -(n - 1); m2 <= n - 1; ++m2)
+      for (int m1 = -(n - 1); m1 <= n - 1; ++m1) {
+        const double w = (n - std::abs(m1)) * (n - std::abs(m2)) * (n - std::abs(m3)) / (double(n) * n * n);
+        const double phase = 2 * std::numbers::pi * (k1 * m1 + k2 * m2 + k3 * m3) / n;
+        sum += w * kernel[static_cast<std::size_t>((m1 + n - 1) + nk * ((m2 + n - 1) + nk * (m3 + n - 1)))] *
+               std::cos(phase);
+      }
+  return sum;
+}
+
+// The circulant product (C + lambda) z on the n^3 torus, by the direct sum over the folded
+// kernel: the independent reference for CirculantPreconditioner::apply.
+std::vector<double> circulant_product(int n, const std::vector<double>& kernel, double lambda,
+                                      const std::vector<double>& z) {
+  const int nk = 2 * n - 1;
+  std::vector<double> folded(static_cast<std::size_t>(n) * n * n, 0.0);
+  for (int m3 = -(n - 1); m3 <= n - 1; ++m3)
+    for (int m2 = -(n - 1); m2 <= n - 1; ++m2)
+      for (int m1 = -(n - 1); m1 <= n - 1; ++m1) {
+        const double w = (n - std::abs(m1)) * (n - std::abs(m2)) * (n - std::abs(m3)) / (double(n) * n * n);
+        const auto f = static_cast<std::size_t>((m1 + n) % n + n * ((m2 + n) % n + n * ((m3 + n) % n)));
+        folded[f] += w * kernel[static_cast<std::size_t>((m1 + n - 1) + nk * ((m2 + n - 1) + nk * (m3 + n - 1)))];
+      }
+  std::vector<double> out(z.size());
+  for (int a3 = 0; a3 < n; ++a3)
+    for (int a2 = 0; a2 < n; ++a2)
+      for (int a1 = 0; a1 < n; ++a1) {
+        double s = lambda * z[static_cast<std::size_t>(a1 + n * (a2 + n * a3))];
+        for (int b3 = 0; b3 < n; ++b3)
+          for (int b2 = 0; b2 < n; ++b2)
+            for (int b1 = 0; b1 < n; ++b1) {
+              const auto f = static_cast<std::size_t>((a1 - b1 + n) % n + n * ((a2 - b2 + n) % n + n * ((a3 - b3 + n) % n)));
+              s += folded[f] * z[static_cast<std::size_t>(b1 + n * (b2 + n * b3))];
+            }
+        out[static_cast<std::size_t>(a1 + n * (a2 + n * a3))] = s;
+      }
+  return out;
+}
+
+// The kernel of real points (a merging problem), K(m) = sum_j D_j cos(m . p_j), as Merger
+// accumulates it.
+std::vector<double> kernel_of(int n, const Points<double>& p) {
+  Merger<double> merger(small_options(n, 1e-12));
+  merger.accumulate(p.x, p.y, p.z, p.b, p.w);
+  return std::vector<double>(merger.kernel().begin(), merger.kernel().end());
+}
+
+template <typename S>
+void expect_circulant_inverse(double tolerance) {
+  const int n = 9;
+  const Points<double> p = random_points<double>(3000, 31);
+  const std::vector<double> kernel = kernel_of(n, p);
+  const double lambda = 1e-2 * kernel[kernel.size() / 2];
+  CirculantPreconditioner<S> c(n, 2, spire::Planning::estimate);
+  c.set_kernel(kernel, lambda);
+  // Eigenvalues against the definition, on the half spectrum (k1 < n/2 + 1).
+  const int nh = n / 2 + 1;
+  double worst = 0;
+  for (int k3 = 0; k3 < n; ++k3)
+    for (int k2 = 0; k2 < n; ++k2)
+      for (int k1 = 0; k1 < nh; ++k1) {
+        const double expected = circulant_eigenvalue(n, kernel, k1, k2, k3) + lambda;
+        const double got = c.eigenvalues()[static_cast<std::size_t>(k1 + nh * (k2 + n * k3))];
+        worst = std::max(worst, std::abs(got - expected) / kernel[kernel.size() / 2]);
+      }
+  EXPECT_LT(worst, 1e-12);
+  // apply inverts the circulant: (C + lambda) apply(r) = r.
+  const std::vector<double> r = random_real(static_cast<std::size_t>(n) * n * n, 32);
+  std::vector<S> rs(r.begin(), r.end()), zs(r.size());
+  c.apply(rs.data(), zs.data());
+  const std::vector<double> back = circulant_product(n, kernel, lambda, std::vector<double>(zs.begin(), zs.end()));
+  EXPECT_LT(rel_diff(back, r), tolerance);
+}
+
 }  // namespace
 
 TEST(MergingToeplitz, FftSizeIsSmoothAndLargeEnough) {
@@ -544,3 +624,46 @@ TEST(MergingErrors, BadInputIsRejected) {
   bad.rho = -1;
   EXPECT_THROW(Merger<double>{bad}, spire::Error);
 }
+
+// The circulant preconditioner's eigenvalues are the folded kernel's DFT (a direct sum), and
+// apply() inverts the circulant (a direct convolution), in double and float.
+TEST(MergingPreconditioner, InvertsTheFoldedKernelsCirculantDouble) { expect_circulant_inverse<double>(1e-10); }
+TEST(MergingPreconditioner, InvertsTheFoldedKernelsCirculantFloat) { expect_circulant_inverse<float>(1e-4); }
+
+// On a merging problem made of rotated detector caps (the sampling density falls as 1/|s|^2)
+// the preconditioned CG reaches the plain CG's solution in fewer iterations, in double and
+// float: measured 702 against 1000 (not converged) in double, 297 against 439 in float. Only
+// a third fewer: most of the ill-conditioning comes from the support and the unmeasured
+// corners (an x in the ball whose transform lives beyond the sphere), which no Fourier-
+// diagonal preconditioner reaches (docs/merging-phasing.md).
+template <typename S>
+void expect_fewer_iterations(CgPrecision precision, double tolerance, double agreement) {
+  const int n = 31;
+  Points<double> p = rotated_detector(32, 300, 41);
+  std::mt19937_64 rng(5);
+  std::normal_distribution<double> g;
+  for (std::size_t j = 0; j < p.size(); ++j) {
+    p.b.push_back(1 + 0.1 * g(rng));
+    p.w.push_back(1);
+  }
+  Options s = small_options(n, 1e-9);
+  s.support_radius = n / 2;
+  s.rho = 1e-3;
+  s.max_iterations = 2000;
+  s.tolerance = tolerance;
+  s.cg_precision = precision;
+  s.preconditioner = Preconditioner::none;
+  Merger<double> plain(s);
+  s.preconditioner = Preconditioner::circulant;
+  Merger<double> pre(s);
+  plain.accumulate(p.x, p.y, p.z, p.b, p.w);
+  pre.accumulate(p.x, p.y, p.z, p.b, p.w);
+  const Solution a = plain.solve(), b = pre.solve();
+  ::testing::Test::RecordProperty("iterations_plain", a.cg.iterations);
+  ::testing::Test::RecordProperty("iterations_circulant", b.cg.iterations);
+  EXPECT_TRUE(b.cg.converged);
+  EXPECT_LT(4 * b.cg.iterations, 3 * a.cg.iterations) << "plain " << a.cg.iterations << ", circulant " << b.cg.iterations;
+  EXPECT_LT(rel_diff(b.x, a.x), agreement);
+}
+TEST(MergingPreconditioner, CutsTheIterationsDouble) { expect_fewer_iterations<double>(CgPrecision::float64, 1e-9, 1e-6); }
+TEST(MergingPreconditioner, CutsTheIterationsFloat) { expect_fewer_iterations<float>(CgPrecision::float32, 1e-5, 5e-3); }

@@ -47,14 +47,24 @@ Small small_dataset(std::int64_t n_images, int n) {
 
 }  // namespace
 
-TEST(Loop, LocalToleranceAutoFollowsTheNoise) {
-  reconstruct::Settings st;
-  st.slicing.tolerance = 1e-5;
-  EXPECT_EQ(reconstruct::local_tolerance(st, true), 1e-3);   // photon counts
-  EXPECT_EQ(reconstruct::local_tolerance(st, false), 1e-5);  // noise-free: slicing's
-  st.orientations.local_tolerance = 1e-4;
-  EXPECT_EQ(reconstruct::local_tolerance(st, true), 1e-4);   // set: as set
-  EXPECT_EQ(reconstruct::local_tolerance(st, false), 1e-4);
+TEST(Loop, TolerancesAutoFollowTheNoise) {
+  reconstruct::Settings st;  // every tolerance 0: auto
+  const auto counts = reconstruct::tolerances(st, true), intensities = reconstruct::tolerances(st, false);
+  EXPECT_EQ(counts.slicing, 1e-3);
+  EXPECT_EQ(counts.local, 1e-2);
+  EXPECT_EQ(counts.merging, 1e-4);
+  EXPECT_EQ(intensities.slicing, 1e-5);
+  EXPECT_EQ(intensities.local, 1e-5);  // noise-free: slicing's
+  EXPECT_EQ(intensities.merging, 1e-6);
+  st.slicing.tolerance = 1e-4;
+  EXPECT_EQ(reconstruct::tolerances(st, false).local, 1e-4);  // slicing's, as set
+  st.orientations.local_tolerance = 3e-4;
+  st.merging.tolerance = 1e-7;
+  for (bool c : {true, false}) {  // set: as set
+    EXPECT_EQ(reconstruct::tolerances(st, c).slicing, 1e-4);
+    EXPECT_EQ(reconstruct::tolerances(st, c).local, 3e-4);
+    EXPECT_EQ(reconstruct::tolerances(st, c).merging, 1e-7);
+  }
 }
 
 TEST(Loop, OracleModeReproducesTheModel) {
@@ -407,4 +417,32 @@ TEST(Loop, SparseAndDenseImagesGiveTheSameRun) {
   for (std::size_t i = 0; i < a.autocorrelation.size(); ++i)
     num += std::pow(a.autocorrelation[i] - b.autocorrelation[i], 2), den += std::pow(a.autocorrelation[i], 2);
   EXPECT_LT(std::sqrt(num / den), 1e-3);
+}
+
+// Step 4 runs where its density is used: in the start and search generations whose next
+// generation slices it; refinement and the local stage slice the merged autocorrelation, so
+// they do not phase (Fourier error -1, no phasing time, no per-generation FSC); the last
+// search generation, followed by refinement, does not phase either. Oracle runs phase every
+// generation (evaluation).
+TEST(Loop, PhasesOnlyWhereTheDensityIsUsed) {
+  const auto s = small_dataset(200, 15);
+  auto st = reconstruct::load_settings("", {"grid.n=15", "generations.max=7", "orientations.references=300",
+                                            "runtime.fft_planning=estimate", "phasing.loops=2",
+                                            "generations.search_max=2", "generations.local_max=1"});
+  const auto run = reconstruct::run(s.data, st);
+  int phased = 0, refining = 0;
+  for (std::size_t g = 0; g < run.generations.size(); ++g) {
+    const auto& a = run.generations[g];
+    const bool next_searches = g + 1 < run.generations.size() && run.generations[g + 1].stage == reconstruct::Stage::search;
+    ASSERT_TRUE(g + 1 < run.generations.size() || run.standing.refining);  // not stopped in the search
+    EXPECT_EQ(a.fourier_error >= 0, next_searches) << "generation " << g;
+    EXPECT_EQ(a.phasing_s > 0, next_searches) << "generation " << g;
+    phased += a.fourier_error >= 0;
+    refining += a.stage == reconstruct::Stage::refine || a.stage == reconstruct::Stage::local;
+  }
+  EXPECT_EQ(phased, 2);  // the start and the first search generation
+  EXPECT_GE(refining, 2);
+  st.orientations.oracle = true;
+  st.generations.max = 2;
+  for (const auto& g : reconstruct::run(s.data, st).generations) EXPECT_GE(g.fourier_error, 0);
 }
