@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "core/error.hpp"
@@ -16,34 +17,68 @@
 namespace spire::reconstruct {
 namespace {
 
-// One image's merging points at its orientation: pixel positions (x, y, z), values b / a and
-// (with scales) weights a for counts or a^2 (fluence.hpp), its bad pixels (ascending) left
-// out; written from `out` on. `work`: one thread's scratch, reused image after image.
+// The merging points of a group of images at one orientation: pixel positions (x, y, z),
+// values and weights (`out`, from its start). Image i's pixel has the value b / a_i and the
+// weight D = a_i for counts or a_i^2 (fluence.hpp; 1 and 1 without scales), 0 where bad.
+// One image: its pixels less its bad ones, as they are. Several (they share every point):
+// one point per pixel with the weight sum(D) and the value sum(D b / a) / sum(D), whose
+// strength D (1 + i b) summed is what merging.hpp adds up, so the group merges as its
+// images would, at the cost of one. Returns the points written. `work`: one thread's
+// scratch, reused group after group.
 struct PointScratch {
   std::vector<float> x, y, z, row;
+  std::vector<double> weight, value;
 };
-void image_points(const Data& data, std::int64_t i, const geometry::Quaternion& q, double a, bool weighted,
-                  PointScratch& work, std::array<float*, 5> out) {
+std::int64_t group_points(const Data& data, std::span<const std::int64_t> members, const geometry::Quaternion& q,
+                          std::span<const double> scales, bool with_weights, PointScratch& work,
+                          std::array<float*, 5> out) {
   const std::int64_t P = data.n_pixels;
-  auto& [x, y, z, row] = work;
-  x.clear(), y.clear(), z.clear();
-  row.resize(static_cast<std::size_t>(P));
-  slicing::rotated_points<float>(q, data.pixels, data.extent, x, y, z);
-  image_set(data).row(i, row.data());
-  const auto bad = bad_pixels_of(data).of(i);
-  const auto weight = static_cast<float>(data.counts ? a : a * a);
-  std::size_t next = 0, k = 0;
-  for (std::int64_t p = 0; p < P; ++p) {
-    if (next < bad.size() && bad[next] == p) {
-      ++next;
-      continue;
+  const auto u = [](std::int64_t p) { return static_cast<std::size_t>(p); };
+  work.x.clear(), work.y.clear(), work.z.clear();
+  work.row.resize(u(P));
+  slicing::rotated_points<float>(q, data.pixels, data.extent, work.x, work.y, work.z);
+  const auto scale = [&](std::int64_t i) { return scales.empty() ? 1.0 : scales[u(i)]; };
+  if (members.size() == 1) {
+    const std::int64_t i = members[0];
+    const double a = scale(i);
+    image_set(data).row(i, work.row.data());
+    const auto bad = bad_pixels_of(data).of(i);
+    const auto weight = static_cast<float>(scales.empty() ? 1.0 : data.counts ? a : a * a);
+    std::size_t next = 0, k = 0;
+    for (std::int64_t p = 0; p < P; ++p) {
+      if (next < bad.size() && bad[next] == p) {
+        ++next;
+        continue;
+      }
+      out[0][k] = work.x[u(p)], out[1][k] = work.y[u(p)], out[2][k] = work.z[u(p)];
+      out[3][k] = scales.empty() ? work.row[u(p)] : static_cast<float>(work.row[u(p)] / a);
+      if (with_weights) out[4][k] = weight;
+      ++k;
     }
-    const auto u = static_cast<std::size_t>(p);
-    out[0][k] = x[u], out[1][k] = y[u], out[2][k] = z[u];
-    out[3][k] = weighted ? static_cast<float>(row[u] / a) : row[u];
-    if (weighted) out[4][k] = weight;
-    ++k;
+    return static_cast<std::int64_t>(k);
   }
+  work.weight.assign(u(P), 0.0), work.value.assign(u(P), 0.0);
+  for (const std::int64_t i : members) {
+    const double a = scale(i), d = scales.empty() ? 1.0 : data.counts ? a : a * a;
+    image_set(data).row(i, work.row.data());
+    const auto bad = bad_pixels_of(data).of(i);
+    std::size_t next = 0;
+    for (std::int64_t p = 0; p < P; ++p) {
+      if (next < bad.size() && bad[next] == p) {
+        ++next;
+        continue;
+      }
+      work.weight[u(p)] += d;
+      work.value[u(p)] += d * (static_cast<double>(work.row[u(p)]) / a);
+    }
+  }
+  for (std::int64_t p = 0; p < P; ++p) {  // a pixel bad in every image: weight 0, no effect
+    const double w = work.weight[u(p)];
+    out[0][p] = work.x[u(p)], out[1][p] = work.y[u(p)], out[2][p] = work.z[u(p)];
+    out[3][p] = w > 0 ? static_cast<float>(work.value[u(p)] / w) : 0.0f;
+    out[4][p] = static_cast<float>(w);
+  }
+  return P;
 }
 
 // One phasing run in the phaser's precision T, from and to double maps.
@@ -194,39 +229,51 @@ class CpuBackend final : public Backend {
 // every rank's; one rank solves from x0, every rank gets the result.
 merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                                     const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
-  constexpr std::int64_t kChunk = 256;  // images per merging NUFFT
+  constexpr std::int64_t kChunk = 256;  // orientations per merging NUFFT
   const std::int64_t N = data_.n_images, P = data_.n_pixels;
   auto& [x, y, z, images, weights] = merge_buffers_;  // kept: fresh pages cost their clearing
-  const bool weighted = !scales.empty();
+  // Images at the same orientation (the grid stages' references) merge as one (group_points).
+  std::vector<std::vector<std::int64_t>> groups;
+  {
+    std::map<std::array<double, 4>, std::size_t> group_of;
+    for (std::int64_t i = 0; i < N; ++i) {
+      const auto& q = orientations[static_cast<std::size_t>(i)];
+      if ((keep && !keep(i)) || !(scales.empty() || scales[static_cast<std::size_t>(i)] > 0)) continue;
+      const auto [it, fresh] = group_of.try_emplace({q.w, q.x, q.y, q.z}, groups.size());
+      if (fresh) groups.emplace_back();
+      groups[it->second].push_back(i);
+    }
+  }
   merger_.reset();
-  progress().begin("merging (images)", N);
-  std::vector<std::int64_t> members, offset;
-  for (std::int64_t first = 0; first < N; first += kChunk) {
-    members.clear(), offset.assign(1, 0);
-    for (std::int64_t i = first; i < std::min(first + kChunk, N); ++i) {
-      const double a = weighted ? scales[static_cast<std::size_t>(i)] : 1.0;
-      if ((keep && !keep(i)) || !(a > 0)) continue;
-      members.push_back(i);
-      offset.push_back(offset.back() + P - static_cast<std::int64_t>(bad_pixels_of(data_).of(i).size()));
+  progress().begin("merging (orientations)", static_cast<std::int64_t>(groups.size()));
+  std::vector<std::int64_t> offset;
+  for (std::size_t first = 0; first < groups.size(); first += kChunk) {
+    const std::size_t last = std::min(groups.size(), first + kChunk);
+    bool with_weights = !scales.empty();
+    offset.assign(1, 0);
+    for (std::size_t g = first; g < last; ++g) {
+      const auto& members = groups[g];
+      with_weights = with_weights || members.size() > 1;
+      offset.push_back(offset.back() + P - (members.size() > 1 ? 0 : static_cast<std::int64_t>(bad_pixels_of(data_).of(members[0]).size())));
     }
     const auto total = static_cast<std::size_t>(offset.back());
     for (auto* v : {&x, &y, &z, &images}) v->resize(total);
-    weights.resize(weighted ? total : 0);
-    // The images' points in parallel, in image order: the same arrays as one thread's.
+    weights.resize(with_weights ? total : 0);
+    // In parallel, in order: the same arrays as one thread's.
 #pragma omp parallel num_threads(options_.threads > 0 ? options_.threads : omp_get_max_threads())
     {
       PointScratch work;
 #pragma omp for schedule(dynamic, 4)
-      for (std::size_t k = 0; k < members.size(); ++k) {
-        const std::int64_t i = members[k];
-        const auto o = static_cast<std::size_t>(offset[k]);
-        image_points(data_, i, orientations[static_cast<std::size_t>(i)], weighted ? scales[static_cast<std::size_t>(i)] : 1.0,
-                     weighted, work, {x.data() + o, y.data() + o, z.data() + o, images.data() + o,
-                                      weighted ? weights.data() + o : nullptr});
+      for (std::size_t g = first; g < last; ++g) {
+        const auto o = static_cast<std::size_t>(offset[g - first]);
+        const auto& members = groups[g];
+        group_points(data_, members, orientations[static_cast<std::size_t>(members[0])], scales, with_weights, work,
+                     {x.data() + o, y.data() + o, z.data() + o, images.data() + o,
+                      with_weights ? weights.data() + o : nullptr});
       }
     }
     if (total > 0) merger_.accumulate(x, y, z, images, weights);
-    progress().add(std::min(kChunk, N - first));
+    progress().add(static_cast<std::int64_t>(last - first));
   }
   progress().end();
   team_.sum(merger_.kernel());

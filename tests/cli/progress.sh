@@ -26,7 +26,7 @@ check "[ \$(grep -n 'gen  *stage' '$log' | cut -d: -f1) -lt \$(grep -n '^ *0  *s
 check "grep -qE '^ +1 +search .* Å +[0-9]+ s +[0-9]' '$log'" "a row per generation with its FSC, elapsed and time left"
 check "has 'generation 1 of at most 2 (search), slicing and matching (reference batches): ' '$log'" \
   "progress inside slicing and matching"
-check "has 'merging (images): ' '$log'" "progress inside merging"
+check "has 'merging (orientations): ' '$log'" "progress inside merging"
 check "has 'final density, phasing runs to average: 2 of 2 (100%)' '$log'" "progress of the final phasing"
 check "has 'half map 2 of 2, phasing runs to average: ' '$log'" "progress of the half maps"
 check "has '2 generations, ' '$log' && has 'stopped at generations.max = 2 before the stopping rules were met' '$log'" \

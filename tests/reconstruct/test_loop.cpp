@@ -16,6 +16,7 @@
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/align.hpp"
 #include "simulate/simulate.hpp"
+#include "slicing/slicing.hpp"
 
 using namespace spire;
 
@@ -445,4 +446,53 @@ TEST(Loop, PhasesOnlyWhereTheDensityIsUsed) {
   st.orientations.oracle = true;
   st.generations.max = 2;
   for (const auto& g : reconstruct::run(s.data, st).generations) EXPECT_GE(g.fourier_error, 0);
+}
+
+// Images at one orientation (the grid stages' matches) are merged as one set of points with
+// the summed weights (cpu_backend.cpp): the result is that of a Merger fed every image on
+// its own, in float and to float rounding, with and without fluence scales, with bad pixels.
+TEST(Merge, ImagesAtOneOrientationMergeAsEachOnItsOwn) {
+  const int n = 15;
+  auto s = small_dataset(240, n);
+  std::vector<std::int32_t> gone;
+  for (std::int32_t p = 0; p < static_cast<std::int32_t>(s.data.n_pixels); p += 37) gone.push_back(p);
+  const auto data = without_pixels(s.data, gone, true);  // bad (NaN-like, held as 0) in every image
+  // A strong regularisation keeps the solve well conditioned: the float rounding of the
+  // summed values (1e-7) is not amplified past 1e-5 (at 1e-3 it reaches 3e-4).
+  const auto st = reconstruct::load_settings("", {"grid.n=15", "orientations.oracle=true", "runtime.fft_planning=estimate",
+                                                  "merging.regularisation=0.1"});
+  const distributed::Team team;
+  // 60 orientations, 4 images at each, one image alone at its own.
+  std::vector<geometry::Quaternion> orientations(static_cast<std::size_t>(data.n_images));
+  const auto some = geometry::random_orientations(61, 3);
+  for (std::size_t i = 0; i < orientations.size(); ++i) orientations[i] = some[i % 60];
+  orientations[7] = some[60];
+  std::mt19937_64 rng(11);
+  std::vector<double> scales(orientations.size());
+  for (auto& a : scales) a = std::uniform_real_distribution<double>(0.5, 1.5)(rng);
+  for (const bool scaled : {false, true}) {
+    const std::span<const double> a = scaled ? std::span<const double>(scales) : std::span<const double>();
+    const auto grouped = reconstruct::make_backend(data, st, team)->merge(orientations, {}, {}, a).x;
+    // The reference: every image's own points into one Merger.
+    merging::Merger<float> merger(reconstruct::stage_options(st, data, 1).merging);
+    const auto P = data.n_pixels;
+    std::vector<float> row(static_cast<std::size_t>(P));
+    for (std::int64_t i = 0; i < data.n_images; ++i) {
+      std::vector<float> x, y, z, values, weights;
+      slicing::rotated_points<float>(orientations[static_cast<std::size_t>(i)], data.pixels, data.extent, x, y, z);
+      reconstruct::image_set(data).row(i, row.data());
+      const double ai = scaled ? scales[static_cast<std::size_t>(i)] : 1.0;
+      const auto bad = reconstruct::bad_pixels_of(data).of(i);
+      for (std::int64_t p = 0; p < P; ++p) {
+        const bool is_bad = std::find(bad.begin(), bad.end(), static_cast<std::int32_t>(p)) != bad.end();
+        values.push_back(static_cast<float>(row[static_cast<std::size_t>(p)] / ai));
+        weights.push_back(is_bad ? 0.0f : static_cast<float>(data.counts ? ai : ai * ai));
+      }
+      merger.accumulate(x, y, z, values, weights);
+    }
+    const auto each = merger.solve().x;
+    double num = 0, den = 0;
+    for (std::size_t v = 0; v < each.size(); ++v) num += std::pow(grouped[v] - each[v], 2), den += each[v] * each[v];
+    EXPECT_LT(std::sqrt(num / den), 1e-5) << (scaled ? "with scales" : "without");
+  }
 }
