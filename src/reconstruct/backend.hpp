@@ -27,7 +27,9 @@
 //    from x0 (empty: zeros) regularised toward x0. With `scales` (this rank's, one per
 //    image; empty: all 1) image i is a_i times the model (fluence.hpp): values b / a_i,
 //    weights a_i for photon counts and a_i^2 otherwise; a_i = 0 leaves the image out.
-//    Bad pixels (Data) are left out.
+//    Bad pixels (Data) are left out. Images at the same orientation (bit for bit: the grid
+//    stages' matches) may be merged as one set of points with their weights summed (the
+//    CPU's does: the same sums up to float rounding, fewer points to spread).
 //  - phase: one phasing run with the schedule (its seed); the final Fourier error.
 //  - autocorrelation_of(density): its circular autocorrelation.
 //  - sum: per-rank partial sums summed over ranks, in place; gather: every rank's
