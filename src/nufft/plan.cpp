@@ -187,6 +187,68 @@ void Plan<T>::set_points(std::int64_t n, const T* x, const T* y, const T* z) {
   s_->current = sort_points(n, x, y, z, std::move(s_->current));
 }
 
+namespace {
+
+// Inside each bin (points start[b] .. start[b+1] of the arrays, already binned), points in
+// the order of their kernel's first grid point (x fastest), by a counting sort: consecutive
+// points then touch the same or neighbouring grid rows, and runs with the same first point
+// share each row's load and store in the spreader.
+template <typename T>
+void order_by_kernel_start(const Bins& bins, int w, int threads, const std::vector<std::int64_t>& start, T* xs_all,
+                           T* ys_all, T* zs_all, std::int64_t* perm_all) {
+  const int nb = bins.count[0] * bins.count[1] * bins.count[2];
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<std::int32_t> key;
+    std::vector<std::int64_t> count, perm;
+    std::vector<T> xs, ys, zs;
+#pragma omp for schedule(dynamic, 4)
+    for (int b = 0; b < nb; ++b) {
+      const std::int64_t lo = start[b], m = start[b + 1] - lo;
+      if (m < 2) continue;
+      const int bx = b % bins.count[0], by = (b / bins.count[0]) % bins.count[1],
+                bz = b / (bins.count[0] * bins.count[1]);
+      std::int64_t first[3], extent[3];
+      const int bb[3] = {bx, by, bz};
+      for (int d = 0; d < 3; ++d) {
+        first[d] = static_cast<std::int64_t>(std::ceil(static_cast<double>(bins.edge[d][bb[d]]) - w / 2.0));
+        extent[d] = bins.edge[d][bb[d] + 1] - bins.edge[d][bb[d]] + 2;
+      }
+      const T* c[3] = {xs_all + lo, ys_all + lo, zs_all + lo};
+      key.resize(static_cast<std::size_t>(m));
+      for (std::int64_t j = 0; j < m; ++j) {
+        std::int64_t k = 0;
+        for (int d = 2; d >= 0; --d) {
+          const auto i0 = static_cast<std::int64_t>(std::ceil(c[d][j] - T(w) / 2)) - first[d];
+          k = k * extent[d] + std::clamp<std::int64_t>(i0, 0, extent[d] - 1);
+        }
+        key[j] = static_cast<std::int32_t>(k);
+      }
+      count.assign(static_cast<std::size_t>(extent[0] * extent[1] * extent[2] + 1), 0);
+      for (std::int64_t j = 0; j < m; ++j) ++count[key[j] + 1];
+      for (std::size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
+      xs.assign(c[0], c[0] + m);
+      ys.assign(c[1], c[1] + m);
+      zs.assign(c[2], c[2] + m);
+      perm.assign(perm_all + lo, perm_all + lo + m);
+      T* const out_x = xs_all + lo;
+      T* const out_y = ys_all + lo;
+      T* const out_z = zs_all + lo;
+      std::int64_t* const out_perm = perm_all + lo;
+      std::int64_t* const next = count.data();
+      for (std::int64_t j = 0; j < m; ++j) {
+        const std::int64_t p = next[key[j]]++;
+        out_x[p] = xs[j];
+        out_y[p] = ys[j];
+        out_z[p] = zs[j];
+        out_perm[p] = perm[j];
+      }
+    }
+  }
+}
+
+}  // namespace
+
 template <typename T>
 Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* z, Points<T> reuse) const {
   const State& s = *s_;
@@ -292,62 +354,8 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
       zs[p] = folded[2];
     }
   }
-  // Inside each bin, points in the order of their kernel's first grid point (x fastest), by
-  // a counting sort: consecutive points then touch the same or neighbouring grid rows, and
-  // runs with the same first point share each row's load and store in the spreader.
-  auto order_by_kernel_start = [&] {
-    const Bins& bins = s.bins;
-    const int w = s.kernel.width;
-#pragma omp parallel num_threads(threads)
-    {
-      std::vector<std::int32_t> key;
-      std::vector<std::int64_t> count, perm;
-      std::vector<T> xs, ys, zs;
-#pragma omp for schedule(dynamic, 4)
-      for (int b = 0; b < nb; ++b) {
-        const std::int64_t lo = pts->start[b], m = pts->start[b + 1] - lo;
-        if (m < 2) continue;
-        const int bx = b % bins.count[0], by = (b / bins.count[0]) % bins.count[1],
-                  bz = b / (bins.count[0] * bins.count[1]);
-        std::int64_t first[3], extent[3];
-        const int bb[3] = {bx, by, bz};
-        for (int d = 0; d < 3; ++d) {
-          first[d] = static_cast<std::int64_t>(std::ceil(static_cast<double>(bins.edge[d][bb[d]]) - w / 2.0));
-          extent[d] = bins.edge[d][bb[d] + 1] - bins.edge[d][bb[d]] + 2;
-        }
-        const T* c[3] = {pts->xs.get() + lo, pts->ys.get() + lo, pts->zs.get() + lo};
-        key.resize(static_cast<std::size_t>(m));
-        for (std::int64_t j = 0; j < m; ++j) {
-          std::int64_t k = 0;
-          for (int d = 2; d >= 0; --d) {
-            const auto i0 = static_cast<std::int64_t>(std::ceil(c[d][j] - T(w) / 2)) - first[d];
-            k = k * extent[d] + std::clamp<std::int64_t>(i0, 0, extent[d] - 1);
-          }
-          key[j] = static_cast<std::int32_t>(k);
-        }
-        count.assign(static_cast<std::size_t>(extent[0] * extent[1] * extent[2] + 1), 0);
-        for (std::int64_t j = 0; j < m; ++j) ++count[key[j] + 1];
-        for (std::size_t k = 1; k < count.size(); ++k) count[k] += count[k - 1];
-        xs.assign(c[0], c[0] + m);
-        ys.assign(c[1], c[1] + m);
-        zs.assign(c[2], c[2] + m);
-        perm.assign(pts->perm.get() + lo, pts->perm.get() + lo + m);
-        T* const out_x = pts->xs.get() + lo;
-        T* const out_y = pts->ys.get() + lo;
-        T* const out_z = pts->zs.get() + lo;
-        std::int64_t* const out_perm = pts->perm.get() + lo;
-        std::int64_t* const next = count.data();
-        for (std::int64_t j = 0; j < m; ++j) {
-          const std::int64_t p = next[key[j]]++;
-          out_x[p] = xs[j];
-          out_y[p] = ys[j];
-          out_z[p] = zs[j];
-          out_perm[p] = perm[j];
-        }
-      }
-    }
-};
-  order_by_kernel_start();
+  order_by_kernel_start(s.bins, s.kernel.width, threads, pts->start, pts->xs.get(), pts->ys.get(), pts->zs.get(),
+                        pts->perm.get());
   Points<T> out;
   out.d_ = std::move(pts);
   return out;

@@ -16,7 +16,7 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
 
 "$spire" simulate --n-images 200 --detector-pixels 40 --detector-width 0.08 --detector-distance 0.15 --photons 1e14 --beam-radius 0.1e-6 --noise poisson \
   --volume-size 21 --out "$dir/one.h5" > /dev/null
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import h5py, numpy as np, shutil, sys
 d = sys.argv[1]
 shutil.copy(f"{d}/one.h5", f"{d}/masked.h5")
@@ -86,13 +86,10 @@ run="grid.n=21 orientations.oracle=true generations.max=2 generations.stop_chang
 for f in masked.h5 one.cxi; do
   "$spire" reconstruct "$dir/$f" $run --reference "$dir/one_model.mrc" --quiet --out "$dir/r_${f%.*}"
 done
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import sys, numpy as np
 d = sys.argv[1]
-def read(path):
-    raw = open(path, "rb").read()
-    n = np.frombuffer(raw[0:12], "<i4")
-    return np.frombuffer(raw[1024:1024 + 4 * int(np.prod(n))], "<f4").astype(float)
+from maps import values as read  # tests/cli/maps.py, on PYTHONPATH
 for name in ("intensity.mrc", "density.mrc"):
     a, b = read(f"{d}/r_masked/{name}"), read(f"{d}/r_one/{name}")
     c = np.corrcoef(a, b)[0, 1]
@@ -103,7 +100,7 @@ for name in ("intensity.mrc", "density.mrc"):
 EOF
 
 # Errors name the file and the missing or wrong dataset.
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import h5py, numpy as np, shutil, sys
 d = sys.argv[1]
 det = "entry_1/instrument_1/detector_1"

@@ -17,7 +17,7 @@ energy=$(python3 -c "import h5py; print(repr(float(h5py.File('$dir/d.h5', 'r').a
 
 # Dragonfly's writers, replayed: EMCWriter (binary and HDF5) and Detector.write (text, HDF5),
 # with a Dragonfly mask of 1s in one corner and 2s in a block; and a spire mask file.
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import h5py, numpy as np, sys
 d = sys.argv[1]
 with h5py.File(f"{d}/d.h5", "r") as f:
@@ -108,7 +108,7 @@ same_as_simulated "$dir/from_py_h5.h5" dragonfly
 # SpiniFEL -> Dragonfly (with a mask file) -> SpiniFEL; the .emc parsed here as Dragonfly does.
 "$spire" convert "$dir/d.h5" "$dir/d.emc" --mask "$dir/mask.h5" --block 33 --quiet
 check "[ -s '$dir/d.det.h5' ]" "convert wrote the detector file next to the photons (d.det.h5)"
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import h5py, numpy as np, sys
 d = sys.argv[1]
 raw = np.fromfile(f"{d}/d.emc", dtype="i4")
@@ -173,13 +173,10 @@ run="grid.n=21 generations.max=2 generations.stop_change=0 runtime.fft_planning=
 "$spire" reconstruct "$dir/d.h5" $run data.mask="$dir/mask.h5" --quiet --out "$dir/r_h5" 2> /dev/null
 "$spire" reconstruct "$dir/d.emc" $run data.detector="$dir/d.det.h5" data.photon_energy="$energy" \
   --quiet --out "$dir/r_emc" 2> /dev/null
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import numpy as np, sys
 d = sys.argv[1]
-def read(path):
-    raw = open(path, "rb").read()
-    n = np.frombuffer(raw[0:12], "<i4")
-    return np.frombuffer(raw[1024:1024 + 4 * int(np.prod(n))], "<f4").astype(float)
+from maps import values as read  # tests/cli/maps.py, on PYTHONPATH
 for name in ("intensity.mrc", "density.mrc"):
     a, b = read(f"{d}/r_h5/{name}"), read(f"{d}/r_emc/{name}")
     rel, corr = np.abs(a - b).max() / np.abs(a).max(), np.corrcoef(a, b)[0, 1]

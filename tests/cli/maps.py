@@ -18,6 +18,11 @@ def read(path):
     return data, origin, cell[0] / nx, labels
 
 
+def values(path):
+    """The map's values as one float array, in the file's order (x fastest)."""
+    return read(path)[0].ravel()
+
+
 def edge_mean(d):
     mask = np.zeros(d.shape, bool)
     mask[0, :, :] = mask[-1, :, :] = mask[:, 0, :] = mask[:, -1, :] = mask[:, :, 0] = mask[:, :, -1] = True

@@ -14,7 +14,7 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
 
 "$spire" simulate --n-images 200 --detector-pixels 40 --photons 1e14 --beam-radius 0.1e-6 --noise none \
   --volume-size 21 --out "$dir/one.h5" > /dev/null
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import h5py, numpy as np, sys
 d = sys.argv[1]
 with h5py.File(f"{d}/one.h5", "r") as src, h5py.File(f"{d}/quad.h5", "w") as f:
@@ -66,13 +66,10 @@ run="grid.n=21 orientations.oracle=true generations.max=2 generations.stop_chang
 for f in one quad; do
   "$spire" reconstruct "$dir/$f.h5" $run --reference "$dir/one_model.mrc" --quiet --out "$dir/r_$f"
 done
-python3 - "$dir" <<'EOF'
+PYTHONPATH="$(dirname "$0")" python3 - "$dir" <<'EOF'
 import json, sys, numpy as np
 d = sys.argv[1]
-def read(path):
-    raw = open(path, "rb").read()
-    n = np.frombuffer(raw[0:12], "<i4")
-    return np.frombuffer(raw[1024:1024 + 4 * int(np.prod(n))], "<f4").astype(float)
+from maps import values as read  # tests/cli/maps.py, on PYTHONPATH
 for name, tol in (("intensity.mrc", 1e-4), ("density.mrc", 1e-3)):
     a, b = read(f"{d}/r_one/{name}"), read(f"{d}/r_quad/{name}")
     rel = np.abs(a - b).max() / np.abs(a).max()
