@@ -8,6 +8,10 @@
 //    arrays are centred the same way (k = -n/2..n/2, zero at index n/2), as the NUFFT's
 //    modes. FFT: F(k) = sum_r rho(r) exp(-2 pi i k.r / n), r and k counted from c.
 //  - intensity = Re FFT(autocorrelation), clamped at 0; amplitudes a = sqrt(intensity).
+//    set_intensity takes a full (centred) intensity but keeps only what a real density's
+//    |FFT|^2 can be, an even function: a(k) = sqrt(max((I(k) + I(-k)) / 2, 0)), so an
+//    intensity that is not exactly centrosymmetric counts by the mean of I(k) and I(-k),
+//    taken before the root (a centrosymmetric one is kept as it is).
 //  - Measured region: set_measured_radius(r) limits the Fourier constraint to |k| <= r
 //    (frequency index units). Outside it the data say nothing (the detector's corners reach
 //    only |s| = s_ext, the grid's corners sqrt(3) times further), so the projection leaves
@@ -31,6 +35,11 @@
 //    the centre, rho(-r)). recentre() fixes the translation; the hand stays free.
 //  - autocorrelation_of(rho)(r) = sum_x rho(x) rho(x + r), circular (indices mod n), the
 //    next generation's autocorrelation; its FFT is |FFT rho|^2.
+//  - The FFTs are real-to-complex (FFTW's r2c forward, c2r backward): a real density's
+//    transform is Hermitian, so only the half spectrum kx = 0..n/2 is kept (n x n x (n/2+1);
+//    n odd, no Nyquist plane). The kx = 0 plane counts once and kx = 1..n/2 twice (for
+//    themselves and their conjugates) in every sum over the full spectrum (Fourier error,
+//    sum a^2); results equal the full complex transforms' to round-off.
 //  - Phaser owns its FFT plans and buffers: make one per run and reuse it every generation.
 #include <array>
 #include <cstdint>
@@ -81,7 +90,7 @@ class Phaser {
   std::int64_t size() const { return size_; }
 
   // The Fourier constraint, from the autocorrelation (real space) or the intensity (Fourier
-  // space, centred); both n^3.
+  // space, centred, symmetrised as above); both n^3.
   void set_autocorrelation(std::span<const T> autocorrelation);
   void set_intensity(std::span<const T> intensity);
   // Constrain only |k| <= radius (voxels of frequency); call before set_*. Infinity: all.
@@ -109,19 +118,24 @@ class Phaser {
 
  private:
   void require_constraint() const;
-  // Fourier projection of rho_ into work_ (real part = rho'); returns the Fourier error.
+  // Fourier projection of rho_ into real_ (= rho'); returns the Fourier error.
   double project_fourier();
-  // work_ <- periodic Gaussian blur (sigma voxels) of work_, in place.
+  // spectrum_ <- its periodic Gaussian blur (sigma voxels), 1/n^3 of the c2r folded in.
   void blur_work(double sigma);
-  // Marks the unmeasured Fourier voxels (amplitude -1) and returns sum a^2 over the rest.
+  // real_ <- c2r of the blurred spectrum_ (blur_work(sigma)); returns real_'s maximum.
+  T blurred_peak(double sigma);
+  // Marks the unmeasured Fourier voxels (amplitude -1) and returns sum a^2 over the rest,
+  // over the full spectrum (half-spectrum weights).
   double mask_unmeasured();
 
   int n_, threads_;
-  std::int64_t size_;
-  AlignedArray<std::complex<T>> work_;
-  std::unique_ptr<FftPlan3<T>> forward_, backward_;
-  // Internally everything is in FFT order (origin at index 0 of each axis).
-  std::vector<T> rho_, amplitude_;
+  std::int64_t size_, half_;  // n^3; n n (n/2+1)
+  // Internally everything is in FFT order (origin at index 0 of each axis). rho_ and real_
+  // (n^3) are real, spectrum_ and amplitude_ the half spectrum (x fastest, kx = 0..n/2).
+  AlignedArray<T> rho_, real_;
+  AlignedArray<std::complex<T>> spectrum_;
+  std::unique_ptr<FftPlanReal<T>> forward_, backward_;  // real_ -> spectrum_ -> real_
+  std::vector<T> amplitude_;
   std::vector<std::uint8_t> support_;
   double measured_radius_ = std::numeric_limits<double>::infinity();
   double amplitude_norm2_ = 0;  // sum a^2, 0 while no constraint is set
