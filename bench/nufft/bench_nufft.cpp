@@ -103,6 +103,38 @@ void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m
   }
 }
 
+// Type 2 with the gradient (local refinement's slices) against the plain type 2 on the same
+// sorted points, timed alternately: the ratio is what a Gauss-Newton step costs in slices.
+template <typename T>
+void run_gradient(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps, int threads) {
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<T> pos(-std::numbers::pi_v<T>, std::numbers::pi_v<T>);
+  std::normal_distribution<T> gauss;
+  std::vector<T> x(m), y(m), z(m);
+  for (std::int64_t j = 0; j < m; ++j) x[j] = pos(rng), y[j] = pos(rng), z[j] = pos(rng);
+  std::vector<std::complex<T>> f(static_cast<std::size_t>(n_modes * n_modes * n_modes)), c(m), g(3 * m);
+  for (auto& v : f) v = {gauss(rng), gauss(rng)};
+  spire::nufft::Options options;
+  options.threads = threads;
+  spire::nufft::Plan<T> plan(2, {n_modes, n_modes, n_modes}, +1, tol, options);
+  const auto points = plan.sort_points(m, x.data(), y.data(), z.data());
+  double plain = 1e30, gradient = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = clock_type::now();
+    plan.execute(points, c.data(), f.data());
+    plain = std::min(plain, since(t0));
+    t0 = clock_type::now();
+    plan.execute_with_gradient(points, c.data(), g.data(), f.data());
+    gradient = std::min(gradient, since(t0));
+  }
+  fmt::print(
+      "{{\"program\": \"spire\", \"precision\": \"{}\", \"tolerance\": {:.0e}, \"type\": \"2+gradient\", "
+      "\"modes\": {}, \"points\": {}, \"threads\": {}, \"plain_exec_s\": {:.3f}, \"gradient_exec_s\": {:.3f}, "
+      "\"gradient_over_plain\": {:.2f}}}\n",
+      precision, tol, n_modes, m, plan.threads(), plain, gradient, gradient / plain);
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -112,6 +144,10 @@ int main(int argc, char** argv) {
   const std::string only = argc > 4 ? argv[4] : "";
   const int threads = argc > 5 ? std::atoi(argv[5]) : 0;
   if (only.empty() || only == "float") run<float>("float", 1e-5, n_modes, m, reps, threads);
+  if (only.empty() || only == "gradient") {
+    run_gradient<float>("float", 1e-2, n_modes, m, reps, threads);
+    run_gradient<float>("float", 1e-5, n_modes, m, reps, threads);
+  }
   if (only.empty() || only == "double") {
     run<double>("double", 1e-6, n_modes, m, reps, threads);
     run<double>("double", 1e-12, n_modes, m, reps, threads);

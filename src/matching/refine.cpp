@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <string>
 
 #include "core/error.hpp"
@@ -26,6 +27,35 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 double since(clock_type::time_point t0) { return std::chrono::duration<double>(clock_type::now() - t0).count(); }
 
+// d = -H^-1 g by Cholesky (H = L L^T); false, d untouched, where H is not positive definite.
+bool solve_definite(const double (&H)[3][3], const std::array<double, 3>& g, std::array<double, 3>& d) {
+  double L[3][3] = {};
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c <= r; ++c) {
+      double v = H[r][c];
+      for (int k = 0; k < c; ++k) v -= L[r][k] * L[c][k];
+      if (r == c) {
+        if (!(v > 0)) return false;
+        L[r][r] = std::sqrt(v);
+      } else {
+        L[r][c] = v / L[c][c];
+      }
+    }
+  std::array<double, 3> y{}, x{};
+  for (int r = 0; r < 3; ++r) {
+    double v = -g[r];
+    for (int k = 0; k < r; ++k) v -= L[r][k] * y[k];
+    y[r] = v / L[r][r];
+  }
+  for (int r = 2; r >= 0; --r) {
+    double v = y[r];
+    for (int k = r + 1; k < 3; ++k) v -= L[k][r] * x[k];
+    x[r] = v / L[r][r];
+  }
+  d = x;
+  return true;
+}
+
 // The minimum of the quadratic through the centre's score s0, the axis points s[2a] (+h e_a)
 // and s[2a+1] (-h e_a) and the pair points s[6 + k] (h (e_a + e_b)): gradient and Hessian
 // by finite differences, a Newton step kept within 2h. Where the Hessian is not positive
@@ -43,35 +73,7 @@ std::array<double, 3> newton_step(double s0, const double* s, double h) {
     const int a = pairs[k][0], b = pairs[k][1];
     H[a][b] = H[b][a] = (s[6 + k] - s0 - (g[a] + g[b]) * h - 0.5 * (H[a][a] + H[b][b]) * h * h) / (h * h);
   }
-  // Cholesky H = L L^T; positive pivots <=> positive definite.
-  double L[3][3] = {};
-  bool definite = true;
-  for (int r = 0; r < 3 && definite; ++r)
-    for (int c = 0; c <= r; ++c) {
-      double v = H[r][c];
-      for (int k = 0; k < c; ++k) v -= L[r][k] * L[c][k];
-      if (r == c) {
-        if (!(v > 0)) {
-          definite = false;
-          break;
-        }
-        L[r][r] = std::sqrt(v);
-      } else {
-        L[r][c] = v / L[c][c];
-      }
-    }
-  if (definite) {
-    std::array<double, 3> y{};
-    for (int r = 0; r < 3; ++r) {
-      double v = -g[r];
-      for (int k = 0; k < r; ++k) v -= L[r][k] * y[k];
-      y[r] = v / L[r][r];
-    }
-    for (int r = 2; r >= 0; --r) {
-      double v = y[r];
-      for (int k = r + 1; k < 3; ++k) v -= L[k][r] * d[k];
-      d[r] = v / L[r][r];
-    }
+  if (solve_definite(H, g, d)) {
     const double length = std::hypot(d[0], d[1], d[2]);
     if (length > 2 * h)
       for (auto& v : d) v *= 2 * h / length;
@@ -84,6 +86,83 @@ std::array<double, 3> newton_step(double s0, const double* s, double h) {
     else if (std::min(plus, minus) < s0)
       d[a] = plus < minus ? h : -h;
   }
+  return d;
+}
+
+// The sums over one image's pixels that its Gauss-Newton step needs (refine.hpp's formulas),
+// J_p = d W_p / d v the slice's change as the centre turns by v.
+struct Sums {
+  double k = 0, w = 0, xw = 0, ww = 0;          // photon count, sum W, <x,W>, |W|^2
+  std::array<double, 3> j{}, xj{}, wj{};         // sum J, sum (k/W or x) J, sum W J
+  double jj[3][3] = {};                          // sum J J^T (/ W for poisson)
+};
+
+// x the image, w the centre's slice, grad its gradient in x (P x 3), R the centre's
+// rotation; bad marks the image's bad pixels (left out).
+template <typename T>
+Sums pixel_sums(const T* x, const T* w, const T* grad, const geometry::Mat3& R, double scale,
+                std::span<const std::array<double, 3>> pixels, const Options& m, const std::uint8_t* bad) {
+  const bool poisson = m.metric == Metric::poisson;
+  const T floor = static_cast<T>(m.poisson_floor);
+  Sums s;
+  for (std::size_t p = 0; p < pixels.size(); ++p) {
+    if (bad && bad[p]) continue;
+    const auto& q = pixels[p];
+    // x0 = scale R^T s (slicing.hpp), J = grad x x0.
+    const double x0[3] = {scale * (R[0] * q[0] + R[3] * q[1] + R[6] * q[2]),
+                          scale * (R[1] * q[0] + R[4] * q[1] + R[7] * q[2]),
+                          scale * (R[2] * q[0] + R[5] * q[1] + R[8] * q[2])};
+    const T* g = grad + 3 * p;
+    const bool flat = poisson && w[p] < floor;
+    const double W = poisson ? std::max(w[p], floor) : w[p], X = x[p];
+    const double J[3] = {flat ? 0.0 : g[1] * x0[2] - g[2] * x0[1], flat ? 0.0 : g[2] * x0[0] - g[0] * x0[2],
+                         flat ? 0.0 : g[0] * x0[1] - g[1] * x0[0]};
+    const double c = poisson ? X / W : X, inv = poisson ? 1 / W : 1.0;
+    s.k += X;
+    s.w += W;
+    s.xw += X * W;
+    s.ww += W * W;
+    for (int a = 0; a < 3; ++a) {
+      s.j[a] += J[a];
+      s.xj[a] += c * J[a];
+      s.wj[a] += W * J[a];
+      for (int b = 0; b <= a; ++b) s.jj[a][b] += inv * J[a] * J[b];
+    }
+  }
+  return s;
+}
+
+// The step -H^-1 g, kept within `limit` radians; none where H is singular or the image has
+// no signal.
+std::array<double, 3> gauss_newton_step(const Sums& s, const Options& m, double limit) {
+  std::array<double, 3> g{}, d{};
+  double H[3][3];
+  const bool scaled = m.scale == Scale::per_slice;
+  // H = f sum J J^T (/W) - u u^T / norm, g = a sum J - b sum (c J) (+ e sum W J).
+  double f = 1, a = 1, b = 1, e = 0, norm = 0;
+  const std::array<double, 3>* u = nullptr;
+  if (m.metric == Metric::poisson) {
+    if (scaled) {
+      if (!(s.w > 0) || !(s.k > 0)) return d;
+      f = s.k / s.w, a = s.k / s.w, u = &s.j, norm = s.w;
+    }
+  } else {
+    const double t = scaled ? (s.xw > 0 && s.ww > 0 ? s.xw / s.ww : 0.0) : 1.0;
+    if (t == 0) return d;
+    f = 2 * t * t, a = 0, b = 2 * t, e = 2 * t * t;
+    if (scaled) u = &s.wj, norm = s.ww;
+  }
+  for (int r = 0; r < 3; ++r) {
+    g[r] = a * s.j[r] - b * s.xj[r] + e * s.wj[r];
+    for (int c = 0; c <= r; ++c) {
+      H[r][c] = f * s.jj[r][c] - (u ? f * (*u)[r] * (*u)[c] / norm : 0.0);
+      H[c][r] = H[r][c];
+    }
+  }
+  if (!solve_definite(H, g, d)) return {0, 0, 0};
+  const double length = std::hypot(d[0], d[1], d[2]);
+  if (length > limit)
+    for (auto& v : d) v *= limit / length;
   return d;
 }
 
@@ -132,6 +211,139 @@ void score_batch(const ImageSet<T>& images, const T* slices, std::int64_t first,
   }
 }
 
+// One refinement: the slicer (plan, fine grid, point buffers made once) and the images,
+// scored candidate set after candidate set; each image keeps the best orientation evaluated.
+template <typename T>
+struct Refiner {
+  const ImageSet<T>& images;
+  const Options& matching;
+  std::span<const std::array<double, 3>> pixels;
+  double s_ext;
+  int threads;
+  slicing::Slicer<T>& slicer;
+  Progress& progress;
+  RefineStats& stats;
+  std::span<geometry::Quaternion> orientations;
+  std::span<double> scores;
+  std::vector<double> candidate_scores;
+  std::vector<T> slices, gradients;
+
+  void keep_best(const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
+    for (std::size_t i = 0; i < scores.size(); ++i)
+      for (std::int64_t c = 0; c < per_image; ++c) {
+        const auto k = i * static_cast<std::size_t>(per_image) + static_cast<std::size_t>(c);
+        const double s = candidate_scores[k];
+        if (!std::isfinite(s)) fail("refine_orientations: a non-finite score (non-finite model slice?)");
+        if (s < scores[i]) scores[i] = s, orientations[i] = candidates[k];
+      }
+  }
+
+  // Scores every orientation of `candidates` (image-major: per image `per_image` of them).
+  void evaluate(const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
+    auto t0 = clock_type::now();
+    slicer.set_references(candidates);
+    candidate_scores.resize(candidates.size());
+    double scoring = 0;
+    const std::int64_t P = images.n_pixels;
+    for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+      const std::int64_t first = slicer.batch_first(b), count = slicer.batch_count(b);
+      slices.resize(static_cast<std::size_t>(count * P));
+      slicer.slice_batch(b, slices.data());
+      const auto t1 = clock_type::now();
+      score_batch(images, slices.data(), first, count, per_image, matching, threads, candidate_scores.data());
+      scoring += since(t1);
+      progress.add(count);
+    }
+    stats.slices += static_cast<std::int64_t>(candidates.size());
+    stats.scoring_s += scoring;
+    stats.slicing_s += since(t0) - scoring;
+    keep_best(candidates, per_image);
+  }
+
+  // Method fit: per step, 10 scores around each centre fix a quadratic (newton_step).
+  void fit_steps(std::vector<geometry::Quaternion>& centres, const RefineOptions& options) {
+    std::vector<geometry::Quaternion> candidates;
+    const std::vector<double> start_scores(scores.begin(), scores.end());
+    for (int step = 0; step < options.steps; ++step) {
+      const double h = options.first_step / std::pow(2.0, step);
+      // Step 0's centre is the best start, already scored.
+      const std::int64_t per_image = step == 0 ? 9 : 10, offset = per_image - 9;
+      step_candidates(centres, h, offset, candidates);
+      evaluate(candidates, per_image);
+      for (std::size_t i = 0; i < centres.size(); ++i) {
+        const double* s = candidate_scores.data() + i * static_cast<std::size_t>(per_image) + offset;
+        const double s0 = offset ? s[-1] : start_scores[i];
+        centres[i] = turned(centres[i], newton_step(s0, s, h));
+      }
+    }
+  }
+
+  // Method gradient: per step, the slice and its gradient at each trial centre (which scores
+  // it); where the trial beats its image's anchor (the best centre so far) it becomes the
+  // anchor and its Gauss-Newton step, kept within 2 first_step / 2^step, the next trial;
+  // elsewhere the next trial is half the anchor's last step (backtracking).
+  void gradient_steps(std::vector<geometry::Quaternion>& centres, const RefineOptions& options) {
+    std::vector<std::array<double, 3>> moves(centres.size()), last(centres.size());
+    std::vector<geometry::Quaternion> anchors(centres);
+    std::vector<double> anchor_scores(centres.size(), std::numeric_limits<double>::infinity());
+    for (int step = 0; step < options.steps; ++step) {
+      const double limit = 2 * options.first_step / std::pow(2.0, step);
+      auto t0 = clock_type::now();
+      slicer.set_references(centres);
+      candidate_scores.resize(centres.size());
+      double scoring = 0;
+      for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+        const std::int64_t first = slicer.batch_first(b), count = slicer.batch_count(b);
+        slices.resize(static_cast<std::size_t>(count * images.n_pixels));
+        gradients.resize(3 * slices.size());
+        slicer.slice_batch_with_gradient(b, slices.data(), gradients.data());
+        const auto t1 = clock_type::now();
+        gradient_batch(centres, first, count, limit, moves);
+        scoring += since(t1);
+        progress.add(4 * count);
+      }
+      stats.slices += 4 * static_cast<std::int64_t>(centres.size());
+      stats.scoring_s += scoring;
+      stats.slicing_s += since(t0) - scoring;
+      keep_best(centres, 1);
+      for (std::size_t i = 0; i < centres.size(); ++i) {
+        if (candidate_scores[i] < anchor_scores[i]) {
+          anchors[i] = centres[i], anchor_scores[i] = candidate_scores[i], last[i] = moves[i];
+        } else {
+          for (auto& v : last[i]) v /= 2;
+        }
+        centres[i] = turned(anchors[i], last[i]);
+      }
+    }
+  }
+
+  // Scores of the centres [first, first + count) and their Gauss-Newton moves.
+  void gradient_batch(const std::vector<geometry::Quaternion>& centres, std::int64_t first, std::int64_t count,
+                      double limit, std::vector<std::array<double, 3>>& moves) {
+    const std::int64_t P = images.n_pixels;
+    const double scale = std::numbers::pi / s_ext;
+#pragma omp parallel num_threads(threads)
+    {
+      std::vector<T> row(static_cast<std::size_t>(P));
+      std::vector<std::uint8_t> bad(static_cast<std::size_t>(P), 0);
+#pragma omp for schedule(static)
+      for (std::int64_t k = 0; k < count; ++k) {
+        const std::int64_t i = first + k;
+        images.row(i, row.data());
+        const auto bad_list = matching.bad_pixels.of(i);
+        for (const auto p : bad_list) bad[static_cast<std::size_t>(p)] = 1;
+        const T* w = slices.data() + k * P;
+        candidate_scores[static_cast<std::size_t>(i)] = score_one(row.data(), w, P, matching, bad_list);
+        const Sums sums = pixel_sums(row.data(), w, gradients.data() + 3 * k * P,
+                                     geometry::rotation_matrix(centres[static_cast<std::size_t>(i)]), scale, pixels,
+                                     matching, bad_list.empty() ? nullptr : bad.data());
+        moves[static_cast<std::size_t>(i)] = gauss_newton_step(sums, matching, limit);
+        for (const auto p : bad_list) bad[static_cast<std::size_t>(p)] = 0;
+      }
+    }
+  }
+};
+
 }  // namespace
 
 template <typename T>
@@ -155,71 +367,31 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
     fail("refine_orientations: steps must be >= 0 and first_step in (0, pi) radians");
   RefineStats stats;
   if (N == 0) return stats;
-  const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
   slicing::Options so;
   so.batch_size = options.batch_size;
   so.tolerance = options.tolerance;
   so.threads = options.threads;
   so.planning = options.planning;
   so.keep_points = false;  // each candidate's points are sorted once and used once
-  // One slicer (plan, fine grid, point buffers) for every evaluation: only the orientations change.
   slicing::Slicer<T> slicer(starts, pixels, s_ext, n, so);
   slicer.set_autocorrelation(autocorrelation);
   Progress silent;
   Progress& progress = options.progress ? *options.progress : silent;
-  const std::int64_t steps_slices = options.steps > 0 ? 9 + 10 * (options.steps - 1) + 1 : 0;
+  const bool fit = options.method == LocalMethod::fit;
+  const std::int64_t steps_slices = options.steps > 0 ? (fit ? 9 + 10 * (options.steps - 1) : 4 * options.steps) + 1 : 0;
   progress.begin("local refinement (slices)", N * (starts_per_image + steps_slices));
-
-  // Scores every orientation of `candidates` (image-major: per image `per_image` of them)
-  // against its image; keeps each image's best in orientations/scores.
-  std::vector<double> candidate_scores;
-  std::vector<T> slices;
-  const auto evaluate = [&](const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
-    auto t0 = clock_type::now();
-    slicer.set_references(candidates);
-    candidate_scores.resize(candidates.size());
-    double scoring = 0;
-    for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
-      const std::int64_t first = slicer.batch_first(b), count = slicer.batch_count(b);
-      slices.resize(static_cast<std::size_t>(count * P));
-      slicer.slice_batch(b, slices.data());
-      const auto t1 = clock_type::now();
-      score_batch(images, slices.data(), first, count, per_image, matching, threads, candidate_scores.data());
-      scoring += since(t1);
-      progress.add(count);
-    }
-    stats.slices += static_cast<std::int64_t>(candidates.size());
-    stats.scoring_s += scoring;
-    stats.slicing_s += since(t0) - scoring;
-    for (std::int64_t i = 0; i < N; ++i)
-      for (std::int64_t c = 0; c < per_image; ++c) {
-        const double s = candidate_scores[static_cast<std::size_t>(i * per_image + c)];
-        if (!std::isfinite(s)) fail("refine_orientations: a non-finite score (non-finite model slice?)");
-        if (s < scores[i]) scores[i] = s, orientations[i] = candidates[static_cast<std::size_t>(i * per_image + c)];
-      }
-  };
+  Refiner<T> refiner{images, matching, pixels, s_ext, options.threads > 0 ? options.threads : omp_get_max_threads(),
+                     slicer, progress, stats, orientations, scores, {}, {}, {}};
 
   std::fill(scores.begin(), scores.end(), std::numeric_limits<double>::infinity());
-  evaluate(std::vector<geometry::Quaternion>(starts.begin(), starts.end()), starts_per_image);
+  refiner.evaluate(std::vector<geometry::Quaternion>(starts.begin(), starts.end()), starts_per_image);
   const std::vector<geometry::Quaternion> best_start(orientations.begin(), orientations.end());
-
-  // Each step scores, around each centre c (first in its image's block, but in step 0 where
-  // c is the best start, already scored), the 6 axis points c exp(+-h e_a) and the 3 pair
-  // points c exp(h (e_a + e_b)): 10 scores that fix a quadratic in 3 dimensions.
-  std::vector<geometry::Quaternion> centres(best_start), candidates;
-  const std::vector<double> start_scores(scores.begin(), scores.end());
-  for (int step = 0; step < options.steps; ++step) {
-    const double h = options.first_step / std::pow(2.0, step);
-    const std::int64_t per_image = step == 0 ? 9 : 10, offset = per_image - 9;
-    step_candidates(centres, h, offset, candidates);
-    evaluate(candidates, per_image);
-    for (std::int64_t i = 0; i < N; ++i) {
-      const double* s = candidate_scores.data() + i * per_image + offset;
-      const double s0 = offset ? s[-1] : start_scores[i];
-      centres[i] = turned(centres[i], newton_step(s0, s, h));
-    }
-  }
-  if (options.steps > 0) evaluate(centres, 1);
+  std::vector<geometry::Quaternion> centres(best_start);
+  if (fit)
+    refiner.fit_steps(centres, options);
+  else
+    refiner.gradient_steps(centres, options);
+  if (options.steps > 0) refiner.evaluate(centres, 1);
 
   progress.end();
   double moved = 0;

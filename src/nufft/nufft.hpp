@@ -74,6 +74,12 @@ class Plan {
   void execute(complex* c, complex* f, int batch = 1);
   // The same on a point set from sort_points (c holds points.size() values per vector).
   void execute(const Points<T>& points, complex* c, complex* f, int batch = 1);
+  // Type 2 on one vector with the gradient in the points' coordinates beside the values:
+  //   gradient[3 j + d] = d c[j] / d x_d = sum_k f[k] (sign i k_d) exp(sign i k . x_j),
+  // from the kernel's derivative on the same fine grid in the same pass (a plain execute
+  // and three for the modes times sign i k_d cost about twice as much); its error is
+  // relative to the largest |k| |f[k]|, within a small factor of the tolerance.
+  void execute_with_gradient(const Points<T>& points, complex* c, complex* gradient, complex* f);
 
   // Type 1 in parts, for more points than are worth sorting at once: spread_add() spreads
   // each part onto the fine grid, adding to what is there; finish() does the FFT and the

@@ -397,6 +397,29 @@ void Plan<T>::execute(const Points<T>& points, complex* c, complex* f, int batch
 }
 
 template <typename T>
+void Plan<T>::execute_with_gradient(const Points<T>& points, complex* c, complex* gradient, complex* f) {
+  State& s = *s_;
+  if (s.type != 2) fail("NUFFT execute_with_gradient is for type 2 plans");
+  if (!points.d_ || points.d_->n == 0) return;
+  const auto& pts = *points.d_;
+  if (pts.nf != s.nf || pts.width != s.kernel.width)
+    fail("NUFFT points were sorted for a plan with another fine grid or kernel");
+  s.accumulating = false;
+  s.modes_to_grid(f);
+  s.fft->execute(s.grid.get());
+  const SpreadContext<T> ctx = s.context(pts);
+  // Fine-grid units per unit of x.
+  const std::array<T, 3> scale{static_cast<T>(static_cast<double>(s.nf[0]) / (2 * std::numbers::pi)),
+                               static_cast<T>(static_cast<double>(s.nf[1]) / (2 * std::numbers::pi)),
+                               static_cast<T>(static_cast<double>(s.nf[2]) / (2 * std::numbers::pi))};
+  constexpr std::int64_t chunk = 4096;
+  const std::int64_t n_chunks = (pts.n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(s.threads) schedule(dynamic, 4)
+  for (std::int64_t i = 0; i < n_chunks; ++i)
+    interp_gradient(ctx, s.grid.get(), i * chunk, std::min(pts.n, (i + 1) * chunk), scale, c, gradient);
+}
+
+template <typename T>
 void Plan<T>::spread_add(const Points<T>& points, const complex* c) {
   State& s = *s_;
   if (s.type != 1) fail("NUFFT spread_add is for type 1 plans");

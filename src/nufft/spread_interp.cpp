@@ -205,6 +205,136 @@ void interp_scalar(const SpreadContext<T>& ctx, const std::complex<T>* grid, std
   }
 }
 
+// ---- interpolation with the gradient ----------------------------------------------------
+
+// Kernel values and their derivatives in t at the W offsets (Horner on value and derivative
+// together), plain (NK vectors) or duplicated into (re, im) lanes (NV vectors).
+template <typename T, int W>
+inline void kernel_values_d(const T* table, int stride, int deg, int vectors, T t, T* value, T* derivative) {
+  constexpr int L = V<T>::size;
+  const V<T> tv(t);
+  for (int v = 0; v < vectors; ++v) {
+    const T* c = table + v * L;
+    V<T> acc = V<T>::load_aligned(c + deg * stride), dacc(T(0));
+    for (int p = deg - 1; p >= 0; --p) {
+      dacc = xsimd::fma(dacc, tv, acc);
+      acc = xsimd::fma(acc, tv, V<T>::load_aligned(c + p * stride));
+    }
+    acc.store_aligned(value + v * L);
+    dacc.store_aligned(derivative + v * L);
+  }
+}
+
+// One row of 2W lanes (W complex grid values) starting at x index ix of a grid row, through
+// `wrapped` where the kernel wraps around the x edge.
+template <typename T, int W>
+inline const T* grid_row(const T* g, std::int64_t row, std::int64_t ix, std::int64_t nx, T* wrapped) {
+  if (ix >= 0 && ix + W <= nx) return g + 2 * (row + ix);
+  for (int m = 0; m < W; ++m) {
+    const std::int64_t i = 2 * (row + wrap(ix + m, nx));
+    wrapped[2 * m] = g[i];
+    wrapped[2 * m + 1] = g[i + 1];
+  }
+  return wrapped;
+}
+
+// Sums of the (re, im) lane pairs of NV vectors times `k`.
+template <typename T, int NV>
+inline std::complex<T> lane_sum(const V<T>* acc, const V<T>* k, T* lanes, int w) {
+  constexpr int L = V<T>::size;
+  for (int v = 0; v < NV; ++v) (acc[v] * k[v]).store_aligned(lanes + v * L);
+  T re = 0, im = 0;
+  for (int m = 0; m < w; ++m) re += lanes[2 * m], im += lanes[2 * m + 1];
+  return {re, im};
+}
+
+template <typename T, int W>
+void interp_gradient_simd(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                          std::int64_t end, const T* scale, std::complex<T>* out, std::complex<T>* gradient) {
+  constexpr int L = V<T>::size, NV = ceil_div(2 * W, L), NK = ceil_div(W, L);
+  const auto [nx, ny, nz] = ctx.nf;
+  const T* g = reinterpret_cast<const T*>(grid);
+  const int deg = ctx.kernel.degree;
+  alignas(64) T ky[NK * L], dky[NK * L], kz[NK * L], dkz[NK * L], kx[NV * L], dkx[NV * L];
+  alignas(64) T wrapped[NV * L] = {}, lanes[NV * L];
+  for (std::int64_t j = begin; j < end; ++j) {
+    T t[3];
+    const std::int64_t ix = first_point<T, W>(ctx.xs[j], t[0]), iy = first_point<T, W>(ctx.ys[j], t[1]),
+                       iz = first_point<T, W>(ctx.zs[j], t[2]);
+    kernel_values_d<T, W>(ctx.coeff_dup, ctx.coeff_dup_stride, deg, NV, t[0], kx, dkx);
+    kernel_values_d<T, W>(ctx.coeff, ctx.coeff_stride, deg, NK, t[1], ky, dky);
+    kernel_values_d<T, W>(ctx.coeff, ctx.coeff_stride, deg, NK, t[2], kz, dkz);
+    // a: sum ky kz row, ay: sum dky kz row, az: sum ky dkz row; then x by kx or dkx.
+    V<T> a[NV], ay[NV], az[NV];
+    for (int v = 0; v < NV; ++v) a[v] = ay[v] = az[v] = V<T>(T(0));
+    for (int c = 0; c < W; ++c) {
+      V<T> r[NV], dr[NV];
+      for (int v = 0; v < NV; ++v) r[v] = dr[v] = V<T>(T(0));
+      const std::int64_t zoff = wrap(iz + c, nz) * nx * ny;
+      for (int b = 0; b < W; ++b) {
+        const T* row = grid_row<T, W>(g, zoff + wrap(iy + b, ny) * nx, ix, nx, wrapped);
+        for (int v = 0; v < NV; ++v) {
+          const V<T> values = V<T>::load_unaligned(row + v * L);
+          r[v] = xsimd::fma(V<T>(ky[b]), values, r[v]);
+          dr[v] = xsimd::fma(V<T>(dky[b]), values, dr[v]);
+        }
+      }
+      for (int v = 0; v < NV; ++v) {
+        a[v] = xsimd::fma(V<T>(kz[c]), r[v], a[v]);
+        ay[v] = xsimd::fma(V<T>(kz[c]), dr[v], ay[v]);
+        az[v] = xsimd::fma(V<T>(dkz[c]), r[v], az[v]);
+      }
+    }
+    V<T> kxv[NV], dkxv[NV];
+    for (int v = 0; v < NV; ++v) kxv[v] = V<T>::load_aligned(kx + v * L), dkxv[v] = V<T>::load_aligned(dkx + v * L);
+    const std::int64_t o = ctx.perm[j];
+    out[o] = lane_sum<T, NV>(a, kxv, lanes, W);
+    gradient[3 * o] = scale[0] * lane_sum<T, NV>(a, dkxv, lanes, W);
+    gradient[3 * o + 1] = scale[1] * lane_sum<T, NV>(ay, kxv, lanes, W);
+    gradient[3 * o + 2] = scale[2] * lane_sum<T, NV>(az, kxv, lanes, W);
+  }
+}
+
+// The plain path: exact kernel and its derivative in X (d/dX psi((i - X)/(w/2))).
+template <typename T>
+void kernel_exact_d(const KernelParams& k, T X, std::int64_t& i0, double* vals, double* ders) {
+  const int w = k.width;
+  i0 = static_cast<std::int64_t>(std::ceil(static_cast<double>(X) - w / 2.0));
+  for (int m = 0; m < w; ++m) {
+    const double z = (static_cast<double>(i0 + m) - static_cast<double>(X)) / (w / 2.0);
+    vals[m] = es_kernel(z, k.beta);
+    ders[m] = std::abs(z) < 1 ? vals[m] * k.beta * z / std::sqrt(1 - z * z) / (w / 2.0) : 0.0;
+  }
+}
+
+template <typename T>
+void interp_gradient_scalar(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                            std::int64_t end, const T* scale, std::complex<T>* out, std::complex<T>* gradient) {
+  const int w = ctx.kernel.width;
+  const auto [nx, ny, nz] = ctx.nf;
+  double k[3][16], dk[3][16];
+  for (std::int64_t j = begin; j < end; ++j) {
+    std::int64_t i0[3];
+    kernel_exact_d(ctx.kernel, ctx.xs[j], i0[0], k[0], dk[0]);
+    kernel_exact_d(ctx.kernel, ctx.ys[j], i0[1], k[1], dk[1]);
+    kernel_exact_d(ctx.kernel, ctx.zs[j], i0[2], k[2], dk[2]);
+    std::complex<double> sum = 0, d[3] = {0, 0, 0};
+    for (int c = 0; c < w; ++c)
+      for (int b = 0; b < w; ++b)
+        for (int a = 0; a < w; ++a) {
+          const std::int64_t i = wrap(i0[0] + a, nx) + nx * (wrap(i0[1] + b, ny) + ny * wrap(i0[2] + c, nz));
+          const std::complex<double> v(grid[i].real(), grid[i].imag());
+          sum += v * (k[0][a] * k[1][b] * k[2][c]);
+          d[0] += v * (dk[0][a] * k[1][b] * k[2][c]);
+          d[1] += v * (k[0][a] * dk[1][b] * k[2][c]);
+          d[2] += v * (k[0][a] * k[1][b] * dk[2][c]);
+        }
+    const std::int64_t o = ctx.perm[j];
+    out[o] = std::complex<T>(sum);
+    for (int e = 0; e < 3; ++e) gradient[3 * o + e] = std::complex<T>(d[e] * static_cast<double>(scale[e]));
+  }
+}
+
 // ---- spreading --------------------------------------------------------------------------
 
 struct SubgridBox {
@@ -410,6 +540,17 @@ void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64
 }
 
 template <typename T>
+void interp_gradient(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                     std::int64_t end, const std::array<T, 3>& scale, std::complex<T>* out,
+                     std::complex<T>* gradient) {
+  if (!ctx.simd) return interp_gradient_scalar(ctx, grid, begin, end, scale.data(), out, gradient);
+  // d/dX of the Horner variable t = 2 (i0 - X + W/2) - 1 is -2.
+  const std::array<T, 3> s{-2 * scale[0], -2 * scale[1], -2 * scale[2]};
+  with_width(ctx.kernel.width,
+             [&]<int W>() { interp_gradient_simd<T, W>(ctx, grid, begin, end, s.data(), out, gradient); });
+}
+
+template <typename T>
 void spread_bin(const SpreadContext<T>& ctx, const Bins& bins, const std::int64_t* start, int bin,
                 const std::complex<T>* c, std::complex<T>* subgrid, std::complex<T>* grid) {
   const std::int64_t begin = start[bin], end = start[bin + 1];
@@ -428,6 +569,12 @@ template void interp<float>(const SpreadContext<float>&, const std::complex<floa
                             std::int64_t, std::complex<float>*);
 template void interp<double>(const SpreadContext<double>&, const std::complex<double>*,
                              std::int64_t, std::int64_t, std::complex<double>*);
+template void interp_gradient<float>(const SpreadContext<float>&, const std::complex<float>*, std::int64_t,
+                                     std::int64_t, const std::array<float, 3>&, std::complex<float>*,
+                                     std::complex<float>*);
+template void interp_gradient<double>(const SpreadContext<double>&, const std::complex<double>*, std::int64_t,
+                                      std::int64_t, const std::array<double, 3>&, std::complex<double>*,
+                                      std::complex<double>*);
 template void spread_bin<float>(const SpreadContext<float>&, const Bins&, const std::int64_t*, int,
                                 const std::complex<float>*, std::complex<float>*,
                                 std::complex<float>*);

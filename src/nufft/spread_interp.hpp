@@ -52,6 +52,15 @@ template <typename T>
 void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
             std::int64_t end, std::complex<T>* out);
 
+// interp, and the derivatives of the interpolant in each fine-grid coordinate times
+// scale[d] (the caller's coordinate per fine-grid unit) into gradient[3 perm[j] + d]: the
+// kernel's derivative on the same grid values (the Horner polynomials differentiated on the
+// SIMD path, the exact ES derivative on the plain one).
+template <typename T>
+void interp_gradient(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64_t begin,
+                     std::int64_t end, const std::array<T, 3>& scale, std::complex<T>* out,
+                     std::complex<T>* gradient);
+
 // Sorted points start[bin] .. start[bin+1]; `subgrid` has room for subgrid_size(bins, width)
 // values.
 template <typename T>

@@ -80,7 +80,8 @@ struct Result {
 template <typename T>
 class Phaser {
  public:
-  // threads 0: every OpenMP thread. Plans both FFTs once (wisdom cached).
+  // threads 0: every OpenMP thread; grids under 25^3 voxels run on one (phasing.cpp has the
+  // measurement). Plans both FFTs once (wisdom cached).
   explicit Phaser(int n, int threads = 0, Planning planning = Planning::measure);
   ~Phaser();
   Phaser(const Phaser&) = delete;

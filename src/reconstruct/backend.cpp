@@ -71,6 +71,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.matching.threads = o.threads;
   o.matching.bad_pixels = bad_pixels_of(data);
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
+  o.refine.method = st.orientations.local_method;
   o.refine.first_step = 0.6 * geometry::covering_radius_lower_bound(n_references);
   o.refine.batch_size = st.orientations.batch_size;
   o.refine.tolerance = tol.local;

@@ -60,8 +60,10 @@ void add_search(std::vector<MemoryTerm>& t, const Settings& st, const Share& s, 
   const double streams = s.streaming ? 1 : d(st.distribution.n_streams);
   t.push_back({"matching scores", streams * (4 * d(N) * d(B) + 12 * d(N)), batch,
                "lower orientations.batch_size"});
-  if (st.generations.local_max > 0)
-    t.push_back({"local refinement", 64 * d(B) * d(P), batch, "lower orientations.batch_size"});
+  if (st.generations.local_max > 0) {  // the gradient method adds 3 floats per slice value
+    const double per_value = st.orientations.local_method == matching::LocalMethod::gradient ? 76 : 64;
+    t.push_back({"local refinement", per_value * d(B) * d(P), batch, "lower orientations.batch_size"});
+  }
   const double n = d(st.grid.n);
   t.push_back({"slicing grid", 64 * n * n * n, fmt::format("grid.n = {}", st.grid.n), "lower grid.n"});
 }

@@ -12,6 +12,7 @@
 #include "core/names.hpp"
 #include "distributed/plan.hpp"
 #include "matching/matching.hpp"
+#include "matching/refine.hpp"
 #include "merging/merging.hpp"
 
 namespace spire::reconstruct {
@@ -53,6 +54,7 @@ struct Settings {
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
     MetricChoice metric = MetricChoice::automatic;
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
+    matching::LocalMethod local_method = matching::LocalMethod::fit;  // how each step is found
     double local_tolerance = 0;        // NUFFT tolerance of the local slices (0: auto)
     matching::Scale scale = matching::Scale::per_slice;
     bool oracle = false;  // evaluation only: merge with the file's true orientations

@@ -34,6 +34,7 @@ struct Slicer<T>::State {
   std::unique_ptr<nufft::Plan<T>> plan;
   std::vector<nufft::Points<T>> batches;
   std::vector<std::complex<T>> modes;  // the autocorrelation as complex NUFFT modes
+  std::vector<std::complex<T>> gradient_values;  // one batch's complex slice gradients
   std::vector<std::complex<T>> values;  // one batch of complex slice values
   std::vector<std::array<double, 3>> pixels;
   double s_ext = 0;
@@ -51,6 +52,13 @@ struct Slicer<T>::State {
     zs.clear();
     for (std::int64_t k = first; k < first + count; ++k) rotated_points(refs[k], pix, ext, xs, ys, zs);
     return plan->sort_points(static_cast<std::int64_t>(xs.size()), xs.data(), ys.data(), zs.data(), std::move(reuse));
+  }
+
+  // Batch b's sorted points: kept, or sorted now into the scratch set.
+  const nufft::Points<T>& points(std::int64_t b, std::int64_t first, std::int64_t count) {
+    if (keep_points) return batches[static_cast<std::size_t>(b)];
+    scratch = sort_batch(first, count, references, pixels, s_ext, std::move(scratch));
+    return scratch;
   }
 };
 
@@ -122,15 +130,24 @@ void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
   const std::int64_t m = batch_count(b) * s.n_pixels;
   s.values.resize(static_cast<std::size_t>(m));
-  if (!s.keep_points) {
-    s.scratch = s.sort_batch(batch_first(b), batch_count(b), s.references, s.pixels, s.s_ext, std::move(s.scratch));
-    s.plan->execute(s.scratch, s.values.data(), s.modes.data());
-  } else {
-    s.plan->execute(s.batches[b], s.values.data(), s.modes.data());
-  }
+  s.plan->execute(s.points(b, batch_first(b), batch_count(b)), s.values.data(), s.modes.data());
   // A real autocorrelation gives Hermitian slices; its real part is the Friedel-symmetric
   // model intensity.
   for (std::int64_t i = 0; i < m; ++i) out[i] = s.values[i].real();
+}
+
+template <typename T>
+void Slicer<T>::slice_batch_with_gradient(std::int64_t b, T* values, T* gradient) {
+  State& s = *s_;
+  if (b < 0 || b >= n_batches()) fail("slicing: no batch " + std::to_string(b));
+  if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
+  const std::int64_t m = batch_count(b) * s.n_pixels;
+  s.values.resize(static_cast<std::size_t>(m));
+  s.gradient_values.resize(static_cast<std::size_t>(3 * m));
+  s.plan->execute_with_gradient(s.points(b, batch_first(b), batch_count(b)), s.values.data(),
+                                s.gradient_values.data(), s.modes.data());
+  for (std::int64_t i = 0; i < m; ++i) values[i] = s.values[i].real();
+  for (std::int64_t i = 0; i < 3 * m; ++i) gradient[i] = s.gradient_values[i].real();
 }
 
 template <typename T>

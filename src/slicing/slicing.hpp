@@ -62,6 +62,14 @@ class Slicer {
   void set_autocorrelation(std::span<const T> autocorrelation);
   // Slices of batch b: batch_count(b) x n_pixels() values, reference-major.
   void slice_batch(std::int64_t b, T* out);
+  // The same slices and their gradients in x (the NUFFT coordinates above):
+  //   gradient[3 (k P + p) + d] = d slice_k(p) / d x_d = Re sum_l A(l) i l_d exp(i l . x_kp),
+  // in the same interpolation pass as the values (nufft::Plan::execute_with_gradient: about
+  // twice slice_batch's cost), within a small factor of the NUFFT's tolerance relative to
+  // the largest |l| |A(l)|. For local refinement's Gauss-Newton steps
+  // (matching/refine.hpp): turning orientation q to q exp(v) moves x to x + x x v to first
+  // order, so d slice / d v = gradient x x.
+  void slice_batch_with_gradient(std::int64_t b, T* values, T* gradient);
 
   std::int64_t n_references() const;
   std::int64_t n_pixels() const;

@@ -84,6 +84,53 @@ TYPED_TEST(SlicingTest, MatchesDirectSumInEveryBatch) {
   EXPECT_LT(std::sqrt(num / den), 10 * opt.tolerance);
 }
 
+// The gradient in x against its direct sum, -sum_l A(l) l_d sin(l . x), and the values
+// beside it against the direct cosine sum, in every batch.
+TYPED_TEST(SlicingTest, GradientsMatchTheDirectSum) {
+  using T = TypeParam;
+  const std::int64_t n = 15, half = n / 2;
+  const auto A0 = random_grid(n, 8);
+  const std::vector<T> A(A0.begin(), A0.end());
+  const auto pixels = detector_pixels(12);
+  const double s_ext = largest(pixels);
+  const auto refs = geometry::reference_orientations(7);
+  slicing::Options opt;
+  opt.batch_size = 3;
+  opt.tolerance = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  opt.keep_points = false;  // the local stage's way
+  slicing::Slicer<T> slicer(refs, pixels, s_ext, n, opt);
+  slicer.set_autocorrelation(A);
+  const std::int64_t P = slicer.n_pixels();
+  double num = 0, den = 0, vnum = 0, vden = 0;
+  for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+    std::vector<T> values(static_cast<std::size_t>(slicer.batch_count(b) * P)), grad(3 * values.size());
+    slicer.slice_batch_with_gradient(b, values.data(), grad.data());
+    for (std::int64_t k = 0; k < slicer.batch_count(b); ++k)
+      for (std::int64_t p = 0; p < P; p += 7) {
+        const auto s = geometry::rotate_inverse(refs[slicer.batch_first(b) + k], pixels[p]);
+        const double x[3] = {std::numbers::pi * s[0] / s_ext, std::numbers::pi * s[1] / s_ext,
+                             std::numbers::pi * s[2] / s_ext};
+        double want[3] = {0, 0, 0}, value = 0;
+        for (std::int64_t i = 0; i < n * n * n; ++i) {
+          const double l[3] = {double(i % n - half), double((i / n) % n - half), double(i / (n * n) - half)};
+          const double phase = l[0] * x[0] + l[1] * x[1] + l[2] * x[2];
+          value += A[i] * std::cos(phase);
+          for (int d = 0; d < 3; ++d) want[d] -= A[i] * l[d] * std::sin(phase);
+        }
+        for (int d = 0; d < 3; ++d) {
+          const double e = grad[3 * (k * P + p) + d] - want[d];
+          num += e * e;
+          den += want[d] * want[d];
+        }
+        const double e = values[k * P + p] - value;
+        vnum += e * e;
+        vden += value * value;
+      }
+  }
+  EXPECT_LT(std::sqrt(vnum / vden), 10 * opt.tolerance);
+  EXPECT_LT(std::sqrt(num / den), 30 * opt.tolerance);
+}
+
 TEST(Slicing, RejectsBadSettings) {
   const auto pixels = detector_pixels(4);
   const auto refs = geometry::reference_orientations(2);
