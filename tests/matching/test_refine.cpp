@@ -87,6 +87,21 @@ std::vector<T> slices_at(const Problem& p, const std::vector<T>& A, const std::v
   return out;
 }
 
+// Each image (P values) Poisson-sampled at `photons` expected photons in all.
+template <typename T>
+std::vector<T> poisson_images(std::vector<T> images, std::size_t P, double photons, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (std::size_t i = 0; i < images.size() / P; ++i) {
+    double total = 0;
+    for (std::size_t k = 0; k < P; ++k) total += std::max<double>(images[i * P + k], 0);
+    for (std::size_t k = 0; k < P; ++k) {
+      const double mean = photons * std::max<double>(images[i * P + k], 0) / total;
+      images[i * P + k] = mean > 0 ? static_cast<T>(std::poisson_distribution<int>(mean)(rng)) : T(0);
+    }
+  }
+  return images;
+}
+
 std::vector<double> errors_deg(const std::vector<geometry::Quaternion>& a, const std::vector<geometry::Quaternion>& b) {
   std::vector<double> e;
   for (std::size_t i = 0; i < a.size(); ++i) e.push_back(geometry::angle_between(a[i], b[i]) / deg);
@@ -136,17 +151,7 @@ TYPED_TEST(RefineTest, PoissonImagesRefineWithTheLikelihood) {
   const auto p = make_problem(60, 6 * deg, 7);
   const auto Ad = molecule_autocorrelation(p.n, 6, 1.0, 11);
   const std::vector<T> A(Ad.begin(), Ad.end());
-  auto images = slices_at<T>(p, A, p.truth);
-  const std::size_t P = p.pixels.size();
-  std::mt19937_64 rng(13);
-  for (std::size_t i = 0; i < p.truth.size(); ++i) {
-    double total = 0;
-    for (std::size_t k = 0; k < P; ++k) total += std::max<double>(images[i * P + k], 0);
-    for (std::size_t k = 0; k < P; ++k) {
-      const double mean = 3000 * std::max<double>(images[i * P + k], 0) / total;
-      images[i * P + k] = mean > 0 ? static_cast<T>(std::poisson_distribution<int>(mean)(rng)) : T(0);
-    }
-  }
+  const auto images = poisson_images<T>(slices_at<T>(p, A, p.truth), p.pixels.size(), 3000, 13);
   matching::Options mo;
   mo.metric = matching::Metric::poisson;
   mo.scale = matching::Scale::per_slice;
@@ -201,17 +206,7 @@ TYPED_TEST(RefineTest, GradientStepsRefinePoissonImages) {
   const auto p = make_problem(60, 6 * deg, 7);
   const auto Ad = molecule_autocorrelation(p.n, 6, 1.0, 11);
   const std::vector<T> A(Ad.begin(), Ad.end());
-  auto images = slices_at<T>(p, A, p.truth);
-  const std::size_t P = p.pixels.size();
-  std::mt19937_64 rng(13);
-  for (std::size_t i = 0; i < p.truth.size(); ++i) {
-    double total = 0;
-    for (std::size_t k = 0; k < P; ++k) total += std::max<double>(images[i * P + k], 0);
-    for (std::size_t k = 0; k < P; ++k) {
-      const double mean = 3000 * std::max<double>(images[i * P + k], 0) / total;
-      images[i * P + k] = mean > 0 ? static_cast<T>(std::poisson_distribution<int>(mean)(rng)) : T(0);
-    }
-  }
+  const auto images = poisson_images<T>(slices_at<T>(p, A, p.truth), p.pixels.size(), 3000, 13);
   matching::Options mo;
   mo.metric = matching::Metric::poisson;
   mo.scale = matching::Scale::per_slice;
