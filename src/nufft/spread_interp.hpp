@@ -53,7 +53,7 @@ void interp(const SpreadContext<T>& ctx, const std::complex<T>* grid, std::int64
             std::int64_t end, std::complex<T>* out);
 
 // interp, and the derivatives of the interpolant in each fine-grid coordinate times
-// scale[d] (the caller's coordinate per fine-grid unit) into gradient[3 perm[j] + d]: the
+// scale[d] (fine-grid units per unit of the caller's coordinate) into gradient[3 perm[j] + d]: the
 // kernel's derivative on the same grid values (the Horner polynomials differentiated on the
 // SIMD path, the exact ES derivative on the plain one).
 template <typename T>

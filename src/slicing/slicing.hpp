@@ -64,9 +64,9 @@ class Slicer {
   void slice_batch(std::int64_t b, T* out);
   // The same slices and their gradients in x (the NUFFT coordinates above):
   //   gradient[3 (k P + p) + d] = d slice_k(p) / d x_d = Re sum_l A(l) i l_d exp(i l . x_kp),
-  // in the same interpolation pass as the values (nufft::Plan::execute_with_gradient: about
-  // twice slice_batch's cost), within a small factor of the NUFFT's tolerance relative to
-  // the largest |l| |A(l)|. For local refinement's Gauss-Newton steps
+  // in the same interpolation pass as the values (nufft::Plan::execute_with_gradient: its
+  // interpolation 3.5-3.9x slice_batch's, the sort shared), within a small factor of the
+  // NUFFT's tolerance relative to the largest |l| |A(l)|. For local refinement's Gauss-Newton steps
   // (matching/refine.hpp): turning orientation q to q exp(v) moves x to x + x x v to first
   // order, so d slice / d v = gradient x x.
   void slice_batch_with_gradient(std::int64_t b, T* values, T* gradient);
