@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "../timing.hpp"
 #include "io/dataset.hpp"
 #include "nufft/nufft.hpp"
 #include "reconstruct/reconstruct.hpp"
@@ -30,10 +31,8 @@
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+using bench::clock_type;
+using bench::since;
 
 void write_raw(const std::filesystem::path& path, const std::vector<float>& v) {
   std::ofstream out(path, std::ios::binary);

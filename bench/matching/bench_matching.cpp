@@ -18,14 +18,13 @@
 #include <thread>
 #include <vector>
 
+#include "../timing.hpp"
 #include "matching/matching.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+using bench::clock_type;
+using bench::since;
 
 std::vector<float> photons_like(std::int64_t n, std::uint64_t seed) {
   std::mt19937_64 rng(seed);

@@ -20,15 +20,14 @@
 #include <utility>
 #include <vector>
 
+#include "../timing.hpp"
 #include "core/fft.hpp"
 #include "merging/merging.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+using bench::clock_type;
+using bench::since;
 
 // The complex-FFT application spire used before the real, pruned one (kept here only to
 // compare with): the kernel wrapped onto a complex L^3 grid and FFT'd (its real part / L^3

@@ -12,14 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "../timing.hpp"
 #include "nufft/nufft.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
+using bench::clock_type;
+using bench::since;
 
 // Relative l2 error of `sample` entries against the direct sum: type 2 at sampled points,
 // type 1 at sampled modes.
@@ -63,17 +62,29 @@ double sampled_error(int type, std::int64_t n_modes, const std::vector<T>& x, co
   return std::sqrt(num / den);
 }
 
+// m points uniform in [-pi, pi)^3, Gaussian strengths c and modes f (n_modes^3).
 template <typename T>
-void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps, int threads) {
-  std::mt19937_64 rng(1);
+struct Inputs {
+  std::vector<T> x, y, z;
+  std::vector<std::complex<T>> c, f;
+};
+
+template <typename T>
+Inputs<T> random_inputs(std::int64_t n_modes, std::int64_t m, unsigned seed) {
+  std::mt19937_64 rng(seed);
   std::uniform_real_distribution<T> pos(-std::numbers::pi_v<T>, std::numbers::pi_v<T>);
   std::normal_distribution<T> gauss;
-  std::vector<T> x(m), y(m), z(m);
-  for (std::int64_t j = 0; j < m; ++j) x[j] = pos(rng), y[j] = pos(rng), z[j] = pos(rng);
-  const std::int64_t nm = n_modes * n_modes * n_modes;
-  std::vector<std::complex<T>> c(m), f(nm);
-  for (auto& v : c) v = {gauss(rng), gauss(rng)};
-  for (auto& v : f) v = {gauss(rng), gauss(rng)};
+  Inputs<T> in{std::vector<T>(m), std::vector<T>(m), std::vector<T>(m), std::vector<std::complex<T>>(m),
+               std::vector<std::complex<T>>(static_cast<std::size_t>(n_modes * n_modes * n_modes))};
+  for (std::int64_t j = 0; j < m; ++j) in.x[j] = pos(rng), in.y[j] = pos(rng), in.z[j] = pos(rng);
+  for (auto& v : in.c) v = {gauss(rng), gauss(rng)};
+  for (auto& v : in.f) v = {gauss(rng), gauss(rng)};
+  return in;
+}
+
+template <typename T>
+void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps, int threads) {
+  const auto [x, y, z, c, f] = random_inputs<T>(n_modes, m, 1);
   for (int type : {2, 1}) {
     auto t0 = clock_type::now();
     spire::nufft::Options options;
@@ -107,13 +118,8 @@ void run(const char* precision, double tol, std::int64_t n_modes, std::int64_t m
 // sorted points, timed alternately: the ratio is what a Gauss-Newton step costs in slices.
 template <typename T>
 void run_gradient(const char* precision, double tol, std::int64_t n_modes, std::int64_t m, int reps, int threads) {
-  std::mt19937_64 rng(2);
-  std::uniform_real_distribution<T> pos(-std::numbers::pi_v<T>, std::numbers::pi_v<T>);
-  std::normal_distribution<T> gauss;
-  std::vector<T> x(m), y(m), z(m);
-  for (std::int64_t j = 0; j < m; ++j) x[j] = pos(rng), y[j] = pos(rng), z[j] = pos(rng);
-  std::vector<std::complex<T>> f(static_cast<std::size_t>(n_modes * n_modes * n_modes)), c(m), g(3 * m);
-  for (auto& v : f) v = {gauss(rng), gauss(rng)};
+  auto [x, y, z, c, f] = random_inputs<T>(n_modes, m, 2);
+  std::vector<std::complex<T>> g(3 * m);
   spire::nufft::Options options;
   options.threads = threads;
   spire::nufft::Plan<T> plan(2, {n_modes, n_modes, n_modes}, +1, tol, options);

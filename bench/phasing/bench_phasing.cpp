@@ -12,7 +12,6 @@
 // Prints lines for people, then one JSON object.
 #include <fmt/core.h>
 #include <omp.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,20 +23,14 @@
 #include <string>
 #include <vector>
 
+#include "../timing.hpp"
 #include "phasing/phasing.hpp"
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
+using bench::clock_type;
+using bench::since;
+using bench::cpu_seconds;
 
 // Blobs at offsets (fractions of n from the centre), widths (fractions of n) and weights,
 // each cut to 0 below 1e-3 of its peak.

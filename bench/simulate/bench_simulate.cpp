@@ -4,7 +4,6 @@
 // of both against the direct sum on sampled pixels of random orientations. Prints one JSON
 // object.
 #include <fmt/core.h>
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../timing.hpp"
 #include "geometry/detector.hpp"
 #include "geometry/orientations.hpp"
 #include "simulate/simulate.hpp"
@@ -24,18 +24,9 @@
 namespace {
 
 using namespace spire;
-using clock_type = std::chrono::steady_clock;
-double since(clock_type::time_point t0) {
-  return std::chrono::duration<double>(clock_type::now() - t0).count();
-}
-// Process CPU seconds (user + system): on a shared machine wall time counts the other
-// users' load, CPU time much less so.
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  auto s = [](const timeval& t) { return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec); };
-  return s(u.ru_utime) + s(u.ru_stime);
-}
+using bench::clock_type;
+using bench::since;
+using bench::cpu_seconds;
 
 constexpr std::int64_t kBatch = 250;  // images per patterns() call, as simulate_dataset
 

@@ -21,6 +21,16 @@ struct Points<T>::Data {
   std::vector<std::int64_t> start;  // sorted points of bin b: start[b] .. start[b+1]
   AlignedArray<T> xs, ys, zs;       // folded fine-grid coordinates, in bin order
   AlignedArray<std::int64_t> perm;  // sorted position -> caller's index
+
+  // Room for n points (kept arrays are reused when large enough; new ones uninitialised).
+  void reserve(std::int64_t count) {
+    if (capacity >= count) return;
+    xs = aligned_uninitialized<T>(static_cast<std::size_t>(count));
+    ys = aligned_uninitialized<T>(static_cast<std::size_t>(count));
+    zs = aligned_uninitialized<T>(static_cast<std::size_t>(count));
+    perm = aligned_uninitialized<std::int64_t>(static_cast<std::size_t>(count));
+    capacity = count;
+  }
 };
 
 template <typename T>
@@ -247,6 +257,53 @@ void order_by_kernel_start(const Bins& bins, int w, int threads, const std::vect
   }
 }
 
+// Point j's coordinate v (dimension d) as a fine-grid coordinate folded into [0, nf):
+// periodic, so [-3pi, 3pi) folds exactly; anything else is an error naming the point.
+template <typename T>
+inline T folded_coordinate(T v, double to_grid, double nf, int d, std::int64_t j) {
+  const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
+  if (!(v >= -three_pi && v < three_pi))
+    fail("NUFFT point " + std::to_string(j) + " has coordinate " + "xyz"[d] + " = " +
+         std::to_string(static_cast<double>(v)) + ", outside [-3pi, 3pi)");
+  double g = static_cast<double>(v) * to_grid;
+  while (g < 0) g += nf;
+  while (g >= nf) g -= nf;
+  T t = static_cast<T>(g);
+  if (t >= static_cast<T>(nf)) t = 0;  // rounding up to nf is the point 0
+  return t;
+}
+
+// Grid index -> bin, per dimension.
+std::array<std::vector<int>, 3> bins_of_grid_points(const Bins& bins, const std::array<std::int64_t, 3>& nf) {
+  std::array<std::vector<int>, 3> bin_of;
+  for (int d = 0; d < 3; ++d) {
+    bin_of[d].resize(static_cast<std::size_t>(nf[d]));
+    for (int b = 0; b < bins.count[d]; ++b)
+      for (std::int64_t i = bins.edge[d][b]; i < bins.edge[d][b + 1]; ++i) bin_of[d][static_cast<std::size_t>(i)] = b;
+  }
+  return bin_of;
+}
+
+// From each thread's point count per bin: start[k], bin k's first sorted position
+// (start[bins] = all points), and each thread's first position in each bin (threads in
+// order within a bin, so the sort is stable).
+std::vector<std::vector<std::int64_t>> bin_offsets(const std::vector<std::vector<std::int64_t>>& counts,
+                                                   std::vector<std::int64_t>& start) {
+  const std::size_t keys = counts.front().size();
+  start.assign(keys + 1, 0);
+  std::vector<std::vector<std::int64_t>> offset(counts.size(), std::vector<std::int64_t>(keys));
+  std::int64_t pos = 0;
+  for (std::size_t k = 0; k < keys; ++k) {
+    start[k] = pos;
+    for (std::size_t t = 0; t < counts.size(); ++t) {
+      offset[t][k] = pos;
+      pos += counts[t][k];
+    }
+  }
+  start[keys] = pos;
+  return offset;
+}
+
 }  // namespace
 
 template <typename T>
@@ -260,14 +317,8 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   pts->width = s.kernel.width;
   pts->n = n;
   const T* coords[3] = {x, y, z};
-  const int nb = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
-  std::array<std::vector<int>, 3> bin_of;  // grid index -> bin, per dimension
-  for (int d = 0; d < 3; ++d) {
-    bin_of[d].resize(s.nf[d]);
-    for (int b = 0; b < s.bins.count[d]; ++b)
-      for (std::int64_t i = s.bins.edge[d][b]; i < s.bins.edge[d][b + 1]; ++i) bin_of[d][i] = b;
-  }
-  const int n_keys = nb;
+  const int n_keys = s.bins.count[0] * s.bins.count[1] * s.bins.count[2];
+  const auto bin_of = bins_of_grid_points(s.bins, s.nf);
   // The loops below run over every point: their constants live in locals, which the
   // compiler keeps in registers (through members it reloads them, fearing aliased stores).
   const double nfd[3] = {static_cast<double>(s.nf[0]), static_cast<double>(s.nf[1]), static_cast<double>(s.nf[2])};
@@ -277,20 +328,7 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   const int* const bin_y = bin_of[1].data();
   const int* const bin_z = bin_of[2].data();
   const int bins_x = s.bins.count[0], bins_y = s.bins.count[1];
-  // Folded fine-grid coordinate in [0, nf): periodic, so [-3pi, 3pi) folds exactly.
-  auto fold = [&](int d, std::int64_t j) -> T {
-    const T three_pi = 3 * std::numbers::pi_v<T>;  // the bound as T, so -3pi in T is inside
-    const double v = static_cast<double>(coords[d][j]);
-    if (!(coords[d][j] >= -three_pi && coords[d][j] < three_pi))
-      fail("NUFFT point " + std::to_string(j) + " has coordinate " + "xyz"[d] + " = " +
-           std::to_string(v) + ", outside [-3pi, 3pi)");
-    double g = v * to_grid[d];
-    while (g < 0) g += nfd[d];
-    while (g >= nfd[d]) g -= nfd[d];
-    T t = static_cast<T>(g);
-    if (t >= static_cast<T>(nfd[d])) t = 0;  // rounding up to nf is the point 0
-    return t;
-  };
+  auto fold = [&](int d, std::int64_t j) -> T { return folded_coordinate(coords[d][j], to_grid[d], nfd[d], d, j); };
 
   auto bin_index = [&](const T* folded) {
     return bin_x[static_cast<std::int64_t>(folded[0])] +
@@ -317,26 +355,8 @@ Points<T> Plan<T>::sort_points(std::int64_t n, const T* x, const T* y, const T* 
   }
   if (!error.empty()) fail(error);
 
-  auto& start = pts->start;
-  start.assign(nb + 1, 0);
-  std::vector<std::vector<std::int64_t>> offset(threads, std::vector<std::int64_t>(n_keys));
-  std::int64_t pos = 0;
-  for (int k = 0; k < n_keys; ++k) {
-    start[k] = pos;
-    for (int t = 0; t < threads; ++t) {
-      offset[t][k] = pos;
-      pos += counts[t][k];
-    }
-  }
-  start[nb] = pos;
-
-  if (pts->capacity < n) {
-    pts->xs = aligned_uninitialized<T>(n);
-    pts->ys = aligned_uninitialized<T>(n);
-    pts->zs = aligned_uninitialized<T>(n);
-    pts->perm = aligned_uninitialized<std::int64_t>(n);
-    pts->capacity = n;
-  }
+  auto offset = bin_offsets(counts, pts->start);
+  pts->reserve(n);
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
   for (int t = 0; t < threads; ++t) {
     const std::int64_t lo = n * t / threads, hi = n * (t + 1) / threads;

@@ -209,7 +209,7 @@ void interp_scalar(const SpreadContext<T>& ctx, const std::complex<T>* grid, std
 
 // Kernel values and their derivatives in t at the W offsets (Horner on value and derivative
 // together), plain (NK vectors) or duplicated into (re, im) lanes (NV vectors).
-template <typename T, int W>
+template <typename T>
 inline void kernel_values_d(const T* table, int stride, int deg, int vectors, T t, T* value, T* derivative) {
   constexpr int L = V<T>::size;
   const V<T> tv(t);
@@ -261,9 +261,9 @@ void interp_gradient_simd(const SpreadContext<T>& ctx, const std::complex<T>* gr
     T t[3];
     const std::int64_t ix = first_point<T, W>(ctx.xs[j], t[0]), iy = first_point<T, W>(ctx.ys[j], t[1]),
                        iz = first_point<T, W>(ctx.zs[j], t[2]);
-    kernel_values_d<T, W>(ctx.coeff_dup, ctx.coeff_dup_stride, deg, NV, t[0], kx, dkx);
-    kernel_values_d<T, W>(ctx.coeff, ctx.coeff_stride, deg, NK, t[1], ky, dky);
-    kernel_values_d<T, W>(ctx.coeff, ctx.coeff_stride, deg, NK, t[2], kz, dkz);
+    kernel_values_d<T>(ctx.coeff_dup, ctx.coeff_dup_stride, deg, NV, t[0], kx, dkx);
+    kernel_values_d<T>(ctx.coeff, ctx.coeff_stride, deg, NK, t[1], ky, dky);
+    kernel_values_d<T>(ctx.coeff, ctx.coeff_stride, deg, NK, t[2], kz, dkz);
     // a: sum ky kz row, ay: sum dky kz row, az: sum ky dkz row; then x by kx or dkx.
     V<T> a[NV], ay[NV], az[NV];
     for (int v = 0; v < NV; ++v) a[v] = ay[v] = az[v] = V<T>(T(0));

@@ -124,10 +124,15 @@ void Slicer<T>::set_autocorrelation(std::span<const T> autocorrelation) {
 }
 
 template <typename T>
+void Slicer<T>::check_batch(std::int64_t b) const {
+  if (b < 0 || b >= n_batches()) fail("slicing: no batch " + std::to_string(b));
+  if (s_->modes.empty()) fail("slicing: set_autocorrelation was not called");
+}
+
+template <typename T>
 void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   State& s = *s_;
-  if (b < 0 || b >= n_batches()) fail("slicing: no batch " + std::to_string(b));
-  if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
+  check_batch(b);
   const std::int64_t m = batch_count(b) * s.n_pixels;
   s.values.resize(static_cast<std::size_t>(m));
   s.plan->execute(s.points(b, batch_first(b), batch_count(b)), s.values.data(), s.modes.data());
@@ -139,8 +144,7 @@ void Slicer<T>::slice_batch(std::int64_t b, T* out) {
 template <typename T>
 void Slicer<T>::slice_batch_with_gradient(std::int64_t b, T* values, T* gradient) {
   State& s = *s_;
-  if (b < 0 || b >= n_batches()) fail("slicing: no batch " + std::to_string(b));
-  if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
+  check_batch(b);
   const std::int64_t m = batch_count(b) * s.n_pixels;
   s.values.resize(static_cast<std::size_t>(m));
   s.gradient_values.resize(static_cast<std::size_t>(3 * m));

@@ -78,6 +78,7 @@ class Slicer {
   std::int64_t batch_count(std::int64_t b) const;
 
  private:
+  void check_batch(std::int64_t b) const;  // a batch that exists, and the autocorrelation set
   struct State;
   std::unique_ptr<State> s_;
 };
