@@ -7,9 +7,11 @@
 #include <cmath>
 #include <limits>
 #include <numbers>
+#include <optional>
 #include <string>
 
 #include "core/error.hpp"
+#include "matching/photon_scores.hpp"
 #include "slicing/slicing.hpp"
 
 namespace spire::matching {
@@ -225,6 +227,8 @@ struct Refiner {
   RefineStats& stats;
   std::span<geometry::Quaternion> orientations;
   std::span<double> scores;
+  const PhotonScores<T>* photons = nullptr;  // scores from the photons (fit method, poisson)
+  std::int64_t points_per_execution = 0;
   std::vector<double> candidate_scores;
   std::vector<T> slices, gradients;
 
@@ -240,6 +244,28 @@ struct Refiner {
 
   // Scores every orientation of `candidates` (image-major: per image `per_image` of them).
   void evaluate(const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
+    candidate_scores.resize(candidates.size());
+    if (photons) {
+      const auto t0 = clock_type::now();
+      photons->score(slicer, candidates, per_image, points_per_execution, threads, candidate_scores.data(), progress);
+      stats.slices += static_cast<std::int64_t>(candidates.size());
+      stats.slicing_s += since(t0);
+      keep_best(candidates, per_image);
+      return;
+    }
+    slice_and_score(candidates, per_image);
+    keep_best(candidates, per_image);
+  }
+
+  // Every image's score at its orientation with every pixel (score_one), replacing the
+  // photon scores' approximate sum of W (photon_scores.hpp).
+  void score_exactly() {
+    const std::vector<geometry::Quaternion> final_orientations(orientations.begin(), orientations.end());
+    slice_and_score(final_orientations, 1);
+    std::copy(candidate_scores.begin(), candidate_scores.end(), scores.begin());
+  }
+
+  void slice_and_score(const std::vector<geometry::Quaternion>& candidates, std::int64_t per_image) {
     auto t0 = clock_type::now();
     slicer.set_references(candidates);
     candidate_scores.resize(candidates.size());
@@ -257,7 +283,6 @@ struct Refiner {
     stats.slices += static_cast<std::int64_t>(candidates.size());
     stats.scoring_s += scoring;
     stats.slicing_s += since(t0) - scoring;
-    keep_best(candidates, per_image);
   }
 
   // Method fit: per step, 10 scores around each centre fix a quadratic (newton_step).
@@ -378,10 +403,23 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   Progress silent;
   Progress& progress = options.progress ? *options.progress : silent;
   const bool fit = options.method == LocalMethod::fit;
+  std::optional<PhotonScores<T>> photons;
+  if (fit && options.photon_scores && options.steps > 0 && matching.metric == Metric::poisson) {
+    std::vector<geometry::Quaternion> first(static_cast<std::size_t>(N));
+    for (std::int64_t i = 0; i < N; ++i) first[i] = starts[i * starts_per_image];
+    const auto choice =
+        choose_cells(slicer, images, pixels, s_ext, n, matching, first, options.first_step / 2, options.photon_error);
+    stats.cell_voxels = choice.voxels, stats.cell_error = choice.error, stats.cells = choice.cells;
+    if (choice.voxels > 0) {
+      photons.emplace(images, pixels, s_ext, n, matching, choice.voxels);
+      stats.positions_per_candidate = photons->mean_positions();
+    }
+  }
   const std::int64_t steps_slices = options.steps > 0 ? (fit ? 9 + 10 * (options.steps - 1) : 4 * options.steps) + 1 : 0;
-  progress.begin("local refinement (slices)", N * (starts_per_image + steps_slices));
+  progress.begin("local refinement (slices)", N * (starts_per_image + steps_slices + (photons ? 1 : 0)));
   Refiner<T> refiner{images, matching, pixels, s_ext, options.threads > 0 ? options.threads : omp_get_max_threads(),
-                     slicer, progress, stats, orientations, scores, {}, {}, {}};
+                     slicer, progress, stats, orientations, scores, photons ? &*photons : nullptr,
+                     options.batch_size * P, {}, {}, {}};
 
   std::fill(scores.begin(), scores.end(), std::numeric_limits<double>::infinity());
   refiner.evaluate(std::vector<geometry::Quaternion>(starts.begin(), starts.end()), starts_per_image);
@@ -392,6 +430,7 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   else
     refiner.gradient_steps(centres, options);
   if (options.steps > 0) refiner.evaluate(centres, 1);
+  if (photons) refiner.score_exactly();
 
   progress.end();
   double moved = 0;

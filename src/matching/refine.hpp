@@ -30,6 +30,11 @@
 // centre), so refinement never worsens an image's score. Cost per image: one slice per
 // start, then 10 per step (9 in the first, whose centre is the best start) and 1 for the
 // final centre, through slicing::Slicer with points sorted per batch.
+// Photon scores (method fit, poisson, RefineOptions::photon_scores): every candidate is
+// scored from its image's photon pixels and the detector's cells (photon_scores.hpp; the
+// cell size measured first), a slice of (photons + cells) values instead of P; the best
+// candidate is chosen by those scores, and each image's result is scored again with every
+// pixel (one full slice per image), so the scores returned are score_one's.
 //
 // Every image is refined independently (MPI: each rank its own images).
 // Measurements (what it gained on 2cex, Newton against per-axis steps): docs/matching.md.
@@ -59,6 +64,13 @@ struct RefineOptions {
   double first_step = 0.0;          // radians, > 0 when steps > 0 (the loop: 0.6 x the covering-radius bound)
   std::int64_t batch_size = 1000;   // slices per NUFFT execution
   double tolerance = 1e-5;          // slicing NUFFT tolerance
+  // Method fit with the poisson metric: score candidates from each image's photon pixels
+  // and the detector's cells (photon_scores.hpp), the cell size measured first on 64 images
+  // (choose_cells, within photon_error of the score changes at h = first_step / 2); each
+  // image's result is then scored with every pixel. false, or no cell size within the
+  // bound: every pixel for every candidate.
+  bool photon_scores = false;
+  double photon_error = 0.03;
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default
   Planning planning = Planning::measure;  // of the slicing NUFFT's FFT
   Progress* progress = nullptr;     // not a setting: told of every batch of slices scored
@@ -69,6 +81,10 @@ struct RefineStats {
   double slicing_s = 0, scoring_s = 0;
   std::int64_t moved = 0;          // images that left their best start
   double mean_move_rad = 0;        // mean angle from the best start to the result
+  // Photon scores: the measured cell size (0: not used), its error, cells and mean positions
+  // per candidate (against n_pixels for every pixel).
+  double cell_voxels = 0, cell_error = 0, positions_per_candidate = 0;
+  std::int64_t cells = 0;
 };
 
 // images: n_images of pixels.size() (dense or sparse; a sparse image is made dense for each

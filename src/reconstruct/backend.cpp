@@ -72,6 +72,9 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.matching.bad_pixels = bad_pixels_of(data);
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
   o.refine.method = st.orientations.local_method;
+  // Sparse-held counts only: their rows are read in place (dense ones would be copied, and
+  // hold too many photon pixels for the scores to pay).
+  o.refine.photon_scores = st.orientations.photon_scores && !data.sparse_offsets.empty();
   o.refine.first_step = 0.6 * geometry::covering_radius_lower_bound(n_references);
   o.refine.batch_size = st.orientations.batch_size;
   o.refine.tolerance = tol.local;
@@ -128,5 +131,15 @@ std::unique_ptr<Backend> make_cuda_backend(const Data&, const Settings& settings
   fail("runtime.device = cuda: this spire was built without the CUDA back end");
 }
 #endif
+
+std::string photon_scores_note(const matching::RefineStats& stats, std::int64_t pixels) {
+  if (stats.cells == 0) return {};
+  if (stats.cell_voxels == 0)
+    return fmt::format("  local refinement: every pixel scored (detector cells of 1 voxel move the score changes by {:.1f}%, "
+                       "above the 3% bound)", 100 * stats.cell_error);
+  return fmt::format("  local refinement: photon scores, {} detector cells of {:g} voxels ({:.1f}% of the score changes), "
+                     "{:.0f} slice values per candidate instead of {}",
+                     stats.cells, stats.cell_voxels, 100 * stats.cell_error, stats.positions_per_candidate, pixels);
+}
 
 }  // namespace spire::reconstruct

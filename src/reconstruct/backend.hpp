@@ -97,6 +97,10 @@ class Backend {
   static inline Progress silent_;
 };
 
+// The local stage's line about its photon scores (matching/photon_scores.hpp): the measured
+// cell size, its error and the positions per candidate; empty where they were not used.
+std::string photon_scores_note(const matching::RefineStats& stats, std::int64_t pixels);
+
 // The options of every stage, derived once from the settings and the data.
 struct StageOptions {
   slicing::Options slicing;

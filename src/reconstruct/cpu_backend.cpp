@@ -143,8 +143,12 @@ class CpuBackend final : public Backend {
     model_.assign(model.begin(), model.end());
     auto refine = options_.refine;
     refine.progress = &progress();
-    matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, image_set(data_), starts, per_image,
-                                         options_.matching, refine, orientations, scores);
+    const auto stats = matching::refine_orientations<float>(model_, n_, data_.pixels, data_.extent, image_set(data_),
+                                                            starts, per_image, options_.matching, refine, orientations,
+                                                            scores);
+    if (const auto line = photon_scores_note(stats, static_cast<std::int64_t>(data_.pixels.size()));
+        team_.lead() && !line.empty())
+      progress().note(line);
   }
 
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,

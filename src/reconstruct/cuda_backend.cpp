@@ -45,8 +45,11 @@ class CudaBackend final : public Backend {
     model_.assign(model.begin(), model.end());
     auto refine = options_.refine;
     refine.progress = &progress();
-    matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent, image_set(data_), starts,
-                                         per_image, options_.matching, refine, orientations, scores);
+    const auto stats = matching::refine_orientations<float>(model_, settings_.grid.n, data_.pixels, data_.extent,
+                                                            image_set(data_), starts, per_image, options_.matching,
+                                                            refine, orientations, scores);
+    if (const auto line = photon_scores_note(stats, static_cast<std::int64_t>(data_.pixels.size())); !line.empty())
+      progress().note(line);
   }
 
   // Subsets and per-image scales are merged on the CPU (the GPU's merger takes neither yet).

@@ -55,6 +55,7 @@ struct Settings {
     MetricChoice metric = MetricChoice::automatic;
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)
     matching::LocalMethod local_method = matching::LocalMethod::fit;  // how each step is found
+    bool photon_scores = true;         // local stage, poisson: candidates scored from the photons
     double local_tolerance = 0;        // NUFFT tolerance of the local slices (0: auto)
     matching::Scale scale = matching::Scale::per_slice;
     bool oracle = false;  // evaluation only: merge with the file's true orientations

@@ -10,20 +10,26 @@
 
 namespace spire::slicing {
 
+namespace {
+
+// Component c of x = scale R^T s, clamped so round-off cannot push a point past pi.
+template <typename T>
+T rotated(const geometry::Mat3& R, double scale, const std::array<double, 3>& s, int c) {
+  const double v = scale * (R[c] * s[0] + R[3 + c] * s[1] + R[6 + c] * s[2]);
+  return static_cast<T>(std::clamp(v, -std::numbers::pi, std::numbers::pi));
+}
+
+}  // namespace
+
 template <typename T>
 void rotated_points(const geometry::Quaternion& q, std::span<const std::array<double, 3>> pixels,
                     double s_ext, std::vector<T>& xs, std::vector<T>& ys, std::vector<T>& zs) {
   const auto R = geometry::rotation_matrix(q);
   const double scale = std::numbers::pi / s_ext;
   for (const auto& s : pixels) {
-    // R^T s, scaled; clamped so round-off cannot push a point past pi.
-    auto component = [&](int c) {
-      const double v = scale * (R[c] * s[0] + R[3 + c] * s[1] + R[6 + c] * s[2]);
-      return static_cast<T>(std::clamp(v, -std::numbers::pi, std::numbers::pi));
-    };
-    xs.push_back(component(0));
-    ys.push_back(component(1));
-    zs.push_back(component(2));
+    xs.push_back(rotated<T>(R, scale, s, 0));
+    ys.push_back(rotated<T>(R, scale, s, 1));
+    zs.push_back(rotated<T>(R, scale, s, 2));
   }
 }
 
@@ -152,6 +158,48 @@ void Slicer<T>::slice_batch_with_gradient(std::int64_t b, T* values, T* gradient
                                 s.gradient_values.data(), s.modes.data());
   for (std::int64_t i = 0; i < m; ++i) values[i] = s.values[i].real();
   for (std::int64_t i = 0; i < 3 * m; ++i) gradient[i] = s.gradient_values[i].real();
+}
+
+template <typename T>
+void Slicer<T>::slice_subsets(std::span<const geometry::Quaternion> orientations, std::span<const std::int64_t> offsets,
+                              std::span<const std::int32_t> indices, std::span<const std::array<double, 3>> table,
+                              T* out) {
+  State& s = *s_;
+  if (s.modes.empty()) fail("slicing: set_autocorrelation was not called");
+  const auto K = static_cast<std::int64_t>(orientations.size());
+  if (static_cast<std::int64_t>(offsets.size()) != K + 1 || offsets.front() != 0 ||
+      offsets.back() != static_cast<std::int64_t>(indices.size()))
+    fail("slicing: slice_subsets needs orientations + 1 offsets from 0 to the number of indices");
+  for (const auto& p : table)
+    if (!(std::hypot(p[0], p[1], p[2]) <= s.s_ext * (1 + 1e-9)))
+      fail("slicing: a position of slice_subsets lies beyond s_ext");
+  const auto m = static_cast<std::int64_t>(indices.size());
+  s.xs.resize(static_cast<std::size_t>(m));
+  s.ys.resize(static_cast<std::size_t>(m));
+  s.zs.resize(static_cast<std::size_t>(m));
+  const double scale = std::numbers::pi / s.s_ext;
+  const auto rows = static_cast<std::int64_t>(table.size());
+  bool bad_index = false;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(s.plan->threads()) reduction(|| : bad_index)
+  for (std::int64_t k = 0; k < K; ++k) {
+    const auto R = geometry::rotation_matrix(orientations[static_cast<std::size_t>(k)]);
+    for (auto j = offsets[static_cast<std::size_t>(k)]; j < offsets[static_cast<std::size_t>(k) + 1]; ++j) {
+      const std::int32_t i = indices[static_cast<std::size_t>(j)];
+      if (i < 0 || i >= rows) {
+        bad_index = true;
+        continue;
+      }
+      const auto& p = table[static_cast<std::size_t>(i)];
+      s.xs[static_cast<std::size_t>(j)] = rotated<T>(R, scale, p, 0);
+      s.ys[static_cast<std::size_t>(j)] = rotated<T>(R, scale, p, 1);
+      s.zs[static_cast<std::size_t>(j)] = rotated<T>(R, scale, p, 2);
+    }
+  }
+  if (bad_index) fail("slicing: slice_subsets has an index outside its table");
+  s.scratch = s.plan->sort_points(m, s.xs.data(), s.ys.data(), s.zs.data(), std::move(s.scratch));
+  s.values.resize(static_cast<std::size_t>(m));
+  s.plan->execute(s.scratch, s.values.data(), s.modes.data());
+  for (std::int64_t j = 0; j < m; ++j) out[j] = s.values[static_cast<std::size_t>(j)].real();
 }
 
 template <typename T>

@@ -70,6 +70,14 @@ class Slicer {
   // (matching/refine.hpp): turning orientation q to q exp(v) moves x to x + x x v to first
   // order, so d slice / d v = gradient x x.
   void slice_batch_with_gradient(std::int64_t b, T* values, T* gradient);
+  // Slices at chosen positions instead of every pixel, in one NUFFT execution (the caller
+  // batches): orientation k at table[indices[j]] for j in [offsets[k], offsets[k+1]), written
+  // to out[j]. table holds reciprocal positions with |s| <= s_ext (the pixels or any others:
+  // local refinement's photon pixels and detector cells, matching/refine.hpp); offsets has
+  // orientations.size() + 1 entries, from 0 to indices.size(). Independent of the reference
+  // set and its batches; the rotations run on the slicer's threads.
+  void slice_subsets(std::span<const geometry::Quaternion> orientations, std::span<const std::int64_t> offsets,
+                     std::span<const std::int32_t> indices, std::span<const std::array<double, 3>> table, T* out);
 
   std::int64_t n_references() const;
   std::int64_t n_pixels() const;
