@@ -311,8 +311,8 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
     summary.density = summary.averaged.density;
     summary.averaged_s = std::chrono::duration<double>(clock::now() - t0).count();
     if (talk)
-      fmt::print("  final density: mean of {} phasing runs (Fourier errors {:.4f} to {:.4f}), {:.1f} s\n",
-                 summary.averaged.fourier_errors.size(), summary.averaged.fourier_errors.front(),
+      fmt::print("  final density: mean of {} phasing runs in a {}^3 box (Fourier errors {:.4f} to {:.4f}), {:.1f} s\n",
+                 summary.averaged.fourier_errors.size(), summary.averaged.box, summary.averaged.fourier_errors.front(),
                  summary.averaged.fourier_errors.back(), summary.averaged_s);
   }
   if (backend.lead()) compare(summary, data, st, s.reference, talk);

@@ -156,6 +156,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["voxel_angstrom"] = voxel_angstrom(data);
   j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
                         {"fourier_errors", s.averaged.fourier_errors},
+                        {"box", s.averaged.box},
                         {"seconds", s.averaged_s}};
   j["oracle"] = st.orientations.oracle;
   if (!result.generations.empty()) j["generations"] = generations_json(result.generations);

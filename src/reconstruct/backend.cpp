@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "phasing/box.hpp"
 #include "cuda/device.hpp"
 
 namespace spire::reconstruct {
@@ -140,6 +141,72 @@ std::string photon_scores_note(const matching::RefineStats& stats, std::int64_t 
   return fmt::format("  local refinement: photon scores, {} detector cells of {:g} voxels ({:.1f}% of the score changes), "
                      "{:.0f} slice values per candidate instead of {}",
                      stats.cells, stats.cell_voxels, 100 * stats.cell_error, stats.positions_per_candidate, pixels);
+}
+
+namespace {
+
+int cube_side(std::size_t values) {
+  const auto m = static_cast<int>(std::lround(std::cbrt(static_cast<double>(values))));
+  if (m < 1 || m % 2 == 0 || static_cast<std::size_t>(m) * static_cast<std::size_t>(m) * static_cast<std::size_t>(m) != values)
+    fail("phasing: " + std::to_string(values) + " values are not an odd cube");
+  return m;
+}
+
+template <typename T>
+Phased run_phaser(phasing::Phaser<T>& phaser, std::span<const double> autocorrelation,
+                  const phasing::Schedule& schedule) {
+  const std::vector<T> a(autocorrelation.begin(), autocorrelation.end());
+  phaser.set_autocorrelation(a);
+  auto result = phaser.run(schedule);
+  return {std::vector<double>(result.density.begin(), result.density.end()),
+          result.fourier_error.empty() ? 0 : result.fourier_error.back()};
+}
+
+template <typename T>
+std::vector<double> autocorrelation_with(phasing::Phaser<T>& phaser, std::span<const double> density) {
+  const std::vector<T> d(density.begin(), density.end());
+  const auto a = phaser.autocorrelation_of(d);
+  return std::vector<double>(a.begin(), a.end());
+}
+
+}  // namespace
+
+template <typename T>
+phasing::Phaser<T>& CpuPhasers::phaser(std::vector<std::unique_ptr<phasing::Phaser<T>>>& made, int m) {
+  for (auto& p : made)
+    if (p->n() == m) return *p;
+  made.push_back(std::make_unique<phasing::Phaser<T>>(m, threads_, planning_));
+  // The data reach |s| = extent, the grid's frequency n/2 along an axis, the box's m/2:
+  // beyond that sphere merging only extrapolates, so phasing leaves it free.
+  made.back()->set_measured_radius(static_cast<double>(m) / 2);
+  return *made.back();
+}
+
+Phased CpuPhasers::phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) {
+  const int m = cube_side(autocorrelation.size());
+  return precision_ == PhasingPrecision::float32 ? run_phaser(phaser(float_, m), autocorrelation, schedule)
+                                                 : run_phaser(phaser(double_, m), autocorrelation, schedule);
+}
+
+std::vector<double> CpuPhasers::autocorrelation_of(std::span<const double> density) {
+  const int n = cube_side(density.size());
+  return precision_ == PhasingPrecision::float32 ? autocorrelation_with(phaser(float_, n), density)
+                                                 : autocorrelation_with(phaser(double_, n), density);
+}
+
+int phasing_box_for(const Settings& settings, std::span<const double> autocorrelation) {
+  const int n = static_cast<int>(settings.grid.n);
+  if (settings.phasing.box > 0) return static_cast<int>(std::min<std::int64_t>(settings.phasing.box, n));
+  return phasing::phasing_box(phasing::support_radius(autocorrelation, n), n);
+}
+
+Phased phase_in_box(Backend& backend, const Settings& settings, std::span<const double> autocorrelation,
+                    const phasing::Schedule& schedule) {
+  const int n = static_cast<int>(settings.grid.n), m = phasing_box_for(settings, autocorrelation);
+  if (m == n) return backend.phase(autocorrelation, schedule);
+  Phased phased = backend.phase(phasing::crop_centred(autocorrelation, n, m), schedule);
+  phased.density = phasing::pad_centred<double>(phased.density, m, n);
+  return phased;
 }
 
 }  // namespace spire::reconstruct

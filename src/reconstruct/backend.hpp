@@ -30,7 +30,9 @@
 //    Bad pixels (Data) are left out. Images at the same orientation (bit for bit: the grid
 //    stages' matches) may be merged as one set of points with their weights summed (the
 //    CPU's does: the same sums up to float rounding, fewer points to spread).
-//  - phase: one phasing run with the schedule (its seed); the final Fourier error.
+//  - phase: one phasing run with the schedule (its seed) of an autocorrelation on a centred
+//    box of m^3 voxels (any odd m <= n, the grid's voxel: phasing/box.hpp), its density on
+//    that box and the final Fourier error; the data's sphere |s| <= extent is |k| <= m/2 there.
 //  - autocorrelation_of(density): its circular autocorrelation.
 //  - sum: per-rank partial sums summed over ranks, in place; gather: every rank's
 //    orientations (or values per image) in rank order on the lead (empty elsewhere).
@@ -67,6 +69,34 @@ struct Phased {
   std::vector<double> density;
   double fourier_error = 0;
 };
+
+// Phasing on the CPU for every box size asked for (phasing/box.hpp): a Phaser per size (its
+// FFT plans and buffers made on first use and kept), in the precision phasing.precision asks.
+class CpuPhasers {
+ public:
+  CpuPhasers(PhasingPrecision precision, int threads, Planning planning)
+      : precision_(precision), threads_(threads), planning_(planning) {}
+  // autocorrelation: m^3 values (m odd); the data's sphere is |k| <= m/2.
+  Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule);
+  std::vector<double> autocorrelation_of(std::span<const double> density);
+
+ private:
+  template <typename T>
+  phasing::Phaser<T>& phaser(std::vector<std::unique_ptr<phasing::Phaser<T>>>& made, int m);
+  PhasingPrecision precision_;
+  int threads_;
+  Planning planning_;
+  std::vector<std::unique_ptr<phasing::Phaser<float>>> float_;
+  std::vector<std::unique_ptr<phasing::Phaser<double>>> double_;
+};
+
+// The box the loop phases in (phasing.box; 0: phasing::phasing_box of the autocorrelation's
+// support radius), and one phasing run there with its density back on the n^3 grid: host
+// logic for every back end.
+class Backend;
+int phasing_box_for(const Settings& settings, std::span<const double> autocorrelation);
+Phased phase_in_box(Backend& backend, const Settings& settings, std::span<const double> autocorrelation,
+                    const phasing::Schedule& schedule);
 
 class Backend {
  public:

@@ -82,23 +82,6 @@ std::int64_t group_points(const Data& data, std::span<const std::int64_t> member
 }
 
 // One phasing run in the phaser's precision T, from and to double maps.
-template <typename T>
-Phased phase_with(phasing::Phaser<T>& phaser, std::span<const double> autocorrelation,
-                  const phasing::Schedule& schedule) {
-  const std::vector<T> a(autocorrelation.begin(), autocorrelation.end());
-  phaser.set_autocorrelation(a);
-  auto result = phaser.run(schedule);
-  return {std::vector<double>(result.density.begin(), result.density.end()),
-          result.fourier_error.empty() ? 0 : result.fourier_error.back()};
-}
-
-template <typename T>
-std::vector<double> autocorrelation_with(phasing::Phaser<T>& phaser, std::span<const double> density) {
-  const std::vector<T> d(density.begin(), density.end());
-  const auto a = phaser.autocorrelation_of(d);
-  return std::vector<double>(a.begin(), a.end());
-}
-
 class CpuBackend final : public Backend {
  public:
   CpuBackend(const Data& data, const Settings& settings, const distributed::Team& team)
@@ -107,17 +90,8 @@ class CpuBackend final : public Backend {
         n_(settings.grid.n),
         references_(geometry::reference_orientations(static_cast<std::size_t>(settings.orientations.references))),
         options_(stage_options(settings, data, references_.size())),
-        merger_(options_.merging) {
-    // The data reach |s| = extent, the grid's frequency n/2 along an axis: beyond that
-    // sphere merging only extrapolates, so phasing leaves it free.
-    const int n = static_cast<int>(n_);
-    if (settings.phasing.precision == PhasingPrecision::float32) {
-      phaser_f_ = std::make_unique<phasing::Phaser<float>>(n, options_.threads, options_.planning);
-      phaser_f_->set_measured_radius(static_cast<double>(n_) / 2);
-    } else {
-      phaser_d_ = std::make_unique<phasing::Phaser<double>>(n, options_.threads, options_.planning);
-      phaser_d_->set_measured_radius(static_cast<double>(n_) / 2);
-    }
+        merger_(options_.merging),
+        phasers_(settings.phasing.precision, options_.threads, options_.planning) {
     // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
     // each rank slices its share into MPI windows and matches its images against all.
     if (!settings.orientations.oracle) make_search(settings);
@@ -156,18 +130,16 @@ class CpuBackend final : public Backend {
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
     Phased phased;
-    if (team_.lead())  // one rank phases, every rank gets its density
-      phased = phaser_f_ ? phase_with(*phaser_f_, autocorrelation, schedule)
-                         : phase_with(*phaser_d_, autocorrelation, schedule);
+    if (team_.lead()) phased = phasers_.phase(autocorrelation, schedule);  // one rank phases, every rank gets its density
     phased.fourier_error = team_.broadcast_value(phased.fourier_error);
-    phased.density.resize(n3());
+    phased.density.resize(autocorrelation.size());
     team_.broadcast(phased.density);
     return phased;
   }
 
   std::vector<double> autocorrelation_of(std::span<const double> density) override {
     std::vector<double> out;
-    if (team_.lead()) out = phaser_f_ ? autocorrelation_with(*phaser_f_, density) : autocorrelation_with(*phaser_d_, density);
+    if (team_.lead()) out = phasers_.autocorrelation_of(density);
     out.resize(n3());
     team_.broadcast(out);
     return out;
@@ -220,8 +192,7 @@ class CpuBackend final : public Backend {
   std::vector<geometry::Quaternion> references_;
   StageOptions options_;
   merging::Merger<float> merger_;
-  std::unique_ptr<phasing::Phaser<float>> phaser_f_;  // phasing.precision: one of the two
-  std::unique_ptr<phasing::Phaser<double>> phaser_d_;
+  CpuPhasers phasers_;
   std::optional<matching::SliceSearch> local_;           // one process
   std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision

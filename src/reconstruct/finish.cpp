@@ -5,33 +5,40 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "phasing/box.hpp"
 #include "resolution/align.hpp"
 
 namespace spire::reconstruct {
 
 AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<const double> autocorrelation,
                                std::uint64_t seed) {
-  const int n = static_cast<int>(st.grid.n), threads = static_cast<int>(st.runtime.threads);
+  // Every run in one box (phasing/box.hpp), aligned and averaged there, placed on the grid.
+  const int n = static_cast<int>(st.grid.n), m = phasing_box_for(st, autocorrelation),
+            threads = static_cast<int>(st.runtime.threads);
+  const auto boxed = m == n ? std::vector<double>(autocorrelation.begin(), autocorrelation.end())
+                            : phasing::crop_centred(autocorrelation, n, m);
   auto schedule = phasing_schedule(st);
   std::vector<std::pair<double, std::vector<double>>> runs;
   backend.progress().begin("phasing runs to average", st.phasing.final_average);
   for (std::int64_t k = 0; k < st.phasing.final_average; ++k) {
     schedule.seed = seed + static_cast<std::uint64_t>(k);
-    auto r = backend.phase(autocorrelation, schedule);
+    auto r = backend.phase(boxed, schedule);
     runs.emplace_back(r.fourier_error, std::move(r.density));
     backend.progress().add();
   }
   backend.progress().end();
   std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   AveragedPhasing out;
+  out.box = m;
   for (const auto& run : runs) out.fourier_errors.push_back(run.first);
   if (!backend.lead()) return out;
-  out.density = runs[0].second;
+  std::vector<double> mean = runs[0].second;
   for (std::size_t k = 1; k < runs.size(); ++k) {
-    const auto aligned = resolution::align<double>(n, runs[k].second, runs[0].second, true, threads);
-    for (std::size_t i = 0; i < out.density.size(); ++i) out.density[i] += aligned.map[i];
+    const auto aligned = resolution::align<double>(m, runs[k].second, runs[0].second, true, threads);
+    for (std::size_t i = 0; i < mean.size(); ++i) mean[i] += aligned.map[i];
   }
-  for (auto& v : out.density) v /= static_cast<double>(runs.size());
+  for (auto& v : mean) v /= static_cast<double>(runs.size());
+  out.density = m == n ? std::move(mean) : phasing::pad_centred<double>(mean, m, n);
   return out;
 }
 

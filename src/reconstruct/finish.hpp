@@ -27,6 +27,7 @@ namespace spire::reconstruct {
 struct AveragedPhasing {
   std::vector<double> density;         // n^3, centred (lead)
   std::vector<double> fourier_errors;  // each run's final Fourier error, lowest first
+  int box = 0;                         // voxels per axis the runs phased in (phasing/box.hpp)
 };
 AveragedPhasing phase_averaged(Backend& backend, const Settings& settings, std::span<const double> autocorrelation,
                                std::uint64_t seed);

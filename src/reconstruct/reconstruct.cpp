@@ -128,10 +128,10 @@ void merge(Backend& backend, State& state, Generation& gen) {
 }
 
 // Step 4: a cold start with this generation's own seed.
-void phase(Backend& backend, phasing::Schedule schedule, State& state, Generation& gen) {
+void phase(Backend& backend, const Settings& settings, phasing::Schedule schedule, State& state, Generation& gen) {
   const auto t0 = clock_type::now();
   schedule.seed += static_cast<std::uint64_t>(gen.index);
-  auto phased = backend.phase(state.autocorrelation, schedule);
+  auto phased = phase_in_box(backend, settings, state.autocorrelation, schedule);
   gen.fourier_error = phased.fourier_error;
   state.density = std::move(phased.density);
   gen.phasing_s = since(t0);
@@ -190,7 +190,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     gen.median_error_deg = orientation_error(backend, data, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
     if (phases(state.standing, gen.stage)) {
-      phase(backend, options.phasing, state, gen);
+      phase(backend, st, options.phasing, state, gen);
       gen.resolution_angstrom = resolution_against_reference(backend, data, st, state);
     }
     state.slicing_input = state.standing.refining ? state.autocorrelation : backend.autocorrelation_of(state.density);

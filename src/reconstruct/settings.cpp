@@ -111,6 +111,7 @@ std::vector<Entry> schema(Settings& s) {
       {"phasing", "beta", &s.phasing.beta, "HIO feedback parameter", 0, 2},
       {"phasing", "shrinkwrap_fraction", &s.phasing.shrinkwrap_fraction, "shrinkwrap threshold, fraction of the blurred maximum", 0, 1},
       {"phasing", "final_average", &s.phasing.final_average, "the final density (and each half map) is the mean of this many phasing runs from the final autocorrelation, each aligned by shift and hand to the one with the lowest Fourier error (single runs are chaotic in their random start: docs/convergence.md)", 1, 1000},
+      {"phasing", "box", &s.phasing.box, "voxels per axis of the centred box phasing works in (odd; the grid's voxel, so the same resolution): the autocorrelation vanishes beyond the molecule's diameter, so a box of twice that holds all of it at a fraction of the cost (phasing/box.hpp; measured in docs/speed.md). 0 (auto): from the autocorrelation's support radius R (its shell rms under 1% of the centre), the smallest size with factors 3, 5, 7 of at least 4 R + 1; grid.n or more: the whole grid", 0, 301},
       {"phasing", "precision", choice(&s.phasing.precision, kPhasingPrecisionNames), "precision of phasing's FFTs on the CPU: float (twice as fast; phasing's outcome is chaotic in its random start, so single runs differ from double's as much as from another seed's, and the averaged final density is as good: docs/convergence.md) or double (the GPU's)"},
       {"distribution", "strategy", choice(&s.distribution.strategy, distributed::kStrategyNames), "MPI ranks: who holds the reference slices. replicated: every node all of them (each rank of a node a share); distributed: every rank an equal share of all; hybrid: each node split_size of them, a full copy spread over ceil(references / split_size) nodes, node groups replicating each other"},
       {"distribution", "split_size", &s.distribution.split_size, "hybrid: reference orientations per node (the node count must be a multiple of ceil(references / split_size))", 0, 1e9},
@@ -242,6 +243,8 @@ void finish(Settings& s, const std::string& where) {
     fail_in(where, fmt::format("settings data.resolution_low = {} A and data.resolution_high = {} A keep no pixel: "
                                "the low-resolution limit must be the larger number",
                                s.data.resolution_low, s.data.resolution_high));
+  if (s.phasing.box != 0 && (s.phasing.box < 5 || s.phasing.box % 2 == 0))
+    fail_in(where, fmt::format("setting phasing.box = {}: an odd box of at least 5 voxels, or 0 (auto)", s.phasing.box));
   if (s.distribution.strategy == distributed::Strategy::hybrid && s.distribution.split_size < 1)
     fail_in(where,
             "setting distribution.split_size: the hybrid strategy needs the reference orientations per node (>= 1)");

@@ -92,6 +92,7 @@ struct Settings {
     double beta = 0.3;
     double shrinkwrap_fraction = 0.1;
     std::int64_t final_average = 8;  // phasing runs averaged into the final density
+    std::int64_t box = 0;             // voxels per axis phasing works on; 0: auto (phasing/box.hpp)
     PhasingPrecision precision = PhasingPrecision::float32;  // of the CPU's phasing FFTs
   } phasing;
   struct Distribution {  // MPI ranks (src/distributed/plan.hpp); no effect on one rank

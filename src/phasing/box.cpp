@@ -1,0 +1,92 @@
+#include "phasing/box.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace spire::phasing {
+
+namespace {
+
+void check_sizes(int n, int m, const char* what) {
+  if (n < 1 || m < 1 || n % 2 == 0 || m % 2 == 0 || m > n)
+    fail(std::string(what) + ": box sizes must be odd with m <= n, got n = " + std::to_string(n) +
+         ", m = " + std::to_string(m));
+}
+
+}  // namespace
+
+template <typename T>
+int support_radius(std::span<const T> autocorrelation, int n, double fraction) {
+  const auto n3 = static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n);
+  if (n < 1 || autocorrelation.size() != n3) fail("support_radius: not n^3 values");
+  const int c = n / 2;
+  std::vector<double> sum(static_cast<std::size_t>(2 * n), 0.0), count(sum.size(), 0.0);
+  for (int z = 0; z < n; ++z)
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        const auto r = static_cast<std::size_t>(std::lround(std::hypot(x - c, y - c, z - c)));
+        const double v = static_cast<double>(autocorrelation[static_cast<std::size_t>(x + n * (y + n * z))]);
+        sum[r] += v * v;
+        count[r] += 1;
+      }
+  const double centre = std::sqrt(sum[0]);
+  for (int r = 1; r <= c; ++r)
+    if (centre > 0 && std::sqrt(sum[static_cast<std::size_t>(r)] / count[static_cast<std::size_t>(r)]) < fraction * centre)
+      return r;
+  return c + 1;
+}
+
+int phasing_box(int radius, int n) {
+  if (radius < 0 || n < 1 || n % 2 == 0) fail("phasing_box: a radius >= 0 and an odd n are needed");
+  const int least = std::max(4 * radius + 1, 5);
+  for (int m = least | 1; m < n; m += 2) {
+    int rest = m;
+    for (const int f : {3, 5, 7})
+      while (rest % f == 0) rest /= f;
+    if (rest == 1) return m;
+  }
+  return n;
+}
+
+template <typename T>
+std::vector<T> crop_centred(std::span<const T> values, int n, int m) {
+  check_sizes(n, m, "crop_centred");
+  if (values.size() != static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n))
+    fail("crop_centred: not n^3 values");
+  const int o = (n - m) / 2;
+  std::vector<T> out(static_cast<std::size_t>(m) * static_cast<std::size_t>(m) * static_cast<std::size_t>(m));
+  for (int z = 0; z < m; ++z)
+    for (int y = 0; y < m; ++y)
+      for (int x = 0; x < m; ++x)
+        out[static_cast<std::size_t>(x + m * (y + m * z))] =
+            values[static_cast<std::size_t>(x + o + n * (y + o + static_cast<std::int64_t>(n) * (z + o)))];
+  return out;
+}
+
+template <typename T>
+std::vector<T> pad_centred(std::span<const T> values, int m, int n) {
+  check_sizes(n, m, "pad_centred");
+  if (values.size() != static_cast<std::size_t>(m) * static_cast<std::size_t>(m) * static_cast<std::size_t>(m))
+    fail("pad_centred: not m^3 values");
+  const int o = (n - m) / 2;
+  std::vector<T> out(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n), T(0));
+  for (int z = 0; z < m; ++z)
+    for (int y = 0; y < m; ++y)
+      for (int x = 0; x < m; ++x)
+        out[static_cast<std::size_t>(x + o + n * (y + o + static_cast<std::int64_t>(n) * (z + o)))] =
+            values[static_cast<std::size_t>(x + m * (y + m * z))];
+  return out;
+}
+
+template int support_radius(std::span<const float>, int, double);
+template int support_radius(std::span<const double>, int, double);
+template std::vector<float> crop_centred(std::span<const float>, int, int);
+template std::vector<double> crop_centred(std::span<const double>, int, int);
+template std::vector<float> pad_centred(std::span<const float>, int, int);
+template std::vector<double> pad_centred(std::span<const double>, int, int);
+
+}  // namespace spire::phasing

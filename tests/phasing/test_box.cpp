@@ -1,0 +1,140 @@
+// Phasing in a smaller box (phasing/box.hpp): the cropped autocorrelation of a compact density
+// is the intensity sampled at the box's frequencies (against the direct sum over the
+// density), crop and pad are inverse placements about the centre, the support radius and box
+// rule, and a phasing run in the box finds the density the full grid finds.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+#include <random>
+
+#include "core/error.hpp"
+#include "phasing/box.hpp"
+#include "phasing/phasing.hpp"
+
+using namespace spire::phasing;
+
+namespace {
+
+// Five Gaussian blobs (width 1 voxel) cut to 0 beyond 2.5 voxels from their centres, the
+// centres within radius - 2.5 of the grid's centre: exactly 0 beyond `radius`.
+std::vector<double> compact_density(int n, double radius, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(-(radius - 2.5), radius - 2.5);
+  std::vector<std::array<double, 3>> centres;
+  while (centres.size() < 5) {
+    const std::array<double, 3> p{u(rng), u(rng), u(rng)};
+    if (std::hypot(p[0], p[1], p[2]) <= radius - 2.5) centres.push_back(p);
+  }
+  std::vector<double> rho(static_cast<std::size_t>(n) * n * n, 0.0);
+  const int c = n / 2;
+  for (int z = 0; z < n; ++z)
+    for (int y = 0; y < n; ++y)
+      for (int x = 0; x < n; ++x) {
+        double v = 0;
+        for (const auto& b : centres) {
+          const double d2 = (x - c - b[0]) * (x - c - b[0]) + (y - c - b[1]) * (y - c - b[1]) + (z - c - b[2]) * (z - c - b[2]);
+          if (d2 < 6.25) v += std::exp(-d2 / 2);
+        }
+        rho[static_cast<std::size_t>(x + n * (y + n * z))] = v;
+      }
+  return rho;
+}
+
+}  // namespace
+
+// The autocorrelation of a density within 5.5 voxels of the centre of a 31^3 grid (support
+// radius 11), cropped to 25^3: its FFT there is |sum_x rho(x) exp(-2 pi i k.x / 25)|^2, the
+// intensity at the box's (coarser) frequencies, by the direct sum over the density.
+TEST(PhasingBox, CroppedAutocorrelationIsTheCoarselySampledIntensity) {
+  const int n = 31, m = 25, c = n / 2, cm = m / 2;
+  const auto rho = compact_density(n, 5.5, 3);
+  Phaser<double> phaser(n, 1, spire::Planning::estimate);
+  const auto A = phaser.autocorrelation_of(rho);
+  const auto I = intensity_of<double>(m, crop_centred<double>(A, n, m), 1);
+  double worst = 0, largest = 0;
+  for (int kz = 0; kz < m; kz += 2)
+    for (int ky = 0; ky < m; ky += 3)
+      for (int kx = 0; kx < m; ++kx) {
+        double re = 0, im = 0;
+        for (int z = 0; z < n; ++z)
+          for (int y = 0; y < n; ++y)
+            for (int x = 0; x < n; ++x) {
+              const double v = rho[static_cast<std::size_t>(x + n * (y + n * z))];
+              if (v == 0) continue;
+              const double phase = -2 * std::numbers::pi *
+                                   ((kx - cm) * (x - c) + (ky - cm) * (y - c) + (kz - cm) * (z - c)) / m;
+              re += v * std::cos(phase);
+              im += v * std::sin(phase);
+            }
+        const double want = re * re + im * im;
+        worst = std::max(worst, std::abs(I[static_cast<std::size_t>(kx + m * (ky + m * kz))] - want));
+        largest = std::max(largest, want);
+      }
+  EXPECT_LT(worst, 1e-10 * largest);
+  // Cropped too tightly (the support does not fit: 15 < 2 x 11 + 1), it is not.
+  const int small = 15, cs = small / 2;
+  const auto J = intensity_of<double>(small, crop_centred<double>(A, n, small), 1);
+  double re = 0;
+  for (std::size_t i = 0; i < rho.size(); ++i) re += rho[i];
+  const double want_zero = re * re;  // k = 0: (sum rho)^2, short of the tail beyond the box
+  EXPECT_GT(std::abs(J[static_cast<std::size_t>(cs + small * (cs + small * cs))] - want_zero), 1e-5 * want_zero);
+}
+
+TEST(PhasingBox, CropAndPadPlaceTheCentreOnTheCentre) {
+  const int n = 9, m = 5;
+  std::vector<float> box(static_cast<std::size_t>(m * m * m));
+  for (std::size_t i = 0; i < box.size(); ++i) box[i] = static_cast<float>(i + 1);
+  const auto grid = pad_centred<float>(box, m, n);
+  EXPECT_EQ(grid[static_cast<std::size_t>(4 + n * (4 + n * 4))], box[static_cast<std::size_t>(2 + m * (2 + m * 2))]);
+  EXPECT_EQ(grid[static_cast<std::size_t>(2 + n * (3 + n * 6))], box[static_cast<std::size_t>(0 + m * (1 + m * 4))]);
+  double outside = 0;
+  for (const float v : grid) outside += v;
+  for (const float v : box) outside -= v;
+  EXPECT_EQ(outside, 0.0);
+  EXPECT_EQ(crop_centred<float>(grid, n, m), box);
+  EXPECT_THROW(crop_centred<float>(grid, n, 11), spire::Error);  // larger than the grid
+  EXPECT_THROW(pad_centred<float>(box, 4, n), spire::Error);      // even
+  EXPECT_THROW(crop_centred<float>(box, n, m), spire::Error);     // not n^3 values
+}
+
+// The support radius: where the shells' rms falls below 1% of the centre; the box: factors
+// 3, 5, 7 only, at least 4 R + 1 (here R = 6 for a support of 10: the box holds it), the
+// grid where nothing smaller fits.
+TEST(PhasingBox, SupportRadiusAndBoxRule) {
+  const int n = 41;
+  const auto rho = compact_density(n, 5, 7);
+  Phaser<double> phaser(n, 1, spire::Planning::estimate);
+  const auto A = phaser.autocorrelation_of(rho);
+  const int R = support_radius<double>(A, n);
+  EXPECT_GE(R, 5);
+  EXPECT_LE(R, 10);  // the density is 0 beyond 5 voxels, its autocorrelation beyond 10
+  EXPECT_GE(phasing_box(R, n), 2 * 10 + 1);
+  std::vector<double> flat(static_cast<std::size_t>(n) * n * n, 1.0);
+  EXPECT_EQ(support_radius<double>(flat, n), n / 2 + 1);
+  EXPECT_EQ(phasing_box(11, 81), 45);  // 45 = 3^2 x 5
+  EXPECT_EQ(phasing_box(12, 81), 49);  // 49 = 7^2
+  EXPECT_EQ(phasing_box(8, 81), 35);   // 33 = 3 x 11: 35 = 5 x 7
+  EXPECT_EQ(phasing_box(19, 81), 81);  // 77 = 7 x 11, 79: the grid
+  EXPECT_EQ(phasing_box(40, 81), 81);  // more than the grid: the grid
+  EXPECT_EQ(phasing_box(0, 81), 5);  // at least 5
+}
+
+// One default run in the box found by the rule against one on the whole grid, same seed:
+// both recover the density (correlation with it after alignment by the hand is what the
+// loop needs; here the density is compact and the Fourier data exact).
+TEST(PhasingBox, PhasingInTheBoxFindsTheDensity) {
+  const int n = 41;
+  const auto rho = compact_density(n, 5, 11);
+  Phaser<double> full(n, 1, spire::Planning::estimate);
+  const auto A = full.autocorrelation_of(rho);
+  const int m = phasing_box(support_radius<double>(A, n), n);
+  ASSERT_LT(m, n);
+  Phaser<double> boxed(m, 1, spire::Planning::estimate);
+  boxed.set_autocorrelation(crop_centred<double>(A, n, m));
+  full.set_autocorrelation(A);
+  const auto in_box = boxed.run();
+  const auto whole = full.run();
+  EXPECT_LT(in_box.fourier_error.back(), 0.05);
+  EXPECT_LT(in_box.fourier_error.back(), 2 * whole.fourier_error.back() + 0.01);
+}
