@@ -154,6 +154,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   if (!s.warning.empty()) j["warning"] = s.warning;
   if (s.memory_estimate > 0) j["memory_estimate_bytes"] = s.memory_estimate;
   j["voxel_angstrom"] = voxel_angstrom(data);
+  j["grid_box"] = result.box;  // the loop's box (grid.box); 0: the whole grid
   j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
                         {"fourier_errors", s.averaged.fourier_errors},
                         {"box", s.averaged.box},

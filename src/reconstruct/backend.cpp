@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "phasing/box.hpp"
+#include "reconstruct/box_backend.hpp"
 #include "cuda/device.hpp"
 
 namespace spire::reconstruct {
@@ -119,11 +120,11 @@ std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings
     fail(fmt::format("runtime.device = cuda: the images have {:.0f} bad pixels (NaN or Inf), which the GPU back end "
                      "cannot leave out yet; use runtime.device = cpu",
                      bad));
-  switch (settings.runtime.device) {
-    case Device::cuda: return make_cuda_backend(data, settings);
-    case Device::cpu: break;
-  }
-  return make_cpu_backend(data, settings, team);
+  return std::make_unique<BoxBackend>(
+      [&data, &team](const Settings& st) {
+        return st.runtime.device == Device::cuda ? make_cuda_backend(data, st) : make_cpu_backend(data, st, team);
+      },
+      settings);
 }
 
 #ifndef SPIRE_HAVE_CUDA

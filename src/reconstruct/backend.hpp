@@ -117,6 +117,12 @@ class Backend {
   virtual std::vector<double> gather(std::span<const double> mine) const = 0;
   virtual bool lead() const = 0;
 
+  // The loop's box (box_backend.hpp): back ends that can change it (BoxBackend, which
+  // make_backend returns) work on the centred m^3 box from now on; box() is that m, 0 for
+  // the whole grid. The others stay on the grid.
+  virtual void set_box(int /*m*/) {}
+  virtual int box() const { return 0; }
+
   // Where the long steps (slicing and matching, local refinement, merging) report how far
   // they are: silent unless set (the lead's terminal; core/progress.hpp).
   void report_to(Progress& progress) { progress_ = &progress; }

@@ -18,12 +18,13 @@ constexpr const char* kFormat = "spire checkpoint";
 // images that are not photon counts (data.hpp); version 2 is read for photon counts only.
 // 4: scores (each image's last matching score); versions 2 and 3 are read with none.
 // 5: scales (each image's fluence scale); versions 2 to 4 are read with none.
-constexpr std::int64_t kVersion = 5;
+// 6: box (the loop's box, grid.box); versions 2 to 5 are read with none (the whole grid).
+constexpr std::int64_t kVersion = 6;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
 static_assert(sizeof(Generation) == 104, "Generation changed: update write_checkpoint/read_checkpoint");
-static_assert(sizeof(State) == 176, "State changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(State) == 184, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
 struct DoubleField {
@@ -136,6 +137,7 @@ void write_checkpoint(const std::string& path, const State& s, const RunIdentity
   w.attribute("", "data_fingerprint", hex(id.data_fingerprint));
   w.attribute("", "grid_n", id.grid_n);
   w.attribute("", "next_generation", std::int64_t{s.next_generation});
+  w.attribute("", "box", std::int64_t{s.box});
   w.attribute("", "refining", std::int64_t{s.standing.refining});
   w.attribute("", "local", std::int64_t{s.standing.local});
   w.attribute("", "finished", std::int64_t{s.standing.finished});
@@ -205,6 +207,9 @@ Checkpoint read_checkpoint(const std::string& path) {
 
   State& s = c.state;
   s.next_generation = static_cast<int>(r.integer_attribute("", "next_generation"));
+  if (id.version >= 6) s.box = static_cast<int>(r.integer_attribute("", "box"));
+  if (s.box != 0 && (s.box < 5 || s.box % 2 == 0 || s.box >= id.grid_n))
+    fail_in(path, fmt::format("attribute 'box': {} is not a box of the {}^3 grid (corrupt file?)", s.box, id.grid_n));
   s.standing.refining = r.integer_attribute("", "refining") != 0;
   s.standing.local = r.integer_attribute("", "local") != 0;
   s.standing.finished = r.integer_attribute("", "finished") != 0;

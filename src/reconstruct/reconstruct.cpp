@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "matching/fit.hpp"
+#include "phasing/box.hpp"
 #include "reconstruct/fluence.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
@@ -127,6 +128,22 @@ void merge(Backend& backend, State& state, Generation& gen) {
   gen.merging_s = since(t0);
 }
 
+// After generation 0 (grid.box = 0): the box that holds its autocorrelation's support
+// (box_backend.hpp), where the back end works from now on; the autocorrelation is 0 outside.
+void choose_box(Backend& backend, const Settings& st, State& state) {
+  const int n = static_cast<int>(st.grid.n);
+  const int radius = phasing::support_radius<double>(state.autocorrelation, n);
+  backend.set_box(phasing::phasing_box(radius, n));
+  state.box = backend.box();
+  if (state.box == 0) return;
+  state.autocorrelation = phasing::pad_centred<double>(phasing::crop_centred<double>(state.autocorrelation, n, state.box),
+                                                       state.box, n);
+  if (backend.lead())
+    backend.progress().note(fmt::format("  the loop works on the centred {0}^3 box from here: the autocorrelation's "
+                                        "support radius is {1} voxels (grid.box)",
+                                        state.box, radius));
+}
+
 // Step 4: a cold start with this generation's own seed.
 void phase(Backend& backend, const Settings& settings, phasing::Schedule schedule, State& state, Generation& gen) {
   const auto t0 = clock_type::now();
@@ -178,6 +195,10 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
   const FluenceScales fluence(data, options.matching.metric);
   const PerImage per_image{fit, fluence, fluence_scaling(st, data)};
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
+  if (state.box > 0 || st.grid.box > 0) {  // resumed on its box, or one given
+    backend.set_box(state.box > 0 ? state.box : static_cast<int>(st.grid.box));
+    state.box = backend.box();
+  }
   if (per_image.scaling && state.scales.empty()) state.scales = fluence.from_photons(backend);
   while (!state.standing.finished && state.next_generation < st.generations.max) {
     Generation gen;
@@ -187,6 +208,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
                                                name_of(kStageNames, gen.stage)));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     merge(backend, state, gen);
+    if (gen.index == 0 && st.grid.box == 0) choose_box(backend, st, state);
     gen.median_error_deg = orientation_error(backend, data, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
     if (phases(state.standing, gen.stage)) {

@@ -42,6 +42,7 @@ namespace spire::reconstruct {
 // Everything the next generation needs: a checkpoint. Maps are n^3, centred.
 struct State {
   int next_generation = 0;
+  int box = 0;  // the loop's box (grid.box, box_backend.hpp) once chosen; 0: the whole grid
   Standing standing;
   std::vector<geometry::Quaternion> orientations;  // this rank's images' (see above)
   // Their scores at those orientations (matching.hpp: a cost, lower is better) from the last

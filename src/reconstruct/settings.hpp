@@ -39,6 +39,7 @@ inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Devic
 struct Settings {
   struct Grid {
     std::int64_t n = 81;  // autocorrelation grid (odd)
+    std::int64_t box = 0;  // the loop's centred box (odd); 0: auto after generation 0 (box_backend.hpp)
   } grid;
   struct Data {
     std::int64_t first = 0;   // first image to use (0-based index in the file)

@@ -124,6 +124,7 @@ void expect_same_orientations(const std::vector<geometry::Quaternion>& a, const 
 // Bit for bit: the loop is deterministic given the State, the data and the settings.
 void expect_same_state(const reconstruct::State& a, const reconstruct::State& b, bool with_times) {
   EXPECT_EQ(a.next_generation, b.next_generation);
+  EXPECT_EQ(a.box, b.box);
   EXPECT_EQ(a.standing.refining, b.standing.refining);
   EXPECT_EQ(a.standing.local, b.standing.local);
   EXPECT_EQ(a.standing.finished, b.standing.finished);
@@ -186,7 +187,7 @@ TEST(Checkpoint, KeepsTheRunsFftWisdom) {
   auto c = reconstruct::read_checkpoint(path);
   EXPECT_EQ(c.wisdom.single_precision, wisdom.single_precision);
   EXPECT_EQ(c.wisdom.double_precision, wisdom.double_precision);
-  EXPECT_EQ(c.run.version, 5);
+  EXPECT_EQ(c.run.version, 6);
   use_fft_wisdom(c.wisdom);
   auto lines = [](const std::string& text) {  // FFTW lists its entries in hash order
     std::vector<std::string> out;
@@ -241,6 +242,38 @@ TEST(Checkpoint, ResumeEqualsUninterrupted) {
   EXPECT_FALSE(reconstruct::extend(stopped.state, st2));
   EXPECT_TRUE(reconstruct::extend(stopped.state, st4));
   expect_same_state(reconstruct::run(data, st4, {}, &stopped.state), straight, false);
+}
+
+// On the loop's box (grid.box = 0: chosen after generation 0, box_backend.hpp): the box is
+// in the checkpoint, and a run resumed after generation 1 goes on on it, bit for bit.
+TEST(Checkpoint, ResumeOnTheLoopsBox) {
+  TempDir dir;
+  const auto data = small_data(150);
+  auto st = loop_settings(3);
+  st.grid.n = 31;
+  const auto straight = reconstruct::run(data, st);
+  ASSERT_GT(straight.box, 0);
+  EXPECT_LT(straight.box, 31);
+  const std::size_t n = 31, o = (n - static_cast<std::size_t>(straight.box)) / 2;
+  // On the axis through the centre: inside the box's face (merging's ball of radius m/2 in
+  // the box) a value, just outside it 0.
+  const std::size_t c = n / 2;
+  EXPECT_NE(straight.autocorrelation[c + n * c + n * n * (o + 1)], 0.0);
+  EXPECT_EQ(straight.autocorrelation[c + n * c + n * n * (o - 1)], 0.0);
+  const auto path = dir.file("checkpoint.h5");
+  const auto id = reconstruct::identify(data, st, "data.h5");
+  struct Crash {};
+  try {
+    reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
+      reconstruct::write_checkpoint(path, s, id);
+      if (g.index == 1) throw Crash{};
+    });
+    FAIL() << "the run did not stop";
+  } catch (const Crash&) {
+  }
+  auto crashed = reconstruct::read_checkpoint(path);
+  EXPECT_EQ(crashed.state.box, straight.box);
+  expect_same_state(reconstruct::run(data, st, {}, &crashed.state), straight, false);
 }
 
 // Into the local stage: refinement converges at once (stop_reassigned = 1), two local

@@ -1,0 +1,61 @@
+#include "reconstruct/box_backend.hpp"
+
+#include <string>
+
+#include "core/error.hpp"
+#include "phasing/box.hpp"
+
+namespace spire::reconstruct {
+
+BoxBackend::BoxBackend(Factory make, const Settings& settings)
+    : make_(std::move(make)), settings_(settings), n_(static_cast<int>(settings.grid.n)), inner_(make_(settings)) {}
+
+void BoxBackend::set_box(int m) {
+  if (m >= n_) m = 0;
+  if (m == m_) return;
+  if (m != 0 && (m < 5 || m % 2 == 0)) fail("reconstruct: the loop's box must be odd and at least 5, not " + std::to_string(m));
+  inner_.reset();  // its sorted points and grids go before the next back end's are made
+  Settings s = settings_;
+  if (m != 0) s.grid.n = m;
+  inner_ = make_(s);
+  m_ = m;
+}
+
+Backend& BoxBackend::inner() const {
+  inner_->report_to(progress());
+  return *inner_;
+}
+
+std::vector<double> BoxBackend::to_box(std::span<const double> map) const {
+  if (m_ == 0 || map.empty()) return {map.begin(), map.end()};
+  return phasing::crop_centred(map, n_, m_);
+}
+
+std::vector<double> BoxBackend::to_grid(std::vector<double> map) const {
+  if (m_ == 0) return map;
+  return phasing::pad_centred<double>(map, m_, n_);
+}
+
+Matches BoxBackend::slice_and_match(std::span<const double> model) { return inner().slice_and_match(to_box(model)); }
+
+void BoxBackend::refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
+                        std::span<geometry::Quaternion> orientations, std::span<double> scores) {
+  inner().refine(to_box(model), starts, per_image, orientations, scores);
+}
+
+merging::Solution BoxBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                    const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
+  auto solution = inner().merge(orientations, to_box(x0), keep, scales);
+  solution.x = to_grid(std::move(solution.x));
+  return solution;
+}
+
+Phased BoxBackend::phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) {
+  return inner().phase(autocorrelation, schedule);
+}
+
+std::vector<double> BoxBackend::autocorrelation_of(std::span<const double> density) {
+  return to_grid(inner().autocorrelation_of(to_box(density)));
+}
+
+}  // namespace spire::reconstruct
