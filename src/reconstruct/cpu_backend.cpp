@@ -93,14 +93,21 @@ class CpuBackend final : public Backend {
         merger_(options_.merging),
         phasers_(settings.phasing.precision, options_.threads, options_.planning) {
     // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
-    // each rank slices its share into MPI windows and matches its images against all.
-    if (!settings.orientations.oracle) make_search(settings);
+    // each rank slices its share into MPI windows and matches its images against all. One
+    // process sorts its reference points at the first slicing (a back end made for generation
+    // 0 only, before the loop's box, never slices); several ranks plan at once, so that the
+    // plan's errors come before any work.
+    slices_ = !settings.orientations.oracle;
+    if (slices_ && team_.size() > 1) make_search(settings);
   }
 
   const std::vector<geometry::Quaternion>& references() const override { return references_; }
 
   Matches slice_and_match(std::span<const double> model) override {
     model_.assign(model.begin(), model.end());
+    if (slices_ && team_.size() == 1 && !local_)
+      local_.emplace(references_, 0, data_.pixels, data_.extent, n_, image_set(data_), options_.slicing,
+                     options_.matching);
     if (local_) {
       local_->run(model_, progress());
       return {local_->indices(), local_->scores(), local_->reference_sums(), local_->slicing_s(), local_->matching_s()};
@@ -153,15 +160,9 @@ class CpuBackend final : public Backend {
   bool lead() const override { return team_.lead(); }
 
  private:
-  // One process slices a batch and matches it at once; several ranks share the slices
-  // through MPI windows (distributed/search.hpp), whose plan's errors name quantities: here
-  // they become the settings that set them.
+  // Several ranks share the slices through MPI windows (distributed/search.hpp), whose
+  // plan's errors name quantities: here they become the settings that set them.
   void make_search(const Settings& settings) {
-    if (team_.size() == 1) {
-      local_.emplace(references_, 0, data_.pixels, data_.extent, n_, image_set(data_), options_.slicing,
-                     options_.matching);
-      return;
-    }
     try {
       ranks_.emplace(team_, references_, data_.pixels, data_.extent, n_, image_set(data_),
                      options_.search);
@@ -193,7 +194,8 @@ class CpuBackend final : public Backend {
   StageOptions options_;
   merging::Merger<float> merger_;
   CpuPhasers phasers_;
-  std::optional<matching::SliceSearch> local_;           // one process
+  bool slices_ = false;                                  // not an oracle run
+  std::optional<matching::SliceSearch> local_;           // one process, from the first slicing
   std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision
   std::vector<double> reference_sums_;  // several ranks: combined over them
