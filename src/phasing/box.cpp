@@ -52,33 +52,44 @@ int phasing_box(int radius, int n) {
   return n;
 }
 
+namespace {
+
+// Copies the centred m^3 box between an n^3 grid and an m^3 array: into the box (crop) or
+// out of it (pad).
+template <typename T>
+void copy_box(const T* from, T* to, int n, int m, bool crop) {
+  const int o = (n - m) / 2;
+  for (int z = 0; z < m; ++z)
+    for (int y = 0; y < m; ++y)
+      for (int x = 0; x < m; ++x) {
+        const auto in_box = static_cast<std::size_t>(x + m * (y + m * z));
+        const auto in_grid = static_cast<std::size_t>(x + o + n * (y + o + static_cast<std::int64_t>(n) * (z + o)));
+        if (crop)
+          to[in_box] = from[in_grid];
+        else
+          to[in_grid] = from[in_box];
+      }
+}
+
+std::size_t cube(int n) { return static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n); }
+
+}  // namespace
+
 template <typename T>
 std::vector<T> crop_centred(std::span<const T> values, int n, int m) {
   check_sizes(n, m, "crop_centred");
-  if (values.size() != static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n))
-    fail("crop_centred: not n^3 values");
-  const int o = (n - m) / 2;
-  std::vector<T> out(static_cast<std::size_t>(m) * static_cast<std::size_t>(m) * static_cast<std::size_t>(m));
-  for (int z = 0; z < m; ++z)
-    for (int y = 0; y < m; ++y)
-      for (int x = 0; x < m; ++x)
-        out[static_cast<std::size_t>(x + m * (y + m * z))] =
-            values[static_cast<std::size_t>(x + o + n * (y + o + static_cast<std::int64_t>(n) * (z + o)))];
+  if (values.size() != cube(n)) fail("crop_centred: not n^3 values");
+  std::vector<T> out(cube(m));
+  copy_box(values.data(), out.data(), n, m, true);
   return out;
 }
 
 template <typename T>
 std::vector<T> pad_centred(std::span<const T> values, int m, int n) {
   check_sizes(n, m, "pad_centred");
-  if (values.size() != static_cast<std::size_t>(m) * static_cast<std::size_t>(m) * static_cast<std::size_t>(m))
-    fail("pad_centred: not m^3 values");
-  const int o = (n - m) / 2;
-  std::vector<T> out(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n), T(0));
-  for (int z = 0; z < m; ++z)
-    for (int y = 0; y < m; ++y)
-      for (int x = 0; x < m; ++x)
-        out[static_cast<std::size_t>(x + o + n * (y + o + static_cast<std::int64_t>(n) * (z + o)))] =
-            values[static_cast<std::size_t>(x + m * (y + m * z))];
+  if (values.size() != cube(m)) fail("pad_centred: not m^3 values");
+  std::vector<T> out(cube(n), T(0));
+  copy_box(values.data(), out.data(), n, m, false);
   return out;
 }
 

@@ -138,6 +138,23 @@ void expect_same_state(const reconstruct::State& a, const reconstruct::State& b,
   expect_same_generations(a.generations, b.generations, with_times);
 }
 
+// The checkpoint a run leaves when it dies after generation `generation` (its checkpoints
+// written after every generation, as spire reconstruct writes them).
+reconstruct::Checkpoint crashed_after(const reconstruct::Data& data, const reconstruct::Settings& st,
+                                      const std::string& path, int generation) {
+  const auto id = reconstruct::identify(data, st, "data.h5");
+  struct Crash {};
+  try {
+    reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
+      reconstruct::write_checkpoint(path, s, id);
+      if (g.index == generation) throw Crash{};
+    });
+    ADD_FAILURE() << "the run did not stop";
+  } catch (const Crash&) {
+  }
+  return reconstruct::read_checkpoint(path);
+}
+
 }  // namespace
 
 TEST(Checkpoint, RoundTripKeepsEveryField) {
@@ -215,17 +232,7 @@ TEST(Checkpoint, ResumeEqualsUninterrupted) {
     ASSERT_GE(i, 0);  // matched orientations are references, found in orientations.h5
 
   const auto path = dir.file("checkpoint.h5");
-  const auto id4 = reconstruct::identify(data, st4, "data.h5");
-  struct Crash {};
-  try {
-    reconstruct::run(data, st4, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
-      reconstruct::write_checkpoint(path, s, id4);
-      if (g.index == 1) throw Crash{};
-    });
-    FAIL() << "the run did not stop";
-  } catch (const Crash&) {
-  }
-  auto crashed = reconstruct::read_checkpoint(path);
+  auto crashed = crashed_after(data, st4, path, 1);
   reconstruct::check_resumable(crashed, path, data, "data.h5", st4);
   EXPECT_EQ(crashed.state.next_generation, 2);
   EXPECT_TRUE(reconstruct::extend(crashed.state, st4));
@@ -261,17 +268,7 @@ TEST(Checkpoint, ResumeOnTheLoopsBox) {
   EXPECT_NE(straight.autocorrelation[c + n * c + n * n * (o + 1)], 0.0);
   EXPECT_EQ(straight.autocorrelation[c + n * c + n * n * (o - 1)], 0.0);
   const auto path = dir.file("checkpoint.h5");
-  const auto id = reconstruct::identify(data, st, "data.h5");
-  struct Crash {};
-  try {
-    reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
-      reconstruct::write_checkpoint(path, s, id);
-      if (g.index == 1) throw Crash{};
-    });
-    FAIL() << "the run did not stop";
-  } catch (const Crash&) {
-  }
-  auto crashed = reconstruct::read_checkpoint(path);
+  auto crashed = crashed_after(data, st, path, 1);
   EXPECT_EQ(crashed.state.box, straight.box);
   expect_same_state(reconstruct::run(data, st, {}, &crashed.state), straight, false);
 }
@@ -296,17 +293,7 @@ TEST(Checkpoint, ResumeInTheLocalStage) {
   EXPECT_GT(off_grid, 75);
 
   const auto path = dir.file("checkpoint.h5");
-  const auto id = reconstruct::identify(data, st, "data.h5");
-  struct Crash {};
-  try {
-    reconstruct::run(data, st, [&](const reconstruct::Generation& g, const reconstruct::State& s) {
-      reconstruct::write_checkpoint(path, s, id);
-      if (g.index == 4) throw Crash{};
-    });
-    FAIL() << "the run did not stop";
-  } catch (const Crash&) {
-  }
-  auto crashed = reconstruct::read_checkpoint(path);
+  auto crashed = crashed_after(data, st, path, 4);
   EXPECT_TRUE(crashed.state.standing.local);
   EXPECT_EQ(crashed.state.next_generation, 5);
   const auto resumed = reconstruct::run(data, st, {}, &crashed.state);
