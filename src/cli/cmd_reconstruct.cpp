@@ -441,6 +441,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   s.stage = "setting up the back end (reference set, sorted points, NUFFT and FFT grids)";
   auto backend = reconstruct::make_backend(data, s.settings, team);
   backend->report_to(live);
+  backend->set_box(state.box);  // a resumed run's box (the loop sets it again; finish needs it too)
   s.stage = fmt::format("generation {}", first_generation);
   if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, live), &state);
   if (to_run && team.lead()) report_stop(s, state, team, talk);
