@@ -10,6 +10,19 @@
 
 namespace spire::matching {
 
+namespace {
+
+// start + the sum of W at least floor over a slice's values (each times its weight, if any),
+// added in order.
+template <typename T>
+double floored_sum(const T* w, std::int64_t count, T floor, const double* weights = nullptr, double start = 0) {
+  double sum = start;
+  for (std::int64_t j = 0; j < count; ++j) sum += (weights ? weights[j] : 1.0) * static_cast<double>(std::max(w[j], floor));
+  return sum;
+}
+
+}  // namespace
+
 DetectorCells detector_cells(std::span<const std::array<double, 3>> pixels, double cell) {
   if (!(cell > 0)) fail("detector_cells: the cell size must be positive");
   std::map<std::array<std::int64_t, 3>, std::array<double, 4>> cubes;  // sum of s, count
@@ -83,8 +96,7 @@ double PhotonScores<T>::score_one_candidate(std::int64_t image, const T* values)
     L += static_cast<double>(counts_[offsets_[image] + j]) * std::log(static_cast<double>(std::max(values[j], floor)));
   const auto bad = static_cast<std::int64_t>(matching_.bad_pixels.of(image).size());
   for (std::int64_t j = photons; j < photons + bad; ++j) S -= static_cast<double>(std::max(values[j], floor));
-  const T* cells = values + photons + bad;
-  for (std::int64_t c = 0; c < n_cells(); ++c) S += cell_weight_[c] * static_cast<double>(std::max(cells[c], floor));
+  S = floored_sum(values + photons + bad, n_cells(), floor, cell_weight_.data(), S);
   if (matching_.scale == Scale::none) return S - L;
   const double K = total_counts_[static_cast<std::size_t>(image)];
   return (K > 0 ? K * (1 - std::log(K)) : 0.0) + K * std::log(S) - L;
@@ -133,22 +145,11 @@ void PhotonScores<T>::cell_sums(slicing::Slicer<T>& slicer, std::span<const geom
   std::vector<T> values(indices.size());
   slicer.slice_subsets(orientations, offsets, indices, table_, values.data());
   const T floor = static_cast<T>(matching_.poisson_floor);
-  for (std::int64_t k = 0; k < K; ++k) {
-    sums[k] = 0;
-    for (std::int64_t c = 0; c < n_cells(); ++c)
-      sums[k] += cell_weight_[c] * static_cast<double>(std::max(values[k * n_cells() + c], floor));
-  }
+  for (std::int64_t k = 0; k < K; ++k)
+    sums[k] = floored_sum(values.data() + k * n_cells(), n_cells(), floor, cell_weight_.data());
 }
 
 namespace {
-
-// Sum of W at least floor over a slice's values.
-template <typename T>
-double floored_sum(const T* w, std::int64_t count, T floor, const double* weights = nullptr) {
-  double sum = 0;
-  for (std::int64_t j = 0; j < count; ++j) sum += (weights ? weights[j] : 1.0) * static_cast<double>(std::max(w[j], floor));
-  return sum;
-}
 
 // The candidates of choose_cells: per sampled image its centre and 6 axis neighbours.
 std::vector<geometry::Quaternion> axis_stencils(std::span<const geometry::Quaternion> centres,
