@@ -389,13 +389,14 @@ void report_stop(Setup& s, const reconstruct::State& state, const distributed::T
                           2 * st.generations.max);
     fmt::print("{}\n", line);
   }
-  std::int64_t capped = 0;
-  for (const auto& g : state.generations) capped += g.cg_iterations >= st.merging.cg_iterations;
-  if (capped >= 2 && 2 * capped > static_cast<std::int64_t>(state.generations.size())) {
+  std::int64_t capped = 0, merges = 0;  // the start (generation 0) does not merge
+  for (const auto& g : state.generations)
+    capped += g.cg_iterations >= st.merging.cg_iterations, merges += g.cg_iterations > 0;
+  if (capped >= 2 && 2 * capped > merges) {
     s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap (merging.cg_iterations = {}) in {} of "
-                                     "{} generations, before its tolerance: the merged maps are not fully solved "
+                                     "{} merges, before its tolerance: the merged maps are not fully solved "
                                      "(a larger merging.cg_iterations costs time per generation)",
-                                     st.merging.cg_iterations, capped, state.generations.size()));
+                                     st.merging.cg_iterations, capped, merges));
     fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
   }
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 #include <string>
 
 #include "core/error.hpp"
@@ -38,6 +39,54 @@ int support_radius(std::span<const T> autocorrelation, int n, double fraction) {
     if (centre > 0 && std::sqrt(sum[static_cast<std::size_t>(r)] / count[static_cast<std::size_t>(r)]) < fraction * centre)
       return r;
   return c + 1;
+}
+
+namespace {
+
+// x(r) = 4 pi du sum_b profile[b] u_b^2 sinc(2 pi u_b r), u_b = (b + 1/2) du (box.hpp).
+template <typename T>
+double profile_transform(std::span<const T> profile, double du, double r) {
+  double sum = 0;
+  for (std::size_t b = 0; b < profile.size(); ++b) {
+    const double u = (static_cast<double>(b) + 0.5) * du, x = 2 * std::numbers::pi * u * r;
+    sum += static_cast<double>(profile[b]) * u * u * (r == 0 ? 1.0 : std::sin(x) / x);
+  }
+  return 4 * std::numbers::pi * du * sum;
+}
+
+template <typename T>
+void check_profile(std::span<const T> profile, double du, int n, const char* what) {
+  if (profile.empty() || !(du > 0) || n < 1) fail(std::string(what) + ": an empty profile, du <= 0 or n < 1");
+}
+
+}  // namespace
+
+template <typename T>
+int support_radius_of_profile(std::span<const T> profile, double du, int n, double fraction) {
+  check_profile(profile, du, n, "support_radius_of_profile");
+  const int c = n / 2;
+  const double centre = profile_transform(profile, du, 0);
+  if (!(centre > 0)) return c + 1;
+  for (int r = 1; r <= c; ++r)
+    if (std::abs(profile_transform(profile, du, r)) < fraction * centre) return r;
+  return c + 1;
+}
+
+template <typename T>
+std::vector<T> profile_autocorrelation(std::span<const T> profile, double du, int n, int m) {
+  check_profile(profile, du, n, "profile_autocorrelation");
+  check_sizes(n, m, "profile_autocorrelation");
+  const int h = m / 2, c = n / 2;
+  std::vector<double> at_r2(static_cast<std::size_t>(3 * h * h + 1));  // x by |l|^2 (integer)
+  for (std::size_t r2 = 0; r2 < at_r2.size(); ++r2)
+    at_r2[r2] = profile_transform(profile, du, std::sqrt(static_cast<double>(r2)));
+  std::vector<T> out(static_cast<std::size_t>(n) * static_cast<std::size_t>(n) * static_cast<std::size_t>(n), T(0));
+  for (int z = -h; z <= h; ++z)
+    for (int y = -h; y <= h; ++y)
+      for (int x = -h; x <= h; ++x)
+        out[static_cast<std::size_t>(x + c + n * (y + c + static_cast<std::int64_t>(n) * (z + c)))] =
+            static_cast<T>(at_r2[static_cast<std::size_t>(x * x + y * y + z * z)]);
+  return out;
 }
 
 int phasing_box(int radius, int n) {
@@ -95,6 +144,10 @@ std::vector<T> pad_centred(std::span<const T> values, int m, int n) {
 
 template int support_radius(std::span<const float>, int, double);
 template int support_radius(std::span<const double>, int, double);
+template int support_radius_of_profile(std::span<const float>, double, int, double);
+template int support_radius_of_profile(std::span<const double>, double, int, double);
+template std::vector<float> profile_autocorrelation(std::span<const float>, double, int, int);
+template std::vector<double> profile_autocorrelation(std::span<const double>, double, int, int);
 template std::vector<float> crop_centred(std::span<const float>, int, int);
 template std::vector<double> crop_centred(std::span<const double>, int, int);
 template std::vector<float> pad_centred(std::span<const float>, int, int);

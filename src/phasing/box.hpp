@@ -22,6 +22,23 @@ namespace spire::phasing {
 template <typename T>
 int support_radius(std::span<const T> autocorrelation, int n, double fraction = 0.01);
 
+// The same radius from the intensity alone, before any merging: profile[b] is the images'
+// mean intensity over |u| in [b du, (b + 1) du), u the frequency in cycles per grid voxel (the
+// grid's Nyquist |u| = 1/2: a pixel at |s| = s_ext has u = 1/2), every bin filled. A's
+// spherical average is then A(r) = 4 pi du sum_b profile[b] u_b^2 sinc(2 pi u_b r) (u_b the
+// bin's centre, the data's range only: no extrapolation past the last bin; the inverse of the
+// slices' I(u) = sum_l A(l) exp(2 pi i u.l) for an intensity that is the profile in every
+// direction), and the radius is the first r >= 1 with |A(r)| below `fraction` of A(0); n/2 + 1
+// where none is. Merging the images at random orientations (a spherically averaged A) and
+// support_radius give the same radius (10 voxels on the README's 2cex runs both ways).
+template <typename T>
+int support_radius_of_profile(std::span<const T> profile, double du, int n, double fraction = 0.01);
+
+// That A(|l|) at every voxel of the centred m^3 box of an n^3 grid (odd m <= n), 0 outside:
+// what merging images at random orientations gives in expectation (the loop's start).
+template <typename T>
+std::vector<T> profile_autocorrelation(std::span<const T> profile, double du, int n, int m);
+
 // The box for an autocorrelation of support radius R: the smallest odd size whose prime
 // factors are 3, 5 and 7 (sizes FFTW transforms fastest) at least 4 R + 1 (twice the radius
 // the threshold gives, for the tail it leaves out: a density of few atoms, exactly 0 beyond

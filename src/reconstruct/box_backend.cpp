@@ -8,20 +8,22 @@
 namespace spire::reconstruct {
 
 BoxBackend::BoxBackend(Factory make, const Settings& settings)
-    : make_(std::move(make)), settings_(settings), n_(static_cast<int>(settings.grid.n)), inner_(make_(settings)) {}
+    : make_(std::move(make)), settings_(settings), n_(static_cast<int>(settings.grid.n)) {}
 
 void BoxBackend::set_box(int m) {
   if (m >= n_) m = 0;
   if (m == m_) return;
   if (m != 0 && (m < 5 || m % 2 == 0)) fail("reconstruct: the loop's box must be odd and at least 5, not " + std::to_string(m));
   inner_.reset();  // its sorted points and grids go before the next back end's are made
-  Settings s = settings_;
-  if (m != 0) s.grid.n = m;
-  inner_ = make_(s);
   m_ = m;
 }
 
 Backend& BoxBackend::inner() const {
+  if (!inner_) {
+    Settings s = settings_;
+    if (m_ != 0) s.grid.n = m_;
+    inner_ = make_(s);
+  }
   inner_->report_to(progress());
   return *inner_;
 }

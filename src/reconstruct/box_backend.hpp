@@ -8,14 +8,16 @@
 // 3.1 to 1.7 degrees and the density's correlation with the model rose from 0.931 to 0.950,
 // while merging took 2x less time and phasing 6x less (docs/speed.md).
 //
-// BoxBackend wraps the back end the settings name: until set_box it is that back end on the
-// n^3 grid; after set_box(m) it is one made at grid.n = m (the one before is freed first),
+// BoxBackend wraps the back end the settings name, made at its first use (every rank's first
+// call is the same, so a collective construction stays collective): until set_box it is that
+// back end on the n^3 grid; after set_box(m) it is one made at grid.n = m (the one before is
+// freed first; a box set before any use makes only that one),
 // and every map crosses the interface as n^3 (the loop, its checkpoints and outputs do not
 // change): models and starts are cropped to the box, merged autocorrelations and
 // autocorrelations of densities padded with zeros. phase passes any box through (the loop
-// crops to phasing.box first). The loop (reconstruct.cpp) sets the box after generation 0 from
-// that generation's autocorrelation (grid.box = 0), or before it (grid.box given), and again
-// on resume (State::box).
+// crops to phasing.box first). The loop (reconstruct.cpp) sets the box before generation 0,
+// from the images' spherically averaged intensity (Data::profile; grid.box = 0) or as given,
+// and again on resume (State::box).
 #include <functional>
 #include <memory>
 
@@ -40,22 +42,22 @@ class BoxBackend final : public Backend {
                           const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override;
   std::vector<double> autocorrelation_of(std::span<const double> density) override;
-  void sum(std::span<double> values) const override { inner_->sum(values); }
+  void sum(std::span<double> values) const override { inner().sum(values); }
   std::vector<geometry::Quaternion> gather(std::span<const geometry::Quaternion> mine) const override {
-    return inner_->gather(mine);
+    return inner().gather(mine);
   }
-  std::vector<double> gather(std::span<const double> mine) const override { return inner_->gather(mine); }
-  bool lead() const override { return inner_->lead(); }
+  std::vector<double> gather(std::span<const double> mine) const override { return inner().gather(mine); }
+  bool lead() const override { return inner().lead(); }
 
  private:
-  Backend& inner() const;  // told where to report progress first
+  Backend& inner() const;  // made now if not yet; told where to report progress first
   std::vector<double> to_box(std::span<const double> map) const;
   std::vector<double> to_grid(std::vector<double> map) const;
 
   Factory make_;
   Settings settings_;
   int n_, m_ = 0;  // m_ = 0: the whole grid
-  std::unique_ptr<Backend> inner_;
+  mutable std::unique_ptr<Backend> inner_;  // null until first used
 };
 
 }  // namespace spire::reconstruct

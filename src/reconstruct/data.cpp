@@ -25,6 +25,59 @@ double spread_of_sums(const Data& data, const distributed::Team& team) {
   return std::sqrt(team.sum(squares) / static_cast<double>(std::max<std::int64_t>(data.total, 1)));
 }
 
+// Linear interpolation over the bins with no values (counts[b] = 0); flat before the first.
+std::vector<double> filled(const std::vector<double>& sums, const std::vector<double>& counts) {
+  const auto bins = sums.size();
+  std::vector<double> out(bins, 0.0);
+  std::size_t last = bins;  // the last bin with values so far
+  for (std::size_t b = 0; b < bins; ++b) {
+    if (counts[b] == 0) continue;
+    out[b] = sums[b] / counts[b];
+    for (std::size_t g = (last == bins ? 0 : last + 1); g < b; ++g)
+      out[g] = last == bins ? out[b]
+                            : out[last] + (out[b] - out[last]) * static_cast<double>(g - last) / static_cast<double>(b - last);
+    last = b;
+  }
+  for (std::size_t g = last + 1; g < bins && last < bins; ++g) out[g] = out[last];
+  return out;
+}
+
+// Data::profile over every rank's images.
+std::vector<double> radial_profile(const Data& data, const distributed::Team& team) {
+  const auto P = static_cast<std::size_t>(data.n_pixels), bins = static_cast<std::size_t>(Data::kProfileBins);
+  std::vector<std::size_t> bin_of(P);
+  std::vector<double> good(P, static_cast<double>(data.n_images));  // values per pixel: images less bad
+  for (std::size_t p = 0; p < P; ++p) {
+    const auto& s = data.pixels[p];
+    const double u = data.extent > 0 ? std::hypot(s[0], s[1], s[2]) / (2 * data.extent) : 0;
+    bin_of[p] = std::min(static_cast<std::size_t>(u / Data::profile_du), bins - 1);
+  }
+  for (const auto p : data.bad_pixels) good[static_cast<std::size_t>(p)] -= 1;
+  std::vector<double> sums(2 * bins, 0.0);  // the values' sums, then their counts
+  for (std::size_t p = 0; p < P; ++p) sums[bins + bin_of[p]] += good[p];
+  if (data.sparse_offsets.empty()) {
+    for (std::size_t k = 0; k < data.images.size(); ++k) sums[bin_of[k % P]] += data.images[k];
+  } else {
+    for (std::size_t k = 0; k < data.sparse_values.size(); ++k)
+      sums[bin_of[static_cast<std::size_t>(data.sparse_pixels[k])]] += data.sparse_values[k];
+  }
+  team.sum(sums);
+  return filled({sums.begin(), sums.begin() + static_cast<std::ptrdiff_t>(bins)},
+                {sums.begin() + static_cast<std::ptrdiff_t>(bins), sums.end()});
+}
+
+// Non-count images in units of their mean value (Data::scale).
+void divide_by_mean(Data& data) {
+  // The mean over the values there are: bad pixels (0 in the images) are not values.
+  const auto total = static_cast<double>(data.total);
+  const double values = total * static_cast<double>(data.n_pixels) - static_cast<double>(data.bad_total);
+  const double mean = data.photons_per_image * total / std::max(values, 1.0);
+  if (!(mean > 0) || !std::isfinite(mean))
+    fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));
+  data.scale = mean;
+  for (float& v : held_values(data)) v = static_cast<float>(static_cast<double>(v) / mean);
+}
+
 }  // namespace
 
 void prepare(Data& data, const distributed::Team& team) {
@@ -42,15 +95,8 @@ void prepare(Data& data, const distributed::Team& team) {
   data.photons_per_image = team.sum(photons) / static_cast<double>(std::max<std::int64_t>(total, 1));
   data.photons_spread = spread_of_sums(data, team);
   data.scale = 1;
-  if (data.counts) return;
-  // The mean over the values there are: bad pixels (0 in the images) are not values.
-  const double values =
-      static_cast<double>(total) * static_cast<double>(data.n_pixels) - static_cast<double>(data.bad_total);
-  const double mean = data.photons_per_image * static_cast<double>(total) / std::max(values, 1.0);
-  if (!(mean > 0) || !std::isfinite(mean))
-    fail(fmt::format("the images' mean value is {}: nothing to reconstruct from (all zero, or negative on average)", mean));
-  data.scale = mean;
-  for (float& v : held_values(data)) v = static_cast<float>(static_cast<double>(v) / mean);
+  if (!data.counts) divide_by_mean(data);
+  data.profile = radial_profile(data, team);
 }
 
 std::vector<double> in_data_units(std::span<const double> map, const Data& data, double power) {

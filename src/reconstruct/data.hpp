@@ -69,6 +69,14 @@ struct Data {
   double scale = 1;               // the images' unit, divided out (1 for photon counts)
   std::int64_t bad_total = 0;       // bad pixels over all ranks' images
   std::int64_t negative_total = 0;  // negative values over all ranks' images
+  // The images' spherically averaged intensity (in the loop's units): profile[b] is the mean
+  // value over every rank's images of the pixels with |u| in [b, b + 1) profile_du, u = |s| /
+  // (2 extent) in cycles per grid voxel (0 to 1/2 at the largest |s|), bad pixels left out;
+  // bins without a pixel interpolated linearly between their neighbours (the first pixel's
+  // value below it). The loop's box comes from it (phasing::support_radius_of_profile).
+  static constexpr int kProfileBins = 256;
+  static constexpr double profile_du = 0.5 / kProfileBins;
+  std::vector<double> profile;
 };
 
 // The images as matching takes them, dense or sparse.
@@ -92,7 +100,7 @@ io::OpenOptions open_options(const Settings::Data& data);
 // file: none kept).
 std::vector<std::int64_t> kept_pixels(const std::string& path, const io::DatasetInfo& info, const Settings::Data& data);
 
-// Fills the derived fields and divides non-count images by their mean pixel value
+// Fills the derived fields (the profile last) and divides non-count images by their mean pixel value
 // (collective over the team: every rank calls it). Fails, naming no file, when the mean is
 // not positive and finite (images all zero, or negative on average).
 void prepare(Data& data, const distributed::Team& team = distributed::Team());

@@ -128,19 +128,38 @@ void merge(Backend& backend, State& state, Generation& gen) {
   gen.merging_s = since(t0);
 }
 
-// After generation 0 (grid.box = 0): the box that holds its autocorrelation's support
-// (box_backend.hpp), where the back end works from now on; the autocorrelation is 0 outside.
-void choose_box(Backend& backend, const Settings& st, State& state) {
+// Step 3 of generation 0, the start: merging the images at their random orientations gives,
+// in expectation, the autocorrelation whose intensity is their spherical average in every
+// direction; it is made from that average (Data::profile) directly, in the loop's box
+// (phasing::profile_autocorrelation). The merge it replaces took 11-25 s on the README's
+// Poisson case (docs/speed.md).
+void start(const Data& data, const Settings& st, State& state, Generation& gen) {
+  const auto t0 = clock_type::now();
   const int n = static_cast<int>(st.grid.n);
-  const int radius = phasing::support_radius<double>(state.autocorrelation, n);
+  state.autocorrelation =
+      phasing::profile_autocorrelation<double>(data.profile, Data::profile_du, n, state.box > 0 ? state.box : n);
+  gen.change = 1;
+  gen.merging_s = since(t0);
+}
+
+// The loop's box (box_backend.hpp), set before any work: the checkpoint's on resume, or
+// grid.box, or for a fresh run the box that holds the autocorrelation's support, found from
+// the images' spherically averaged intensity (phasing::support_radius_of_profile: merging
+// them at random orientations on the whole grid, 25 s on the README's case, found the same).
+void choose_box(Backend& backend, const Data& data, const Settings& st, State& state) {
+  const int n = static_cast<int>(st.grid.n);
+  if (state.box > 0 || st.grid.box > 0) {  // resumed on its box, or one given
+    backend.set_box(state.box > 0 ? state.box : static_cast<int>(st.grid.box));
+    state.box = backend.box();
+    return;
+  }
+  if (state.next_generation > 0) return;  // resumed on the whole grid
+  const int radius = phasing::support_radius_of_profile<double>(data.profile, Data::profile_du, n);
   backend.set_box(phasing::phasing_box(radius, n));
   state.box = backend.box();
-  if (state.box == 0) return;
-  state.autocorrelation = phasing::pad_centred<double>(phasing::crop_centred<double>(state.autocorrelation, n, state.box),
-                                                       state.box, n);
-  if (backend.lead())
-    backend.progress().note(fmt::format("  the loop works on the centred {0}^3 box from here: the autocorrelation's "
-                                        "support radius is {1} voxels (grid.box)",
+  if (state.box > 0 && backend.lead())
+    backend.progress().note(fmt::format("  the loop works on the centred {0}^3 box: the autocorrelation's support "
+                                        "radius is {1} voxels, from the images' radial profile (grid.box)",
                                         state.box, radius));
 }
 
@@ -190,15 +209,12 @@ double resolution_against_reference(Backend& backend, const Data& data, const Se
 
 State run(Backend& backend, const Data& data, const Settings& st, const ProgressFn& progress, const State* resume) {
   check_inputs(data, st, resume);
+  State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
+  choose_box(backend, data, st, state);
   const auto options = stage_options(st, data, backend.references().size());
   const matching::Fit fit(image_set(data), options.matching.metric, data.counts, options.threads);
   const FluenceScales fluence(data, options.matching.metric);
   const PerImage per_image{fit, fluence, fluence_scaling(st, data)};
-  State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
-  if (state.box > 0 || st.grid.box > 0) {  // resumed on its box, or one given
-    backend.set_box(state.box > 0 ? state.box : static_cast<int>(st.grid.box));
-    state.box = backend.box();
-  }
   if (per_image.scaling && state.scales.empty()) state.scales = fluence.from_photons(backend);
   while (!state.standing.finished && state.next_generation < st.generations.max) {
     Generation gen;
@@ -207,8 +223,10 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
-    merge(backend, state, gen);
-    if (gen.index == 0 && st.grid.box == 0) choose_box(backend, st, state);
+    if (gen.stage == Stage::start)
+      start(data, st, state, gen);
+    else
+      merge(backend, state, gen);
     gen.median_error_deg = orientation_error(backend, data, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
     if (phases(state.standing, gen.stage)) {

@@ -39,7 +39,7 @@ inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Devic
 struct Settings {
   struct Grid {
     std::int64_t n = 81;  // autocorrelation grid (odd)
-    std::int64_t box = 0;  // the loop's centred box (odd); 0: auto after generation 0 (box_backend.hpp)
+    std::int64_t box = 0;  // the loop's centred box (odd); 0: auto from the images' radial profile (box_backend.hpp)
   } grid;
   struct Data {
     std::int64_t first = 0;   // first image to use (0-based index in the file)
@@ -66,12 +66,12 @@ struct Settings {
   struct Generations {
     std::int64_t max = 30;           // generations at most
     double stop_change = 1e-3;       // stop when the map's relative change falls below
-    double stop_reassigned = 0.01;   // or when fewer images than this change orientation
+    double stop_reassigned = 0.2;    // or when fewer images than this change orientation
     double stop_fit = 0.002;         // or when the fit improves by less than this fraction
     std::int64_t fit_patience = 2;   // ... in this many generations in a row
     std::int64_t search_max = 15;    // generations at most that slice the phased model
     double search_improvement = 0.03;  // leave the search when the fit improves less
-    std::int64_t local_max = 2;      // generations of local refinement after convergence
+    std::int64_t local_max = 1;      // generations of local refinement after convergence
   } generations;
   struct Slicing {
     double tolerance = 0;            // NUFFT tolerance (float); 0: auto (backend.hpp)

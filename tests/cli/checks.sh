@@ -64,7 +64,8 @@ check "summary '$dir/one' \"'half_data' not in s and s['images'] == 1 and 'half 
   "one image: summary.json has no half-data FSC and the warning"
 
 # Memory that runs out after all (here a 1 GB address-space limit, below the estimate of the
-# merging grids of n = 151) names the stage and the setting, exit code 2.
+# merging grids of n = 151, the loop held to the whole grid by grid.box) names the stage and
+# the setting, exit code 2.
 # A build with the CUDA back end maps the CUDA libraries' large segments (cuBLASLt, cuFFT) at
 # start-up, which such a limit refuses before spire runs: the case is checked wherever spire
 # starts at all under the limit (builds without CUDA), and said to be skipped elsewhere.
@@ -73,10 +74,10 @@ if ! (ulimit -v 1000000 && "$spire" --version) > /dev/null 2>&1; then
        "$(ldd "$spire" | grep -oE 'libcu(da|blas|fft)[a-zA-Z]*' | sort -u | tr '\n' ' '))"
 else
 set +e
-msg=$(ulimit -v 1000000 && OMP_NUM_THREADS=2 "$spire" reconstruct "$dir/data.h5" grid.n=151 $light \
-  --reference none --out "$dir/oom" 2>&1); rc=$?
+msg=$(ulimit -v 1000000 && OMP_NUM_THREADS=2 "$spire" reconstruct "$dir/data.h5" grid.n=151 grid.box=151 \
+  $light --reference none --out "$dir/oom" 2>&1); rc=$?
 set -e
-check "[ $rc -eq 2 ] && grep -qE 'ran out of memory while setting up the back end .*grid.n = 151|needs .*grid.n = 151' <<< \"\$msg\"" \
+check "[ $rc -eq 2 ] && grep -qE 'ran out of memory while .*grid.n = 151|needs .*grid.n = 151' <<< \"\$msg\"" \
   "out of memory names the stage and the setting: rc $rc, '$msg'"
 fi
 

@@ -17,23 +17,23 @@ check "! grep -q $'\r' '$dir/simulate.log'" "no carriage returns in a pipe"
 
 run="grid.n=21 orientations.references=300 runtime.fft_planning=estimate phasing.final_average=2 merging.cg_iterations=4"
 mkdir "$dir/models" && mv "$dir/data_model.mrc" "$dir/models/m.mrc"  # not beside the data: only --reference finds it
-"$spire" reconstruct "$dir/data.h5" $run generations.max=2 --reference "$dir/models/m.mrc" --out "$dir/r" \
+"$spire" reconstruct "$dir/data.h5" $run generations.max=3 --reference "$dir/models/m.mrc" --out "$dir/r" \
   > "$dir/run.log" 2> "$dir/run.err"
 log="$dir/run.log"
 check "has 'left (at most)' '$log'" "the header names the time columns"
 check "[ \$(grep -n 'gen  *stage' '$log' | cut -d: -f1) -lt \$(grep -n '^ *0  *start' '$log' | cut -d: -f1) ]" \
   "the header comes before the first generation"
 check "grep -qE '^ +1 +search .* Å +[0-9]+ s +[0-9]' '$log'" "a row per generation with its FSC, elapsed and time left"
-check "has 'generation 1 of at most 2 (search), slicing and matching (reference batches): ' '$log'" \
+check "has 'generation 1 of at most 3 (search), slicing and matching (reference batches): ' '$log'" \
   "progress inside slicing and matching"
 check "has 'merging (orientations): ' '$log'" "progress inside merging"
 check "has 'final density, phasing runs to average: 2 of 2 (100%)' '$log'" "progress of the final phasing"
 check "has 'half map 2 of 2, phasing runs to average: ' '$log'" "progress of the half maps"
-check "has '2 generations, ' '$log' && has 'stopped at generations.max = 2 before the stopping rules were met' '$log'" \
+check "has '3 generations, ' '$log' && has 'stopped at generations.max = 3 before the stopping rules were met' '$log'" \
   "the closing line says why the run stopped"
-check "has \"to go on: spire reconstruct --resume $dir/r generations.max=4\" '$log'" "and how to go on"
+check "has \"to go on: spire reconstruct --resume $dir/r generations.max=6\" '$log'" "and how to go on"
 check "! grep -q $'\r' '$log'" "no carriage returns in a pipe"
-check "has 'CG stopped at its cap (merging.cg_iterations = 4) in 2 of 2 generations' '$dir/run.err'" \
+check "has 'CG stopped at its cap (merging.cg_iterations = 4) in 2 of 2 merges' '$dir/run.err'" \
   "the CG cap warning on stderr"
 check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert 'merging.cg_iterations = 4' in s['warning']; assert all(g['resolution_fsc_0.5_angstrom'] > 0 for g in s['generations'])\"" \
   "summary.json keeps the warning and each generation's FSC against the model"

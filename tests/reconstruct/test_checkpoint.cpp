@@ -46,7 +46,8 @@ reconstruct::Settings loop_settings(int max, const std::string& stop_reassigned 
   return reconstruct::load_settings(
       "", {"grid.n=15", "orientations.references=300", "orientations.batch_size=100", "generations.search_max=2",
            "generations.stop_change=0", "generations.stop_reassigned=" + stop_reassigned, "generations.stop_fit=0",
-           "phasing.loops=3", "runtime.fft_planning=estimate", "generations.max=" + std::to_string(max)});
+           "phasing.loops=3", "runtime.fft_planning=estimate", "generations.local_max=2",
+           "generations.max=" + std::to_string(max)});
 }
 
 // The identity of a run of 7 images of 1024 pixels on a 5^3 grid (full_state(5, 7)'s).
