@@ -149,12 +149,14 @@ class NearestSlices {
  private:
   void slice_terms(std::int64_t first, std::int64_t count, std::span<const T> slices);
   void transpose_batch(std::int64_t count, const T* y);
+  void bad_pixel_rows(std::int64_t count, const T* y);
   void cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y);
 
   std::int64_t n_images_, n_pixels_;
   ImageSet<T> images_;
   bool sparse_product_ = false;  // sparse rows, few enough nonzeros for the sparse product
   std::vector<T> transposed_;    // sparse product: the batch's y, in panels
+  std::vector<T> bad_rows_;      // images with bad pixels: the batch's slices pixel-major (P x count; W floored for poisson)
   Options options_;
   // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.
   std::vector<T> image_norm_, image_count_;
