@@ -34,106 +34,135 @@ double correlation(std::span<const T> a, std::span<const T> b) {
 
 namespace {
 
+// The translation search of one map against a reference by FFT cross-correlation, for
+// either hand of the map (inverted: through the centre voxel c, index i -> 2c - i mod n).
+template <typename T>
+class Translation {
+ public:
+  Translation(int n, std::span<const T> map, std::span<const T> reference, int threads)
+      : n_(n), size_(checked_size(n, map, reference)), map_(map), nt_(threads > 0 ? threads : omp_get_max_threads()),
+        ref_(aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size_))),
+        work_(aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size_))),
+        // One-off transforms: estimate planning, both plans made on `work`, run on either array.
+        forward_(n, n, n, -1, work_.get(), nt_, Planning::estimate),
+        backward_(n, n, n, +1, work_.get(), nt_, Planning::estimate) {
+    double mean_ref = 0;
+    for (std::int64_t i = 0; i < size_; ++i) mean_ref += reference[i], mean_map_ += map[i];
+    mean_ref /= static_cast<double>(size_);
+    mean_map_ /= static_cast<double>(size_);
+    for (std::int64_t i = 0; i < size_; ++i) ref_[i] = static_cast<T>(reference[i] - mean_ref);
+    forward_.execute(ref_.get());
+  }
+
+  // The cross-correlation's peak value for this hand; its shift (voxels, centred), refined
+  // below a voxel by a parabola through the peak's neighbours per axis when subvoxel.
+  double peak(bool inverted, bool subvoxel, std::array<double, 3>& shift) {
+    load_hand(inverted, static_cast<T>(mean_map_));
+    // C(s) = sum_r ref(r) h(r - s) has the transform REF(k) conj(H(k)).
+#pragma omp parallel for num_threads(nt_) schedule(static)
+    for (std::int64_t i = 0; i < size_; ++i) work_[i] = ref_[i] * std::conj(work_[i]);
+    backward_.execute(work_.get());
+    std::int64_t arg = 0;
+    for (std::int64_t i = 1; i < size_; ++i)
+      if (work_[i].real() > work_[arg].real()) arg = i;
+    const double top = work_[arg].real();
+    const std::int64_t nn = n_;
+    const std::array<int, 3> s{static_cast<int>(arg % nn), static_cast<int>((arg / nn) % nn),
+                               static_cast<int>(arg / (nn * nn))};
+    auto at = [&](const std::array<int, 3>& v) {
+      return static_cast<double>(work_[wrap(v[0]) + nn * (wrap(v[1]) + nn * wrap(v[2]))].real());
+    };
+    for (int d = 0; d < 3; ++d) {
+      double delta = 0;
+      if (subvoxel && n_ >= 3) {
+        std::array<int, 3> lo = s, hi = s;
+        --lo[d], ++hi[d];
+        const double cm = at(lo), cp = at(hi), curv = cm - 2 * top + cp;
+        if (curv < 0) delta = std::clamp(0.5 * (cm - cp) / curv, -0.5, 0.5);
+      }
+      shift[static_cast<std::size_t>(d)] = centred(s[static_cast<std::size_t>(d)]) + delta;
+    }
+    return top;
+  }
+
+  // The map's hand moved by `shift`: h(r - shift), by a phase ramp (subvoxel) or whole voxels.
+  std::vector<T> shifted(bool inverted, const std::array<double, 3>& shift, bool subvoxel) {
+    const std::int64_t nn = n_;
+    std::vector<T> out(static_cast<std::size_t>(size_));
+    if (!subvoxel) {
+      std::array<int, 3> s;
+      for (int d = 0; d < 3; ++d) s[d] = static_cast<int>(shift[d]);
+      for (int z = 0; z < n_; ++z)
+        for (int y = 0; y < n_; ++y)
+          for (int x = 0; x < n_; ++x)
+            out[x + nn * (y + nn * z)] = hand(inverted, wrap(x - s[0]), wrap(y - s[1]), wrap(z - s[2]));
+      return out;
+    }
+    // H(k) exp(-2 pi i k.shift / n), 1/N of the inverse folded in.
+    load_hand(inverted, T(0));
+    std::array<std::vector<std::complex<double>>, 3> ramp;
+    for (int d = 0; d < 3; ++d) {
+      ramp[d].resize(n_);
+      for (int j = 0; j < n_; ++j) ramp[d][j] = std::polar(1.0, -2 * std::numbers::pi * centred(j) * shift[d] / n_);
+    }
+    const double inv_size = 1.0 / static_cast<double>(size_);
+#pragma omp parallel for num_threads(nt_) schedule(static)
+    for (int z = 0; z < n_; ++z)
+      for (int y = 0; y < n_; ++y)
+        for (int x = 0; x < n_; ++x)
+          work_[x + nn * (y + nn * z)] *= std::complex<T>(ramp[0][x] * ramp[1][y] * ramp[2][z] * inv_size);
+    backward_.execute(work_.get());
+    for (std::int64_t i = 0; i < size_; ++i) out[i] = work_[i].real();
+    return out;
+  }
+
+ private:
+  static std::int64_t checked_size(int n, std::span<const T> map, std::span<const T> reference) {
+    const std::int64_t size = std::int64_t{n} * n * n;
+    if (n < 1 || static_cast<std::int64_t>(map.size()) != size || static_cast<std::int64_t>(reference.size()) != size)
+      fail("align: maps must have n^3 = " + std::to_string(size) + " values");
+    return size;
+  }
+  int wrap(int i) const { return ((i % n_) + n_) % n_; }
+  int centred(int s) const { return s > n_ / 2 ? s - n_ : s; }
+  T hand(bool inverted, int x, int y, int z) const {
+    const int c = n_ / 2;
+    if (inverted) x = wrap(2 * c - x), y = wrap(2 * c - y), z = wrap(2 * c - z);
+    return map_[x + std::int64_t{n_} * (y + std::int64_t{n_} * z)];
+  }
+  // work = FFT(hand - offset)
+  void load_hand(bool inverted, T offset) {
+    const std::int64_t nn = n_;
+    for (int z = 0; z < n_; ++z)
+      for (int y = 0; y < n_; ++y)
+        for (int x = 0; x < n_; ++x) work_[x + nn * (y + nn * z)] = hand(inverted, x, y, z) - offset;
+    forward_.execute(work_.get());
+  }
+
+  int n_;
+  std::int64_t size_;
+  std::span<const T> map_;
+  int nt_;
+  double mean_map_ = 0;
+  decltype(aligned_zeros<std::complex<T>>(1)) ref_, work_;
+  FftPlan3<T> forward_, backward_;
+};
+
 // align's search; try_inversion false keeps the map's own hand.
 template <typename T>
 Alignment<T> translate(int n, std::span<const T> map, std::span<const T> reference,
                        bool subvoxel, int threads, bool try_inversion) {
-  const std::int64_t nn = n, size = nn * nn * nn;
-  if (n < 1 || static_cast<std::int64_t>(map.size()) != size ||
-      static_cast<std::int64_t>(reference.size()) != size)
-    fail("align: maps must have n^3 = " + std::to_string(size) + " values");
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  auto ref = aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size));
-  auto work = aligned_zeros<std::complex<T>>(static_cast<std::size_t>(size));
-  // One-off transforms: estimate planning, both plans made on `work`, run on either array.
-  FftPlan3<T> forward(n, n, n, -1, work.get(), nt, Planning::estimate);
-  FftPlan3<T> backward(n, n, n, +1, work.get(), nt, Planning::estimate);
-
-  double mean_ref = 0, mean_map = 0;
-  for (std::int64_t i = 0; i < size; ++i) mean_ref += reference[i], mean_map += map[i];
-  mean_ref /= static_cast<double>(size);
-  mean_map /= static_cast<double>(size);
-  for (std::int64_t i = 0; i < size; ++i) ref[i] = static_cast<T>(reference[i] - mean_ref);
-  forward.execute(ref.get());
-
-  // Inversion through the centre voxel c: index i -> 2c - i (mod n).
-  const int c = n / 2;
-  auto wrap = [n](int i) { return ((i % n) + n) % n; };
-  auto hand = [&](bool inverted, int x, int y, int z) {
-    if (inverted) x = wrap(2 * c - x), y = wrap(2 * c - y), z = wrap(2 * c - z);
-    return map[x + nn * (y + nn * z)];
-  };
-  auto load_hand = [&](bool inverted, T offset) {
-    for (int z = 0; z < n; ++z)
-      for (int y = 0; y < n; ++y)
-        for (int x = 0; x < n; ++x)
-          work[x + nn * (y + nn * z)] = hand(inverted, x, y, z) - offset;
-    forward.execute(work.get());
-  };
-  auto centred = [n](int s) { return s > n / 2 ? s - n : s; };
-
+  Translation<T> search(n, map, reference, threads);
   Alignment<T> best;
   double best_peak = -std::numeric_limits<double>::infinity();
   for (bool inverted : {false, true}) {
     if (inverted && !try_inversion) break;
-    load_hand(inverted, static_cast<T>(mean_map));
-    // C(s) = sum_r ref(r) h(r - s) has the transform REF(k) conj(H(k)).
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (std::int64_t i = 0; i < size; ++i) work[i] = ref[i] * std::conj(work[i]);
-    backward.execute(work.get());
-    std::int64_t arg = 0;
-    for (std::int64_t i = 1; i < size; ++i)
-      if (work[i].real() > work[arg].real()) arg = i;
-    if (work[arg].real() <= best_peak) continue;
-    best_peak = work[arg].real();
-    best.inverted = inverted;
-    const std::array<int, 3> s{static_cast<int>(arg % nn), static_cast<int>((arg / nn) % nn),
-                               static_cast<int>(arg / (nn * nn))};
-    auto at = [&](int x, int y, int z) {
-      return static_cast<double>(work[wrap(x) + nn * (wrap(y) + nn * wrap(z))].real());
-    };
-    for (int d = 0; d < 3; ++d) {
-      double delta = 0;
-      if (subvoxel && n >= 3) {
-        std::array<int, 3> lo = s, hi = s;
-        --lo[d], ++hi[d];
-        const double cm = at(lo[0], lo[1], lo[2]), c0 = best_peak, cp = at(hi[0], hi[1], hi[2]);
-        const double curv = cm - 2 * c0 + cp;
-        if (curv < 0) delta = std::clamp(0.5 * (cm - cp) / curv, -0.5, 0.5);
-      }
-      best.shift[d] = centred(s[d]) + delta;
-    }
+    std::array<double, 3> shift{};
+    const double top = search.peak(inverted, subvoxel, shift);
+    if (top <= best_peak) continue;
+    best_peak = top, best.inverted = inverted, best.shift = shift;
   }
-
-  best.map.resize(static_cast<std::size_t>(size));
-  if (subvoxel) {
-    // aligned = h(r - shift): H(k) exp(-2 pi i k.shift / n), 1/N of the inverse folded in.
-    load_hand(best.inverted, T(0));
-    std::array<std::vector<std::complex<double>>, 3> ramp;
-    for (int d = 0; d < 3; ++d) {
-      ramp[d].resize(n);
-      for (int j = 0; j < n; ++j)
-        ramp[d][j] = std::polar(1.0, -2 * std::numbers::pi * centred(j) * best.shift[d] / n);
-    }
-    const double inv_size = 1.0 / static_cast<double>(size);
-#pragma omp parallel for num_threads(nt) schedule(static)
-    for (int z = 0; z < n; ++z)
-      for (int y = 0; y < n; ++y)
-        for (int x = 0; x < n; ++x) {
-          const std::complex<double> f = ramp[0][x] * ramp[1][y] * ramp[2][z] * inv_size;
-          work[x + nn * (y + nn * z)] *= std::complex<T>(f);
-        }
-    backward.execute(work.get());
-    for (std::int64_t i = 0; i < size; ++i) best.map[i] = work[i].real();
-  } else {
-    std::array<int, 3> s;
-    for (int d = 0; d < 3; ++d) s[d] = static_cast<int>(best.shift[d]);
-    for (int z = 0; z < n; ++z)
-      for (int y = 0; y < n; ++y)
-        for (int x = 0; x < n; ++x)
-          best.map[x + nn * (y + nn * z)] =
-              hand(best.inverted, wrap(x - s[0]), wrap(y - s[1]), wrap(z - s[2]));
-  }
+  best.map = search.shifted(best.inverted, best.shift, subvoxel);
   best.correlation = correlation<T>(best.map, reference);
   return best;
 }
@@ -485,6 +514,13 @@ std::vector<double> crop(int n, std::span<const T> map, double bg, const std::ar
   return out;
 }
 
+constexpr double kDegree = std::numbers::pi / 180;
+
+// The coarse set's covering radius is about 1.4x the bound (geometry's measurement).
+double coarse_radius(const RotationSearch& search) {
+  return 1.5 * geometry::covering_radius_lower_bound(search.orientations);
+}
+
 // Only factors 3, 5 and 7.
 bool fast_size(int w) {
   for (int f : {3, 5, 7})
@@ -499,43 +535,42 @@ std::vector<R> convert(std::span<const T> v) {
 
 }  // namespace
 
+namespace {
+
+std::array<int, 3> voxel_of(int n, const std::array<double, 3>& p) {
+  return {static_cast<int>(std::lround(p[0])) % n, static_cast<int>(std::lround(p[1])) % n,
+          static_cast<int>(std::lround(p[2])) % n};
+}
+
+// (0) The working box: each map less its background, recentred on its content (an integer
+// circular shift) and cut to the content's size plus a margin, so that a small molecule in a
+// large box (the usual reconstruction) still spans the coarse grid.
+struct WorkingBox {
+  int w = 0;
+  double bg_map = 0;
+  std::vector<double> ref, map;
+};
+
 template <typename T>
-Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> reference,
-                            const RotationSearch& search, int threads) {
-  const std::int64_t nn = n, size = nn * nn * nn;
-  if (n < 2 || static_cast<std::int64_t>(map.size()) != size ||
-      static_cast<std::int64_t>(reference.size()) != size)
-    fail("align_rotation: maps must have n^3 = " + std::to_string(size) + " values (n >= 2)");
-  if (search.orientations < 1 || search.coarse_n < 2 || search.candidates < 1 ||
-      search.refine_n < 2 || !(search.tolerance_deg > 0))
-    fail("align_rotation: the search needs orientations, candidates >= 1, grids >= 2 and a "
-         "positive tolerance");
-  const int nt = threads > 0 ? threads : omp_get_max_threads();
-  constexpr double degree = std::numbers::pi / 180;
-
-  // (0) The working box: each map less its background, recentred on its content (an integer
-  // circular shift) and cut to the content's size plus a margin, so that a small molecule in
-  // a large box (the usual reconstruction) still spans the coarse grid.
-  const double bg_ref = background<T>(n, reference), bg_map = background<T>(n, map);
-  auto voxel_of = [n](const std::array<double, 3>& p) {
-    return std::array<int, 3>{static_cast<int>(std::lround(p[0])) % n, static_cast<int>(std::lround(p[1])) % n,
-                              static_cast<int>(std::lround(p[2])) % n};
-  };
-  const auto centre_ref = voxel_of(content_centre<T>(n, reference, bg_ref));
-  const auto centre_map = voxel_of(content_centre<T>(n, map, bg_map));
+WorkingBox working_box(int n, std::span<const T> map, std::span<const T> reference) {
+  WorkingBox b;
+  const double bg_ref = background<T>(n, reference);
+  b.bg_map = background<T>(n, map);
+  const auto centre_ref = voxel_of(n, content_centre<T>(n, reference, bg_ref));
+  const auto centre_map = voxel_of(n, content_centre<T>(n, map, b.bg_map));
   const double extent = std::max(content_radius<T>(n, reference, bg_ref, centre_ref, 0.99),
-                                 content_radius<T>(n, map, bg_map, centre_map, 0.99));
-  int w = 2 * static_cast<int>(std::ceil(1.3 * extent + 2)) + 1;
-  while (!fast_size(w)) w += 2;  // an odd size FFTW transforms fast (19 is 3x slower than 21)
-  w = std::min(n, w);
-  const auto ref_box = crop<T>(n, reference, bg_ref, centre_ref, w);
-  const auto map_box = crop<T>(n, map, bg_map, centre_map, w);
+                                 content_radius<T>(n, map, b.bg_map, centre_map, 0.99));
+  b.w = 2 * static_cast<int>(std::ceil(1.3 * extent + 2)) + 1;
+  while (!fast_size(b.w)) b.w += 2;  // an odd size FFTW transforms fast (19 is 3x slower than 21)
+  b.w = std::min(n, b.w);
+  b.ref = crop<T>(n, reference, bg_ref, centre_ref, b.w);
+  b.map = crop<T>(n, map, b.bg_map, centre_map, b.w);
+  return b;
+}
 
-  // (1) Coarse: every rotation of the set (and the identity), both hands, on a small grid.
-  const int m = std::min(w, search.coarse_n);
-  const RotationScorer<float> coarse(m, convert<float, double>(downsample<double>(w, ref_box, m, nt, true)),
-                                     convert<float, double>(downsample<double>(w, map_box, m, nt, true)), nt,
-                                     search.planning, Interpolation::linear, true);
+// (1) Coarse: every rotation of the set (and the identity), both hands; the best
+// `search.candidates` at least twice the set's covering radius apart.
+std::vector<Candidate> coarse_candidates(const RotationScorer<float>& coarse, const RotationSearch& search, int nt) {
   auto rotations = geometry::reference_orientations(search.orientations);
   rotations.push_back({});
   const auto count = static_cast<std::int64_t>(rotations.size());
@@ -550,10 +585,8 @@ Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> re
       if (search.try_inversion) found[2 * i + 1] = s[1];
     }
   }
-  std::sort(found.begin(), found.end(),
-            [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-  // The set's covering radius is about 1.4x the bound (geometry's measurement).
-  const double radius = 1.5 * geometry::covering_radius_lower_bound(search.orientations);
+  std::sort(found.begin(), found.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  const double radius = coarse_radius(search);
   std::vector<Candidate> picked;
   for (const auto& c : found) {
     if (static_cast<int>(picked.size()) >= search.candidates || !std::isfinite(c.score)) break;
@@ -563,16 +596,19 @@ Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> re
     if (!near) picked.push_back(c);
   }
   if (picked.empty()) fail("align_rotation: a map is constant, nothing to align");
+  return picked;
+}
 
-  // (2) Local refinement on the coarse grid, then the best one or two on the refine grid.
-  const double coarse_step = std::max(1.0 * degree, search.tolerance_deg * degree);
-  for (auto& c : picked) c = refine(coarse, c, radius, coarse_step, nt);
-  std::sort(picked.begin(), picked.end(),
-            [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
-  const int r = std::min(w, search.refine_n);
-  const RotationScorer<double> fine(r, downsample<double>(w, ref_box, r, nt, true),
-                                    downsample<double>(w, map_box, r, nt, true),
-                                    nt, search.planning, Interpolation::cubic, true);
+// (2) Local refinement on the coarse grid, then the best one or two on the refine grid.
+Candidate refined_best(const RotationScorer<float>& coarse, const WorkingBox& box, std::vector<Candidate> picked,
+                       const RotationSearch& search, int nt) {
+  const double coarse_step = std::max(1.0, search.tolerance_deg) * kDegree;
+  for (auto& c : picked) c = refine(coarse, c, coarse_radius(search), coarse_step, nt);
+  std::sort(picked.begin(), picked.end(), [](const Candidate& a, const Candidate& b) { return a.score > b.score; });
+  const int r = std::min(box.w, search.refine_n);
+  const RotationScorer<double> fine(r, downsample<double>(box.w, box.ref, r, nt, true),
+                                    downsample<double>(box.w, box.map, r, nt, true), nt, search.planning,
+                                    Interpolation::cubic, true);
   Candidate best;
   for (std::size_t i = 0; i < std::min<std::size_t>(2, picked.size()); ++i) {
     // A runner-up counts when it scores close and did not converge onto the winner.
@@ -580,15 +616,20 @@ Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> re
                   (picked[i].inverted == picked[0].inverted &&
                    geometry::angle_between(picked[i].q, picked[0].q) < 4 * coarse_step)))
       break;
-    const Candidate c =
-        refine(fine, picked[i], 2 * coarse_step, search.tolerance_deg * degree, nt);
+    const Candidate c = refine(fine, picked[i], 2 * coarse_step, search.tolerance_deg * kDegree, nt);
     if (c.score > best.score) best = c;
   }
+  return best;
+}
 
-  // (3) At full size: the map in the hand found, its content moved to the centre voxel by
-  // an integer circular shift s0 (so turning it about the centre keeps it in the box), turned,
-  // and the shift t that then fits best. h_0(p) = h(p - s0), so h_0(c + R^T (r - c - t)) =
-  // h(c + R^T (r - c - t - R s0)): the shift reported is t + R s0.
+// (3) At full size: the map in the hand found, its content moved to the centre voxel by an
+// integer circular shift s0 (so turning it about the centre keeps it in the box), turned, and
+// the shift t that then fits best. h_0(p) = h(p - s0), so h_0(c + R^T (r - c - t)) =
+// h(c + R^T (r - c - t - R s0)): the shift reported is t + R s0.
+template <typename T>
+Alignment<T> at_full_size(int n, std::span<const T> map, std::span<const T> reference, const Candidate& best,
+                          double bg_map, int nt) {
+  const std::int64_t nn = n;
   const int c = n / 2;
   auto wrap = [n](int i) { return ((i % n) + n) % n; };
   std::vector<T> hand(map.begin(), map.end());
@@ -597,7 +638,7 @@ Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> re
       for (int y = 0; y < n; ++y)
         for (int x = 0; x < n; ++x)
           hand[x + nn * (y + nn * z)] = map[wrap(2 * c - x) + nn * (wrap(2 * c - y) + nn * wrap(2 * c - z))];
-  const auto centre_hand = voxel_of(content_centre<T>(n, hand, bg_map));
+  const auto centre_hand = voxel_of(n, content_centre<T>(n, hand, bg_map));
   const std::array<int, 3> s0{c - centre_hand[0], c - centre_hand[1], c - centre_hand[2]};
   std::vector<T> centred(hand.size());
   for (int z = 0; z < n; ++z)
@@ -616,6 +657,29 @@ Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> re
   result.inverted = best.inverted;
   result.correlation = correlation<T>(result.map, reference);
   return result;
+}
+
+}  // namespace
+
+template <typename T>
+Alignment<T> align_rotation(int n, std::span<const T> map, std::span<const T> reference,
+                            const RotationSearch& search, int threads) {
+  const std::int64_t nn = n, size = nn * nn * nn;
+  if (n < 2 || static_cast<std::int64_t>(map.size()) != size ||
+      static_cast<std::int64_t>(reference.size()) != size)
+    fail("align_rotation: maps must have n^3 = " + std::to_string(size) + " values (n >= 2)");
+  if (search.orientations < 1 || search.coarse_n < 2 || search.candidates < 1 ||
+      search.refine_n < 2 || !(search.tolerance_deg > 0))
+    fail("align_rotation: the search needs orientations, candidates >= 1, grids >= 2 and a "
+         "positive tolerance");
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const WorkingBox box = working_box(n, map, reference);
+  const int m = std::min(box.w, search.coarse_n);
+  const RotationScorer<float> coarse(m, convert<float, double>(downsample<double>(box.w, box.ref, m, nt, true)),
+                                     convert<float, double>(downsample<double>(box.w, box.map, m, nt, true)), nt,
+                                     search.planning, Interpolation::linear, true);
+  const Candidate best = refined_best(coarse, box, coarse_candidates(coarse, search, nt), search, nt);
+  return at_full_size(n, map, reference, best, box.bg_map, nt);
 }
 
 template Alignment<float> align<float>(int, std::span<const float>, std::span<const float>, bool,

@@ -167,6 +167,59 @@ void molecular_transform_direct(const std::vector<Atom>& atoms, std::int64_t n,
   }
 }
 
+namespace {
+
+// The grid's centre (Angstrom) and size per axis for atoms spread with spacing h: grid points
+// l = -n/2 .. n/2 - 1 must hold the w + 1 points from ceil(X - w/2) of every atom, |X| <= half
+// the atoms' extent (in grid units).
+void grid_frame(const std::vector<Atom>& atoms, double h, double half_w, std::array<double, 3>& centre,
+                std::array<std::int64_t, 3>& n) {
+  std::array<double, 3> lo{}, hi{};
+  lo.fill(INFINITY);
+  hi.fill(-INFINITY);
+  for (const Atom& a : atoms)
+    for (int d = 0; d < 3; ++d) {
+      lo[d] = std::min(lo[d], a.position_angstrom[d]);
+      hi[d] = std::max(hi[d], a.position_angstrom[d]);
+    }
+  for (int d = 0; d < 3; ++d) {
+    centre[d] = 0.5 * (lo[d] + hi[d]);
+    const double half_extent = 0.5 * (hi[d] - lo[d]) / h;
+    n[d] = 2 * static_cast<std::int64_t>(std::ceil(half_extent + half_w + 2));
+  }
+}
+
+// One species' occupancies spread (in double) onto `grid` (zeroed first) with the kernel;
+// its electrons (occupancy x f(0), atom by atom) added to `electrons`.
+void spread_species(const SpeciesGroup& g, const std::array<double, 3>& centre, const std::array<std::int64_t, 3>& n,
+                    double h, const nufft::KernelParams& kernel, std::vector<double>& grid, double& electrons) {
+  const int w = kernel.width;
+  const double half_w = w / 2.0;
+  std::vector<double> weight[3];
+  for (auto& v : weight) v.resize(static_cast<std::size_t>(w) + 1);
+  std::fill(grid.begin(), grid.end(), 0.0);
+  for (std::size_t j = 0; j < g.positions.size(); ++j) {
+    std::array<std::int64_t, 3> first{};
+    for (int d = 0; d < 3; ++d) {
+      const double X = (g.positions[j][d] - centre[d]) / h;
+      first[d] = static_cast<std::int64_t>(std::ceil(X - half_w));
+      for (int m = 0; m <= w; ++m)
+        weight[d][m] = nufft::es_kernel((static_cast<double>(first[d] + m) - X) / half_w, kernel.beta);
+      first[d] += n[d] / 2;  // grid point l sits at index l + n/2
+    }
+    const double occ = g.occupancy[j];
+    for (int m3 = 0; m3 <= w; ++m3)
+      for (int m2 = 0; m2 <= w; ++m2) {
+        const double w23 = occ * weight[2][m3] * weight[1][m2];
+        double* row = grid.data() + first[0] + n[0] * ((first[1] + m2) + n[1] * (first[2] + m3));
+        for (int m1 = 0; m1 <= w; ++m1) row[m1] += w23 * weight[0][m1];
+      }
+    electrons += occ * g.factor->at_stol(0);
+  }
+}
+
+}  // namespace
+
 template <typename T>
 struct MolecularTransform<T>::State {
   TransformOptions options;
@@ -198,21 +251,7 @@ MolecularTransform<T>::MolecularTransform(const std::vector<Atom>& atoms, double
   const nufft::KernelParams kernel = nufft::choose_kernel(tolerance, 2.0, sizeof(T) == 4);
   const double half_w = kernel.width / 2.0;
 
-  std::array<double, 3> lo{}, hi{};
-  lo.fill(INFINITY);
-  hi.fill(-INFINITY);
-  for (const Atom& a : atoms)
-    for (int d = 0; d < 3; ++d) {
-      lo[d] = std::min(lo[d], a.position_angstrom[d]);
-      hi[d] = std::max(hi[d], a.position_angstrom[d]);
-    }
-  // Grid points l = -n/2 .. n/2 - 1 must hold the w + 1 points from ceil(X - w/2) for
-  // every atom, |X| <= half extent.
-  for (int d = 0; d < 3; ++d) {
-    s.centre[d] = 0.5 * (lo[d] + hi[d]);
-    const double half_extent = 0.5 * (hi[d] - lo[d]) / s.h;
-    s.n[d] = 2 * static_cast<std::int64_t>(std::ceil(half_extent + half_w + 2));
-  }
+  grid_frame(atoms, s.h, half_w, s.centre, s.n);
 
   for (const SpeciesGroup& g : groups) s.species.push_back(g.factor);
   const double u_max = 3 * s_max * s_max;  // |s|^2 at a corner of the s_max cube
@@ -223,32 +262,8 @@ MolecularTransform<T>::MolecularTransform(const std::vector<Atom>& atoms, double
   const std::int64_t n_grid = s.n[0] * s.n[1] * s.n[2];
   std::vector<double> grid(static_cast<std::size_t>(n_grid));
   std::vector<double> components(static_cast<std::size_t>(n_grid) * n_components, 0.0);
-  const int w = kernel.width;
-  std::vector<double> weight[3];
-  for (auto& v : weight) v.resize(static_cast<std::size_t>(w) + 1);
   for (std::size_t e = 0; e < groups.size(); ++e) {
-    const SpeciesGroup& g = groups[e];
-    std::fill(grid.begin(), grid.end(), 0.0);
-    for (std::size_t j = 0; j < g.positions.size(); ++j) {
-      std::array<std::int64_t, 3> first{};
-      for (int d = 0; d < 3; ++d) {
-        const double X = (g.positions[j][d] - s.centre[d]) / s.h;
-        first[d] = static_cast<std::int64_t>(std::ceil(X - half_w));
-        for (int m = 0; m <= w; ++m)
-          weight[d][m] = nufft::es_kernel((static_cast<double>(first[d] + m) - X) / half_w,
-                                          kernel.beta);
-        first[d] += s.n[d] / 2;  // grid point l sits at index l + n/2
-      }
-      const double occ = g.occupancy[j];
-      for (int m3 = 0; m3 <= w; ++m3)
-        for (int m2 = 0; m2 <= w; ++m2) {
-          const double w23 = occ * weight[2][m3] * weight[1][m2];
-          double* row = grid.data() + first[0] +
-                        s.n[0] * ((first[1] + m2) + s.n[1] * (first[2] + m3));
-          for (int m1 = 0; m1 <= w; ++m1) row[m1] += w23 * weight[0][m1];
-        }
-      s.electrons += occ * g.factor->at_stol(0);
-    }
+    spread_species(groups[e], s.centre, s.n, s.h, kernel, grid, s.electrons);
     for (std::size_t k = 0; k < n_components; ++k) {
       double* out = components.data() + k * static_cast<std::size_t>(n_grid);
       const double p = basis.P[e][k];
