@@ -122,6 +122,9 @@ class Backend {
   // the whole grid. The others stay on the grid.
   virtual void set_box(int /*m*/) {}
   virtual int box() const { return 0; }
+  // The reference set from now on (orientations.references or the search's coarser set,
+  // search_references below); collective. Back ends that cannot change it keep theirs.
+  virtual void set_references(std::int64_t /*count*/) {}
 
   // Where the long steps (slicing and matching, local refinement, merging) report how far
   // they are: silent unless set (the lead's terminal; core/progress.hpp).
@@ -152,6 +155,13 @@ StageOptions stage_options(const Settings& settings, const Data& data, std::size
 
 // The phasing schedule of the settings, with seed runtime.seed.
 phasing::Schedule phasing_schedule(const Settings& settings);
+
+// The search stage's reference count: orientations.search_references, or where that is 0
+// (auto) a quarter of orientations.references but at least 1000 (all of them if fewer), and
+// all of them under the hybrid distribution strategy (its node groups hold one set's cut).
+// A coarser set for the search: its generations only have to bring the images within the
+// reach of refinement on the full set (README's Poisson case: docs/speed.md, session 11).
+std::int64_t search_references(const Settings& settings);
 
 // The metric orientations.metric asks for on these data (auto: poisson for photon counts).
 matching::Metric metric_for(const Settings& settings, bool counts);

@@ -1,5 +1,6 @@
 #include "reconstruct/box_backend.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "core/error.hpp"
@@ -8,7 +9,17 @@
 namespace spire::reconstruct {
 
 BoxBackend::BoxBackend(Factory make, const Settings& settings)
-    : make_(std::move(make)), settings_(settings), n_(static_cast<int>(settings.grid.n)) {}
+    : make_(std::move(make)),
+      settings_(settings),
+      n_(static_cast<int>(settings.grid.n)),
+      references_(settings.orientations.references) {}
+
+void BoxBackend::set_references(std::int64_t count) {
+  if (count < 1) fail("reconstruct: a reference set needs at least 1 orientation");
+  if (count == references_) return;
+  inner_.reset();
+  references_ = count;
+}
 
 void BoxBackend::set_box(int m) {
   if (m >= n_) m = 0;
@@ -22,6 +33,8 @@ Backend& BoxBackend::inner() const {
   if (!inner_) {
     Settings s = settings_;
     if (m_ != 0) s.grid.n = m_;
+    s.orientations.references = references_;
+    s.orientations.batch_size = std::min(s.orientations.batch_size, references_);
     inner_ = make_(s);
   }
   inner_->report_to(progress());

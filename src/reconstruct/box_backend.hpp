@@ -11,7 +11,8 @@
 // BoxBackend wraps the back end the settings name, made at its first use (every rank's first
 // call is the same, so a collective construction stays collective): until set_box it is that
 // back end on the n^3 grid; after set_box(m) it is one made at grid.n = m (the one before is
-// freed first; a box set before any use makes only that one),
+// freed first; a box set before any use makes only that one); set_references remakes it for
+// another reference set (the search's coarser one) the same way,
 // and every map crosses the interface as n^3 (the loop, its checkpoints and outputs do not
 // change): models and starts are cropped to the box, merged autocorrelations and
 // autocorrelations of densities padded with zeros. phase passes any box through (the loop
@@ -33,6 +34,8 @@ class BoxBackend final : public Backend {
   // The loop's box from now on (odd, 5 <= m < n; m >= n: the whole grid); collective.
   void set_box(int m) override;
   int box() const override { return m_; }
+  // The inner back end is remade (at its next use) for `count` reference orientations.
+  void set_references(std::int64_t count) override;
 
   const std::vector<geometry::Quaternion>& references() const override { return inner().references(); }
   Matches slice_and_match(std::span<const double> model) override;
@@ -57,6 +60,7 @@ class BoxBackend final : public Backend {
   Factory make_;
   Settings settings_;
   int n_, m_ = 0;  // m_ = 0: the whole grid
+  std::int64_t references_;  // the inner back end's reference count
   mutable std::unique_ptr<Backend> inner_;  // null until first used
 };
 

@@ -211,7 +211,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
   check_inputs(data, st, resume);
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
   choose_box(backend, data, st, state);
-  const auto options = stage_options(st, data, backend.references().size());
+  const auto options = stage_options(st, data, static_cast<std::size_t>(st.orientations.references));
   const matching::Fit fit(image_set(data), options.matching.metric, data.counts, options.threads);
   const FluenceScales fluence(data, options.matching.metric);
   const PerImage per_image{fit, fluence, fluence_scaling(st, data)};
@@ -222,6 +222,8 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     gen.stage = stage_of(gen.index, state.standing, st.orientations.oracle);
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
+    const bool searching = gen.stage == Stage::start || gen.stage == Stage::search;
+    backend.set_references(searching ? search_references(st) : st.orientations.references);
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     if (gen.stage == Stage::start)
       start(data, st, state, gen);

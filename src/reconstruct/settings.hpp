@@ -52,6 +52,7 @@ struct Settings {
   } data;
   struct Orientations {
     std::int64_t references = 10000;  // reference orientations (quasi-uniform set)
+    std::int64_t search_references = 0;  // the search stage's set; 0: auto (backend.hpp)
     std::int64_t batch_size = 1000;   // references per slicing NUFFT and matching GEMM
     MetricChoice metric = MetricChoice::automatic;
     std::int64_t local_steps = 2;      // Newton steps of local refinement (local stage)

@@ -13,6 +13,7 @@
 #include "io/dataset.hpp"
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/fluence.hpp"
+#include "reconstruct/orientations_file.hpp"
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/align.hpp"
 #include "simulate/simulate.hpp"
@@ -158,6 +159,38 @@ TEST(Loop, TheImagesUnitDoesNotMatter) {
       num += std::pow(r.autocorrelation[i] - start.autocorrelation[i], 2), den += std::pow(start.autocorrelation[i], 2);
     EXPECT_LT(std::sqrt(num / den), 3e-4) << f;  // before units were divided out: 1e6 stopped CG at 10 of 100
   }
+}
+
+// The search's coarser reference set: the rule (auto: a quarter, at least 1000 or all;
+// all under the hybrid strategy), and the loop's use of it: the search generation's
+// orientations are all in the coarse set, the refinement's in the full one.
+TEST(Loop, TheSearchUsesTheCoarserReferenceSet) {
+  auto rule = [](std::vector<std::string> o) { return reconstruct::search_references(reconstruct::load_settings("", o)); };
+  EXPECT_EQ(rule({}), 2500);
+  EXPECT_EQ(rule({"orientations.references=3000"}), 1000);
+  EXPECT_EQ(rule({"orientations.references=500"}), 500);
+  EXPECT_EQ(rule({"orientations.search_references=2000"}), 2000);
+  EXPECT_EQ(rule({"orientations.search_references=50000"}), 10000);
+  EXPECT_EQ(rule({"distribution.strategy=hybrid", "distribution.split_size=5000"}), 10000);
+  const auto s = small_dataset(120, 15);
+  const auto st = reconstruct::load_settings(
+      "", {"grid.n=15", "orientations.references=600", "orientations.search_references=150", "generations.search_max=1",
+           "generations.max=3", "runtime.fft_planning=estimate", "phasing.loops=2"});
+  std::vector<std::vector<geometry::Quaternion>> after;  // each generation's orientations
+  const auto r = reconstruct::run(s.data, st, [&](const reconstruct::Generation&, const reconstruct::State& state) {
+    after.push_back(state.orientations);
+  });
+  ASSERT_EQ(r.generations.size(), 3u);
+  EXPECT_EQ(r.generations[1].stage, reconstruct::Stage::search);
+  EXPECT_EQ(r.generations[2].stage, reconstruct::Stage::refine);
+  auto in_set = [](const std::vector<geometry::Quaternion>& q, std::int64_t m) {
+    std::size_t found = 0;
+    for (auto i : reconstruct::reference_indices(q, geometry::reference_orientations(m))) found += i >= 0;
+    return found;
+  };
+  EXPECT_EQ(in_set(after[1], 150), after[1].size());
+  EXPECT_EQ(in_set(after[2], 600), after[2].size());
+  EXPECT_LT(in_set(after[2], 150), after[2].size());  // the refinement left the coarse set
 }
 
 // The photons per image: their mean and spread over the images (report.html, summary.json).
