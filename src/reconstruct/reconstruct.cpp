@@ -163,6 +163,12 @@ void choose_box(Backend& backend, const Data& data, const Settings& st, State& s
                                         state.box, radius));
 }
 
+// The reference set of a stage: the search's coarser one for the start and the search
+// (search_references, backend.hpp), the full set from refinement on.
+std::int64_t references_for(Stage stage, const Settings& st) {
+  return stage == Stage::start || stage == Stage::search ? search_references(st) : st.orientations.references;
+}
+
 // Step 4: a cold start with this generation's own seed.
 void phase(Backend& backend, const Settings& settings, phasing::Schedule schedule, State& state, Generation& gen) {
   const auto t0 = clock_type::now();
@@ -211,6 +217,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
   check_inputs(data, st, resume);
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
   choose_box(backend, data, st, state);
+  backend.set_references(references_for(stage_of(state.next_generation, state.standing, st.orientations.oracle), st));
   const auto options = stage_options(st, data, static_cast<std::size_t>(st.orientations.references));
   const matching::Fit fit(image_set(data), options.matching.metric, data.counts, options.threads);
   const FluenceScales fluence(data, options.matching.metric);
@@ -222,8 +229,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     gen.stage = stage_of(gen.index, state.standing, st.orientations.oracle);
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
-    const bool searching = gen.stage == Stage::start || gen.stage == Stage::search;
-    backend.set_references(searching ? search_references(st) : st.orientations.references);
+    backend.set_references(references_for(gen.stage, st));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     if (gen.stage == Stage::start)
       start(data, st, state, gen);
