@@ -49,11 +49,11 @@ matching::Metric metric_for(const Settings& settings, bool counts) {
   return counts ? matching::Metric::poisson : matching::Metric::euclidean;
 }
 
-std::int64_t search_references(const Settings& settings) {
+std::int64_t search_references(const Settings& settings, bool counts) {
   const std::int64_t all = settings.orientations.references;
   if (settings.distribution.strategy == distributed::Strategy::hybrid) return all;
   if (settings.orientations.search_references > 0) return std::min(all, settings.orientations.search_references);
-  return std::max(std::min<std::int64_t>(all, 1000), all / 4);
+  return counts ? std::max(std::min<std::int64_t>(all, 1000), all / 4) : all;
 }
 
 Tolerances tolerances(const Settings& settings, bool counts) {

@@ -157,11 +157,14 @@ StageOptions stage_options(const Settings& settings, const Data& data, std::size
 phasing::Schedule phasing_schedule(const Settings& settings);
 
 // The search stage's reference count: orientations.search_references, or where that is 0
-// (auto) a quarter of orientations.references but at least 1000 (all of them if fewer), and
-// all of them under the hybrid distribution strategy (its node groups hold one set's cut).
-// A coarser set for the search: its generations only have to bring the images within the
-// reach of refinement on the full set (README's Poisson case: docs/speed.md, session 11).
-std::int64_t search_references(const Settings& settings);
+// (auto) for photon counts a quarter of orientations.references but at least 1000 (all of
+// them if fewer), for noise-free intensities all of them; all of them under the hybrid
+// distribution strategy (its node groups hold one set's cut). A coarser set for the search:
+// its generations only have to bring the images within the reach of refinement on the full
+// set. Measured (docs/speed.md, session 11): the README's Poisson case and the demo converged
+// with it at a third of the search's cost; noise-free t1 did not (its search, slow with all
+// 10,000 references, stayed at 77-96 degrees with 2,500).
+std::int64_t search_references(const Settings& settings, bool counts);
 
 // The metric orientations.metric asks for on these data (auto: poisson for photon counts).
 matching::Metric metric_for(const Settings& settings, bool counts);

@@ -165,8 +165,8 @@ void choose_box(Backend& backend, const Data& data, const Settings& st, State& s
 
 // The reference set of a stage: the search's coarser one for the start and the search
 // (search_references, backend.hpp), the full set from refinement on.
-std::int64_t references_for(Stage stage, const Settings& st) {
-  return stage == Stage::start || stage == Stage::search ? search_references(st) : st.orientations.references;
+std::int64_t references_for(Stage stage, const Settings& st, bool counts) {
+  return stage == Stage::start || stage == Stage::search ? search_references(st, counts) : st.orientations.references;
 }
 
 // Step 4: a cold start with this generation's own seed.
@@ -217,7 +217,8 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
   check_inputs(data, st, resume);
   State state = resume && resume->next_generation > 0 ? *resume : fresh_state(data, st);
   choose_box(backend, data, st, state);
-  backend.set_references(references_for(stage_of(state.next_generation, state.standing, st.orientations.oracle), st));
+  backend.set_references(
+      references_for(stage_of(state.next_generation, state.standing, st.orientations.oracle), st, data.counts));
   const auto options = stage_options(st, data, static_cast<std::size_t>(st.orientations.references));
   const matching::Fit fit(image_set(data), options.matching.metric, data.counts, options.threads);
   const FluenceScales fluence(data, options.matching.metric);
@@ -229,7 +230,7 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     gen.stage = stage_of(gen.index, state.standing, st.orientations.oracle);
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
-    backend.set_references(references_for(gen.stage, st));
+    backend.set_references(references_for(gen.stage, st, data.counts));
     if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
     if (gen.stage == Stage::start)
       start(data, st, state, gen);

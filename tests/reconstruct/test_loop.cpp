@@ -161,11 +161,16 @@ TEST(Loop, TheImagesUnitDoesNotMatter) {
   }
 }
 
-// The search's coarser reference set: the rule (auto: a quarter, at least 1000 or all;
-// all under the hybrid strategy), and the loop's use of it: the search generation's
-// orientations are all in the coarse set, the refinement's in the full one.
+// The search's coarser reference set: the rule (auto: for photon counts a quarter, at least
+// 1000 or all; all for noise-free intensities and under the hybrid strategy), and the loop's
+// use of it: the search generation's orientations are all in the coarse set, the
+// refinement's in the full one.
 TEST(Loop, TheSearchUsesTheCoarserReferenceSet) {
-  auto rule = [](std::vector<std::string> o) { return reconstruct::search_references(reconstruct::load_settings("", o)); };
+  auto rule = [](std::vector<std::string> o, bool counts = true) {
+    return reconstruct::search_references(reconstruct::load_settings("", o), counts);
+  };
+  EXPECT_EQ(rule({}, false), 10000);
+  EXPECT_EQ(rule({"orientations.search_references=2000"}, false), 2000);
   EXPECT_EQ(rule({}), 2500);
   EXPECT_EQ(rule({"orientations.references=3000"}), 1000);
   EXPECT_EQ(rule({"orientations.references=500"}), 500);
