@@ -94,9 +94,9 @@ class CpuBackend final : public Backend {
         phasers_(settings.phasing.precision, options_.threads, options_.planning) {
     // Slicing and matching: on one rank a batch is sliced and matched at once; on several,
     // each rank slices its share into MPI windows and matches its images against all. One
-    // process sorts its reference points at the first slicing (a back end made for generation
-    // 0 only, before the loop's box, never slices); several ranks plan at once, so that the
-    // plan's errors come before any work.
+    // process sorts its reference points at the first slicing (a back end that only merges
+    // and phases, as for a finished run's resume, never sorts them); several ranks plan at
+    // once, so that the plan's errors come before any work.
     slices_ = !settings.orientations.oracle;
     if (slices_ && team_.size() > 1) make_search(settings);
   }

@@ -25,20 +25,21 @@ double spread_of_sums(const Data& data, const distributed::Team& team) {
   return std::sqrt(team.sum(squares) / static_cast<double>(std::max<std::int64_t>(data.total, 1)));
 }
 
-// Linear interpolation over the bins with no values (counts[b] = 0); flat before the first.
+// The bins' means, linear between the bins with values over those without (counts[b] = 0),
+// flat before the first and after the last.
 std::vector<double> filled(const std::vector<double>& sums, const std::vector<double>& counts) {
-  const auto bins = sums.size();
-  std::vector<double> out(bins, 0.0);
-  std::size_t last = bins;  // the last bin with values so far
-  for (std::size_t b = 0; b < bins; ++b) {
-    if (counts[b] == 0) continue;
-    out[b] = sums[b] / counts[b];
-    for (std::size_t g = (last == bins ? 0 : last + 1); g < b; ++g)
-      out[g] = last == bins ? out[b]
-                            : out[last] + (out[b] - out[last]) * static_cast<double>(g - last) / static_cast<double>(b - last);
-    last = b;
+  std::vector<double> out(sums.size(), 0.0);
+  std::vector<std::size_t> have;  // the bins with values, ascending
+  for (std::size_t b = 0; b < sums.size(); ++b)
+    if (counts[b] != 0) out[b] = sums[b] / counts[b], have.push_back(b);
+  if (have.empty()) return out;
+  for (std::size_t g = 0; g < have.front(); ++g) out[g] = out[have.front()];
+  for (std::size_t g = have.back() + 1; g < out.size(); ++g) out[g] = out[have.back()];
+  for (std::size_t k = 1; k < have.size(); ++k) {
+    const std::size_t a = have[k - 1], b = have[k];
+    for (std::size_t g = a + 1; g < b; ++g)
+      out[g] = out[a] + (out[b] - out[a]) * static_cast<double>(g - a) / static_cast<double>(b - a);
   }
-  for (std::size_t g = last + 1; g < bins && last < bins; ++g) out[g] = out[last];
   return out;
 }
 
