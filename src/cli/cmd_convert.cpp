@@ -23,6 +23,7 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 #include "io/dataset.hpp"
+#include "io/isolated.hpp"
 #include "io/dragonfly.hpp"
 
 namespace spire::cli {
@@ -114,6 +115,7 @@ int run_convert(ConvertOptions& o) {
   }
   refuse_overwrite(o.out, o);
   if (dragonfly) refuse_overwrite(o.detector_out, o);
+  io::probe_images(o.in, o.open);
   const auto file = io::open_images(o.in, o.open);
   const auto& info = file->info();
   if (!o.quiet)

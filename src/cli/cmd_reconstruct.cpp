@@ -17,6 +17,8 @@
 #include "cli/run_folder.hpp"
 #include "core/error.hpp"
 #include "core/progress.hpp"
+#include "io/isolated.hpp"
+#include "reconstruct/data.hpp"
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/finish.hpp"
 #include "reconstruct/fluence.hpp"
@@ -353,6 +355,7 @@ void check_before_reading(Setup& s, const distributed::Team& team) {
                      "(resume without mpirun, or start a new run in another folder)",
                      team.size()));
   reconstruct::check_backend(s.settings, team.size());
+  io::probe_images(s.data_path, reconstruct::open_options(s.settings.data));
   const auto shape = reconstruct::data_shape(s.data_path, s.settings.data, team);
   if (s.settings.output.half_maps && shape.images < 2) {
     s.warnings.push_back(fmt::format("WARNING: {} image used: no half maps (output.half_maps needs 2 images at "

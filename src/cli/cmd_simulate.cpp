@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "io/dataset.hpp"
+#include "io/isolated.hpp"
 #include "reconstruct/data.hpp"
 #include "simulate/simulate.hpp"
 
@@ -109,6 +110,7 @@ Runner add_info(CLI::App& app) {
   cmd->add_flag("--check-all", *every, "Read and validate every image (default: the first 1000)");
   add_open_options(*cmd, *options);
   return [path, every, options] {
+    io::probe_images(*path, *options);
     fmt::print("{}", io::describe(*path, *options, *every));
     return 0;
   };

@@ -107,4 +107,16 @@ expect 2 "far.pdb:61: .*HOH.* is 99.. A from the centre" "stray atom" $sim --vol
   --out "$dir/far.h5"
 check "! grep -q tolerance <<< \"\$msg\"" "a stray atom does not blame the tolerance: '$msg'"
 expect 0 "" "the same model without the stray atom" $sim --volume-size 0 --pdb "$dir/near.pdb" --out "$dir/near.h5"
+# --- files libhdf5 1.10 itself crashes or loops on (fuzz/hdf5_findings): read first in a
+# separate process, so each is an error naming the file (before: rc 139, or no end) --------
+findings="$(dirname "$0")/../../fuzz/hdf5_findings"
+segv="$findings/segv-group-btree-detector-3b6c4848.h5"
+expect 2 "$segv: reading the file crashed (signal 11" "HDF5 crash in info" info "$segv"
+expect 2 "$segv: reading the file crashed (signal 11" "HDF5 crash in reconstruct" reconstruct "$segv" --quiet \
+  --out "$dir/segv"
+expect 2 "$segv: reading the file crashed (signal 11" "HDF5 crash in convert" convert "$segv" "$dir/segv.h5"
+loop="$findings/hang-vlen-attribute-1.h5"
+export SPIRE_PROBE_SECONDS=2
+expect 2 "$loop: reading the file's structure did not finish in 2 s" "HDF5 endless loop" info "$loop"
+unset SPIRE_PROBE_SECONDS
 echo "1 passed, 0 failed"
