@@ -63,19 +63,22 @@ TEST(Isolated, TheLimitComesFromTheEnvironment) {
 }
 
 // Every file HDF5 1.10 crashes or loops on (docs/fuzzing.md): an error naming the file, in
-// seconds. The photon energy lets the CXI files reach their geometry's reads.
+// seconds, and never a crash of the caller. The photon energy lets the CXI files reach
+// their geometry's reads.
 TEST(Isolated, CorruptFilesLibhdf5CrashesOnAreErrors) {
   ::setenv("SPIRE_PROBE_SECONDS", "3", 1);
   int files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(SPIRE_HDF5_FINDINGS)) {
     const std::string path = entry.path().string();
+    ++files;
     OpenOptions options;
     options.photon_energy = 6000;
     const auto m = message_of([&] { probe_images(path, options); });
+    // "silent-": memory errors only a sanitizer sees; a release build reads on.
+    if (entry.path().filename().string().rfind("silent-", 0) == 0 && m == "(no error)") continue;
     EXPECT_EQ(m.rfind(path + ": ", 0), 0u) << m;
-    ++files;
   }
-  EXPECT_GE(files, 14);
+  EXPECT_GE(files, 17);
   const std::string detector = std::string(SPIRE_HDF5_FINDINGS) + "/segv-group-btree-detector-3b6c4848.h5";
   const auto m = message_of([&] { run_isolated(detector, 3s, [&] { (void)read_dragonfly_detector(detector); }); });
   EXPECT_EQ(m.rfind(detector + ": ", 0), 0u) << m;
