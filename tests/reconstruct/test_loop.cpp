@@ -538,7 +538,10 @@ TEST(Merge, ImagesAtOneOrientationMergeAsEachOnItsOwn) {
   for (std::int32_t p = 0; p < static_cast<std::int32_t>(s.data.n_pixels); p += 37) gone.push_back(p);
   const auto data = without_pixels(s.data, gone, true);  // bad (NaN-like, held as 0) in every image
   // A strong regularisation keeps the solve well conditioned: the float rounding of the
-  // summed values (1e-7) is not amplified past 1e-5 (at 1e-3 it reaches 3e-4).
+  // summed values (1e-7) is amplified to about 1e-5, not more (at 1e-3 it reaches 3e-4).
+  // The figure moves with the threads' summation order and the machine's SIMD width
+  // (1.06e-5 with 2 threads on one machine, below 1e-5 with 1); a grouping error (a weight
+  // or a point wrong) is 1e-3 or more.
   const auto st = reconstruct::load_settings("", {"grid.n=15", "orientations.oracle=true", "runtime.fft_planning=estimate",
                                                   "merging.regularisation=0.1"});
   const distributed::Team team;
@@ -573,6 +576,6 @@ TEST(Merge, ImagesAtOneOrientationMergeAsEachOnItsOwn) {
     const auto each = merger.solve().x;
     double num = 0, den = 0;
     for (std::size_t v = 0; v < each.size(); ++v) num += std::pow(grouped[v] - each[v], 2), den += each[v] * each[v];
-    EXPECT_LT(std::sqrt(num / den), 1e-5) << (scaled ? "with scales" : "without");
+    EXPECT_LT(std::sqrt(num / den), 3e-5) << (scaled ? "with scales" : "without");
   }
 }
