@@ -15,8 +15,11 @@
 //  - work returns normally: run_isolated returns.
 //  - work throws: run_isolated throws spire::Error with the same message (errors read the
 //    same as without isolation).
-//  - the child dies of a signal (SIGSEGV, SIGABRT, SIGKILL by the out-of-memory killer):
-//    spire::Error "FILE: the HDF5 library crashed (signal) reading the file: corrupt file".
+//  - the child dies of a signal (SIGSEGV, SIGBUS, SIGABRT, SIGKILL by the out-of-memory
+//    killer): spire::Error "FILE: reading the file crashed (signal N, name; ...)"; the child
+//    resets the crash signals to their default first, so a sanitized build reads the same.
+//  - the child exits with an error code and no message (a sanitizer's report of a memory
+//    error): spire::Error naming the file and the exit code.
 //  - the child runs past limit: it is killed and spire::Error says so, with the limit and
 //    the variable that changes it.
 //  Costs one fork and the reads work does (milliseconds for the structure of a file).
