@@ -123,11 +123,12 @@ void EmcReader::open(const OpenOptions& options) {
   if (type_ == kSparse) {
     index_sparse(size);
   } else if (type_ == kDenseInt || type_ == kDenseDouble) {
-    const std::int64_t expected = kHeaderBytes + static_cast<std::int64_t>(num_data_ * num_pix_) *
-                                                     (type_ == kDenseInt ? 4 : 8);
-    if (size != expected)
-      fail_in(path_, fmt::format("{} bytes, but {} dense frames of {} pixels take {} bytes (truncated file?)", size,
-                                 num_data_, num_pix_, expected));
+    // num_data, num_pix < 2^31: their product fits in 64 bits, the bytes may not (corrupt header).
+    const std::uint64_t per = type_ == kDenseInt ? 4 : 8, values = std::uint64_t{num_data_} * num_pix_;
+    const bool fits = values <= static_cast<std::uint64_t>(size - kHeaderBytes) / per;
+    if (!fits || static_cast<std::uint64_t>(size) != kHeaderBytes + values * per)
+      fail_in(path_, fmt::format("{} bytes, but {} dense frames of {} pixels take {:.0f} bytes (truncated file?)", size,
+                                 num_data_, num_pix_, kHeaderBytes + static_cast<double>(values) * static_cast<double>(per)));
   } else {
     fail_in(path_, fmt::format("header: frame type {} (byte offset 8), expected 0 (sparse), 1 (dense int32) or 2 "
                                "(dense float64)", type_));
