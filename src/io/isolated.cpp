@@ -56,9 +56,7 @@ bool read_until_closed(int in, std::chrono::steady_clock::time_point deadline, s
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{in, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
+    if (::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60'000))) <= 0) continue;  // EINTR, or wait on
     const ssize_t n = ::read(in, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return true;
