@@ -110,12 +110,26 @@ hid_t native_type() {
   if constexpr (std::is_same_v<T, std::uint8_t>) return H5T_NATIVE_UINT8;
 }
 
-// Whole dataset, converted to T by HDF5.
+// This machine's physical memory in bytes (0: unknown).
+double physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
+
+// Whole dataset, converted to T by HDF5. A shape that could not fit in memory (a corrupt
+// header can declare terabytes in a file of kilobytes: found by fuzzing) is an error naming
+// the dataset, before any allocation.
 template <typename T>
 std::vector<T> read_all(const std::string& file, const std::string& name, const Numeric& ds) {
-  std::size_t n = 1;
-  for (hsize_t d : ds.dims) n *= d;
-  std::vector<T> out(n);
+  double values = 1;
+  for (hsize_t d : ds.dims) values *= static_cast<double>(d);
+  const double bytes = values * sizeof(T), memory = physical_memory();
+  if (memory > 0 && bytes > memory)
+    fail_dataset(file, name,
+                 fmt::format("has shape {}: {:.3g} GB to read, more than this machine's memory ({:.3g} GB); a "
+                             "corrupt header?",
+                             shape_string(ds.dims), bytes / 1e9, memory / 1e9));
+  std::vector<T> out(static_cast<std::size_t>(values));
   if (H5Dread(ds.dataset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()) < 0)
     fail_dataset(file, name, "read failed (corrupt or truncated file?)");
   return out;
