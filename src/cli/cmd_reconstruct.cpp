@@ -18,8 +18,9 @@
 #include "core/error.hpp"
 #include "core/progress.hpp"
 #include "io/isolated.hpp"
-#include "reconstruct/data.hpp"
+#include "reconstruct/cells.hpp"
 #include "reconstruct/checkpoint.hpp"
+#include "reconstruct/data.hpp"
 #include "reconstruct/finish.hpp"
 #include "reconstruct/fluence.hpp"
 #include "reconstruct/memory.hpp"
@@ -69,6 +70,7 @@ struct Setup {
   std::string checkpoint_path;
   std::optional<reconstruct::Checkpoint> checkpoint;
   std::vector<std::string> warnings;  // printed by the lead and kept in summary.json
+  reconstruct::DataShape shape;        // from the file's header (check_before_reading)
   reconstruct::MemoryEstimate memory;  // this rank's
   std::string stage = "starting";     // what runs now: named when memory runs out
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
@@ -203,7 +205,7 @@ reconstruct::State starting_state(Setup& s, bool quiet, bool& to_run) {
 }
 
 void print_header(const reconstruct::Data& data, const reconstruct::Settings& st, const distributed::Team& team,
-                  bool to_run, const reconstruct::MemoryEstimate& memory) {
+                  bool to_run, const reconstruct::MemoryEstimate& memory, const Summary::Cells& cells) {
   const double voxel = voxel_angstrom(data);
   fmt::print("spire reconstruct: {} images of {} pixels, {:.1f} photons per image, grid {}^3 of {:.2f} A{}\n",
              data.total, data.n_pixels, data.photons_per_image, st.grid.n, voxel,
@@ -214,7 +216,7 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
              data.negative_total);
   fmt::print("  fluence scaling {} (merging.fluence_scaling = {}; photon sums spread {:.1f}%)\n",
              reconstruct::fluence_scaling(st, data) ? "on" : "off",
-             name_of(reconstruct::kFluenceChoiceNames, st.merging.fluence_scaling),
+             name_of(reconstruct::kAutoChoiceNames, st.merging.fluence_scaling),
              data.photons_per_image > 0 ? 100 * data.photons_spread / data.photons_per_image : 0.0);
   if (team.size() > 1)
     fmt::print("  {} MPI ranks on {} {}nodes, {} strategy, {} stream(s) per rank (no checkpoints)\n", team.size(),
@@ -224,6 +226,10 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
     fmt::print("  memory: about {}{} (most of it {}, {})\n", reconstruct::format_bytes(memory.total()),
                team.size() > 1 ? " per rank" : "", memory.largest().what,
                reconstruct::format_bytes(memory.largest().bytes));
+  if (cells.count > 0)
+    fmt::print("  the loop works on {} detector cells of {:.2f} grid voxels instead of {} pixels; the final maps are "
+               "merged from every pixel (orientations.cells)\n",
+               cells.count, cells.voxels, data.n_pixels);
   if (to_run)
     fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10} {:>7} {:>12} {:>14}\n", "gen",
                "stage", "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase",
@@ -356,7 +362,7 @@ void check_before_reading(Setup& s, const distributed::Team& team) {
                      team.size()));
   reconstruct::check_backend(s.settings, team.size());
   io::probe_images(s.data_path, reconstruct::open_options(s.settings.data));
-  const auto shape = reconstruct::data_shape(s.data_path, s.settings.data, team);
+  const auto shape = s.shape = reconstruct::data_shape(s.data_path, s.settings.data, team);
   if (s.settings.output.half_maps && shape.images < 2) {
     s.warnings.push_back(fmt::format("WARNING: {} image used: no half maps (output.half_maps needs 2 images at "
                                      "least; output.half_maps = false silences this)",
@@ -423,6 +429,28 @@ std::string joined(const std::vector<std::string>& lines) {
   return out;
 }
 
+// The images on the detector's cells for the loop (reconstruct/cells.hpp), or no images
+// where the loop works on every pixel; `cells` says which. The memory estimate follows.
+reconstruct::Data loop_cells(Setup& s, const reconstruct::Data& data, const reconstruct::State& state,
+                             const distributed::Team& team, Summary::Cells& cells) {
+  cells.voxels = reconstruct::cell_voxels_for(s.settings, data, reconstruct::loop_box(data, s.settings, state));
+  if (cells.voxels == 0) return {};
+  auto on_cells = reconstruct::on_cells(data, cells.voxels, s.settings.grid.n);
+  cells.count = on_cells.n_pixels;
+  s.shape.loop_pixels = cells.count;
+  if (!s.memory.terms.empty()) s.memory = reconstruct::estimate_memory(s.settings, s.shape, team.layout(), team.rank());
+  return on_cells;
+}
+
+// A back end over `data` on the loop's box `box` (0: as the loop chooses), reporting to `live`.
+std::unique_ptr<reconstruct::Backend> backend_on(const reconstruct::Data& data, const Setup& s,
+                                                 const distributed::Team& team, Progress& live, int box) {
+  auto backend = reconstruct::make_backend(data, s.settings, team);
+  backend->report_to(live);
+  backend->set_box(box);  // a resumed run's box (the loop sets it again; finish needs it too)
+  return backend;
+}
+
 // The run itself, after the checks: data, loop, finish, outputs.
 int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   s.stage = "reading the data";
@@ -441,16 +469,26 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   bool to_run = true;
   auto state = starting_state(s, o.quiet, to_run);
   const int first_generation = state.next_generation;
-  if (talk) print_header(data, s.settings, team, to_run, s.memory);
+  Summary::Cells cells;
+  auto on_cells = loop_cells(s, data, state, team, cells);
+  if (talk) print_header(data, s.settings, team, to_run, s.memory, cells);
+  const reconstruct::Data& loop_data = on_cells.n_images > 0 ? on_cells : data;
   s.stage = "setting up the back end (reference set, sorted points, NUFFT and FFT grids)";
-  auto backend = reconstruct::make_backend(data, s.settings, team);
-  backend->report_to(live);
-  backend->set_box(state.box);  // a resumed run's box (the loop sets it again; finish needs it too)
+  auto backend = backend_on(loop_data, s, team, live, state.box);
   s.stage = fmt::format("generation {}", first_generation);
-  if (to_run) state = reconstruct::run(*backend, data, s.settings, progress_of(s, data, team, live), &state);
+  if (to_run) state = reconstruct::run(*backend, loop_data, s.settings, progress_of(s, data, team, live), &state);
   if (to_run && team.lead()) report_stop(s, state, team, talk);
+  if (cells.count > 0) {
+    s.stage = "merging every pixel";
+    backend.reset();  // the cells' grids, points and images go first
+    on_cells = reconstruct::Data();
+    backend = backend_on(data, s, team, live, state.box);
+    cells.every_pixel_merge_s = reconstruct::merge_every_pixel(*backend, state);
+    if (talk) fmt::print("  final merge from every pixel: {:.1f} s\n", cells.every_pixel_merge_s);
+  }
   s.stage = "the final phasing and the half maps";
   Summary summary = finish(*backend, s, data, state, talk);
+  summary.cells = cells;
   if (!team.lead()) return 0;
   summary.warning = joined(s.warnings);
   summary.memory_estimate = s.memory.total();

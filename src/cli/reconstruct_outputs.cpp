@@ -155,6 +155,10 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   if (s.memory_estimate > 0) j["memory_estimate_bytes"] = s.memory_estimate;
   j["voxel_angstrom"] = voxel_angstrom(data);
   j["grid_box"] = result.box;  // the loop's box (grid.box); 0: the whole grid
+  j["cells"] = {{"count", s.cells.count},
+                {"voxels", s.cells.voxels},
+                {"every_pixel_merge_seconds", s.cells.every_pixel_merge_s},
+                {"note", "the loop on the detector's cells (orientations.cells); count 0: on every pixel"}};
   j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
                         {"fourier_errors", s.averaged.fourier_errors},
                         {"box", s.averaged.box},

@@ -37,6 +37,13 @@ struct Summary {
   double averaged_s = 0;
   std::optional<reconstruct::HalfMaps> halves;
   double halves_s = 0;
+  // The loop on the detector's cells (reconstruct/cells.hpp): their count, side in grid
+  // voxels and the final merge from every pixel; 0: the loop worked on every pixel.
+  struct Cells {
+    std::int64_t count = 0;
+    double voxels = 0;
+    double every_pixel_merge_s = 0;
+  } cells;
   std::optional<FscResult> against_reference, half_data;
   std::string reference;  // the model map the FSC is against
   // The final density aligned onto the reference (rotation, hand, shift), in the data's

@@ -25,20 +25,25 @@ double floored_sum(const T* w, std::int64_t count, T floor, const double* weight
 
 DetectorCells detector_cells(std::span<const std::array<double, 3>> pixels, double cell) {
   if (!(cell > 0)) fail("detector_cells: the cell size must be positive");
-  std::map<std::array<std::int64_t, 3>, std::array<double, 4>> cubes;  // sum of s, count
+  using Key = std::array<std::int64_t, 3>;
+  const auto key_of = [cell](const std::array<double, 3>& s) {
+    return Key{static_cast<std::int64_t>(std::floor(s[0] / cell)), static_cast<std::int64_t>(std::floor(s[1] / cell)),
+               static_cast<std::int64_t>(std::floor(s[2] / cell))};
+  };
+  std::map<Key, std::array<double, 5>> cubes;  // sum of s, count, then the cube's index
   for (const auto& s : pixels) {
-    const std::array<std::int64_t, 3> key{static_cast<std::int64_t>(std::floor(s[0] / cell)),
-                                          static_cast<std::int64_t>(std::floor(s[1] / cell)),
-                                          static_cast<std::int64_t>(std::floor(s[2] / cell))};
-    auto& c = cubes[key];
+    auto& c = cubes[key_of(s)];
     for (int d = 0; d < 3; ++d) c[d] += s[d];
     c[3] += 1;
   }
   DetectorCells out;
-  for (const auto& [key, c] : cubes) {
+  for (auto& [key, c] : cubes) {
+    c[4] = static_cast<double>(out.weights.size());
     out.centroids.push_back({c[0] / c[3], c[1] / c[3], c[2] / c[3]});
     out.weights.push_back(c[3]);
   }
+  out.cell_of.reserve(pixels.size());
+  for (const auto& s : pixels) out.cell_of.push_back(static_cast<std::int32_t>(cubes.at(key_of(s))[4]));
   return out;
 }
 

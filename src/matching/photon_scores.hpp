@@ -36,10 +36,12 @@
 namespace spire::matching {
 
 // The detector's pixels grouped into cubes of side `cell` (reciprocal units): each cube's
-// pixels' centroid and their number, in the order of the cubes' integer coordinates.
+// pixels' centroid and their number, in the order of the cubes' integer coordinates, and
+// each pixel's cube (an index into those).
 struct DetectorCells {
   std::vector<std::array<double, 3>> centroids;
   std::vector<double> weights;
+  std::vector<std::int32_t> cell_of;  // per pixel
 };
 DetectorCells detector_cells(std::span<const std::array<double, 3>> pixels, double cell);
 

@@ -123,6 +123,9 @@ std::vector<double> in_data_units(std::span<const double> map, const Data& data,
 struct DataShape {
   std::int64_t images = 0, pixels = 0;
   double sparse_values = 0;
+  // The pixels the loop slices and matches: the detector's cells (cells.hpp), known once the
+  // images are read; 0: every pixel (data_shape's, an upper bound).
+  std::int64_t loop_pixels = 0;
 };
 DataShape data_shape(const std::string& path, const Settings::Data& data, const distributed::Team& team);
 

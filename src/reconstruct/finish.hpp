@@ -21,8 +21,15 @@
 #include <vector>
 
 #include "reconstruct/backend.hpp"
+#include "reconstruct/reconstruct.hpp"
 
 namespace spire::reconstruct {
+
+// After a loop on the detector's cells (cells.hpp): the final autocorrelation from every
+// pixel, `backend` being on them (and on the loop's box), the images merged at the state's
+// orientations (and fluence scales) regularised toward the cells' autocorrelation, which it
+// replaces. Returns the seconds it took. Collective.
+double merge_every_pixel(Backend& backend, State& state);
 
 struct AveragedPhasing {
   std::vector<double> density;         // n^3, centred (lead)

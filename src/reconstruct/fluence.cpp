@@ -9,9 +9,9 @@ namespace spire::reconstruct {
 
 bool fluence_scaling(const Settings& settings, const Data& data) {
   switch (settings.merging.fluence_scaling) {
-    case FluenceChoice::on: return true;
-    case FluenceChoice::off: return false;
-    case FluenceChoice::automatic: break;
+    case AutoChoice::on: return true;
+    case AutoChoice::off: return false;
+    case AutoChoice::automatic: break;
   }
   return data.photons_per_image > 0 && data.photons_spread > kAutoSpread * data.photons_per_image;
 }

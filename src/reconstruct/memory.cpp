@@ -34,7 +34,8 @@ Share share_of(const Settings& st, const DataShape& shape, const distributed::La
   }
   const auto plan = distributed::make_plan(layout, {st.distribution.strategy, M, st.distribution.split_size,
                                                     static_cast<int>(st.distribution.n_streams), s.batch});
-  const auto m = distributed::memory_per_rank(plan, rank, shape.pixels, s.batch, 0, 1, st.slicing.keep_points);
+  const std::int64_t pixels = shape.loop_pixels > 0 ? shape.loop_pixels : shape.pixels;  // what the loop slices
+  const auto m = distributed::memory_per_rank(plan, rank, pixels, s.batch, 0, 1, st.slicing.keep_points);
   s.held = plan.held[static_cast<std::size_t>(rank)].count;
   s.streaming = plan.streaming(rank);
   s.windows = d(m.window + m.transfer);
@@ -154,7 +155,11 @@ MemoryEstimate estimate_memory(const Settings& st, const DataShape& shape, const
   t.push_back({"reference set", 32 * d(st.orientations.references),
                fmt::format("orientations.references = {}", st.orientations.references),
                "lower orientations.references"});
-  if (!st.orientations.oracle) add_search(t, st, share_of(st, shape, layout, rank), N, P);
+  const std::int64_t loop_pixels = shape.loop_pixels > 0 ? shape.loop_pixels : P;
+  if (loop_pixels != P)
+    t.push_back({"images on cells", 4 * d(N) * d(loop_pixels), fmt::format("{} images of {} cells", N, loop_pixels),
+                 "use fewer images (data.images) or more MPI ranks on more nodes"});
+  if (!st.orientations.oracle) add_search(t, st, share_of(st, shape, layout, rank), N, loop_pixels);
   add_grids(t, st, N, P);
   t.push_back({"program", kProgramBytes, "the program and its libraries", "use a larger machine"});
   return e;

@@ -5,7 +5,9 @@
 //
 // Contract:
 //  - estimate_memory: the bytes one rank holds at its peak, as named terms, each with the
-//    settings behind it and what to change. P pixels, N the rank's images, M =
+//    settings behind it and what to change. P pixels (the loop's: DataShape::loop_pixels
+//    where the loop works on cells, whose images are then a term of 4 N P of their own
+//    beside the pixels'; merging counts every pixel: the final merge), N the rank's images, M =
 //    orientations.references, H the references the rank slices (M on one process; its
 //    share under MPI, distributed::memory_per_rank), B = orientations.batch_size (at most
 //    H), n = grid.n, L = merging::toeplitz_fft_size(n), k = 1 (the top-k per image):

@@ -142,25 +142,20 @@ void start(const Data& data, const Settings& st, State& state, Generation& gen) 
   gen.merging_s = since(t0);
 }
 
-// The loop's box (box_backend.hpp), set before any work: the checkpoint's on resume, or
-// grid.box, or for a fresh run the box that holds the autocorrelation's support, found from
-// the images' spherically averaged intensity (phasing::support_radius_of_profile: merging
-// them at random orientations on the whole grid, 25 s on the README's case, found the same).
+// The loop's box (box_backend.hpp), set before any work (loop_box), and said when it was
+// found from the images.
 void choose_box(Backend& backend, const Data& data, const Settings& st, State& state) {
-  const int n = static_cast<int>(st.grid.n);
-  if (state.box > 0 || st.grid.box > 0) {  // resumed on its box, or one given
-    backend.set_box(state.box > 0 ? state.box : static_cast<int>(st.grid.box));
-    state.box = backend.box();
-    return;
-  }
-  if (state.next_generation > 0) return;  // resumed on the whole grid
-  const int radius = phasing::support_radius_of_profile<double>(data.profile, Data::profile_du, n);
-  backend.set_box(phasing::phasing_box(radius, n));
+  const bool found = state.box == 0 && st.grid.box == 0 && state.next_generation == 0;
+  const int m = loop_box(data, st, state);
+  if (m == 0 && state.box == 0) return;  // the whole grid (a resumed run on it, or too small a grid)
+  backend.set_box(m);
   state.box = backend.box();
-  if (state.box > 0 && backend.lead())
+  if (found && state.box > 0 && backend.lead())
     backend.progress().note(fmt::format("  the loop works on the centred {0}^3 box: the autocorrelation's support "
                                         "radius is {1} voxels, from the images' radial profile (grid.box)",
-                                        state.box, radius));
+                                        state.box,
+                                        phasing::support_radius_of_profile<double>(data.profile, Data::profile_du,
+                                                                                   static_cast<int>(st.grid.n))));
 }
 
 // The reference set of a stage: the search's coarser one for the start and the search
@@ -212,6 +207,17 @@ double resolution_against_reference(Backend& backend, const Data& data, const Se
 }
 
 }  // namespace
+
+int loop_box(const Data& data, const Settings& st, const State& state) {
+  const int n = static_cast<int>(st.grid.n);
+  if (state.box > 0 || st.grid.box > 0) {  // resumed on its box, or one given
+    const int m = state.box > 0 ? state.box : static_cast<int>(st.grid.box);
+    return m >= n ? 0 : m;
+  }
+  if (state.next_generation > 0) return 0;  // resumed on the whole grid
+  const int m = phasing::phasing_box(phasing::support_radius_of_profile<double>(data.profile, Data::profile_du, n), n);
+  return m >= n ? 0 : m;
+}
 
 State run(Backend& backend, const Data& data, const Settings& st, const ProgressFn& progress, const State* resume) {
   check_inputs(data, st, resume);

@@ -60,6 +60,13 @@ struct State {
 
 using ProgressFn = std::function<void(const Generation&, const State&)>;
 
+// The loop's box (box_backend.hpp) for a run from `state` (a fresh one or a resumed one): its
+// own once chosen, or grid.box, or for a fresh run the one that holds the autocorrelation's
+// support, found from the images' spherically averaged intensity
+// (phasing::support_radius_of_profile: merging them at random orientations on the whole
+// grid, 25 s on the README's case, found the same); 0: the whole grid.
+int loop_box(const Data& data, const Settings& settings, const State& state);
+
 // Runs until finished, from `resume` if given (a State an earlier run with the same data and
 // settings handed to `progress`). `progress` sees every generation and the State after it.
 State run(Backend& backend, const Data& data, const Settings& settings, const ProgressFn& progress = {},

@@ -22,10 +22,10 @@ enum class MetricChoice { automatic, euclidean, poisson };
 inline constexpr NameTable<MetricChoice, 3> kMetricChoiceNames{
     {{MetricChoice::automatic, "auto"}, {MetricChoice::euclidean, "euclidean"}, {MetricChoice::poisson, "poisson"}}};
 
-// merging.fluence_scaling: per-image scales in merging (reconstruct/fluence.hpp).
-enum class FluenceChoice { automatic, on, off };
-inline constexpr NameTable<FluenceChoice, 3> kFluenceChoiceNames{
-    {{FluenceChoice::automatic, "auto"}, {FluenceChoice::on, "on"}, {FluenceChoice::off, "off"}}};
+// merging.fluence_scaling (reconstruct/fluence.hpp), orientations.cells (reconstruct/cells.hpp).
+enum class AutoChoice { automatic, on, off };
+inline constexpr NameTable<AutoChoice, 3> kAutoChoiceNames{
+    {{AutoChoice::automatic, "auto"}, {AutoChoice::on, "on"}, {AutoChoice::off, "off"}}};
 
 // runtime.device: the back end (reconstruct/backend.hpp).
 // Precision of phasing's FFTs on the CPU (the GPU phases in double).
@@ -62,6 +62,8 @@ struct Settings {
     matching::Scale scale = matching::Scale::per_slice;
     bool oracle = false;  // evaluation only: merge with the file's true orientations
     double min_photons = 1000;  // warn below this mean photon count per image
+    AutoChoice cells = AutoChoice::automatic;  // the loop on the detector's cells (cells.hpp)
+    double cell_voxels = 0;                    // their side in grid voxels; 0: auto (cells.hpp)
     matching::GemmPrecision gemm = matching::GemmPrecision::fp32;  // matching GEMM on the GPU
   } orientations;
   struct Generations {
@@ -85,7 +87,7 @@ struct Settings {
     double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
     merging::CgPrecision precision = merging::CgPrecision::float64;
     merging::Preconditioner preconditioner = merging::Preconditioner::none;
-    FluenceChoice fluence_scaling = FluenceChoice::automatic;  // per-image scales (fluence.hpp)
+    AutoChoice fluence_scaling = AutoChoice::automatic;  // per-image scales (fluence.hpp)
   } merging;
   struct Phasing {
     std::int64_t loops = 10;
