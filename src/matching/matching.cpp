@@ -42,13 +42,21 @@ void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, double alpha, cons
 // processes a spinning team can cost a scheduler quantum): values summed, products in a GEMM.
 constexpr std::int64_t min_parallel_values = std::int64_t{1} << 20;
 constexpr std::int64_t min_parallel_products = std::int64_t{1} << 24;
-// Slices per panel of the sparse product (cross_terms): 32 (bench/matching: 16, 32, 64 measured
-// 4.7x, 5.4x, 4.3x the dense GEMM at 350 photons per image, 8000 images of 128 x 128).
-constexpr std::int64_t kPanel = 32;
+// The sparse product (sparse_cross_terms): panels of kPanel slices, blocks of kImageBlock
+// images. bench/matching, 50,000 images x 2,000 references x 16,384 pixels at 350 photons
+// per image, poisson, against the dense GEMM on the same images in the same run: panel x
+// block 32 x 1024 4.5x, 64 x 1024 5.7x, 64 x 512 7.1-7.3x, 64 x 256 7.3-7.4x, 128 x 256 7.1x,
+// 128 x 512 5.2x (each value's image and pixel are read once per panel: wider panels read
+// them less often; the block's accumulators, kPanel floats per image, stay in L2). The
+// earlier product, image by image with 32-slice panels, measured 3.5x on the same run.
+constexpr std::int64_t kPanel = 64;
+constexpr std::int64_t kImageBlock = 256;
 // Sparse rows take the sparse product below this fraction of nonzero values, else the GEMM on
 // blocks of kDenseBlock rows made dense (bench/matching, 4000 images x 1000 references x
 // 16384 pixels, against the GEMM on dense rows: the sparse product 1.6x at 1500 photons per
-// image (9% nonzero), 0.8x at 3000 (17%), 0.5x at 4500 (24%); the dense blocks 0.8x at 24%).
+// image (9% nonzero), 0.8x at 3000 (17%), 0.5x at 4500 (24%); the dense blocks 0.8x at 24%;
+// the blocked product, 10,000 x 2,000: 1.7x at 1,500 (8.8%), 0.89x at 3,200 (17.7%), 0.72x
+// at 4,500 (24%), so the threshold stands).
 constexpr double kSparseProductFraction = 0.12;
 constexpr std::int64_t kDenseBlock = 1024;
 
@@ -206,12 +214,38 @@ NearestSlices<T>::NearestSlices(const ImageSet<T>& images, const Options& option
   if (negative.any())
     fail("matching: image " + std::to_string(negative.row) +
          " has a negative value; the poisson metric needs photon counts >= 0");
+  if (sparse_product_) sort_by_pixel();
   reset();
+}
+
+// The sparse product's layout: per block of kImageBlock images, the stored values ordered
+// by pixel (a counting sort), then image; each image's own values stay in pixel order, so
+// its sums are added in the order of its row.
+template <typename T>
+void NearestSlices<T>::sort_by_pixel() {
+  const auto values = images_.values.size();
+  by_pixel_pixel_.resize(values), by_pixel_image_.resize(values), by_pixel_value_.resize(values);
+  by_pixel_offsets_.assign(1, 0);
+  std::vector<std::int64_t> start(static_cast<std::size_t>(n_pixels_) + 1);
+  for (std::int64_t i0 = 0; i0 < n_images_; i0 += kImageBlock) {
+    const std::int64_t i1 = std::min(n_images_, i0 + kImageBlock), base = images_.offsets[i0];
+    std::fill(start.begin(), start.end(), 0);
+    for (auto k = base; k < images_.offsets[i1]; ++k) ++start[static_cast<std::size_t>(images_.pixels[k]) + 1];
+    for (std::size_t p = 1; p < start.size(); ++p) start[p] += start[p - 1];
+    for (std::int64_t i = i0; i < i1; ++i)
+      for (auto k = images_.offsets[i]; k < images_.offsets[i + 1]; ++k) {
+        const auto at = static_cast<std::size_t>(base + start[static_cast<std::size_t>(images_.pixels[k])]++);
+        by_pixel_pixel_[at] = images_.pixels[k];
+        by_pixel_image_[at] = static_cast<std::int32_t>(i - i0);
+        by_pixel_value_[at] = images_.values[k];
+      }
+    by_pixel_offsets_.push_back(images_.offsets[i1]);
+  }
 }
 
 // cross_ rows [begin, end) = alpha X Y^T for the batch's y (count x P): one GEMM for dense
 // images; for sparse ones each stored value adds its pixel's row of Y^T (transposed_, in
-// panels of kPanel slices: a panel, P x kPanel values, stays in cache over the images).
+// panels of kPanel slices; sparse_cross_terms).
 template <typename T>
 void NearestSlices<T>::cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y) {
   if (end <= begin) return;
@@ -229,23 +263,38 @@ void NearestSlices<T>::cross_terms(std::int64_t begin, std::int64_t end, std::in
     }
     return;
   }
+  sparse_cross_terms(begin, end, count, alpha);
+}
+
+// The sparse product for images [begin, end), whole blocks of kImageBlock (add_batch splits
+// the images between threads there): per panel of kPanel slices and block, the block's
+// values in pixel order, each adding its pixel's panel row (kPanel values, contiguous)
+// times the value to its image's accumulators.
+template <typename T>
+void NearestSlices<T>::sparse_cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha) {
   using V = xsimd::batch<T>;
   constexpr std::int64_t lanes = static_cast<std::int64_t>(V::size), vectors = kPanel / lanes;
   static_assert(kPanel % V::size == 0);
+  std::vector<T, xsimd::aligned_allocator<T>> acc(static_cast<std::size_t>(kImageBlock * kPanel));
   for (std::int64_t j0 = 0; j0 < count; j0 += kPanel) {
     const std::int64_t width = std::min(kPanel, count - j0);
     const T* panel = transposed_.data() + j0 * n_pixels_;
-    for (std::int64_t i = begin; i < end; ++i) {
-      V acc[vectors];
-      for (auto& a : acc) a = V(T(0));
-      for (auto k = images_.offsets[i]; k < images_.offsets[i + 1]; ++k) {
-        const V v(images_.values[k]);
-        const T* row = panel + static_cast<std::int64_t>(images_.pixels[k]) * kPanel;
-        for (std::int64_t q = 0; q < vectors; ++q) acc[q] = xsimd::fma(v, V::load_unaligned(row + q * lanes), acc[q]);
+    for (std::int64_t b = begin / kImageBlock; b * kImageBlock < end; ++b) {
+      const std::int64_t i0 = b * kImageBlock, lo = std::max(begin, i0), hi = std::min(end, i0 + kImageBlock);
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (auto e = by_pixel_offsets_[static_cast<std::size_t>(b)]; e < by_pixel_offsets_[static_cast<std::size_t>(b) + 1];
+           ++e) {
+        const std::int64_t local = by_pixel_image_[static_cast<std::size_t>(e)];
+        const V v(by_pixel_value_[static_cast<std::size_t>(e)]);
+        const T* row = panel + static_cast<std::int64_t>(by_pixel_pixel_[static_cast<std::size_t>(e)]) * kPanel;
+        T* a = acc.data() + local * kPanel;
+        for (std::int64_t q = 0; q < vectors; ++q)
+          xsimd::fma(v, V::load_unaligned(row + q * lanes), V::load_aligned(a + q * lanes)).store_aligned(a + q * lanes);
       }
-      alignas(64) T out[kPanel];
-      for (std::int64_t q = 0; q < vectors; ++q) (acc[q] * V(alpha)).store_aligned(out + q * lanes);
-      std::copy_n(out, width, cross_.data() + i * count + j0);
+      for (std::int64_t i = lo; i < hi; ++i) {
+        const T* a = acc.data() + (i - i0) * kPanel;
+        for (std::int64_t q = 0; q < width; ++q) cross_[static_cast<std::size_t>(i * count + j0 + q)] = a[q] * alpha;
+      }
     }
   }
 }
@@ -386,7 +435,10 @@ void NearestSlices<T>::add_batch(std::int64_t first, std::int64_t count, std::sp
 #pragma omp parallel num_threads(threads) if (n_images_ * count * P >= min_parallel_products)
     {
       const std::int64_t parts = omp_get_num_threads(), part = omp_get_thread_num();
-      const std::int64_t begin = n_images_ * part / parts, end = n_images_ * (part + 1) / parts;
+      // The sparse product's blocks are never shared between threads.
+      const std::int64_t unit = sparse_product_ ? kImageBlock : 1, units = (n_images_ + unit - 1) / unit;
+      const std::int64_t begin = std::min(n_images_, units * part / parts * unit),
+                         end = std::min(n_images_, units * (part + 1) / parts * unit);
       cross_terms(begin, end, count, alpha, y_gemm);
       std::vector<double> share;  // an image's bad pixels' share of each slice's sum
       for (std::int64_t i = begin; i < end; ++i) {

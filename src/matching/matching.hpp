@@ -151,11 +151,18 @@ class NearestSlices {
   void transpose_batch(std::int64_t count, const T* y);
   void bad_pixel_rows(std::int64_t count, const T* y);
   void cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha, const T* y);
+  void sparse_cross_terms(std::int64_t begin, std::int64_t end, std::int64_t count, T alpha);
+  void sort_by_pixel();
 
   std::int64_t n_images_, n_pixels_;
   ImageSet<T> images_;
   bool sparse_product_ = false;  // sparse rows, few enough nonzeros for the sparse product
   std::vector<T> transposed_;    // sparse product: the batch's y, in panels
+  // Sparse product: the stored values in blocks of kImageBlock images (matching.cpp), each
+  // block's by pixel, then image: block b's are [by_pixel_offsets_[b], ...[b + 1]).
+  std::vector<std::int64_t> by_pixel_offsets_;
+  std::vector<std::int32_t> by_pixel_pixel_, by_pixel_image_;  // image: within its block
+  std::vector<T> by_pixel_value_;
   std::vector<T> bad_rows_;      // images with bad pixels: the batch's slices pixel-major (P x count; W floored for poisson)
   Options options_;
   // Per image: euclidean |x|^2; poisson with per_slice: photon count and its constant term.

@@ -7,6 +7,8 @@
 //   5. resolution: measured by the caller (finish.hpp) on the final density
 // The back end (backend.hpp) does each step; the stages and stopping rules are stages.hpp's;
 // docs/convergence.md tells why the schedule is what it is and what it was measured on.
+// The loop takes the images it is given: spire reconstruct gives it the detector's cells
+// for intensities (cells.hpp) and then merges the final map from every pixel (finish.hpp).
 //
 // Contract:
 //  - Generation 0 merges at random orientations (a random start of its own stream, derived

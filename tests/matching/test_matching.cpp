@@ -501,8 +501,8 @@ TYPED_TEST(MatchingTest, ReferenceSumsAreTheSlicesSums) {
 // Sparse photon counts (compressed rows) against the brute force on the same images dense:
 // every metric and scale, float and double, with bad pixels in some images too.
 template <typename T>
-void sparse_against_brute_force(double density) {
-  const std::int64_t n = 200, P = 900, m = 260, k = 2;
+void sparse_against_brute_force(double density, std::int64_t n = 200) {
+  const std::int64_t P = 900, m = 260, k = 2;
   std::mt19937_64 rng(41);
   std::vector<T> dense(n * P, T(0));
   std::vector<std::int64_t> offsets{0};
@@ -562,4 +562,8 @@ TYPED_TEST(MatchingTest, SparseImagesMatchTheBruteForce) {
     SCOPED_TRACE("density " + std::to_string(density));
     sparse_against_brute_force<TypeParam>(density);
   }
+  // 2,500 images: three blocks of the sparse product's pixel-major layout (1,024 images
+  // each, the last partial), split between threads inside a block.
+  SCOPED_TRACE("2500 images");
+  sparse_against_brute_force<TypeParam>(0.02, 2500);
 }
