@@ -13,7 +13,7 @@
 #include "matching/photon_scores.hpp"
 #include "reconstruct/cells.hpp"
 #include "reconstruct/reconstruct.hpp"
-#include "simulate/simulate.hpp"
+#include "simulated.hpp"
 
 using namespace spire;
 
@@ -154,19 +154,7 @@ TEST(Cells, TheSettingsRule) {
 // references they find on every pixel, as close to the truth. Broken cells (values or
 // positions) would send them elsewhere.
 TEST(Cells, AGridMatchOnCellsFindsWhatEveryPixelFinds) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(64, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e14;
-  beam.radius_m = 0.1e-6;
-  reconstruct::Data d;
-  d.n_images = 300;
-  d.n_pixels = det.size();
-  d.truth = geometry::random_orientations(300, 4);
-  d.images.resize(static_cast<std::size_t>(d.n_images * d.n_pixels));
-  simulate::PatternSimulator(atoms, det, beam, 1e-5, 0).patterns(d.truth, d.images.data());
-  d.pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  reconstruct::prepare(d);
+  const auto d = reconstruct::test::simulated_images(300, 64, 4);
   auto st = reconstruct::load_settings("", {"grid.n=25", "orientations.references=2000", "runtime.fft_planning=estimate",
                                             "orientations.oracle=true", "generations.max=1"});
   const int box = reconstruct::loop_box(d, st, reconstruct::State());

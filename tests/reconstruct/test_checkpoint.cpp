@@ -17,6 +17,7 @@
 #include "reconstruct/checkpoint.hpp"
 #include "reconstruct/orientations_file.hpp"
 #include "simulate/simulate.hpp"
+#include "simulated.hpp"
 
 using namespace spire;
 using io::test::error_of;
@@ -24,22 +25,7 @@ using io::test::TempDir;
 
 namespace {
 
-reconstruct::Data small_data(std::int64_t n_images) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(24, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e14;
-  beam.radius_m = 0.1e-6;
-  reconstruct::Data d;
-  d.n_images = n_images;
-  d.n_pixels = det.size();
-  d.truth = geometry::random_orientations(static_cast<std::size_t>(n_images), 5);
-  d.images.resize(static_cast<std::size_t>(n_images * det.size()));
-  simulate::PatternSimulator(atoms, det, beam, 1e-5, 0).patterns(d.truth, d.images.data());
-  d.pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  reconstruct::prepare(d);
-  return d;
-}
+reconstruct::Data small_data(std::int64_t n_images) { return reconstruct::test::simulated_images(n_images, 24, 5); }
 
 // From random orientations through the search into refinement; no early stop.
 reconstruct::Settings loop_settings(int max, const std::string& stop_reassigned = "0") {

@@ -17,6 +17,7 @@
 #include "reconstruct/reconstruct.hpp"
 #include "resolution/align.hpp"
 #include "simulate/simulate.hpp"
+#include "simulated.hpp"
 #include "slicing/slicing.hpp"
 
 using namespace spire;
@@ -29,20 +30,11 @@ struct Small {
 };
 
 Small small_dataset(std::int64_t n_images, int n) {
-  const auto atoms = simulate::centred(simulate::built_in_molecule());
-  const auto det = geometry::Detector::square(32, 0.08, 0.2);
-  geometry::Beam beam;
-  beam.photons_per_pulse = 1e14;
-  beam.radius_m = 0.1e-6;
   Small s;
-  s.data.n_images = n_images;
-  s.data.n_pixels = det.size();
-  s.data.truth = geometry::random_orientations(static_cast<std::size_t>(n_images), 9);
-  s.data.images.resize(static_cast<std::size_t>(n_images * det.size()));
-  simulate::PatternSimulator(atoms, det, beam, 1e-5, 0).patterns(s.data.truth, s.data.images.data());
-  s.data.pixels = geometry::reciprocal_positions(det, beam.wavelength_m());
-  reconstruct::prepare(s.data);
-  const auto model = simulate::reference_model(atoms, det, beam.wavelength_m(), n, 1e-5);
+  s.data = reconstruct::test::simulated_images(n_images, 32, 9);
+  const auto det = geometry::Detector::square(32, 0.08, 0.2);
+  const auto model = simulate::reference_model(simulate::centred(simulate::built_in_molecule()), det,
+                                               reconstruct::test::simulated_beam().wavelength_m(), n, 1e-5);
   s.model.assign(model.density.data.begin(), model.density.data.end());
   return s;
 }
