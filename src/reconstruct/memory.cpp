@@ -144,8 +144,9 @@ MemoryEstimate estimate_memory(const Settings& st, const DataShape& shape, const
   const std::int64_t N = distributed::share(shape.images, ranks, rank).count, P = shape.pixels;
   MemoryEstimate e;
   auto& t = e.terms;
-  if (shape.sparse_values > 0)  // photon counts held sparse: 8 bytes per value, 8 per image (data.hpp)
-    t.push_back({"images", (8 * shape.sparse_values + 8) * d(N),
+  if (shape.sparse_values > 0)  // photon counts held sparse: 8 bytes per value, 8 per image (data.hpp),
+                                // and matching's pixel-major copy of them, 12 per value (matching.cpp)
+    t.push_back({"images", (20 * shape.sparse_values + 8) * d(N),
                  fmt::format("{} images of {:.0f} nonzero values (sparse photon counts) of {} pixels", N,
                              shape.sparse_values, P),
                  "use fewer images (data.images) or more MPI ranks on more nodes"});

@@ -12,8 +12,10 @@
 //    share under MPI, distributed::memory_per_rank), B = orientations.batch_size (at most
 //    H), n = grid.n, L = merging::toeplitz_fft_size(n), k = 1 (the top-k per image):
 //      images              4 N P                       (float images; photon counts held
-//                                                     sparse: (8 v + 8) N, v the nonzero
-//                                                     values per image of the first images)
+//                                                     sparse: (20 v + 8) N, v the nonzero
+//                                                     values per image of the first images:
+//                                                     8 v + 8 held, 12 v matching's
+//                                                     pixel-major copy)
 //      reference set       32 M                        (quaternions, every rank all of them)
 //      sorted points       20 H P with slicing.keep_points, else 20 B P  (3 floats and an
 //                          8-byte index per point: slicing/slicing.hpp)

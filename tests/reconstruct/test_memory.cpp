@@ -32,7 +32,7 @@ TEST(Memory, TermsMatchHandComputedFigures) {
   const auto e = estimate_memory(small_run(), {500, 1024});
   auto t = terms(e);
   EXPECT_EQ(t["images"], 2'048'000);              // 4 N P
-  EXPECT_EQ(terms(estimate_memory(small_run(), {500, 1024, 50}))["images"], 204'000);  // sparse: (8 v + 8) N
+  EXPECT_EQ(terms(estimate_memory(small_run(), {500, 1024, 50}))["images"], 504'000);  // sparse: (20 v + 8) N
   EXPECT_EQ(t["reference set"], 32'000);          // 32 M
   EXPECT_EQ(t["sorted points"], 20'480'000);      // 20 M P
   EXPECT_EQ(t["slices of a batch"], 2'457'600);   // 24 B P
