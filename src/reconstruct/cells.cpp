@@ -10,7 +10,8 @@
 namespace spire::reconstruct {
 namespace {
 
-// Everything but the images and their pixels.
+// Everything but the images and their pixels (bad_total and the negative counts stay the
+// pixels': what the data hold; the cells' own bad entries are in bad_pixels).
 Data described_like(const Data& d) {
   Data c;
   c.n_images = d.n_images;
