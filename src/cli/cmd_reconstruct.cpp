@@ -386,7 +386,7 @@ void check_reference(Setup& s, const reconstruct::Data& data) {
   s.reference.reset();
 }
 
-// Why the loop stopped, and the CG cap warning (kept in summary.json).
+// Why the loop stopped.
 void report_stop(Setup& s, const reconstruct::State& state, const distributed::Team& team, bool talk) {
   const auto& st = s.settings;
   const std::string why = reconstruct::stop_reason(state.standing, state.generations, st.generations);
@@ -398,14 +398,23 @@ void report_stop(Setup& s, const reconstruct::State& state, const distributed::T
                           2 * st.generations.max);
     fmt::print("{}\n", line);
   }
+}
+
+// A warning where merging's CG stopped at its cap in most merges whose map the run keeps: the
+// loop's, or after a loop on cells (whose merges only lead the loop) the merge from every
+// pixel (final_cg: its iterations; -1: none). Kept in summary.json.
+void warn_of_cg_cap(Setup& s, const reconstruct::State& state, int final_cg) {
+  const auto& st = s.settings;
   std::int64_t capped = 0, merges = 0;  // the start (generation 0) does not merge
   for (const auto& g : state.generations)
     capped += g.cg_iterations >= st.merging.cg_iterations, merges += g.cg_iterations > 0;
-  if (capped >= 2 && 2 * capped > merges) {
-    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap (merging.cg_iterations = {}) in {} of "
-                                     "{} merges, before its tolerance: the merged maps are not fully solved "
-                                     "(a larger merging.cg_iterations costs time per generation)",
-                                     st.merging.cg_iterations, capped, merges));
+  const std::string where =
+      final_cg >= 0 ? "the final merge from every pixel" : fmt::format("{} of {} merges", capped, merges);
+  if (final_cg >= 0 ? final_cg >= st.merging.cg_iterations : capped >= 2 && 2 * capped > merges) {
+    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap (merging.cg_iterations = {}) in {}, "
+                                     "before its tolerance: the merged maps are not fully solved (a larger "
+                                     "merging.cg_iterations costs time per merge)",
+                                     st.merging.cg_iterations, where));
     fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
   }
 }
@@ -483,9 +492,13 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
     backend.reset();  // the cells' grids, points and images go first
     on_cells = reconstruct::Data();
     backend = backend_on(data, s, team, live, state.box);
-    cells.every_pixel_merge_s = reconstruct::merge_every_pixel(*backend, state);
-    if (talk) fmt::print("  final merge from every pixel: {:.1f} s\n", cells.every_pixel_merge_s);
+    const auto merged = reconstruct::merge_every_pixel(*backend, state);
+    cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
   }
+  if (talk && cells.count > 0)
+    fmt::print("  final merge from every pixel: {:.1f} s, {} CG iterations\n", cells.every_pixel_merge_s,
+               cells.every_pixel_cg_iterations);
+  if (to_run && team.lead()) warn_of_cg_cap(s, state, cells.count > 0 ? cells.every_pixel_cg_iterations : -1);
   s.stage = "the final phasing and the half maps";
   Summary summary = finish(*backend, s, data, state, talk);
   summary.cells = cells;

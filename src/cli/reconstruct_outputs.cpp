@@ -48,7 +48,8 @@ nlohmann::json generations_json(const std::vector<reconstruct::Generation>& gene
                    {"stage", name_of(reconstruct::kStageNames, g.stage)}, {"fit", g.fit},
                    {"reassigned", g.reassigned}, {"phasing_fourier_error", g.fourier_error}, {"change", g.change},
                    {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg},
-                   {"resolution_fsc_0.5_angstrom", g.resolution_angstrom}});
+                   {"resolution_fsc_0.5_angstrom", g.resolution_angstrom}, {"assignment_beta", g.beta},
+                   {"candidates_per_image", g.candidates}});
   return out;
 }
 
@@ -158,6 +159,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["cells"] = {{"count", s.cells.count},
                 {"voxels", s.cells.voxels},
                 {"every_pixel_merge_seconds", s.cells.every_pixel_merge_s},
+                {"every_pixel_cg_iterations", s.cells.every_pixel_cg_iterations},
                 {"note", "the loop on the detector's cells (orientations.cells); count 0: on every pixel"}};
   j["final_phasing"] = {{"runs_averaged", s.averaged.fourier_errors.size()},
                         {"fourier_errors", s.averaged.fourier_errors},

@@ -43,6 +43,7 @@ struct Summary {
     std::int64_t count = 0;
     double voxels = 0;
     double every_pixel_merge_s = 0;
+    int every_pixel_cg_iterations = 0;
   } cells;
   std::optional<FscResult> against_reference, half_data;
   std::string reference;  // the model map the FSC is against

@@ -230,7 +230,10 @@ void OrientationSearch::State::make_matchers(std::span<const geometry::Quaternio
     local.emplace(mine, held.first, pixels, s_ext, n, images, so, mo);
     return;
   }
-  if (held.count > 0) slicer = std::make_unique<slicing::Slicer<float>>(mine, pixels, s_ext, n, so);
+  if (held.count > 0) {
+    slicer = std::make_unique<slicing::Slicer<float>>(mine, pixels, s_ext, n, so);
+    slicer->set_pixel_weights(images.pixel_weights);
+  }
   for (int i = 0; i < streams; ++i)
     nearest.push_back(std::make_unique<matching::NearestSlices<float>>(images, mo));
 }

@@ -80,7 +80,8 @@ struct SearchStats {
 
 class OrientationSearch {
  public:
-  // images: THIS rank's (dense or sparse, matching::ImageSet), kept by reference. references: all M.
+  // images: THIS rank's (dense or sparse, matching::ImageSet), kept by reference; their pixel
+  // weights weight every slice (the same on every rank). references: all M.
   OrientationSearch(const Team& team, std::span<const geometry::Quaternion> references,
                     std::span<const std::array<double, 3>> pixels, double s_ext, std::int64_t n,
                     const matching::ImageSet<float>& images, const SearchOptions& options);

@@ -66,6 +66,12 @@ struct ImageSet {
   std::span<const std::int64_t> offsets;  // sparse: n_images + 1 entries
   std::span<const std::int32_t> pixels;
   std::span<const T> values;
+  // Per pixel: how many detector pixels it stands for (the loop's cells of photon counts,
+  // reconstruct/cells.hpp), each value the sum of theirs; empty: 1 each. Whoever slices for
+  // these images multiplies each slice value by it (slicing::Slicer::set_pixel_weights), so
+  // that a slice is the expected count of the whole cell and every score below is the
+  // cell's likelihood; matching itself takes the slices as they come.
+  std::span<const T> pixel_weights = {};
 
   bool sparse() const { return !offsets.empty(); }
   // Image i as n_pixels dense values.

@@ -400,11 +400,14 @@ RefineStats refine_orientations(std::span<const T> autocorrelation, std::int64_t
   so.keep_points = false;  // each candidate's points are sorted once and used once
   slicing::Slicer<T> slicer(starts, pixels, s_ext, n, so);
   slicer.set_autocorrelation(autocorrelation);
+  slicer.set_pixel_weights(images.pixel_weights);
   Progress silent;
   Progress& progress = options.progress ? *options.progress : silent;
   const bool fit = options.method == LocalMethod::fit;
   std::optional<PhotonScores<T>> photons;
-  if (fit && options.photon_scores && options.steps > 0 && matching.metric == Metric::poisson) {
+  // Pixels that are cells already (pixel weights) are few: every one is scored.
+  if (fit && options.photon_scores && options.steps > 0 && matching.metric == Metric::poisson &&
+      images.pixel_weights.empty()) {
     std::vector<geometry::Quaternion> first(static_cast<std::size_t>(N));
     for (std::int64_t i = 0; i < N; ++i) first[i] = starts[i * starts_per_image];
     const auto choice =

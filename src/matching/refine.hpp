@@ -67,8 +67,9 @@ struct RefineOptions {
   // Method fit with the poisson metric: score candidates from each image's photon pixels
   // and the detector's cells (photon_scores.hpp), the cell size measured first on 64 images
   // (choose_cells, within photon_error of the score changes at h = first_step / 2); each
-  // image's result is then scored with every pixel. false, or no cell size within the
-  // bound: every pixel for every candidate.
+  // image's result is then scored with every pixel. false, no cell size within the bound,
+  // or images whose pixels are cells already (ImageSet::pixel_weights, which the slices
+  // carry): every pixel for every candidate.
   bool photon_scores = false;
   double photon_error = 0.03;
   int threads = 0;                  // OpenMP threads; 0: OpenMP's default

@@ -16,7 +16,9 @@ SliceSearch::SliceSearch(std::span<const geometry::Quaternion> references, std::
     : first_(first),
       slicer_(references, pixels, s_ext, n, slicing),
       nearest_(images, matching),
-      batch_(static_cast<std::size_t>(slicing.batch_size) * pixels.size()) {}
+      batch_(static_cast<std::size_t>(slicing.batch_size) * pixels.size()) {
+  slicer_.set_pixel_weights(images.pixel_weights);
+}
 
 void SliceSearch::run(std::span<const float> autocorrelation, Progress& progress) {
   progress.begin("slicing and matching (reference batches)", slicer_.n_batches());

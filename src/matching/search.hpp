@@ -9,7 +9,8 @@
 //  - Batches are the slicer's (options.slicing.batch_size references each, the last
 //    shorter); results are NearestSlices': per image the top_k (index, score), best first,
 //    ties to the lowest index. Deterministic for given threads.
-//  - The images are not copied: they must outlive the object.
+//  - The images are not copied: they must outlive the object. Their pixel weights, if any
+//    (ImageSet), weight the slices (slicing::Slicer::set_pixel_weights).
 //  - slicing_s and matching_s: the time spent in each, summed over the batches.
 #include <array>
 #include <cstdint>

@@ -79,6 +79,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.matching.scale = st.orientations.scale;
   o.matching.threads = o.threads;
   o.matching.bad_pixels = bad_pixels_of(data);
+  o.matching.top_k = st.orientations.assignment == Assignment::soft ? st.orientations.candidates : 1;
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
   o.refine.method = st.orientations.local_method;
   // Sparse-held counts only: their rows are read in place (dense ones would be copied, and
@@ -104,6 +105,8 @@ void check_backend(const Settings& st, int ranks) {
     fail(fmt::format("orientations.gemm = {} runs on the GPU's tensor cores only: it needs runtime.device = cuda (the "
                      "CPU's GEMM is fp32)",
                      name_of(matching::kGemmPrecisionNames, st.orientations.gemm)));
+  if (st.runtime.device == Device::cuda && st.orientations.assignment == Assignment::soft)
+    fail("orientations.assignment = soft is built for the CPU back end; use runtime.device = cpu (or assignment = hard)");
   if (st.runtime.device == Device::cuda && ranks > 1)
     fail("runtime.device = cuda runs on one rank; under mpirun use runtime.device = cpu (or run without mpirun)");
   if (st.runtime.device != Device::cuda) return;
@@ -127,11 +130,18 @@ std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings
     fail(fmt::format("runtime.device = cuda: the images have {:.0f} bad pixels (NaN or Inf), which the GPU back end "
                      "cannot leave out yet; use runtime.device = cpu",
                      bad));
+  if (settings.runtime.device == Device::cuda && !data.pixel_weights.empty())
+    fail("runtime.device = cuda: photon counts on the detector's cells (orientations.cells) are not built for the GPU "
+         "back end's slicing and merging; use orientations.cells = off or auto");
   return std::make_unique<BoxBackend>(
       [&data, &team](const Settings& st) {
         return st.runtime.device == Device::cuda ? make_cuda_backend(data, st) : make_cpu_backend(data, st, team);
       },
       settings);
+}
+
+merging::Solution Backend::merge_candidates(const Candidates&, std::span<const double>, std::span<const double>) {
+  fail("orientations.assignment = soft: this back end merges hard assignments only; use runtime.device = cpu");
 }
 
 #ifndef SPIRE_HAVE_CUDA

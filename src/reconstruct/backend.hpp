@@ -57,12 +57,17 @@
 namespace spire::reconstruct {
 
 struct Matches {
-  std::span<const std::int64_t> reference;  // per image
-  std::span<const float> score;             // per image
+  std::span<const std::int64_t> reference;  // per image: its best
+  std::span<const float> score;             // per image: its best's
   // Per reference: its slice's |y|^2 or sum W (matching::NearestSlices::reference_sums),
   // the same on every rank; empty where the back end gives none.
   std::span<const double> reference_sums;
   double slicing_s = 0, matching_s = 0;
+  // With matching top_k > 1 (soft assignment): per image its top_k references and scores,
+  // best first (image-major, n_images x top_k; matching.hpp); else empty.
+  std::int64_t top_k = 1;
+  std::span<const std::int64_t> candidates = {};
+  std::span<const float> candidate_scores = {};
 };
 
 struct Phased {
@@ -98,6 +103,14 @@ int phasing_box_for(const Settings& settings, std::span<const double> autocorrel
 Phased phase_in_box(Backend& backend, const Settings& settings, std::span<const double> autocorrelation,
                     const phasing::Schedule& schedule);
 
+// A soft assignment of this rank's images: image i at references()[references[i k + j]] with
+// weight weights[i k + j], j < k (weight 0 or a negative index: not used).
+struct Candidates {
+  std::int64_t k = 1;
+  std::span<const std::int64_t> references;
+  std::span<const float> weights;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -109,6 +122,11 @@ class Backend {
   virtual merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                                   const std::function<bool(std::int64_t)>& keep = {},
                                   std::span<const double> scales = {}) = 0;
+  // merge for a soft assignment: each image at each of its candidates, its weight (D above)
+  // times the candidate's; images at one reference are merged as one set of points, so the
+  // cost grows with the references used, not with k. Back ends without it fail.
+  virtual merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
+                                             std::span<const double> scales);
   virtual Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) = 0;
   virtual std::vector<double> autocorrelation_of(std::span<const double> density) = 0;
 

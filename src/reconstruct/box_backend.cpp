@@ -65,6 +65,13 @@ merging::Solution BoxBackend::merge(std::span<const geometry::Quaternion> orient
   return solution;
 }
 
+merging::Solution BoxBackend::merge_candidates(const Candidates& candidates, std::span<const double> x0,
+                                               std::span<const double> scales) {
+  auto solution = inner().merge_candidates(candidates, to_box(x0), scales);
+  solution.x = to_grid(std::move(solution.x));
+  return solution;
+}
+
 Phased BoxBackend::phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) {
   return inner().phase(autocorrelation, schedule);
 }

@@ -43,6 +43,8 @@ class BoxBackend final : public Backend {
               std::span<geometry::Quaternion> orientations, std::span<double> scores) override;
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                           const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
+  merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
+                                     std::span<const double> scales) override;
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override;
   std::vector<double> autocorrelation_of(std::span<const double> density) override;
   void sum(std::span<double> values) const override { inner().sum(values); }

@@ -26,57 +26,64 @@ Data described_like(const Data& d) {
   return c;
 }
 
-// Image i's cell means into `out` (C values), its bad cells appended to `bad`.
-void mean_over_cells(const Data& d, std::int64_t i, const std::vector<std::int32_t>& cell_of,
-                     std::vector<unsigned char>& is_bad, std::vector<double>& sum, std::vector<std::int32_t>& good,
-                     float* out, std::vector<std::int32_t>& bad) {
+// One thread's scratch for over_cells.
+struct CellScratch {
+  std::vector<float> row;
+  std::vector<unsigned char> is_bad, cell_bad;
+  std::vector<double> sum;
+  std::vector<std::int32_t> good;
+};
+
+// Image i on the cells into `out` (C values), its bad cells appended to `bad`: intensities
+// the mean of the cell's good pixels (bad where it has none), photon counts the sum of the
+// cell's pixels (bad where any of them is).
+void over_cells(const Data& d, std::int64_t i, const std::vector<std::int32_t>& cell_of, CellScratch& w, float* out,
+                std::vector<std::int32_t>& bad) {
   const auto P = static_cast<std::size_t>(d.n_pixels);
-  std::fill(sum.begin(), sum.end(), 0.0);
-  std::fill(good.begin(), good.end(), 0);
-  if (!d.bad_offsets.empty())
-    for (auto j = d.bad_offsets[static_cast<std::size_t>(i)]; j < d.bad_offsets[static_cast<std::size_t>(i) + 1]; ++j)
-      is_bad[static_cast<std::size_t>(d.bad_pixels[static_cast<std::size_t>(j)])] = 1;
-  const float* image = d.images.data() + static_cast<std::size_t>(i) * P;
+  const auto bad_pixels = bad_pixels_of(d).of(i);
+  std::fill(w.sum.begin(), w.sum.end(), 0.0);
+  std::fill(w.good.begin(), w.good.end(), 0);
+  std::fill(w.cell_bad.begin(), w.cell_bad.end(), 0);
+  for (const auto p : bad_pixels) w.is_bad[static_cast<std::size_t>(p)] = 1;
+  image_set(d).row(i, w.row.data());
   for (std::size_t p = 0; p < P; ++p) {
-    if (is_bad[p]) continue;
-    sum[static_cast<std::size_t>(cell_of[p])] += image[p];
-    ++good[static_cast<std::size_t>(cell_of[p])];
+    const auto c = static_cast<std::size_t>(cell_of[p]);
+    if (w.is_bad[p]) {
+      w.cell_bad[c] = 1;
+      continue;
+    }
+    w.sum[c] += w.row[p];
+    ++w.good[c];
   }
-  for (std::size_t c = 0; c < sum.size(); ++c) {
-    out[c] = good[c] > 0 ? static_cast<float>(sum[c] / good[c]) : 0.0f;
-    if (good[c] == 0) bad.push_back(static_cast<std::int32_t>(c));
+  for (std::size_t c = 0; c < w.sum.size(); ++c) {
+    const bool is_bad = d.counts ? w.cell_bad[c] != 0 : w.good[c] == 0;
+    out[c] = is_bad ? 0.0f : static_cast<float>(d.counts ? w.sum[c] : w.sum[c] / w.good[c]);
+    if (is_bad) bad.push_back(static_cast<std::int32_t>(c));
   }
-  if (!d.bad_offsets.empty())
-    for (auto j = d.bad_offsets[static_cast<std::size_t>(i)]; j < d.bad_offsets[static_cast<std::size_t>(i) + 1]; ++j)
-      is_bad[static_cast<std::size_t>(d.bad_pixels[static_cast<std::size_t>(j)])] = 0;
+  for (const auto p : bad_pixels) w.is_bad[static_cast<std::size_t>(p)] = 0;
 }
 
 }  // namespace
 
 Data on_cells(const Data& data, double voxels, std::int64_t n) {
-  if (data.counts)
-    fail("orientations.cells: photon counts are scored on every pixel (the cells' sums would need weights); "
-         "use orientations.cells = off or auto");
-  if (!data.sparse_offsets.empty() ||
-      static_cast<std::int64_t>(data.images.size()) != data.n_images * data.n_pixels)
-    fail("orientations.cells: the images must be held dense");
   if (!(voxels > 0) || n < 1 || !(data.extent > 0)) fail("orientations.cells: the cell side must be positive");
   const auto cells = matching::detector_cells(data.pixels, voxels * 2 * data.extent / static_cast<double>(n));
   Data c = described_like(data);
   const auto C = cells.centroids.size();
   c.n_pixels = static_cast<std::int64_t>(C);
   c.pixels = cells.centroids;
+  if (data.counts) c.pixel_weights.assign(cells.weights.begin(), cells.weights.end());
   c.images.resize(static_cast<std::size_t>(data.n_images) * C);
   std::vector<std::vector<std::int32_t>> bad(static_cast<std::size_t>(data.n_images));
 #pragma omp parallel
   {
-    std::vector<unsigned char> is_bad(static_cast<std::size_t>(data.n_pixels), 0);
-    std::vector<double> sum(C);
-    std::vector<std::int32_t> good(C);
+    CellScratch w{std::vector<float>(static_cast<std::size_t>(data.n_pixels)),
+                  std::vector<unsigned char>(static_cast<std::size_t>(data.n_pixels), 0),
+                  std::vector<unsigned char>(C), std::vector<double>(C), std::vector<std::int32_t>(C)};
 #pragma omp for schedule(static)
     for (std::int64_t i = 0; i < data.n_images; ++i)
-      mean_over_cells(data, i, cells.cell_of, is_bad, sum, good, c.images.data() + static_cast<std::size_t>(i) * C,
-                      bad[static_cast<std::size_t>(i)]);
+      over_cells(data, i, cells.cell_of, w, c.images.data() + static_cast<std::size_t>(i) * C,
+                 bad[static_cast<std::size_t>(i)]);
   }
   std::size_t bad_count = 0;
   for (const auto& b : bad) bad_count += b.size();
@@ -92,10 +99,9 @@ Data on_cells(const Data& data, double voxels, std::int64_t n) {
 
 double cell_voxels_for(const Settings& st, const Data& data, int box) {
   const auto& o = st.orientations;
-  if (o.cells == AutoChoice::off || (o.cells == AutoChoice::automatic && data.counts)) return 0;
-  if (data.counts)
-    fail("orientations.cells = on: these images are photon counts, which the loop scores on every pixel; use "
-         "orientations.cells = off or auto");
+  // The GPU back end slices and merges without pixel weights (backend.cpp refuses them).
+  const bool unweighted = data.counts && st.runtime.device == Device::cuda;
+  if (o.cells == AutoChoice::off || (o.cells == AutoChoice::automatic && unweighted)) return 0;
   const double n = static_cast<double>(st.grid.n), m = box > 0 ? box : n;
   const double voxels = o.cell_voxels > 0 ? o.cell_voxels : n / m;
   // Cells no bigger than a pixel gain nothing: count them on the pixels' positions.

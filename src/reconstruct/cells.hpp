@@ -15,19 +15,24 @@
 // Contract:
 //  - on_cells: the pixels grouped into cubes of `voxels` grid voxels (2 extent / n each) in
 //    reciprocal space (matching::detector_cells: cubes in the order of their integer
-//    coordinates); each cell sits at its pixels' centroid, and its value in an image is the
-//    mean of that image's GOOD pixels in it (bad pixels, Data, left out); a cell with no good
-//    pixel in an image is a bad pixel of that image there. Every cell is one point (not
-//    weighted by its pixels: the partial cells at the detector's and the mask's edges count
-//    as full ones). Everything else in Data (truth, reference, the derived fields: extent,
-//    scale, profile, ...) is the same as the pixels', so the loop's units and grid do not
-//    change. Images must be intensities held dense: photon counts are refused (their sums
-//    over cells are counts of a cell-sized pixel, which the Poisson scores would have to
-//    weight; not built). Deterministic; O(images x pixels).
+//    coordinates); each cell sits at its pixels' centroid. Intensities: a cell's value in an
+//    image is the mean of that image's GOOD pixels in it (bad pixels, Data, left out), a cell
+//    with no good pixel a bad pixel of that image; every cell is one point (not weighted by
+//    its pixels: partial cells at the detector's and the mask's edges count as full ones).
+//    Photon counts: a cell's value is the SUM of its pixels' counts (a count again, of a
+//    cell-sized pixel), and pixel_weights holds each cell's number of pixels g, which the
+//    slicers multiply into the slices (expected counts of the whole cell) and merging into
+//    the weights (value b / g, weight g: matching.hpp, backend.hpp), so the Poisson scores
+//    are the cells' exact likelihoods; a cell with any bad pixel in an image is a bad pixel
+//    of that image (a partial sum is not a count of the cell). Everything else in Data
+//    (truth, reference, the derived fields: extent, scale, profile, photons_per_image, ...)
+//    is the pixels', so the loop's units and grid do not change. Images dense or sparse;
+//    the cells are held dense. Deterministic; O(images x pixels).
 //  - cell_voxels_for: the side the settings give for these data and the loop's box m (0: the
 //    whole grid), 0 where the loop works on every pixel: orientations.cells = off; auto with
-//    photon counts; or under auto, cells that would not be fewer than half the pixels. The
-//    side is orientations.cell_voxels, or where that is 0 the box's voxel, n / m.
+//    photon counts on the GPU (whose slicing and merging take no pixel weights); or under
+//    auto, cells that would not be fewer than half the pixels. The side is
+//    orientations.cell_voxels, or where that is 0 the box's voxel, n / m.
 #include <cstdint>
 
 #include "reconstruct/data.hpp"

@@ -19,7 +19,10 @@ namespace {
 
 // The merging points of a group of images at one orientation: pixel positions (x, y, z),
 // values and weights (`out`, from its start). Image i's pixel has the value b / a_i and the
-// weight D = a_i for counts or a_i^2 (fluence.hpp; 1 and 1 without scales), 0 where bad.
+// weight D = a_i for counts or a_i^2 (fluence.hpp; 1 and 1 without scales), 0 where bad;
+// a pixel standing for g detector pixels (Data::pixel_weights: a cell's count, the sum of
+// g pixels' counts) has the value b / (a_i g) and the weight D g.
+// A member of a soft assignment's group has its D times its weight w there.
 // One image: its pixels less its bad ones, as they are. Several (they share every point):
 // one point per pixel with the weight sum(D) and the value sum(D b / a) / sum(D), whose
 // strength D (1 + i b) summed is what merging.hpp adds up, so the group merges as its
@@ -29,21 +32,28 @@ struct PointScratch {
   std::vector<float> x, y, z, row;
   std::vector<double> weight, value;
 };
-std::int64_t group_points(const Data& data, std::span<const std::int64_t> members, const geometry::Quaternion& q,
-                          std::span<const double> scales, bool with_weights, PointScratch& work,
-                          std::array<float*, 5> out) {
+struct Group {  // images at one orientation, each with its weight (1: hard assignment)
+  geometry::Quaternion q;
+  std::vector<std::int64_t> members;
+  std::vector<double> weights;
+};
+std::int64_t group_points(const Data& data, const Group& group, std::span<const double> scales, bool with_weights,
+                          PointScratch& work, std::array<float*, 5> out) {
+  const auto& members = group.members;
+  const auto& q = group.q;
   const std::int64_t P = data.n_pixels;
   const auto u = [](std::int64_t p) { return static_cast<std::size_t>(p); };
   work.x.clear(), work.y.clear(), work.z.clear();
   work.row.resize(u(P));
   slicing::rotated_points<float>(q, data.pixels, data.extent, work.x, work.y, work.z);
   const auto scale = [&](std::int64_t i) { return scales.empty() ? 1.0 : scales[u(i)]; };
+  const auto g = [&](std::int64_t p) { return data.pixel_weights.empty() ? 1.0 : double(data.pixel_weights[u(p)]); };
   if (members.size() == 1) {
     const std::int64_t i = members[0];
     const double a = scale(i);
     image_set(data).row(i, work.row.data());
     const auto bad = bad_pixels_of(data).of(i);
-    const auto weight = static_cast<float>(scales.empty() ? 1.0 : data.counts ? a : a * a);
+    const double weight = group.weights[0] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
     std::size_t next = 0, k = 0;
     for (std::int64_t p = 0; p < P; ++p) {
       if (next < bad.size() && bad[next] == p) {
@@ -51,15 +61,16 @@ std::int64_t group_points(const Data& data, std::span<const std::int64_t> member
         continue;
       }
       out[0][k] = work.x[u(p)], out[1][k] = work.y[u(p)], out[2][k] = work.z[u(p)];
-      out[3][k] = scales.empty() ? work.row[u(p)] : static_cast<float>(work.row[u(p)] / a);
-      if (with_weights) out[4][k] = weight;
+      out[3][k] = static_cast<float>(work.row[u(p)] / (a * g(p)));
+      if (with_weights) out[4][k] = static_cast<float>(weight * g(p));
       ++k;
     }
     return static_cast<std::int64_t>(k);
   }
   work.weight.assign(u(P), 0.0), work.value.assign(u(P), 0.0);
-  for (const std::int64_t i : members) {
-    const double a = scale(i), d = scales.empty() ? 1.0 : data.counts ? a : a * a;
+  for (std::size_t m = 0; m < members.size(); ++m) {
+    const std::int64_t i = members[m];
+    const double a = scale(i), d = group.weights[m] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
     image_set(data).row(i, work.row.data());
     const auto bad = bad_pixels_of(data).of(i);
     std::size_t next = 0;
@@ -68,7 +79,7 @@ std::int64_t group_points(const Data& data, std::span<const std::int64_t> member
         ++next;
         continue;
       }
-      work.weight[u(p)] += d;
+      work.weight[u(p)] += d * g(p);
       work.value[u(p)] += d * (static_cast<double>(work.row[u(p)]) / a);
     }
   }
@@ -110,13 +121,14 @@ class CpuBackend final : public Backend {
                      options_.matching);
     if (local_) {
       local_->run(model_, progress());
-      return {local_->indices(), local_->scores(), local_->reference_sums(), local_->slicing_s(), local_->matching_s()};
+      return with_candidates({local_->indices(), local_->scores(), local_->reference_sums(), local_->slicing_s(),
+                              local_->matching_s()});
     }
     if (!ranks_) fail("reconstruct: no reference slices in an oracle run");
     ranks_->run(model_);
     combine_reference_sums(ranks_->reference_sums());
-    return {ranks_->indices(), ranks_->scores(), reference_sums_, ranks_->stats().slicing_s,
-            ranks_->stats().matching_s};
+    return with_candidates({ranks_->indices(), ranks_->scores(), reference_sums_, ranks_->stats().slicing_s,
+                            ranks_->stats().matching_s});
   }
 
   void refine(std::span<const double> model, std::span<const geometry::Quaternion> starts, int per_image,
@@ -134,6 +146,8 @@ class CpuBackend final : public Backend {
 
   merging::Solution merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                           const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
+  merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
+                                     std::span<const double> scales) override;
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
     Phased phased;
@@ -175,6 +189,22 @@ class CpuBackend final : public Backend {
 
   std::size_t n3() const { return static_cast<std::size_t>(n_ * n_ * n_); }
 
+  // Matches whose reference and score spans hold top_k per image: those become the
+  // candidates, and the best of each image (the first) its reference and score.
+  Matches with_candidates(Matches m) {
+    const std::int64_t k = options_.matching.top_k;
+    if (k == 1) return m;
+    m.top_k = k, m.candidates = m.reference, m.candidate_scores = m.score;
+    const auto N = static_cast<std::size_t>(data_.n_images);
+    best_.resize(N), best_score_.resize(N);
+    for (std::size_t i = 0; i < N; ++i)
+      best_[i] = m.candidates[i * static_cast<std::size_t>(k)], best_score_[i] = m.candidate_scores[i * static_cast<std::size_t>(k)];
+    m.reference = best_, m.score = best_score_;
+    return m;
+  }
+  merging::Solution merge_groups(const std::vector<Group>& groups, std::span<const double> x0,
+                                 std::span<const double> scales);
+
   // Each reference's slice sum from the ranks that matched against it (their values agree).
   void combine_reference_sums(const std::vector<double>& mine) {
     const std::size_t M = references_.size();
@@ -199,6 +229,8 @@ class CpuBackend final : public Backend {
   std::optional<distributed::OrientationSearch> ranks_;  // several ranks
   std::vector<float> model_;  // the slicing input in the slicer's precision
   std::vector<double> reference_sums_;  // several ranks: combined over them
+  std::vector<std::int64_t> best_;      // top_k > 1: each image's best reference and score
+  std::vector<float> best_score_;
   std::array<std::vector<float>, 5> merge_buffers_;  // merge's chunk: x, y, z, values, weights
 };
 
@@ -206,32 +238,63 @@ class CpuBackend final : public Backend {
 // every rank's; one rank solves from x0, every rank gets the result.
 merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                                     const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
-  constexpr std::int64_t kChunk = 256;  // orientations per merging NUFFT
-  const std::int64_t N = data_.n_images, P = data_.n_pixels;
-  auto& [x, y, z, images, weights] = merge_buffers_;  // kept: fresh pages cost their clearing
   // Images at the same orientation (the grid stages' references) merge as one (group_points).
-  std::vector<std::vector<std::int64_t>> groups;
-  {
-    std::map<std::array<double, 4>, std::size_t> group_of;
-    for (std::int64_t i = 0; i < N; ++i) {
-      const auto& q = orientations[static_cast<std::size_t>(i)];
-      if ((keep && !keep(i)) || !(scales.empty() || scales[static_cast<std::size_t>(i)] > 0)) continue;
-      const auto [it, fresh] = group_of.try_emplace({q.w, q.x, q.y, q.z}, groups.size());
-      if (fresh) groups.emplace_back();
-      groups[it->second].push_back(i);
+  std::vector<Group> groups;
+  std::map<std::array<double, 4>, std::size_t> group_of;
+  for (std::int64_t i = 0; i < data_.n_images; ++i) {
+    const auto& q = orientations[static_cast<std::size_t>(i)];
+    if ((keep && !keep(i)) || !(scales.empty() || scales[static_cast<std::size_t>(i)] > 0)) continue;
+    const auto [it, fresh] = group_of.try_emplace({q.w, q.x, q.y, q.z}, groups.size());
+    if (fresh) groups.push_back({q, {}, {}});
+    groups[it->second].members.push_back(i);
+    groups[it->second].weights.push_back(1.0);
+  }
+  return merge_groups(groups, x0, scales);
+}
+
+merging::Solution CpuBackend::merge_candidates(const Candidates& c, std::span<const double> x0,
+                                               std::span<const double> scales) {
+  const std::int64_t N = data_.n_images, M = static_cast<std::int64_t>(references_.size());
+  if (c.k < 1 || static_cast<std::int64_t>(c.references.size()) != N * c.k || c.weights.size() != c.references.size())
+    fail("reconstruct: a soft assignment needs k >= 1 candidates and weights per image");
+  // One group per reference used, in the order of first use (as merge() orders orientations).
+  std::vector<std::int64_t> group_of(static_cast<std::size_t>(M), -1);
+  std::vector<Group> groups;
+  for (std::int64_t i = 0; i < N; ++i) {
+    if (!(scales.empty() || scales[static_cast<std::size_t>(i)] > 0)) continue;
+    for (std::int64_t k = 0; k < c.k; ++k) {
+      const auto r = static_cast<std::size_t>(i * c.k + k);
+      const auto j = c.references[r];
+      if (j >= M) fail("reconstruct: a candidate reference outside the reference set");
+      if (j < 0 || !(c.weights[r] > 0)) continue;
+      auto& slot = group_of[static_cast<std::size_t>(j)];
+      if (slot < 0) slot = static_cast<std::int64_t>(groups.size()), groups.push_back({references_[static_cast<std::size_t>(j)], {}, {}});
+      groups[static_cast<std::size_t>(slot)].members.push_back(i);
+      groups[static_cast<std::size_t>(slot)].weights.push_back(c.weights[r]);
     }
   }
+  return merge_groups(groups, x0, scales);
+}
+
+// The groups' points in chunks that bound the point buffers, summed over every rank's; one
+// rank solves from x0, every rank gets the result.
+merging::Solution CpuBackend::merge_groups(const std::vector<Group>& groups, std::span<const double> x0,
+                                           std::span<const double> scales) {
+  constexpr std::size_t kChunk = 256;  // orientations per merging NUFFT
+  const std::int64_t P = data_.n_pixels;
+  auto& [x, y, z, images, weights] = merge_buffers_;  // kept: fresh pages cost their clearing
   merger_.reset();
   progress().begin("merging (orientations)", static_cast<std::int64_t>(groups.size()));
   std::vector<std::int64_t> offset;
   for (std::size_t first = 0; first < groups.size(); first += kChunk) {
     const std::size_t last = std::min(groups.size(), first + kChunk);
-    bool with_weights = !scales.empty();
+    bool with_weights = !scales.empty() || !data_.pixel_weights.empty();
     offset.assign(1, 0);
     for (std::size_t g = first; g < last; ++g) {
-      const auto& members = groups[g];
-      with_weights = with_weights || members.size() > 1;
-      offset.push_back(offset.back() + P - (members.size() > 1 ? 0 : static_cast<std::int64_t>(bad_pixels_of(data_).of(members[0]).size())));
+      const auto& group = groups[g];
+      const bool one = group.members.size() == 1;
+      with_weights = with_weights || !one || group.weights[0] != 1.0;
+      offset.push_back(offset.back() + P - (one ? static_cast<std::int64_t>(bad_pixels_of(data_).of(group.members[0]).size()) : 0));
     }
     const auto total = static_cast<std::size_t>(offset.back());
     for (auto* v : {&x, &y, &z, &images}) v->resize(total);
@@ -243,8 +306,7 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
 #pragma omp for schedule(dynamic, 4)
       for (std::size_t g = first; g < last; ++g) {
         const auto o = static_cast<std::size_t>(offset[g - first]);
-        const auto& members = groups[g];
-        group_points(data_, members, orientations[static_cast<std::size_t>(members[0])], scales, with_weights, work,
+        group_points(data_, groups[g], scales, with_weights, work,
                      {x.data() + o, y.data() + o, z.data() + o, images.data() + o,
                       with_weights ? weights.data() + o : nullptr});
       }

@@ -48,6 +48,9 @@ struct Data {
   std::vector<std::int32_t> sparse_pixels;
   std::vector<float> sparse_values;
   std::vector<std::array<double, 3>> pixels;       // reciprocal positions (any unit)
+  // Per pixel of photon counts on the detector's cells (cells.hpp): the detector pixels each
+  // sums (matching::ImageSet::pixel_weights); empty: every pixel is one.
+  std::vector<float> pixel_weights;
   std::vector<geometry::Quaternion> truth;         // empty when the file has none
   // Bad pixels per image (compressed rows, matching::BadPixels): image i's are
   // bad_pixels[bad_offsets[i] .. bad_offsets[i+1]); both empty when there are none.
@@ -81,7 +84,8 @@ struct Data {
 
 // The images as matching takes them, dense or sparse.
 inline matching::ImageSet<float> image_set(const Data& data) {
-  return {data.n_images, data.n_pixels, data.images, data.sparse_offsets, data.sparse_pixels, data.sparse_values};
+  return {data.n_images,           data.n_pixels,    data.images,       data.sparse_offsets,
+          data.sparse_pixels,      data.sparse_values, data.pixel_weights};
 }
 
 // The values held: the dense images or the sparse counts (every stored value once).

@@ -11,12 +11,12 @@
 
 namespace spire::reconstruct {
 
-double merge_every_pixel(Backend& backend, State& state) {
+EveryPixelMerge merge_every_pixel(Backend& backend, State& state) {
   const auto t0 = std::chrono::steady_clock::now();
   backend.progress().set_context("merging every pixel at the orientations found on the cells");
   auto solution = backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
   state.autocorrelation = std::move(solution.x);
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), solution.cg.iterations};
 }
 
 AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<const double> autocorrelation,

@@ -28,8 +28,12 @@ namespace spire::reconstruct {
 // After a loop on the detector's cells (cells.hpp): the final autocorrelation from every
 // pixel, `backend` being on them (and on the loop's box), the images merged at the state's
 // orientations (and fluence scales) regularised toward the cells' autocorrelation, which it
-// replaces. Returns the seconds it took. Collective.
-double merge_every_pixel(Backend& backend, State& state);
+// replaces. Returns the seconds it took and its CG's iterations. Collective.
+struct EveryPixelMerge {
+  double seconds = 0;
+  int cg_iterations = 0;
+};
+EveryPixelMerge merge_every_pixel(Backend& backend, State& state);
 
 struct AveragedPhasing {
   std::vector<double> density;         // n^3, centred (lead)

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include "core/error.hpp"
 #include "matching/fit.hpp"
 #include "phasing/box.hpp"
+#include "reconstruct/assignment.hpp"
 #include "reconstruct/fluence.hpp"
 #include "resolution/align.hpp"
 #include "resolution/fsc.hpp"
@@ -91,7 +93,10 @@ struct PerImage {
   bool scaling;  // fluence_scaling()
 };
 
-void slice_and_match(Backend& backend, const Data& data, const PerImage& per_image, State& state, Generation& gen) {
+// Steps 1-2: slices matched, each image's orientation (its best) and, for a soft assignment
+// in the grid stages, its candidates' weights (returned; empty otherwise).
+std::optional<SoftAssignment> slice_and_match(Backend& backend, const Data& data, const Settings& st,
+                                              const PerImage& per_image, State& state, Generation& gen) {
   const matching::Fit& fit = per_image.fit;
   const Matches matches = backend.slice_and_match(state.slicing_input);
   if (per_image.scaling)
@@ -110,12 +115,21 @@ void slice_and_match(Backend& backend, const Data& data, const PerImage& per_ima
   backend.sum(sums);
   gen.fit = sums[0] / static_cast<double>(data.total);
   gen.reassigned = sums[1] / static_cast<double>(data.total);
+  if (matches.top_k < 2 || gen.stage == Stage::local) return std::nullopt;
+  auto soft = soft_assignment(matches, assignment_beta(st.orientations, state.generations));
+  double effective = soft.effective_sum;
+  backend.sum(std::span<double>(&effective, 1));
+  gen.beta = soft.beta;
+  gen.candidates = effective / static_cast<double>(data.total);
+  return soft;
 }
 
-// Step 3, regularised toward the previous autocorrelation.
-void merge(Backend& backend, State& state, Generation& gen) {
+// Step 3, regularised toward the previous autocorrelation: at the images' orientations, or
+// at their candidates with a soft assignment.
+void merge(Backend& backend, State& state, const std::optional<SoftAssignment>& soft, Generation& gen) {
   const auto t0 = clock_type::now();
-  merging::Solution solution = backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
+  merging::Solution solution = soft ? backend.merge_candidates(soft->candidates(), state.autocorrelation, state.scales)
+                                    : backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
   gen.cg_iterations = solution.cg.iterations;
   double num = 0, den = 0;
   for (std::size_t i = 0; i < solution.x.size(); ++i) {
@@ -237,11 +251,13 @@ State run(Backend& backend, const Data& data, const Settings& st, const Progress
     backend.progress().set_context(fmt::format("generation {} of at most {} ({})", gen.index, st.generations.max,
                                                name_of(kStageNames, gen.stage)));
     backend.set_references(references_for(gen.stage, st, data.counts));
-    if (gen.stage != Stage::start && gen.stage != Stage::oracle) slice_and_match(backend, data, per_image, state, gen);
+    std::optional<SoftAssignment> soft;
+    if (gen.stage != Stage::start && gen.stage != Stage::oracle)
+      soft = slice_and_match(backend, data, st, per_image, state, gen);
     if (gen.stage == Stage::start)
       start(data, st, state, gen);
     else
-      merge(backend, state, gen);
+      merge(backend, state, soft, gen);
     gen.median_error_deg = orientation_error(backend, data, state);
     state.standing = next_standing(state.standing, state.generations, gen, st.generations);
     if (phases(state.standing, gen.stage)) {

@@ -36,6 +36,11 @@ inline constexpr NameTable<PhasingPrecision, 2> kPhasingPrecisionNames{
 enum class Device { cpu, cuda };
 inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Device::cuda, "cuda"}}};
 
+// orientations.assignment: each image to its best reference (hard), or to its best
+// orientations.candidates with posterior weights (soft: reconstruct/assignment.hpp).
+enum class Assignment { hard, soft };
+inline constexpr NameTable<Assignment, 2> kAssignmentNames{{{Assignment::hard, "hard"}, {Assignment::soft, "soft"}}};
+
 struct Settings {
   struct Grid {
     std::int64_t n = 81;  // autocorrelation grid (odd)
@@ -65,6 +70,10 @@ struct Settings {
     AutoChoice cells = AutoChoice::automatic;  // the loop on the detector's cells (cells.hpp)
     double cell_voxels = 0;                    // their side in grid voxels; 0: auto (cells.hpp)
     matching::GemmPrecision gemm = matching::GemmPrecision::fp32;  // matching GEMM on the GPU
+    Assignment assignment = Assignment::hard;  // grid stages: hard or soft (assignment.hpp)
+    std::int64_t candidates = 16;              // soft: orientations kept per image
+    double beta_start = 0.05;                  // soft: inverse temperature of the first grid generation
+    double beta_growth = 2;                    // soft: its factor per grid generation (up to 1)
   } orientations;
   struct Generations {
     std::int64_t max = 30;           // generations at most

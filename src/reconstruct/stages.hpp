@@ -48,6 +48,9 @@ struct Generation {
   double reassigned = 1;          // fraction of images whose orientation changed
   double fourier_error = -1;      // phasing's final Fourier error (-1: not phased, reconstruct.cpp)
   int cg_iterations = 0;
+  // Soft assignment (assignment.hpp): the inverse temperature and the mean effective number of
+  // orientations per image (1 / sum w^2); 0 and 1 for a hard one.
+  double beta = 0, candidates = 1;
   double median_error_deg = -1;   // against the true orientations (evaluation only), -1: none
   double resolution_angstrom = -1;  // FSC 0.5 against Data::reference (evaluation only), -1: none or not phased
 };

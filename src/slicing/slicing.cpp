@@ -1,6 +1,7 @@
 #include "slicing/slicing.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <complex>
 #include <numbers>
 #include <string>
@@ -43,11 +44,20 @@ struct Slicer<T>::State {
   std::vector<std::complex<T>> gradient_values;  // one batch's complex slice gradients
   std::vector<std::complex<T>> values;  // one batch of complex slice values
   std::vector<std::array<double, 3>> pixels;
+  std::vector<T> weights;  // per pixel (set_pixel_weights); empty: 1
   double s_ext = 0;
   // keep_points = false: what each batch's points are made from.
   std::vector<geometry::Quaternion> references;
   std::vector<T> xs, ys, zs;
   nufft::Points<T> scratch;  // the last batch's sorted points, whose storage the next reuses
+
+  // rows x n_pixels x per_pixel values, each pixel's multiplied by its weight.
+  void weigh(T* out, std::int64_t rows, int per_pixel) const {
+    if (weights.empty()) return;
+    for (std::int64_t r = 0; r < rows; ++r)
+      for (std::int64_t p = 0; p < n_pixels; ++p)
+        for (int d = 0; d < per_pixel; ++d) out[(r * n_pixels + p) * per_pixel + d] *= weights[static_cast<std::size_t>(p)];
+  }
 
   nufft::Points<T> sort_batch(std::int64_t first, std::int64_t count,
                               std::span<const geometry::Quaternion> refs,
@@ -136,6 +146,16 @@ void Slicer<T>::check_batch(std::int64_t b) const {
 }
 
 template <typename T>
+void Slicer<T>::set_pixel_weights(std::span<const T> weights) {
+  State& s = *s_;
+  if (!weights.empty() && static_cast<std::int64_t>(weights.size()) != s.n_pixels)
+    fail("slicing: " + std::to_string(weights.size()) + " pixel weights for " + std::to_string(s.n_pixels) + " pixels");
+  for (const T w : weights)
+    if (!(w > T(0)) || !std::isfinite(w)) fail("slicing: pixel weights must be positive and finite");
+  s.weights.assign(weights.begin(), weights.end());
+}
+
+template <typename T>
 void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   State& s = *s_;
   check_batch(b);
@@ -145,6 +165,7 @@ void Slicer<T>::slice_batch(std::int64_t b, T* out) {
   // A real autocorrelation gives Hermitian slices; its real part is the Friedel-symmetric
   // model intensity.
   for (std::int64_t i = 0; i < m; ++i) out[i] = s.values[i].real();
+  s.weigh(out, batch_count(b), 1);
 }
 
 template <typename T>
@@ -158,6 +179,8 @@ void Slicer<T>::slice_batch_with_gradient(std::int64_t b, T* values, T* gradient
                                 s.gradient_values.data(), s.modes.data());
   for (std::int64_t i = 0; i < m; ++i) values[i] = s.values[i].real();
   for (std::int64_t i = 0; i < 3 * m; ++i) gradient[i] = s.gradient_values[i].real();
+  s.weigh(values, batch_count(b), 1);
+  s.weigh(gradient, batch_count(b), 3);
 }
 
 template <typename T>

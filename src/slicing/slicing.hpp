@@ -58,6 +58,11 @@ class Slicer {
   // new orientations again and again (local refinement), so that the plan, the fine grid
   // and the point buffers are made once. With keep_points the batches are sorted at once.
   void set_references(std::span<const geometry::Quaternion> references);
+  // Per pixel, a factor every slice value (and gradient) of that pixel is multiplied by: the
+  // number of detector pixels a pixel stands for (matching::ImageSet::pixel_weights), so that
+  // slices are expected counts per cell; empty (the default): 1. slice_subsets, whose
+  // positions come from any table, is not weighted. Positive and finite, n_pixels of them.
+  void set_pixel_weights(std::span<const T> weights);
   // Once per generation: the autocorrelation the slices are taken of (n^3 values).
   void set_autocorrelation(std::span<const T> autocorrelation);
   // Slices of batch b: batch_count(b) x n_pixels() values, reference-major.

@@ -187,6 +187,63 @@ TYPED_TEST(SlicingTest, GradientsMatchTheDirectSum) {
   EXPECT_LT(std::sqrt(num / den), 30 * opt.tolerance);
 }
 
+// Pixel weights (a cell's pixel count, reconstruct/cells.hpp): every value and gradient of a
+// pixel is the direct sum's times its weight, in slice_batch and slice_batch_with_gradient;
+// weights of the wrong count or not positive are refused.
+TYPED_TEST(SlicingTest, PixelWeightsMultiplyValuesAndGradients) {
+  using T = TypeParam;
+  const std::int64_t n = 15, half = n / 2;
+  const auto A0 = random_grid(n, 9);
+  const std::vector<T> A(A0.begin(), A0.end());
+  const auto pixels = detector_pixels(12);
+  const double s_ext = largest(pixels);
+  const auto refs = geometry::reference_orientations(5);
+  slicing::Options opt;
+  opt.batch_size = 2;
+  opt.tolerance = sizeof(T) == 4 ? 1e-5 : 1e-10;
+  slicing::Slicer<T> slicer(refs, pixels, s_ext, n, opt);
+  const auto P = static_cast<std::int64_t>(pixels.size());
+  std::vector<T> w(static_cast<std::size_t>(P));
+  for (std::int64_t p = 0; p < P; ++p) w[p] = static_cast<T>(1 + p % 5);
+  EXPECT_THROW(slicer.set_pixel_weights(std::span<const T>(w).first(w.size() - 1)), spire::Error);
+  auto zero = w;
+  zero[3] = 0;
+  EXPECT_THROW(slicer.set_pixel_weights(zero), spire::Error);
+  slicer.set_pixel_weights(w);
+  slicer.set_autocorrelation(A);
+  double num = 0, den = 0, gnum = 0, gden = 0;
+  for (std::int64_t b = 0; b < slicer.n_batches(); ++b) {
+    const auto m = static_cast<std::size_t>(slicer.batch_count(b) * P);
+    std::vector<T> plain(m), values(m), grad(3 * m);
+    slicer.slice_batch(b, plain.data());
+    slicer.slice_batch_with_gradient(b, values.data(), grad.data());
+    for (std::int64_t k = 0; k < slicer.batch_count(b); ++k)
+      for (std::int64_t p = 0; p < P; p += 7) {
+        const auto s = geometry::rotate_inverse(refs[slicer.batch_first(b) + k], pixels[p]);
+        const double x[3] = {std::numbers::pi * s[0] / s_ext, std::numbers::pi * s[1] / s_ext,
+                             std::numbers::pi * s[2] / s_ext};
+        double value = 0, gradient[3] = {0, 0, 0};
+        for (std::int64_t i = 0; i < n * n * n; ++i) {
+          const double l[3] = {double(i % n - half), double((i / n) % n - half), double(i / (n * n) - half)};
+          const double phase = l[0] * x[0] + l[1] * x[1] + l[2] * x[2];
+          value += w[p] * A[i] * std::cos(phase);
+          for (int d = 0; d < 3; ++d) gradient[d] -= w[p] * A[i] * l[d] * std::sin(phase);
+        }
+        for (const T got : {plain[k * P + p], values[k * P + p]}) {
+          num += (got - value) * (got - value);
+          den += value * value;
+        }
+        for (int d = 0; d < 3; ++d) {
+          const double e = grad[3 * (k * P + p) + d] - gradient[d];
+          gnum += e * e;
+          gden += gradient[d] * gradient[d];
+        }
+      }
+  }
+  EXPECT_LT(std::sqrt(num / den), 10 * opt.tolerance);
+  EXPECT_LT(std::sqrt(gnum / gden), 30 * opt.tolerance);
+}
+
 TEST(Slicing, RejectsBadSettings) {
   const auto pixels = detector_pixels(4);
   const auto refs = geometry::reference_orientations(2);
