@@ -410,11 +410,12 @@ void warn_of_cg_cap(Setup& s, const reconstruct::State& state, int final_cg) {
     capped += g.cg_iterations >= st.merging.cg_iterations, merges += g.cg_iterations > 0;
   const std::string where =
       final_cg >= 0 ? "the final merge from every pixel" : fmt::format("{} of {} merges", capped, merges);
-  if (final_cg >= 0 ? final_cg >= st.merging.cg_iterations : capped >= 2 && 2 * capped > merges) {
-    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap (merging.cg_iterations = {}) in {}, "
-                                     "before its tolerance: the merged maps are not fully solved (a larger "
-                                     "merging.cg_iterations costs time per merge)",
-                                     st.merging.cg_iterations, where));
+  const std::string cap = final_cg >= 0 ? "merging.final_cg_iterations" : "merging.cg_iterations";
+  const auto limit = final_cg >= 0 ? st.merging.final_cg_iterations : st.merging.cg_iterations;
+  if (final_cg >= 0 ? final_cg >= limit : capped >= 2 && 2 * capped > merges) {
+    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap ({} = {}) in {}, before its tolerance: "
+                                     "the merged maps are not fully solved (a larger {} costs time per merge)",
+                                     cap, limit, where, cap));
     fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
   }
 }
@@ -452,9 +453,9 @@ reconstruct::Data loop_cells(Setup& s, const reconstruct::Data& data, const reco
 }
 
 // A back end over `data` on the loop's box `box` (0: as the loop chooses), reporting to `live`.
-std::unique_ptr<reconstruct::Backend> backend_on(const reconstruct::Data& data, const Setup& s,
+std::unique_ptr<reconstruct::Backend> backend_on(const reconstruct::Data& data, const reconstruct::Settings& settings,
                                                  const distributed::Team& team, Progress& live, int box) {
-  auto backend = reconstruct::make_backend(data, s.settings, team);
+  auto backend = reconstruct::make_backend(data, settings, team);
   backend->report_to(live);
   backend->set_box(box);  // a resumed run's box (the loop sets it again; finish needs it too)
   return backend;
@@ -483,7 +484,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (talk) print_header(data, s.settings, team, to_run, s.memory, cells);
   const reconstruct::Data& loop_data = on_cells.n_images > 0 ? on_cells : data;
   s.stage = "setting up the back end (reference set, sorted points, NUFFT and FFT grids)";
-  auto backend = backend_on(loop_data, s, team, live, state.box);
+  auto backend = backend_on(loop_data, s.settings, team, live, state.box);
   s.stage = fmt::format("generation {}", first_generation);
   if (to_run) state = reconstruct::run(*backend, loop_data, s.settings, progress_of(s, data, team, live), &state);
   if (to_run && team.lead()) report_stop(s, state, team, talk);
@@ -491,7 +492,9 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
     s.stage = "merging every pixel";
     backend.reset();  // the cells' grids, points and images go first
     on_cells = reconstruct::Data();
-    backend = backend_on(data, s, team, live, state.box);
+    auto every_pixel = s.settings;  // the merges whose maps are kept: solved further
+    every_pixel.merging.cg_iterations = s.settings.merging.final_cg_iterations;
+    backend = backend_on(data, every_pixel, team, live, state.box);
     const auto merged = reconstruct::merge_every_pixel(*backend, state);
     cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
   }

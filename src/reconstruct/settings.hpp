@@ -92,6 +92,7 @@ struct Settings {
   struct Merging {
     double tolerance = 0;            // NUFFT tolerance; 0: auto (backend.hpp)
     std::int64_t cg_iterations = 100;
+    std::int64_t final_cg_iterations = 1000;  // after a loop on cells: the merges from every pixel
     double cg_tolerance = 1e-6;      // relative residual
     double regularisation = 1e-3;    // lambda relative to the mean diagonal of A*DA
     merging::CgPrecision precision = merging::CgPrecision::float64;

@@ -15,7 +15,7 @@ export SPIRE_PROGRESS_INTERVAL=0  # a line whenever a step advances (default: on
 check "has 'simulating patterns: ' '$dir/simulate.log'" "simulate shows its progress in a pipe"
 check "! grep -q $'\r' '$dir/simulate.log'" "no carriage returns in a pipe"
 
-run="grid.n=21 orientations.references=300 runtime.fft_planning=estimate phasing.final_average=2 merging.cg_iterations=4"
+run="grid.n=21 orientations.references=300 runtime.fft_planning=estimate phasing.final_average=2 merging.cg_iterations=4 merging.final_cg_iterations=4"
 mkdir "$dir/models" && mv "$dir/data_model.mrc" "$dir/models/m.mrc"  # not beside the data: only --reference finds it
 "$spire" reconstruct "$dir/data.h5" $run generations.max=3 --reference "$dir/models/m.mrc" --out "$dir/r" \
   > "$dir/run.log" 2> "$dir/run.err"
@@ -33,9 +33,9 @@ check "has '3 generations, ' '$log' && has 'stopped at generations.max = 3 befor
   "the closing line says why the run stopped"
 check "has \"to go on: spire reconstruct --resume $dir/r generations.max=6\" '$log'" "and how to go on"
 check "! grep -q $'\r' '$log'" "no carriage returns in a pipe"
-check "has 'CG stopped at its cap (merging.cg_iterations = 4) in the final merge from every pixel' '$dir/run.err'" \
+check "has 'CG stopped at its cap (merging.final_cg_iterations = 4) in the final merge from every pixel' '$dir/run.err'" \
   "the CG cap warning on stderr (the loop runs on the detector's cells: the merge that counts is the final one)"
-check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert 'merging.cg_iterations = 4' in s['warning']; assert all(g['resolution_fsc_0.5_angstrom'] > 0 for g in s['generations'])\"" \
+check "python3 -c \"import json; s = json.load(open('$dir/r/summary.json')); assert 'merging.final_cg_iterations = 4' in s['warning']; assert all(g['resolution_fsc_0.5_angstrom'] > 0 for g in s['generations'])\"" \
   "summary.json keeps the warning and each generation's FSC against the model"
 
 # Going on as told, to convergence: the rule that ended it is named.
