@@ -468,7 +468,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (s.resuming) reconstruct::check_resumable(*s.checkpoint, s.checkpoint_path, data, s.data_path, s.settings);
   check_reference(s, data);
   if (s.reference) data.reference.assign(s.reference->map.data.begin(), s.reference->map.data.end());
-  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, s.settings); !warning.empty())
+  if (auto warning = reconstruct::sparse_warning(data.counts, data.photons_per_image, data.total, s.settings); !warning.empty())
     s.warnings.push_back(std::move(warning));
   if (team.lead())
     for (const auto& w : s.warnings) fmt::print(stderr, "spire reconstruct: {}\n", w);

@@ -93,8 +93,9 @@ Runner add_simulate(CLI::App& app, const std::string& command_line) {
     const auto sum = simulate::simulate_dataset(o->s, o->out, command_line, progress);
     live.end();
     if (!o->quiet) print_summary(*o, sum);
-    // The rule spire reconstruct warns by, at its default orientations.min_photons.
-    if (const auto w = reconstruct::sparse_warning(o->s.poisson_noise, sum.mean_photons, reconstruct::Settings{});
+    // The rule spire reconstruct warns by, for all the images written.
+    if (const auto w = reconstruct::sparse_warning(o->s.poisson_noise, sum.mean_photons, o->s.n_images,
+                                                   reconstruct::Settings{});
         !w.empty())
       fmt::print(stderr, "spire simulate: {}\n", w);
     return 0;

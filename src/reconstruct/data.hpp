@@ -109,11 +109,16 @@ std::vector<std::int64_t> kept_pixels(const std::string& path, const io::Dataset
 // not positive and finite (images all zero, or negative on average).
 void prepare(Data& data, const distributed::Team& team = distributed::Team());
 
-// Too few photons per image carry no orientation: the warning (README "Signal and
-// convergence") for photon counts below orientations.min_photons on average, or "" (also for
-// images that are not counts and with orientations.oracle). spire reconstruct and spire
-// simulate both say it.
-std::string sparse_warning(bool counts, double photons_per_image, const Settings& settings);
+// Too few photons per image carry no orientation, and more images make up for fewer photons
+// only so far: the photons per image random starts were measured to need for `images` images
+// (docs/sparse.md, "The frontier": 2cex on 128 x 128 pixels; log-log interpolation between
+// the measured image counts, the nearest one's outside them).
+double photons_needed(double images);
+// The warning (README "Signal and convergence") for photon counts below what their number
+// needs on average (photons_needed, or orientations.min_photons where that is set), or ""
+// (also for images that are not counts and with orientations.oracle). spire reconstruct and
+// spire simulate both say it.
+std::string sparse_warning(bool counts, double photons_per_image, std::int64_t images, const Settings& settings);
 
 // What a map computed from prepared images is in the data's units: a density (power 0.5),
 // an autocorrelation or intensity (power 1).

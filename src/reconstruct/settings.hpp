@@ -66,7 +66,7 @@ struct Settings {
     double local_tolerance = 0;        // NUFFT tolerance of the local slices (0: auto)
     matching::Scale scale = matching::Scale::per_slice;
     bool oracle = false;  // evaluation only: merge with the file's true orientations
-    double min_photons = 1000;  // warn below this mean photon count per image
+    double min_photons = 0;  // warn below this mean photon count per image; 0: by the images' number (data.hpp)
     AutoChoice cells = AutoChoice::automatic;  // the loop on the detector's cells (cells.hpp)
     double cell_voxels = 0;                    // their side in grid voxels; 0: auto (cells.hpp)
     matching::GemmPrecision gemm = matching::GemmPrecision::fp32;  // matching GEMM on the GPU

@@ -16,7 +16,7 @@ check() { if ! eval "$1"; then echo "FAILED: $2"; exit 1; fi; }
 # --- simulate: the sparse-image warning, by reconstruct's rule -----------------------------
 msg=$("$spire" simulate --n-images 4 --detector-pixels 24 --photons 1e12 --beam-radius 0.5e-6 --noise poisson \
   --volume-size 0 --quiet --out "$dir/sparse.h5" 2>&1)
-check "grep -q 'below orientations.min_photons' <<< \"\$msg\" && grep -q 'Signal and convergence' <<< \"\$msg\"" \
+check "grep -q 'that random starts were measured to need with 4 images' <<< \"\$msg\" && grep -q 'Signal and convergence' <<< \"\$msg\"" \
   "simulate warns about too few photons per image: '$msg'"
 readme=$(dirname "$0")/../../README.md
 check "grep -q '^## Signal and convergence' '$readme'" "the README section the warning names exists"

@@ -145,3 +145,25 @@ TEST(Assignment, ALoopRunsSoft) {
   gpu.runtime.device = reconstruct::Device::cuda;
   EXPECT_THROW(reconstruct::check_backend(gpu, 1), Error);
 }
+
+// The sparse-data warning follows the measured frontier (docs/sparse.md): at a measured image
+// count the photons found to converge, between two log-log interpolated, outside them the
+// nearest; orientations.min_photons overrides it; no warning for intensities or oracle runs.
+TEST(Frontier, TheWarningFollowsTheMeasuredFrontier) {
+  const auto defaults = reconstruct::load_settings("", {});
+  for (const auto& [images, photons] : {std::pair{5000.0, 400.0}, {10000.0, 400.0}, {20000.0, 400.0}, {50000.0, 200.0}})
+    EXPECT_NEAR(reconstruct::photons_needed(images), photons, 1e-9 * photons) << images;
+  EXPECT_EQ(reconstruct::photons_needed(100), reconstruct::photons_needed(5000));
+  EXPECT_EQ(reconstruct::photons_needed(1e6), reconstruct::photons_needed(50000));
+  const double between = reconstruct::photons_needed(std::sqrt(20000.0 * 50000.0));  // geometric mean of the counts
+  EXPECT_NEAR(between, std::sqrt(reconstruct::photons_needed(20000) * reconstruct::photons_needed(50000)), 1e-9 * between);
+  const auto warning = reconstruct::sparse_warning(true, 300, 10000, defaults);
+  EXPECT_NE(warning.find("300.0 photons per image"), std::string::npos) << warning;
+  EXPECT_NE(warning.find("measured to need with 10000 images"), std::string::npos) << warning;
+  EXPECT_EQ(reconstruct::sparse_warning(true, 300, 50000, defaults), "");
+  EXPECT_EQ(reconstruct::sparse_warning(false, 3, 10, defaults), "");
+  const auto strict = reconstruct::load_settings("", {"orientations.min_photons=1000"});
+  EXPECT_NE(reconstruct::sparse_warning(true, 900, 50000, strict).find("orientations.min_photons = 1000"), std::string::npos);
+  const auto oracle = reconstruct::load_settings("", {"orientations.oracle=true"});
+  EXPECT_EQ(reconstruct::sparse_warning(true, 3, 10, oracle), "");
+}
