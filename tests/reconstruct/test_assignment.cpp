@@ -15,23 +15,6 @@
 
 using namespace spire;
 
-namespace {
-
-// Poisson counts of prepared noise-free images (unit mean pixel), about `photons` per image.
-reconstruct::Data counted(const reconstruct::Data& intensities, double photons, unsigned seed) {
-  reconstruct::Data d;
-  d.n_images = intensities.n_images, d.n_pixels = intensities.n_pixels;
-  d.pixels = intensities.pixels, d.truth = intensities.truth;
-  d.images.resize(intensities.images.size());
-  std::mt19937 rng(seed);
-  const double per_pixel = photons / static_cast<double>(d.n_pixels);
-  for (std::size_t k = 0; k < d.images.size(); ++k)
-    d.images[k] = static_cast<float>(std::poisson_distribution<int>(per_pixel * intensities.images[k])(rng));
-  reconstruct::prepare(d);
-  return d;
-}
-
-}  // namespace
 
 // beta = min(1, beta_start growth^g) over the grid generations so far; the weights are the
 // softmax of -beta score over each image's candidates, cut below kWeightCut of the largest
@@ -67,7 +50,7 @@ TEST(Assignment, WeightsAndTheirSchedule) {
 // (image, candidate) pair as its own points with that weight; with one candidate of weight 1
 // per image it is merge() at those references, bit for bit.
 TEST(Assignment, CandidatesMergeAsEveryPairWeighted) {
-  const auto d = counted(reconstruct::test::simulated_images(30, 32, 11), 2000, 12);
+  const auto d = reconstruct::test::counted(reconstruct::test::simulated_images(30, 32, 11), 2000, 12);
   const auto st = reconstruct::load_settings("", {"grid.n=25", "orientations.references=200", "orientations.cells=off",
                                                   "runtime.fft_planning=estimate", "merging.tolerance=1e-6",
                                                   "merging.regularisation=0.1", "merging.cg_tolerance=1e-8",
@@ -115,7 +98,7 @@ TEST(Assignment, CandidatesMergeAsEveryPairWeighted) {
 // one candidate per image early; the local stage is hard; the orientations end nearer the
 // truth than a hard assignment's in as many generations. Refused on the GPU back end.
 TEST(Assignment, ALoopRunsSoft) {
-  const auto d = counted(reconstruct::test::simulated_images(300, 32, 21), 3000, 22);
+  const auto d = reconstruct::test::counted(reconstruct::test::simulated_images(300, 32, 21), 3000, 22);
   const auto st = reconstruct::load_settings(
       "", {"grid.n=25", "orientations.references=2000", "runtime.fft_planning=estimate", "orientations.assignment=soft",
            "orientations.beta_start=0.01", "orientations.beta_growth=4", "generations.max=8", "phasing.final_average=2"});
