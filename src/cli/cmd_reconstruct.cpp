@@ -404,20 +404,25 @@ void report_stop(Setup& s, const reconstruct::State& state, const distributed::T
 // loop's, or after a loop on cells (whose merges only lead the loop) the merge from every
 // pixel (final_cg: its iterations; -1: none). Kept in summary.json.
 void warn_of_cg_cap(Setup& s, const reconstruct::State& state, int final_cg) {
-  const auto& st = s.settings;
-  std::int64_t capped = 0, merges = 0;  // the start (generation 0) does not merge
-  for (const auto& g : state.generations)
-    capped += g.cg_iterations >= st.merging.cg_iterations, merges += g.cg_iterations > 0;
-  const std::string where =
-      final_cg >= 0 ? "the final merge from every pixel" : fmt::format("{} of {} merges", capped, merges);
-  const std::string cap = final_cg >= 0 ? "merging.final_cg_iterations" : "merging.cg_iterations";
-  const auto limit = final_cg >= 0 ? st.merging.final_cg_iterations : st.merging.cg_iterations;
-  if (final_cg >= 0 ? final_cg >= limit : capped >= 2 && 2 * capped > merges) {
-    s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap ({} = {}) in {}, before its tolerance: "
-                                     "the merged maps are not fully solved (a larger {} costs time per merge)",
-                                     cap, limit, where, cap));
-    fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
+  const auto& m = s.settings.merging;
+  std::string cap, where;
+  std::int64_t limit = 0;
+  if (final_cg >= 0) {
+    if (final_cg < m.final_cg_iterations) return;
+    cap = "merging.final_cg_iterations", limit = m.final_cg_iterations;
+    where = "the final merge from every pixel";
+  } else {
+    std::int64_t capped = 0, merges = 0;  // the start (generation 0) does not merge
+    for (const auto& g : state.generations)
+      capped += g.cg_iterations >= m.cg_iterations, merges += g.cg_iterations > 0;
+    if (capped < 2 || 2 * capped <= merges) return;
+    cap = "merging.cg_iterations", limit = m.cg_iterations;
+    where = fmt::format("{} of {} merges", capped, merges);
   }
+  s.warnings.push_back(fmt::format("WARNING: merging's CG stopped at its cap ({} = {}) in {}, before its tolerance: "
+                                   "the merged maps are not fully solved (a larger {} costs time per merge)",
+                                   cap, limit, where, cap));
+  fmt::print(stderr, "spire reconstruct: {}\n", s.warnings.back());
 }
 
 // The lead locks the folder (held until the command ends), clears an earlier run for
@@ -497,10 +502,8 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
     backend = backend_on(data, every_pixel, team, live, state.box);
     const auto merged = reconstruct::merge_every_pixel(*backend, state);
     cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
+    if (talk) fmt::print("  final merge from every pixel: {:.1f} s, {} CG iterations\n", merged.seconds, merged.cg_iterations);
   }
-  if (talk && cells.count > 0)
-    fmt::print("  final merge from every pixel: {:.1f} s, {} CG iterations\n", cells.every_pixel_merge_s,
-               cells.every_pixel_cg_iterations);
   if (to_run && team.lead()) warn_of_cg_cap(s, state, cells.count > 0 ? cells.every_pixel_cg_iterations : -1);
   s.stage = "the final phasing and the half maps";
   Summary summary = finish(*backend, s, data, state, talk);

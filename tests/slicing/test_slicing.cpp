@@ -2,6 +2,7 @@
 // convention shared with the simulator.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <numbers>
 #include <random>
@@ -34,6 +35,24 @@ std::vector<float> random_grid(std::int64_t n, unsigned seed) {
   std::vector<float> A(static_cast<std::size_t>(n * n * n));
   for (auto& v : A) v = static_cast<float>(g(rng));
   return A;
+}
+
+// The direct sums at pixel s turned by q: the value sum_l A(l) cos(l . x) and its gradient
+// in x, -sum_l A(l) l_d sin(l . x), x = pi R^T s / s_ext (slicing.hpp), A on an n^3 grid.
+template <typename T>
+std::array<double, 4> direct_value_and_gradient(const std::vector<T>& A, std::int64_t n, const geometry::Quaternion& q,
+                                                const std::array<double, 3>& pixel, double s_ext) {
+  const std::int64_t half = n / 2;
+  const auto s = geometry::rotate_inverse(q, pixel);
+  const double x[3] = {std::numbers::pi * s[0] / s_ext, std::numbers::pi * s[1] / s_ext, std::numbers::pi * s[2] / s_ext};
+  std::array<double, 4> out{0, 0, 0, 0};
+  for (std::int64_t i = 0; i < n * n * n; ++i) {
+    const double l[3] = {double(i % n - half), double((i / n) % n - half), double(i / (n * n) - half)};
+    const double phase = l[0] * x[0] + l[1] * x[1] + l[2] * x[2];
+    out[0] += A[i] * std::cos(phase);
+    for (int d = 0; d < 3; ++d) out[1 + d] -= A[i] * l[d] * std::sin(phase);
+  }
+  return out;
 }
 
 }  // namespace
@@ -144,7 +163,7 @@ TYPED_TEST(SlicingTest, SubsetsMatchTheDirectSum) {
 // beside it against the direct cosine sum, in every batch.
 TYPED_TEST(SlicingTest, GradientsMatchTheDirectSum) {
   using T = TypeParam;
-  const std::int64_t n = 15, half = n / 2;
+  const std::int64_t n = 15;
   const auto A0 = random_grid(n, 8);
   const std::vector<T> A(A0.begin(), A0.end());
   const auto pixels = detector_pixels(12);
@@ -163,16 +182,8 @@ TYPED_TEST(SlicingTest, GradientsMatchTheDirectSum) {
     slicer.slice_batch_with_gradient(b, values.data(), grad.data());
     for (std::int64_t k = 0; k < slicer.batch_count(b); ++k)
       for (std::int64_t p = 0; p < P; p += 7) {
-        const auto s = geometry::rotate_inverse(refs[slicer.batch_first(b) + k], pixels[p]);
-        const double x[3] = {std::numbers::pi * s[0] / s_ext, std::numbers::pi * s[1] / s_ext,
-                             std::numbers::pi * s[2] / s_ext};
-        double want[3] = {0, 0, 0}, value = 0;
-        for (std::int64_t i = 0; i < n * n * n; ++i) {
-          const double l[3] = {double(i % n - half), double((i / n) % n - half), double(i / (n * n) - half)};
-          const double phase = l[0] * x[0] + l[1] * x[1] + l[2] * x[2];
-          value += A[i] * std::cos(phase);
-          for (int d = 0; d < 3; ++d) want[d] -= A[i] * l[d] * std::sin(phase);
-        }
+        const auto direct = direct_value_and_gradient(A, n, refs[slicer.batch_first(b) + k], pixels[p], s_ext);
+        const double value = direct[0], want[3] = {direct[1], direct[2], direct[3]};
         for (int d = 0; d < 3; ++d) {
           const double e = grad[3 * (k * P + p) + d] - want[d];
           num += e * e;
@@ -192,7 +203,7 @@ TYPED_TEST(SlicingTest, GradientsMatchTheDirectSum) {
 // weights of the wrong count or not positive are refused.
 TYPED_TEST(SlicingTest, PixelWeightsMultiplyValuesAndGradients) {
   using T = TypeParam;
-  const std::int64_t n = 15, half = n / 2;
+  const std::int64_t n = 15;
   const auto A0 = random_grid(n, 9);
   const std::vector<T> A(A0.begin(), A0.end());
   const auto pixels = detector_pixels(12);
@@ -219,16 +230,8 @@ TYPED_TEST(SlicingTest, PixelWeightsMultiplyValuesAndGradients) {
     slicer.slice_batch_with_gradient(b, values.data(), grad.data());
     for (std::int64_t k = 0; k < slicer.batch_count(b); ++k)
       for (std::int64_t p = 0; p < P; p += 7) {
-        const auto s = geometry::rotate_inverse(refs[slicer.batch_first(b) + k], pixels[p]);
-        const double x[3] = {std::numbers::pi * s[0] / s_ext, std::numbers::pi * s[1] / s_ext,
-                             std::numbers::pi * s[2] / s_ext};
-        double value = 0, gradient[3] = {0, 0, 0};
-        for (std::int64_t i = 0; i < n * n * n; ++i) {
-          const double l[3] = {double(i % n - half), double((i / n) % n - half), double(i / (n * n) - half)};
-          const double phase = l[0] * x[0] + l[1] * x[1] + l[2] * x[2];
-          value += w[p] * A[i] * std::cos(phase);
-          for (int d = 0; d < 3; ++d) gradient[d] -= w[p] * A[i] * l[d] * std::sin(phase);
-        }
+        const auto direct = direct_value_and_gradient(A, n, refs[slicer.batch_first(b) + k], pixels[p], s_ext);
+        const double value = w[p] * direct[0], gradient[3] = {w[p] * direct[1], w[p] * direct[2], w[p] * direct[3]};
         for (const T got : {plain[k * P + p], values[k * P + p]}) {
           num += (got - value) * (got - value);
           den += value * value;
