@@ -43,21 +43,23 @@ void gemm_abt(std::int64_t m, std::int64_t n, std::int64_t k, double alpha, cons
 constexpr std::int64_t min_parallel_values = std::int64_t{1} << 20;
 constexpr std::int64_t min_parallel_products = std::int64_t{1} << 24;
 // The sparse product (sparse_cross_terms): panels of kPanel slices, blocks of kImageBlock
-// images. bench/matching, 50,000 images x 2,000 references x 16,384 pixels at 350 photons
-// per image, poisson, against the dense GEMM on the same images in the same run: panel x
-// block 32 x 1024 4.5x, 64 x 1024 5.7x, 64 x 512 7.1-7.3x, 64 x 256 7.3-7.4x, 128 x 256 7.1x,
-// 128 x 512 5.2x (each value's image and pixel are read once per panel: wider panels read
-// them less often; the block's accumulators, kPanel floats per image, stay in L2). The
-// earlier product, image by image with 32-slice panels, measured 3.5x on the same run.
+// images, each pixel's panel row loaded once into registers for every image of the block
+// that has a photon there, the row kAhead values on prefetched. bench/matching, poisson, 350
+// photons per image, against the dense GEMM on the same images in the same run: 20,000 x
+// 2,000 x 16,384: panel x block 64 x 256 9.3x (7.9x when each value loaded its row), 64 x
+// 512 10.2-10.4x with the prefetch (9.2x without), 64 x 1024 10.2x, 48 x 512 10.2x, 64 x 128
+// 7.5x, 32 x 512 8.6x; 50,000 x 2,000: 11.2x at 64 x 512 (8.6x before). Wider panels read
+// each value's image and pixel less often; the block's accumulators (kPanel floats per
+// image, 128 KB) stay in L2, and larger blocks reuse each row more.
 constexpr std::int64_t kPanel = 64;
-constexpr std::int64_t kImageBlock = 256;
+constexpr std::int64_t kImageBlock = 512;
+constexpr std::int64_t kAhead = 16;
 // Sparse rows take the sparse product below this fraction of nonzero values, else the GEMM on
-// blocks of kDenseBlock rows made dense (bench/matching, 4000 images x 1000 references x
-// 16384 pixels, against the GEMM on dense rows: the sparse product 1.6x at 1500 photons per
-// image (9% nonzero), 0.8x at 3000 (17%), 0.5x at 4500 (24%); the dense blocks 0.8x at 24%;
-// the blocked product, 10,000 x 2,000: 1.7x at 1,500 (8.8%), 0.89x at 3,200 (17.7%), 0.72x
-// at 4,500 (24%), so the threshold stands).
-constexpr double kSparseProductFraction = 0.12;
+// blocks of kDenseBlock rows made dense (bench/matching, 10,000 images x 2,000 references x
+// 16,384 pixels, poisson, the sparse product against the GEMM on dense rows: 2.9x at 1,500
+// photons per image (8.7% nonzero), 1.5x at 3,200 (18%), 1.1x at 4,500 (24%), 0.89x at 6,000
+// (31%)).
+constexpr double kSparseProductFraction = 0.25;
 constexpr std::int64_t kDenseBlock = 1024;
 
 // (score, index) order; an empty slot (index -1) is worse than anything.
@@ -275,24 +277,37 @@ void NearestSlices<T>::sparse_cross_terms(std::int64_t begin, std::int64_t end, 
   using V = xsimd::batch<T>;
   constexpr std::int64_t lanes = static_cast<std::int64_t>(V::size), vectors = kPanel / lanes;
   static_assert(kPanel % V::size == 0);
-  std::vector<T, xsimd::aligned_allocator<T>> acc(static_cast<std::size_t>(kImageBlock * kPanel));
+  std::vector<T, xsimd::aligned_allocator<T>> acc_store(static_cast<std::size_t>(kImageBlock * kPanel));
+  T* const acc = acc_store.data();
+  const std::int32_t* const pixel_of = by_pixel_pixel_.data();
+  const std::int32_t* const image_of = by_pixel_image_.data();
+  const T* const value_of = by_pixel_value_.data();
   for (std::int64_t j0 = 0; j0 < count; j0 += kPanel) {
     const std::int64_t width = std::min(kPanel, count - j0);
-    const T* panel = transposed_.data() + j0 * n_pixels_;
+    const T* const panel = transposed_.data() + j0 * n_pixels_;
     for (std::int64_t b = begin / kImageBlock; b * kImageBlock < end; ++b) {
       const std::int64_t i0 = b * kImageBlock, lo = std::max(begin, i0), hi = std::min(end, i0 + kImageBlock);
-      std::fill(acc.begin(), acc.end(), T(0));
-      for (auto e = by_pixel_offsets_[static_cast<std::size_t>(b)]; e < by_pixel_offsets_[static_cast<std::size_t>(b) + 1];
-           ++e) {
-        const std::int64_t local = by_pixel_image_[static_cast<std::size_t>(e)];
-        const V v(by_pixel_value_[static_cast<std::size_t>(e)]);
-        const T* row = panel + static_cast<std::int64_t>(by_pixel_pixel_[static_cast<std::size_t>(e)]) * kPanel;
-        T* a = acc.data() + local * kPanel;
-        for (std::int64_t q = 0; q < vectors; ++q)
-          xsimd::fma(v, V::load_unaligned(row + q * lanes), V::load_aligned(a + q * lanes)).store_aligned(a + q * lanes);
+      std::fill(acc_store.begin(), acc_store.end(), T(0));
+      const std::int64_t last = by_pixel_offsets_[static_cast<std::size_t>(b) + 1];
+      // Runs of one pixel: its panel row held in registers for every image that has it.
+      for (std::int64_t e = by_pixel_offsets_[static_cast<std::size_t>(b)]; e < last;) {
+        const std::int32_t pixel = pixel_of[e];
+        const T* row = panel + static_cast<std::int64_t>(pixel) * kPanel;
+        if (e + kAhead < last) {
+          const char* ahead = reinterpret_cast<const char*>(panel + static_cast<std::int64_t>(pixel_of[e + kAhead]) * kPanel);
+          for (std::size_t line = 0; line < kPanel * sizeof(T); line += 64) __builtin_prefetch(ahead + line);
+        }
+        V r[vectors];
+        for (std::int64_t q = 0; q < vectors; ++q) r[q] = V::load_unaligned(row + q * lanes);
+        for (; e < last && pixel_of[e] == pixel; ++e) {
+          const V v(value_of[e]);
+          T* a = acc + static_cast<std::int64_t>(image_of[e]) * kPanel;
+          for (std::int64_t q = 0; q < vectors; ++q)
+            xsimd::fma(v, r[q], V::load_aligned(a + q * lanes)).store_aligned(a + q * lanes);
+        }
       }
       for (std::int64_t i = lo; i < hi; ++i) {
-        const T* a = acc.data() + (i - i0) * kPanel;
+        const T* a = acc + (i - i0) * kPanel;
         for (std::int64_t q = 0; q < width; ++q) cross_[static_cast<std::size_t>(i * count + j0 + q)] = a[q] * alpha;
       }
     }

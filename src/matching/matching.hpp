@@ -123,10 +123,10 @@ struct Options {
 template <typename T>
 class NearestSlices {
  public:
-  // Computes the per-image norms (or photon counts) once. Sparse images with under 12% of
+  // Computes the per-image norms (or photon counts) once. Sparse images with under 25% of
   // their values nonzero: the cross terms of a batch are the sparse rows times the batch's
   // slices (transposed once per batch), O(nonzeros x count) instead of the GEMM's
-  // O(n_images x n_pixels x count); denser sparse rows are made dense 256 at a time for the
+  // O(n_images x n_pixels x count); denser sparse rows are made dense 1,024 at a time for the
   // GEMM (faster there; matching.cpp has the measurements).
   NearestSlices(const ImageSet<T>& images, const Options& options = {});
   // Dense images: n_images x n_pixels values.

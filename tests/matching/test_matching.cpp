@@ -562,8 +562,8 @@ TYPED_TEST(MatchingTest, SparseImagesMatchTheBruteForce) {
     SCOPED_TRACE("density " + std::to_string(density));
     sparse_against_brute_force<TypeParam>(density);
   }
-  // 2,500 images: three blocks of the sparse product's pixel-major layout (1,024 images
-  // each, the last partial), split between threads inside a block.
+  // 2,500 images: five blocks of the sparse product's pixel-major layout (512 images each,
+  // the last partial), pixels shared by many images of a block (runs of one row).
   SCOPED_TRACE("2500 images");
   sparse_against_brute_force<TypeParam>(0.02, 2500);
 }
