@@ -230,6 +230,11 @@ void print_header(const reconstruct::Data& data, const reconstruct::Settings& st
     fmt::print("  the loop works on {} detector cells of {:.2f} grid voxels instead of {} pixels; the final maps are "
                "merged from every pixel (orientations.cells)\n",
                cells.count, cells.voxels, data.n_pixels);
+  if (reconstruct::assignment_for(st, data.counts) == reconstruct::Assignment::soft)
+    fmt::print("  soft assignment in the grid stages: each image merged at its best {} references with posterior weights, "
+               "beta {:g} x {:g} per generation up to 1 (orientations.assignment = {})\n",
+               st.orientations.candidates, st.orientations.beta_start, st.orientations.beta_growth,
+               name_of(reconstruct::kAssignmentNames, st.orientations.assignment));
   if (to_run)
     fmt::print("  {:>3} {:>6} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7} {:>10} {:>7} {:>12} {:>14}\n", "gen",
                "stage", "slicing", "matching", "local", "merging", "phasing", "fit", "moved", "change", "phase",

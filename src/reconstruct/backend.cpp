@@ -49,6 +49,12 @@ matching::Metric metric_for(const Settings& settings, bool counts) {
   return counts ? matching::Metric::poisson : matching::Metric::euclidean;
 }
 
+Assignment assignment_for(const Settings& settings, bool counts) {
+  if (settings.orientations.assignment != Assignment::automatic) return settings.orientations.assignment;
+  const bool poisson = metric_for(settings, counts) == matching::Metric::poisson;
+  return poisson && settings.runtime.device == Device::cpu ? Assignment::soft : Assignment::hard;
+}
+
 std::int64_t search_references(const Settings& settings, bool counts) {
   const std::int64_t all = settings.orientations.references;
   if (settings.distribution.strategy == distributed::Strategy::hybrid) return all;
@@ -79,7 +85,7 @@ StageOptions stage_options(const Settings& st, const Data& data, std::size_t n_r
   o.matching.scale = st.orientations.scale;
   o.matching.threads = o.threads;
   o.matching.bad_pixels = bad_pixels_of(data);
-  o.matching.top_k = st.orientations.assignment == Assignment::soft ? st.orientations.candidates : 1;
+  o.matching.top_k = assignment_for(st, data.counts) == Assignment::soft ? st.orientations.candidates : 1;
   o.refine.steps = static_cast<int>(st.orientations.local_steps);
   o.refine.method = st.orientations.local_method;
   // Sparse-held counts only: their rows are read in place (dense ones would be copied, and

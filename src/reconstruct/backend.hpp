@@ -187,6 +187,13 @@ std::int64_t search_references(const Settings& settings, bool counts);
 // The metric orientations.metric asks for on these data (auto: poisson for photon counts).
 matching::Metric metric_for(const Settings& settings, bool counts);
 
+// The assignment orientations.assignment asks for on these data (auto: soft for the poisson
+// metric on the CPU back end, where it was as good as or better than hard in every pair
+// measured, clearly so below 1,000 photons per image (docs/sparse.md); hard for intensities,
+// whose euclidean scores the beta schedule was not made for, and on the GPU, which merges
+// hard assignments only).
+Assignment assignment_for(const Settings& settings, bool counts);
+
 // The NUFFT tolerances of a run: each the setting, or where that is 0 (auto), by the data.
 // Photon counts carry a Poisson error of 1/sqrt(k) per pixel, orders of magnitude above a
 // 1e-2 slice error, so their NUFFTs are cut to what the noise hides (each a kernel narrower:

@@ -37,9 +37,11 @@ enum class Device { cpu, cuda };
 inline constexpr NameTable<Device, 2> kDeviceNames{{{Device::cpu, "cpu"}, {Device::cuda, "cuda"}}};
 
 // orientations.assignment: each image to its best reference (hard), or to its best
-// orientations.candidates with posterior weights (soft: reconstruct/assignment.hpp).
-enum class Assignment { hard, soft };
-inline constexpr NameTable<Assignment, 2> kAssignmentNames{{{Assignment::hard, "hard"}, {Assignment::soft, "soft"}}};
+// orientations.candidates with posterior weights (soft: reconstruct/assignment.hpp); auto:
+// soft for the poisson metric on the CPU back end, else hard (assignment_for, backend.hpp).
+enum class Assignment { automatic, hard, soft };
+inline constexpr NameTable<Assignment, 3> kAssignmentNames{
+    {{Assignment::automatic, "auto"}, {Assignment::hard, "hard"}, {Assignment::soft, "soft"}}};
 
 struct Settings {
   struct Grid {
@@ -70,7 +72,7 @@ struct Settings {
     AutoChoice cells = AutoChoice::automatic;  // the loop on the detector's cells (cells.hpp)
     double cell_voxels = 0;                    // their side in grid voxels; 0: auto (cells.hpp)
     matching::GemmPrecision gemm = matching::GemmPrecision::fp32;  // matching GEMM on the GPU
-    Assignment assignment = Assignment::hard;  // grid stages: hard or soft (assignment.hpp)
+    Assignment assignment = Assignment::automatic;  // grid stages: hard or soft (assignment.hpp)
     std::int64_t candidates = 16;              // soft: orientations kept per image
     double beta_start = 0.05;                  // soft: inverse temperature of the first grid generation
     double beta_growth = 2;                    // soft: its factor per grid generation (up to 1)

@@ -129,6 +129,23 @@ TEST(Assignment, ALoopRunsSoft) {
   EXPECT_THROW(reconstruct::check_backend(gpu, 1), Error);
 }
 
+// orientations.assignment = auto (the default): soft for photon counts (the poisson metric) on
+// the CPU back end, hard for intensities, for orientations.metric = euclidean and on the GPU;
+// a setting of hard or soft is kept as it is.
+TEST(Assignment, TheSettingsRule) {
+  using reconstruct::Assignment;
+  const auto on = [](std::vector<std::string> overrides, bool counts) {
+    return reconstruct::assignment_for(reconstruct::load_settings("", overrides), counts);
+  };
+  EXPECT_EQ(on({}, true), Assignment::soft);
+  EXPECT_EQ(on({}, false), Assignment::hard);
+  EXPECT_EQ(on({"orientations.metric=euclidean"}, true), Assignment::hard);
+  EXPECT_EQ(on({"orientations.metric=poisson"}, false), Assignment::soft);
+  EXPECT_EQ(on({"runtime.device=cuda"}, true), Assignment::hard);
+  EXPECT_EQ(on({"orientations.assignment=hard"}, true), Assignment::hard);
+  EXPECT_EQ(on({"orientations.assignment=soft"}, false), Assignment::soft);
+}
+
 // The sparse-data warning follows the measured frontier (docs/sparse.md): at a measured image
 // count the photons found to converge, between two log-log interpolated, outside them the
 // nearest; orientations.min_photons overrides it; no warning for intensities or oracle runs.
