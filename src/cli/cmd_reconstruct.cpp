@@ -300,8 +300,9 @@ reconstruct::ProgressFn progress_of(Setup& s, const reconstruct::Data& data, con
 }
 
 // Final phasing, half maps (both collective), then on the lead the FSC against the model.
+// merged_halves: the halves' autocorrelations where the every-pixel merge made them.
 Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct::Data& data,
-               const reconstruct::State& result, bool talk) {
+               const reconstruct::State& result, bool talk, const std::array<std::vector<double>, 2>& merged_halves) {
   const auto& st = s.settings;
   Summary summary = describe_run(data, st, result);
   // Phasing seeds of the final maps: after the last generation's.
@@ -311,7 +312,7 @@ Summary finish(reconstruct::Backend& backend, const Setup& s, const reconstruct:
   if (st.output.half_maps && !result.generations.empty()) {
     if (talk) backend.progress().note("  half maps: even and odd images merged and phased apart");
     const auto t0 = clock::now();
-    summary.halves = reconstruct::half_maps(backend, data, st, result.orientations, seed, result.scales);
+    summary.halves = reconstruct::half_maps(backend, data, st, result.orientations, seed, result.scales, merged_halves);
     summary.halves_s = std::chrono::duration<double>(clock::now() - t0).count();
   }
   summary.orientations = backend.gather(result.orientations);
@@ -498,6 +499,7 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   s.stage = fmt::format("generation {}", first_generation);
   if (to_run) state = reconstruct::run(*backend, loop_data, s.settings, progress_of(s, data, team, live), &state);
   if (to_run && team.lead()) report_stop(s, state, team, talk);
+  std::array<std::vector<double>, 2> merged_halves;  // by the every-pixel merge, for the half maps
   if (cells.count > 0) {
     s.stage = "merging every pixel";
     backend.reset();  // the cells' grids, points and images go first
@@ -505,13 +507,17 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
     auto every_pixel = s.settings;  // the merges whose maps are kept: solved further
     every_pixel.merging.cg_iterations = s.settings.merging.final_cg_iterations;
     backend = backend_on(data, every_pixel, team, live, state.box);
-    const auto merged = reconstruct::merge_every_pixel(*backend, state);
+    const bool halves = s.settings.output.half_maps && !state.generations.empty();
+    auto merged = reconstruct::merge_every_pixel(*backend, data, state, halves);
     cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
-    if (talk) fmt::print("  final merge from every pixel: {:.1f} s, {} CG iterations\n", merged.seconds, merged.cg_iterations);
+    merged_halves = std::move(merged.halves);
+    if (talk)
+      fmt::print("  final merge from every pixel{}: {:.1f} s, {} CG iterations\n", halves ? " (and each half's)" : "",
+                 merged.seconds, merged.cg_iterations);
   }
   if (to_run && team.lead()) warn_of_cg_cap(s, state, cells.count > 0 ? cells.every_pixel_cg_iterations : -1);
   s.stage = "the final phasing and the half maps";
-  Summary summary = finish(*backend, s, data, state, talk);
+  Summary summary = finish(*backend, s, data, state, talk, merged_halves);
   summary.cells = cells;
   if (!team.lead()) return 0;
   summary.warning = joined(s.warnings);

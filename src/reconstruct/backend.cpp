@@ -146,6 +146,16 @@ std::unique_ptr<Backend> make_backend(const Data& data, const Settings& settings
       settings);
 }
 
+HalvesMerge Backend::merge_with_halves(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                       const std::function<int(std::int64_t)>& half, std::span<const double> scales) {
+  HalvesMerge out;
+  out.full = merge(orientations, x0, {}, scales);
+  for (int h = 0; h < 2; ++h)
+    out.halves[static_cast<std::size_t>(h)] =
+        merge(orientations, {}, [&](std::int64_t i) { return half(i) == h; }, scales);
+  return out;
+}
+
 merging::Solution Backend::merge_candidates(const Candidates&, std::span<const double>, std::span<const double>) {
   fail("orientations.assignment = soft: this back end merges hard assignments only; use runtime.device = cpu");
 }

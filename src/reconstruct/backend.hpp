@@ -38,6 +38,7 @@
 //    orientations (or values per image) in rank order on the lead (empty elsewhere).
 //  - Deterministic: the same calls in the same order give the same results (bit for bit on
 //    one process and the CPU).
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -111,6 +112,13 @@ struct Candidates {
   std::span<const float> weights;
 };
 
+// The kept maps' merges after a loop on cells (finish.hpp): every image regularised toward
+// x0 (full), and each half's images (half(i) = 0 or 1) regularised toward zero.
+struct HalvesMerge {
+  merging::Solution full;
+  std::array<merging::Solution, 2> halves;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -127,6 +135,11 @@ class Backend {
   // cost grows with the references used, not with k. Back ends without it fail.
   virtual merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
                                              std::span<const double> scales);
+  // merge() of every image toward x0 and of each half toward zero, as three merge() calls
+  // would give them (to rounding); the CPU back end spreads each image once, the full
+  // merge's sums being the halves' summed. This default merges three times.
+  virtual HalvesMerge merge_with_halves(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                        const std::function<int(std::int64_t)>& half, std::span<const double> scales);
   virtual Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) = 0;
   virtual std::vector<double> autocorrelation_of(std::span<const double> density) = 0;
 

@@ -72,6 +72,15 @@ merging::Solution BoxBackend::merge_candidates(const Candidates& candidates, std
   return solution;
 }
 
+HalvesMerge BoxBackend::merge_with_halves(std::span<const geometry::Quaternion> orientations,
+                                          std::span<const double> x0, const std::function<int(std::int64_t)>& half,
+                                          std::span<const double> scales) {
+  auto out = inner().merge_with_halves(orientations, to_box(x0), half, scales);
+  out.full.x = to_grid(std::move(out.full.x));
+  for (auto& h : out.halves) h.x = to_grid(std::move(h.x));
+  return out;
+}
+
 Phased BoxBackend::phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) {
   return inner().phase(autocorrelation, schedule);
 }

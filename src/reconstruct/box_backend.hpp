@@ -45,6 +45,8 @@ class BoxBackend final : public Backend {
                           const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
   merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
                                      std::span<const double> scales) override;
+  HalvesMerge merge_with_halves(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                const std::function<int(std::int64_t)>& half, std::span<const double> scales) override;
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override;
   std::vector<double> autocorrelation_of(std::span<const double> density) override;
   void sum(std::span<double> values) const override { inner().sum(values); }

@@ -68,21 +68,29 @@ std::int64_t group_points(const Data& data, const Group& group, std::span<const 
     return static_cast<std::int64_t>(k);
   }
   work.weight.assign(u(P), 0.0), work.value.assign(u(P), 0.0);
+  double total_d = 0;  // sum of D over the members without bad pixels (their weight at every pixel)
   for (std::size_t m = 0; m < members.size(); ++m) {
     const std::int64_t i = members[m];
     const double a = scale(i), d = group.weights[m] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
     image_set(data).row(i, work.row.data());
     const auto bad = bad_pixels_of(data).of(i);
+    if (bad.empty()) {  // the common case, without a branch per pixel
+      const double da = d / a;
+      for (std::int64_t p = 0; p < P; ++p) work.value[u(p)] += da * static_cast<double>(work.row[u(p)]);
+      total_d += d;
+      continue;
+    }
     std::size_t next = 0;
     for (std::int64_t p = 0; p < P; ++p) {
       if (next < bad.size() && bad[next] == p) {
         ++next;
         continue;
       }
-      work.weight[u(p)] += d * g(p);
+      work.weight[u(p)] += d;
       work.value[u(p)] += d * (static_cast<double>(work.row[u(p)]) / a);
     }
   }
+  for (std::int64_t p = 0; p < P; ++p) work.weight[u(p)] = (work.weight[u(p)] + total_d) * g(p);
   for (std::int64_t p = 0; p < P; ++p) {  // a pixel bad in every image: weight 0, no effect
     const double w = work.weight[u(p)];
     out[0][p] = work.x[u(p)], out[1][p] = work.y[u(p)], out[2][p] = work.z[u(p)];
@@ -148,6 +156,8 @@ class CpuBackend final : public Backend {
                           const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) override;
   merging::Solution merge_candidates(const Candidates& candidates, std::span<const double> x0,
                                      std::span<const double> scales) override;
+  HalvesMerge merge_with_halves(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
+                                const std::function<int(std::int64_t)>& half, std::span<const double> scales) override;
 
   Phased phase(std::span<const double> autocorrelation, const phasing::Schedule& schedule) override {
     Phased phased;
@@ -202,8 +212,15 @@ class CpuBackend final : public Backend {
     m.reference = best_, m.score = best_score_;
     return m;
   }
+  std::vector<Group> groups_at(std::span<const geometry::Quaternion> orientations,
+                               const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) const;
   merging::Solution merge_groups(const std::vector<Group>& groups, std::span<const double> x0,
-                                 std::span<const double> scales);
+                                 std::span<const double> scales) {
+    accumulate_groups(groups, scales);
+    return solve_shared(x0);
+  }
+  void accumulate_groups(const std::vector<Group>& groups, std::span<const double> scales);
+  merging::Solution solve_shared(std::span<const double> x0);
 
   // Each reference's slice sum from the ranks that matched against it (their values agree).
   void combine_reference_sums(const std::vector<double>& mine) {
@@ -238,7 +255,37 @@ class CpuBackend final : public Backend {
 // every rank's; one rank solves from x0, every rank gets the result.
 merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orientations, std::span<const double> x0,
                                     const std::function<bool(std::int64_t)>& keep, std::span<const double> scales) {
-  // Images at the same orientation (the grid stages' references) merge as one (group_points).
+  return merge_groups(groups_at(orientations, keep, scales), x0, scales);
+}
+
+// Each half's images spread once: its sums kept, solved toward zero; the full merge solves
+// the two halves' sums added (the merger's sums are linear in the points).
+HalvesMerge CpuBackend::merge_with_halves(std::span<const geometry::Quaternion> orientations,
+                                          std::span<const double> x0, const std::function<int(std::int64_t)>& half,
+                                          std::span<const double> scales) {
+  std::vector<double> kernel, rhs;
+  HalvesMerge out;
+  for (int h = 0; h < 2; ++h) {
+    accumulate_groups(groups_at(orientations, [&](std::int64_t i) { return half(i) == h; }, scales), scales);
+    const auto k = merger_.kernel(), r = merger_.rhs();
+    if (h == 0) {
+      kernel.assign(k.begin(), k.end()), rhs.assign(r.begin(), r.end());
+    } else {
+      for (std::size_t i = 0; i < k.size(); ++i) kernel[i] += k[i];
+      for (std::size_t i = 0; i < r.size(); ++i) rhs[i] += r[i];
+    }
+    out.halves[static_cast<std::size_t>(h)] = solve_shared({});
+  }
+  std::copy(kernel.begin(), kernel.end(), merger_.kernel().begin());
+  std::copy(rhs.begin(), rhs.end(), merger_.rhs().begin());
+  out.full = solve_shared(x0);
+  return out;
+}
+
+// Images at the same orientation (the grid stages' references) merge as one (group_points).
+std::vector<Group> CpuBackend::groups_at(std::span<const geometry::Quaternion> orientations,
+                                         const std::function<bool(std::int64_t)>& keep,
+                                         std::span<const double> scales) const {
   std::vector<Group> groups;
   std::map<std::array<double, 4>, std::size_t> group_of;
   for (std::int64_t i = 0; i < data_.n_images; ++i) {
@@ -249,7 +296,7 @@ merging::Solution CpuBackend::merge(std::span<const geometry::Quaternion> orient
     groups[it->second].members.push_back(i);
     groups[it->second].weights.push_back(1.0);
   }
-  return merge_groups(groups, x0, scales);
+  return groups;
 }
 
 merging::Solution CpuBackend::merge_candidates(const Candidates& c, std::span<const double> x0,
@@ -276,10 +323,8 @@ merging::Solution CpuBackend::merge_candidates(const Candidates& c, std::span<co
   return merge_groups(groups, x0, scales);
 }
 
-// The groups' points in chunks that bound the point buffers, summed over every rank's; one
-// rank solves from x0, every rank gets the result.
-merging::Solution CpuBackend::merge_groups(const std::vector<Group>& groups, std::span<const double> x0,
-                                           std::span<const double> scales) {
+// The groups' points in chunks that bound the point buffers, summed over every rank's.
+void CpuBackend::accumulate_groups(const std::vector<Group>& groups, std::span<const double> scales) {
   constexpr std::size_t kChunk = 256;  // orientations per merging NUFFT
   const std::int64_t P = data_.n_pixels;
   auto& [x, y, z, images, weights] = merge_buffers_;  // kept: fresh pages cost their clearing
@@ -317,6 +362,10 @@ merging::Solution CpuBackend::merge_groups(const std::vector<Group>& groups, std
   progress().end();
   team_.sum(merger_.kernel());
   team_.sum(merger_.rhs());
+}
+
+// One rank solves the merger's sums from x0, every rank gets the result.
+merging::Solution CpuBackend::solve_shared(std::span<const double> x0) {
   merging::Solution solution;
   if (team_.lead()) solution = merger_.solve(x0);
   solution.x.resize(n3());

@@ -11,12 +11,29 @@
 
 namespace spire::reconstruct {
 
-EveryPixelMerge merge_every_pixel(Backend& backend, State& state) {
+namespace {
+// The half an image belongs to: the parity of its index in the data file.
+int half_of(const Data& data, std::int64_t i) { return static_cast<int>((data.first + i) % 2); }
+}  // namespace
+
+EveryPixelMerge merge_every_pixel(Backend& backend, const Data& data, State& state, bool halves) {
   const auto t0 = std::chrono::steady_clock::now();
-  backend.progress().set_context("merging every pixel at the orientations found on the cells");
-  auto solution = backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
+  backend.progress().set_context(halves ? "merging every pixel at the orientations found on the cells (and each half)"
+                                        : "merging every pixel at the orientations found on the cells");
+  EveryPixelMerge out;
+  merging::Solution solution;
+  if (halves) {
+    auto merged = backend.merge_with_halves(
+        state.orientations, state.autocorrelation, [&](std::int64_t i) { return half_of(data, i); }, state.scales);
+    solution = std::move(merged.full);
+    for (std::size_t h = 0; h < 2; ++h) out.halves[h] = std::move(merged.halves[h].x);
+  } else {
+    solution = backend.merge(state.orientations, state.autocorrelation, {}, state.scales);
+  }
   state.autocorrelation = std::move(solution.x);
-  return {std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), solution.cg.iterations};
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out.cg_iterations = solution.cg.iterations;
+  return out;
 }
 
 AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<const double> autocorrelation,
@@ -53,16 +70,18 @@ AveragedPhasing phase_averaged(Backend& backend, const Settings& st, std::span<c
 
 HalfMaps half_maps(Backend& backend, const Data& data, const Settings& st,
                    std::span<const geometry::Quaternion> orientations, std::uint64_t seed,
-                   std::span<const double> scales) {
+                   std::span<const double> scales, const std::array<std::vector<double>, 2>& merged) {
   if (static_cast<std::int64_t>(orientations.size()) != data.n_images)
     fail("half_maps: one orientation per image is needed");
   HalfMaps halves;
   for (int h = 0; h < 2; ++h) {
     backend.progress().set_context(fmt::format("half map {} of 2", h + 1));
-    const auto merged =
-        backend.merge(orientations, {}, [&](std::int64_t i) { return (data.first + i) % 2 == h; }, scales);
+    const auto& given = merged[static_cast<std::size_t>(h)];
+    const auto x = !given.empty()
+                       ? given
+                       : backend.merge(orientations, {}, [&](std::int64_t i) { return half_of(data, i) == h; }, scales).x;
     const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
-    halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, merged.x, half_seed).density;
+    halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, x, half_seed).density;
   }
   return halves;
 }

@@ -28,12 +28,15 @@ namespace spire::reconstruct {
 // After a loop on the detector's cells (cells.hpp): the final autocorrelation from every
 // pixel, `backend` being on them (and on the loop's box), the images merged at the state's
 // orientations (and fluence scales) regularised toward the cells' autocorrelation, which it
-// replaces. Returns the seconds it took and its CG's iterations. Collective.
+// replaces. With `halves`, the half maps' merges too (half_maps' split), in the same pass
+// over the images (Backend::merge_with_halves). Returns the seconds it took, its CG's
+// iterations and the halves' autocorrelations (empty without). Collective.
 struct EveryPixelMerge {
   double seconds = 0;
   int cg_iterations = 0;
+  std::array<std::vector<double>, 2> halves;
 };
-EveryPixelMerge merge_every_pixel(Backend& backend, State& state);
+EveryPixelMerge merge_every_pixel(Backend& backend, const Data& data, State& state, bool halves);
 
 struct AveragedPhasing {
   std::vector<double> density;         // n^3, centred (lead)
@@ -47,8 +50,9 @@ struct HalfMaps {
   std::array<std::vector<double>, 2> density;  // n^3 each, centred (lead)
 };
 // scales: the images' fluence scales (State::scales; empty: none), as merge takes them.
+// merged: the halves' autocorrelations where merge_every_pixel made them (then phased only).
 HalfMaps half_maps(Backend& backend, const Data& data, const Settings& settings,
                    std::span<const geometry::Quaternion> orientations, std::uint64_t seed,
-                   std::span<const double> scales = {});
+                   std::span<const double> scales = {}, const std::array<std::vector<double>, 2>& merged = {});
 
 }  // namespace spire::reconstruct

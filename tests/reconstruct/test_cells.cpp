@@ -341,6 +341,41 @@ TEST(Cells, CountCellsMergeAsTheirPixelsRepeated) {
   EXPECT_LT(std::sqrt(num / den), 1e-4);
 }
 
+// The kept maps' merges in one pass (Backend::merge_with_halves, the CPU back end's): every
+// image toward x0 and each half toward zero, as three merge() calls give them, with fluence
+// scales; the halves' sums add up to the full merge's, so only float rounding of the spread
+// differs.
+TEST(Cells, TheHalvesMergeInOnePassAsInThree) {
+  const auto d = reconstruct::test::counted(reconstruct::test::simulated_images(60, 32, 7), 2000, 8);
+  // Well conditioned and converged (as in CountCellsMergeAsTheirPixelsRepeated), so that the
+  // solutions differ as their right-hand sides do.
+  const auto st = reconstruct::load_settings("", {"grid.n=25", "runtime.fft_planning=estimate", "merging.tolerance=1e-6",
+                                                  "merging.regularisation=0.1", "merging.cg_tolerance=1e-8",
+                                                  "merging.cg_iterations=1000", "orientations.oracle=true"});
+  const distributed::Team team;  // outlives the back end, which holds it
+  auto backend = reconstruct::make_backend(d, st, team);
+  std::vector<double> scales(static_cast<std::size_t>(d.n_images));
+  for (std::size_t i = 0; i < scales.size(); ++i) scales[i] = 0.6 + 0.013 * static_cast<double>(i);
+  const auto x0 = backend->merge(d.truth, {}).x;
+  const auto half = [](std::int64_t i) { return static_cast<int>(i % 2); };
+  const auto once = backend->merge_with_halves(d.truth, x0, half, scales);
+  const auto relative = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double num = 0, den = 0;
+    for (std::size_t v = 0; v < a.size(); ++v) num += (a[v] - b[v]) * (a[v] - b[v]), den += b[v] * b[v];
+    return std::sqrt(num / den);
+  };
+  const auto full = backend->merge(d.truth, x0, {}, scales);
+  ASSERT_TRUE(once.full.cg.converged && full.cg.converged);
+  EXPECT_NEAR(once.full.lambda, full.lambda, 1e-9 * full.lambda);
+  EXPECT_LT(relative(once.full.x, full.x), 1e-5);
+  for (int h = 0; h < 2; ++h) {
+    const auto three = backend->merge(d.truth, {}, [&](std::int64_t i) { return half(i) == h; }, scales);
+    EXPECT_NEAR(once.halves[static_cast<std::size_t>(h)].lambda, three.lambda, 1e-9 * three.lambda) << h;
+    EXPECT_LT(relative(once.halves[static_cast<std::size_t>(h)].x, three.x), 1e-5) << h;
+    EXPECT_GT(relative(once.halves[static_cast<std::size_t>(h)].x, full.x), 1e-3) << h;  // a half is not the whole
+  }
+}
+
 // One grid match of Poisson counts (about 3,000 photons per image, the README's case) against
 // the model their true orientations merge to: on count cells of the box's voxel the images
 // come as close to the truth as on every pixel.
