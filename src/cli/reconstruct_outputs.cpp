@@ -152,6 +152,7 @@ nlohmann::json summary_json(const std::string& data_path, const reconstruct::Dat
   j["slicing_tolerance"] = s.tolerances.slicing;
   j["merging_tolerance"] = s.tolerances.merging;
   j["orientations_metric"] = s.orientations_metric;
+  j["orientations_assignment"] = s.orientations_assignment;
   if (!s.warning.empty()) j["warning"] = s.warning;
   if (s.memory_estimate > 0) j["memory_estimate_bytes"] = s.memory_estimate;
   j["voxel_angstrom"] = voxel_angstrom(data);
@@ -235,6 +236,8 @@ Summary describe_run(const reconstruct::Data& data, const reconstruct::Settings&
   Summary s;
   s.tolerances = reconstruct::tolerances(st, data.counts);
   s.orientations_metric = std::string(name_of(matching::kMetricNames, reconstruct::metric_for(st, data.counts)));
+  s.orientations_assignment =
+      std::string(name_of(reconstruct::kAssignmentNames, reconstruct::assignment_for(st, data.counts)));
   return s;
 }
 

@@ -26,6 +26,7 @@ struct FscResult {
 
 struct Summary {
   std::string orientations_metric;  // what orientations.metric = auto chose
+  std::string orientations_assignment;  // what orientations.assignment = auto chose
   reconstruct::Tolerances tolerances;  // what the settings' 0 (auto) chose
   std::string warning;              // too few photons to orient, a model map not used, ...; or empty
   double memory_estimate = 0;       // bytes, reconstruct/memory.hpp (this process, the lead)

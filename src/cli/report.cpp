@@ -85,6 +85,7 @@ std::string data_section(const ReportInput& run) {
   t += row("image_scale", fmt::format("{:g} (the mean pixel value divided out; 1 for counts)", d.scale));
   t += row("grid", fmt::format("{}<sup>3</sup> voxels of {:.3f} &Aring;", run.settings.grid.n, voxel_angstrom(d)));
   t += row("orientations.metric", html_escape(run.summary.orientations_metric));
+  t += row("orientations.assignment", html_escape(run.summary.orientations_assignment) + " (grid stages; the local stage is hard)");
   return t + "</table>\n";
 }
 

@@ -74,7 +74,7 @@ import json, sys
 d, usable, bad, negative = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 s = json.load(open(f"{d}/r_masked/summary.json"))
 want = {"pixels_used": usable, "detector_pixels": 1024, "bad_values": bad, "negative_values": negative,
-        "photon_counts": False, "orientations_metric": "euclidean"}
+        "photon_counts": False, "orientations_metric": "euclidean", "orientations_assignment": "hard"}
 for k, v in want.items():
     if s.get(k) != v:
         sys.exit(f"FAILED: summary.json {k} = {s.get(k)}, expected {v}")

@@ -48,6 +48,7 @@ soft=(grid.n=21 generations.max=2 orientations.references=200 phasing.loops=1 ru
 "$spire" reconstruct "$dir/counts.h5" "${soft[@]}" --out "$dir/soft1" > "$dir/soft1.log"
 "${launch[@]}" "$spire" reconstruct "$dir/counts.h5" "${soft[@]}" distribution.ranks_per_node=1 --quiet --out "$dir/soft2"
 check "grep -q 'soft assignment in the grid stages' '$dir/soft1.log'" "photon counts run soft by default"
+check "grep -q '\"orientations_assignment\": \"soft\"' '$dir/soft2/summary.json'" "summary.json says soft"
 check "python3 -c 'import json,sys; a,b=(json.load(open(\"$dir/\"+d+\"/summary.json\"))[\"generations\"][1] for d in (\"soft1\",\"soft2\")); sys.exit(0 if a[\"candidates_per_image\"] > 1.5 and abs(a[\"candidates_per_image\"]-b[\"candidates_per_image\"]) < 1e-3 and abs(a[\"change\"]-b[\"change\"]) < 1e-3*a[\"change\"] else 1)'" "2 ranks' soft generation is one process's"
 
 set +e
