@@ -37,46 +37,54 @@ struct Group {  // images at one orientation, each with its weight (1: hard assi
   std::vector<std::int64_t> members;
   std::vector<double> weights;
 };
-std::int64_t group_points(const Data& data, const Group& group, std::span<const double> scales, bool with_weights,
-                          PointScratch& work, std::array<float*, 5> out) {
-  const auto& members = group.members;
-  const auto& q = group.q;
-  const std::int64_t P = data.n_pixels;
-  const auto u = [](std::int64_t p) { return static_cast<std::size_t>(p); };
-  work.x.clear(), work.y.clear(), work.z.clear();
-  work.row.resize(u(P));
-  slicing::rotated_points<float>(q, data.pixels, data.extent, work.x, work.y, work.z);
-  const auto scale = [&](std::int64_t i) { return scales.empty() ? 1.0 : scales[u(i)]; };
-  const auto g = [&](std::int64_t p) { return data.pixel_weights.empty() ? 1.0 : double(data.pixel_weights[u(p)]); };
-  if (members.size() == 1) {
-    const std::int64_t i = members[0];
-    const double a = scale(i);
-    image_set(data).row(i, work.row.data());
-    const auto bad = bad_pixels_of(data).of(i);
-    const double weight = group.weights[0] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
-    std::size_t next = 0, k = 0;
-    for (std::int64_t p = 0; p < P; ++p) {
-      if (next < bad.size() && bad[next] == p) {
-        ++next;
-        continue;
-      }
-      out[0][k] = work.x[u(p)], out[1][k] = work.y[u(p)], out[2][k] = work.z[u(p)];
-      out[3][k] = static_cast<float>(work.row[u(p)] / (a * g(p)));
-      if (with_weights) out[4][k] = static_cast<float>(weight * g(p));
-      ++k;
+namespace points {
+double scale(std::span<const double> scales, std::int64_t i) {
+  return scales.empty() ? 1.0 : scales[static_cast<std::size_t>(i)];
+}
+double pixels_in(const Data& data, std::int64_t p) {  // g: the detector pixels a value stands for
+  return data.pixel_weights.empty() ? 1.0 : double(data.pixel_weights[static_cast<std::size_t>(p)]);
+}
+// D of member m (its weight times a_i or a_i^2 with scales).
+double strength(const Data& data, const Group& group, std::size_t m, std::span<const double> scales) {
+  const double a = scale(scales, group.members[m]);
+  return group.weights[m] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
+}
+
+// One image: its good pixels as they are.
+std::int64_t one_image(const Data& data, const Group& group, std::span<const double> scales, bool with_weights,
+                       PointScratch& work, std::array<float*, 5> out) {
+  const std::int64_t i = group.members[0], P = data.n_pixels;
+  const double a = scale(scales, i), weight = strength(data, group, 0, scales);
+  image_set(data).row(i, work.row.data());
+  const auto bad = bad_pixels_of(data).of(i);
+  std::size_t next = 0, k = 0;
+  for (std::int64_t p = 0; p < P; ++p) {
+    const auto u = static_cast<std::size_t>(p);
+    if (next < bad.size() && bad[next] == p) {
+      ++next;
+      continue;
     }
-    return static_cast<std::int64_t>(k);
+    out[0][k] = work.x[u], out[1][k] = work.y[u], out[2][k] = work.z[u];
+    out[3][k] = static_cast<float>(work.row[u] / (a * pixels_in(data, p)));
+    if (with_weights) out[4][k] = static_cast<float>(weight * pixels_in(data, p));
+    ++k;
   }
-  work.weight.assign(u(P), 0.0), work.value.assign(u(P), 0.0);
+  return static_cast<std::int64_t>(k);
+}
+
+// Several: sum(D b / a) and sum(D) g per pixel into work.value and work.weight.
+void summed(const Data& data, const Group& group, std::span<const double> scales, PointScratch& work) {
+  const std::int64_t P = data.n_pixels;
+  work.weight.assign(static_cast<std::size_t>(P), 0.0), work.value.assign(static_cast<std::size_t>(P), 0.0);
   double total_d = 0;  // sum of D over the members without bad pixels (their weight at every pixel)
-  for (std::size_t m = 0; m < members.size(); ++m) {
-    const std::int64_t i = members[m];
-    const double a = scale(i), d = group.weights[m] * (scales.empty() ? 1.0 : data.counts ? a : a * a);
+  for (std::size_t m = 0; m < group.members.size(); ++m) {
+    const std::int64_t i = group.members[m];
+    const double d = strength(data, group, m, scales), da = d / scale(scales, i);
     image_set(data).row(i, work.row.data());
     const auto bad = bad_pixels_of(data).of(i);
     if (bad.empty()) {  // the common case, without a branch per pixel
-      const double da = d / a;
-      for (std::int64_t p = 0; p < P; ++p) work.value[u(p)] += da * static_cast<double>(work.row[u(p)]);
+      for (std::int64_t p = 0; p < P; ++p)
+        work.value[static_cast<std::size_t>(p)] += da * static_cast<double>(work.row[static_cast<std::size_t>(p)]);
       total_d += d;
       continue;
     }
@@ -86,15 +94,28 @@ std::int64_t group_points(const Data& data, const Group& group, std::span<const 
         ++next;
         continue;
       }
-      work.weight[u(p)] += d;
-      work.value[u(p)] += d * (static_cast<double>(work.row[u(p)]) / a);
+      work.weight[static_cast<std::size_t>(p)] += d;
+      work.value[static_cast<std::size_t>(p)] += da * static_cast<double>(work.row[static_cast<std::size_t>(p)]);
     }
   }
-  for (std::int64_t p = 0; p < P; ++p) work.weight[u(p)] = (work.weight[u(p)] + total_d) * g(p);
+  for (std::int64_t p = 0; p < P; ++p)
+    work.weight[static_cast<std::size_t>(p)] = (work.weight[static_cast<std::size_t>(p)] + total_d) * pixels_in(data, p);
+}
+}  // namespace points
+
+std::int64_t group_points(const Data& data, const Group& group, std::span<const double> scales, bool with_weights,
+                          PointScratch& work, std::array<float*, 5> out) {
+  const std::int64_t P = data.n_pixels;
+  work.x.clear(), work.y.clear(), work.z.clear();
+  work.row.resize(static_cast<std::size_t>(P));
+  slicing::rotated_points<float>(group.q, data.pixels, data.extent, work.x, work.y, work.z);
+  if (group.members.size() == 1) return points::one_image(data, group, scales, with_weights, work, out);
+  points::summed(data, group, scales, work);
   for (std::int64_t p = 0; p < P; ++p) {  // a pixel bad in every image: weight 0, no effect
-    const double w = work.weight[u(p)];
-    out[0][p] = work.x[u(p)], out[1][p] = work.y[u(p)], out[2][p] = work.z[u(p)];
-    out[3][p] = w > 0 ? static_cast<float>(work.value[u(p)] / w) : 0.0f;
+    const auto u = static_cast<std::size_t>(p);
+    const double w = work.weight[u];
+    out[0][p] = work.x[u], out[1][p] = work.y[u], out[2][p] = work.z[u];
+    out[3][p] = w > 0 ? static_cast<float>(work.value[u] / w) : 0.0f;
     out[4][p] = static_cast<float>(w);
   }
   return P;
