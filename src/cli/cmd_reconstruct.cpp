@@ -472,6 +472,26 @@ std::unique_ptr<reconstruct::Backend> backend_on(const reconstruct::Data& data, 
   return backend;
 }
 
+// After a loop on cells (its back end freed): a back end on every pixel, solved further
+// (merging.final_cg_iterations), the final map merged there with the half maps' merges in
+// the same pass. Returns the halves' autocorrelations.
+std::array<std::vector<double>, 2> merge_kept_maps(Setup& s, const reconstruct::Data& data, reconstruct::State& state,
+                                                   const distributed::Team& team, Progress& live,
+                                                   std::unique_ptr<reconstruct::Backend>& backend,
+                                                   Summary::Cells& cells, bool talk) {
+  s.stage = "merging every pixel";
+  auto every_pixel = s.settings;
+  every_pixel.merging.cg_iterations = s.settings.merging.final_cg_iterations;
+  backend = backend_on(data, every_pixel, team, live, state.box);
+  const bool halves = s.settings.output.half_maps && !state.generations.empty();
+  auto merged = reconstruct::merge_every_pixel(*backend, data, state, halves);
+  cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
+  if (talk)
+    fmt::print("  final merge from every pixel{}: {:.1f} s, {} CG iterations\n", halves ? " (and each half's)" : "",
+               merged.seconds, merged.cg_iterations);
+  return std::move(merged.halves);
+}
+
 // The run itself, after the checks: data, loop, finish, outputs.
 int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   s.stage = "reading the data";
@@ -501,19 +521,9 @@ int run_checked(Setup& s, const Options& o, const distributed::Team& team) {
   if (to_run && team.lead()) report_stop(s, state, team, talk);
   std::array<std::vector<double>, 2> merged_halves;  // by the every-pixel merge, for the half maps
   if (cells.count > 0) {
-    s.stage = "merging every pixel";
     backend.reset();  // the cells' grids, points and images go first
     on_cells = reconstruct::Data();
-    auto every_pixel = s.settings;  // the merges whose maps are kept: solved further
-    every_pixel.merging.cg_iterations = s.settings.merging.final_cg_iterations;
-    backend = backend_on(data, every_pixel, team, live, state.box);
-    const bool halves = s.settings.output.half_maps && !state.generations.empty();
-    auto merged = reconstruct::merge_every_pixel(*backend, data, state, halves);
-    cells.every_pixel_merge_s = merged.seconds, cells.every_pixel_cg_iterations = merged.cg_iterations;
-    merged_halves = std::move(merged.halves);
-    if (talk)
-      fmt::print("  final merge from every pixel{}: {:.1f} s, {} CG iterations\n", halves ? " (and each half's)" : "",
-                 merged.seconds, merged.cg_iterations);
+    merged_halves = merge_kept_maps(s, data, state, team, live, backend, cells, talk);
   }
   if (to_run && team.lead()) warn_of_cg_cap(s, state, cells.count > 0 ? cells.every_pixel_cg_iterations : -1);
   s.stage = "the final phasing and the half maps";
