@@ -49,7 +49,7 @@ nlohmann::json generations_json(const std::vector<reconstruct::Generation>& gene
                    {"reassigned", g.reassigned}, {"phasing_fourier_error", g.fourier_error}, {"change", g.change},
                    {"cg_iterations", g.cg_iterations}, {"median_orientation_error_deg", g.median_error_deg},
                    {"resolution_fsc_0.5_angstrom", g.resolution_angstrom}, {"assignment_beta", g.beta},
-                   {"candidates_per_image", g.candidates}});
+                   {"candidates_per_image", g.candidates}, {"moved_far", g.moved_far}});
   return out;
 }
 

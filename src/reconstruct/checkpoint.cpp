@@ -23,7 +23,7 @@ constexpr std::int64_t kVersion = 6;
 
 // A new field in State or Generation must be written and read here (and in the round-trip
 // test): these fail to compile until then. Update the sizes with the mapping.
-static_assert(sizeof(Generation) == 120, "Generation changed: update write_checkpoint/read_checkpoint");
+static_assert(sizeof(Generation) == 128, "Generation changed: update write_checkpoint/read_checkpoint");
 static_assert(sizeof(State) == 184, "State changed: update write_checkpoint/read_checkpoint");
 
 // The Generation fields stored as parallel arrays: doubles and integers.
@@ -39,6 +39,7 @@ constexpr DoubleField kDoubleFields[] = {
     {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::local_s},
     {"resolution_angstrom", &Generation::resolution_angstrom},  // absent in older files: -1
     {"beta", &Generation::beta},              {"candidates", &Generation::candidates},  // absent in older: hard
+    {"moved_far", &Generation::moved_far},  // absent in older files: -1 (not measured)
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -245,7 +246,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   for (const auto& f : kDoubleFields) {
     const std::string name = std::string("generations/") + f.name;
     const bool later = f.member == &Generation::resolution_angstrom || f.member == &Generation::beta ||
-                       f.member == &Generation::candidates;
+                       f.member == &Generation::candidates || f.member == &Generation::moved_far;
     if (later && !r.has(name)) continue;  // fields added after version 3: their defaults
     const auto v = r.read<double>(name, {G});
     for (std::size_t i = 0; i < G; ++i) s.generations[i].*f.member = v[i];

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <numbers>
 #include <optional>
 
 #include "core/error.hpp"
@@ -55,14 +56,17 @@ State fresh_state(const Data& data, const Settings& st) {
 
 // Steps 1-2: each image takes its best reference; sums of its fit excess and of the images
 // whose orientation changed.
+// sums: fit, reassigned, moved farther than far_move_deg (over this rank's images).
 void match(const Matches& matches, const std::vector<geometry::Quaternion>& references, const matching::Fit& fit,
-           State& state, double sums[2]) {
+           State& state, double sums[3]) {
   state.scores.resize(state.orientations.size());
+  const double far = far_move_deg(references.size());
   for (std::size_t i = 0; i < state.orientations.size(); ++i) {
     state.scores[i] = matches.score[i];
     const auto& q = references[static_cast<std::size_t>(matches.reference[i])];
     auto& mine = state.orientations[i];
     sums[1] += !(q.w == mine.w && q.x == mine.x && q.y == mine.y && q.z == mine.z);
+    sums[2] += geometry::angle_between(mine, q) * 180 / std::numbers::pi > far;
     mine = q;
     sums[0] += fit.excess(static_cast<std::int64_t>(i), matches.score[i]);
   }
@@ -70,7 +74,7 @@ void match(const Matches& matches, const std::vector<geometry::Quaternion>& refe
 
 // Steps 1-2 in the local stage: each image refined below the reference spacing from the
 // better of its grid match and where it was.
-void match_locally(Backend& backend, const Matches& matches, const matching::Fit& fit, State& state, double sums[2]) {
+void match_locally(Backend& backend, const Matches& matches, const matching::Fit& fit, State& state, double sums[3]) {
   const auto N = state.orientations.size();
   std::vector<geometry::Quaternion> starts(2 * N);
   for (std::size_t i = 0; i < N; ++i)
@@ -80,7 +84,9 @@ void match_locally(Backend& backend, const Matches& matches, const matching::Fit
   std::vector<double> scores(N);
   backend.refine(state.slicing_input, starts, 2, state.orientations, scores);
   for (std::size_t i = 0; i < N; ++i) {
-    sums[1] += geometry::angle_between(previous[i], state.orientations[i]) > 0;
+    const double moved = geometry::angle_between(previous[i], state.orientations[i]);
+    sums[1] += moved > 0;
+    sums[2] += moved * 180 / std::numbers::pi > far_move_deg(backend.references().size());
     sums[0] += fit.excess(static_cast<std::int64_t>(i), scores[i]);
   }
   state.scores = std::move(scores);
@@ -104,7 +110,7 @@ std::optional<SoftAssignment> slice_and_match(Backend& backend, const Data& data
                                                   : per_image.fluence.from_match(matches, backend);
   gen.slicing_s = matches.slicing_s;
   gen.matching_s = matches.matching_s;
-  double sums[2] = {0, 0};  // fit, reassigned: over every rank's images
+  double sums[3] = {0, 0, 0};  // fit, reassigned, moved far: over every rank's images
   const auto t0 = clock_type::now();
   if (gen.stage == Stage::local) {
     match_locally(backend, matches, fit, state, sums);
@@ -115,6 +121,7 @@ std::optional<SoftAssignment> slice_and_match(Backend& backend, const Data& data
   backend.sum(sums);
   gen.fit = sums[0] / static_cast<double>(data.total);
   gen.reassigned = sums[1] / static_cast<double>(data.total);
+  gen.moved_far = sums[2] / static_cast<double>(data.total);
   if (matches.top_k < 2 || gen.stage == Stage::local) return std::nullopt;
   auto soft = soft_assignment(matches, assignment_beta(st.orientations, state.generations));
   double effective = soft.effective_sum;

@@ -81,6 +81,7 @@ struct Settings {
     std::int64_t max = 30;           // generations at most
     double stop_change = 1e-3;       // stop when the map's relative change falls below
     double stop_reassigned = 0.2;    // or when fewer images than this change orientation
+    double stop_moved_far = 0.02;    // ... and fewer than this move far (stages.hpp)
     double stop_fit = 0.002;         // or when the fit improves by less than this fraction
     std::int64_t fit_patience = 2;   // ... in this many generations in a row
     std::int64_t search_max = 15;    // generations at most that slice the phased model

@@ -2,8 +2,11 @@
 
 #include <fmt/core.h>
 
+#include "geometry/orientations.hpp"
+
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <vector>
 
 namespace spire::reconstruct {
@@ -20,6 +23,17 @@ Stage stage_of(int index, const Standing& standing, bool oracle) {
   if (standing.local) return Stage::local;
   return standing.refining ? Stage::refine : Stage::search;
 }
+
+double far_move_deg(std::size_t references) {
+  return 4 * geometry::covering_radius_lower_bound(references) * 180 / std::numbers::pi;
+}
+
+namespace {
+// Refinement's images have settled: few moved, and of those few far (where measured).
+bool few_moved(const Generation& g, const Settings::Generations& rules) {
+  return g.reassigned < rules.stop_reassigned && (g.moved_far < 0 || g.moved_far < rules.stop_moved_far);
+}
+}  // namespace
 
 std::int64_t slow_generations(std::span<const double> fits, double stop_fit) {
   std::int64_t slow = 0;
@@ -52,7 +66,7 @@ Standing next_standing(const Standing& now, std::span<const Generation> history,
         next.refining = true;
       break;
     case Stage::refine:
-      if (map_settled || latest.reassigned < rules.stop_reassigned || fit_stalled) {
+      if (map_settled || few_moved(latest, rules) || fit_stalled) {
         if (rules.local_max > 0)
           next.local = true;
         else
@@ -86,9 +100,12 @@ std::string settled_because(std::span<const Generation> history, const Generatio
   if (latest.change < rules.stop_change)
     why.push_back(fmt::format("the merged map changed by {:.2g}, below generations.stop_change = {:g}", latest.change,
                               rules.stop_change));
-  if (latest.stage == Stage::refine && latest.reassigned < rules.stop_reassigned)
-    why.push_back(fmt::format("{:.2g} of the images moved, below generations.stop_reassigned = {:g}", latest.reassigned,
-                              rules.stop_reassigned));
+  if (latest.stage == Stage::refine && few_moved(latest, rules))
+    why.push_back(fmt::format("{:.2g} of the images moved, below generations.stop_reassigned = {:g}{}", latest.reassigned,
+                              rules.stop_reassigned,
+                              latest.moved_far < 0 ? ""
+                                                   : fmt::format(", {:.2g} far, below generations.stop_moved_far = {:g}",
+                                                                 latest.moved_far, rules.stop_moved_far)));
   if (latest.stage != Stage::oracle && slow_generations(fits, rules.stop_fit) >= rules.fit_patience)
     why.push_back(fmt::format("the fit improved by less than generations.stop_fit = {:g} in {} generations in a row "
                               "(generations.fit_patience = {})",

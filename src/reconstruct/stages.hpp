@@ -14,7 +14,8 @@
 //   search -> refine  after search_max search generations, or when d < search_improvement
 //                     (from the second search generation on); search_max = 0: no search.
 //   refine -> local   (or finished and converged when local_max = 0) when the merged map's
-//                     change < stop_change, or reassigned < stop_reassigned, or the fit has
+//                     change < stop_change, or reassigned < stop_reassigned while
+//                     moved_far < stop_moved_far (or not measured), or the fit has
 //                     stalled: slow_generations(fits of S) >= fit_patience.
 //   local  -> finished, converged  after local_max local generations, or change <
 //                     stop_change, or the fit has stalled.
@@ -46,6 +47,9 @@ struct Generation {
   double fit = -1;                // mean relative excess residual of the best matches (-1: none)
   double change = 0;              // relative change of the merged autocorrelation
   double reassigned = 1;          // fraction of images whose orientation changed
+  // fraction that moved farther than far_move_deg(references): images still being found,
+  // not jittering between neighbouring references (-1: not measured, older checkpoints)
+  double moved_far = -1;
   double fourier_error = -1;      // phasing's final Fourier error (-1: not phased, reconstruct.cpp)
   int cg_iterations = 0;
   // Soft assignment (assignment.hpp): the inverse temperature and the mean effective number of
@@ -64,6 +68,11 @@ struct Standing {
   // generations.max continues only a run that has not converged (checkpoint.hpp).
   bool converged = false;
 };
+
+// The move that counts as far (Generation::moved_far), in degrees: 4 times the smallest
+// covering radius m references can have (28 degrees for 1e4), beyond a jitter between
+// neighbouring references.
+double far_move_deg(std::size_t references);
 
 // A fresh run's standing: refining from the start when search_max = 0.
 Standing initial_standing(const Settings::Generations& rules);

@@ -333,10 +333,10 @@ TEST(Mpi, LocalStageRefinesAsOneProcess) {
   const auto team = distributed::Team::world(g_ranks_per_node);
   const auto& d = dataset();
   const auto data = rank_data(team);
-  // Refinement converges at once (stop_reassigned = 1): generation 3 is local.
+  // Refinement converges at once (stop_reassigned = stop_moved_far = 1): generation 3 is local.
   const auto st = reconstruct::load_settings(
       "", {"grid.n=15", "generations.max=4", "generations.search_max=1", "generations.stop_reassigned=1",
-           "orientations.references=300", "orientations.batch_size=40", "orientations.metric=euclidean",
+           "generations.stop_moved_far=1", "orientations.references=300", "orientations.batch_size=40", "orientations.metric=euclidean",
            "phasing.loops=2", "runtime.fft_planning=estimate", "runtime.threads=1", "merging.regularisation=0.1",
            "distribution.strategy=distributed", "distribution.n_streams=2", "orientations.local_tolerance=1e-3"});
   std::vector<double> input;                   // what generation 3 sliced

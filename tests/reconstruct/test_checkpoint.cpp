@@ -260,12 +260,16 @@ TEST(Checkpoint, ResumeOnTheLoopsBox) {
   expect_same_state(reconstruct::run(data, st, {}, &crashed.state), straight, false);
 }
 
-// Into the local stage: refinement converges at once (stop_reassigned = 1), two local
-// generations follow; a crash in the first of them resumes to the same end.
+// Into the local stage: refinement converges at once (stop_reassigned = stop_moved_far =
+// 1), two local generations follow; a crash in the first of them resumes to the same end.
 TEST(Checkpoint, ResumeInTheLocalStage) {
   TempDir dir;
   const auto data = small_data(150);
-  const auto st = loop_settings(8, "1");
+  const auto st = [] {
+    auto s = loop_settings(8, "1");
+    s.generations.stop_moved_far = 1;
+    return s;
+  }();
   const auto straight = reconstruct::run(data, st);
   ASSERT_EQ(straight.generations.size(), 6u);
   EXPECT_EQ(straight.generations[3].stage, reconstruct::Stage::refine);

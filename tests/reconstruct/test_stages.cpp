@@ -17,6 +17,7 @@ reconstruct::Settings::Generations rules() {
   r.max = 30;
   r.stop_change = 1e-3;
   r.stop_reassigned = 0.01;
+  r.stop_moved_far = 0.002;
   r.stop_fit = 0.002;
   r.fit_patience = 2;
   r.search_max = 5;
@@ -91,6 +92,16 @@ TEST(Stages, RefinementEndsOnTheMapTheReassignedOrAStalledFit) {
   EXPECT_FALSE(next(gen(3, Stage::refine, 0.7)).local);                   // everything still moving
   EXPECT_TRUE(next(gen(3, Stage::refine, 0.7, 1e-4)).local);              // the map settled
   EXPECT_TRUE(next(gen(3, Stage::refine, 0.7, 0.1, 0.005)).local);        // almost nobody moved
+  // ... unless those who moved moved far (images still being found: stop_moved_far 0.02);
+  // moved_far -1 (not measured: an older checkpoint's) leaves the rule to reassigned.
+  auto far = gen(3, Stage::refine, 0.7, 0.1, 0.005);
+  far.moved_far = 0.004;
+  EXPECT_FALSE(next(far).local);
+  far.moved_far = 0.001;
+  EXPECT_TRUE(next(far).local);
+  far.moved_far = -1;
+  EXPECT_TRUE(next(far).local);
+  EXPECT_NEAR(reconstruct::far_move_deg(10000), 28.3, 0.1);  // 4 x (6 pi / m)^(1/3) radians
   EXPECT_FALSE(next(gen(3, Stage::refine, 0.7995)).local);                // one slow step: patience 2
   EXPECT_FALSE(next(gen(3, Stage::refine, 0.7995)).finished);
   auto r = rules();
