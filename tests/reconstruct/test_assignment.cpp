@@ -151,9 +151,10 @@ TEST(Assignment, TheSettingsRule) {
 // nearest; orientations.min_photons overrides it; no warning for intensities or oracle runs.
 TEST(Frontier, TheWarningFollowsTheMeasuredFrontier) {
   const auto defaults = reconstruct::load_settings("", {});
-  for (const auto& [images, photons] : {std::pair{5000.0, 400.0}, {10000.0, 400.0}, {20000.0, 400.0}, {50000.0, 200.0}})
+  for (const auto& [images, photons] :
+       {std::pair{2000.0, 800.0}, {5000.0, 400.0}, {10000.0, 400.0}, {20000.0, 400.0}, {50000.0, 200.0}})
     EXPECT_NEAR(reconstruct::photons_needed(images), photons, 1e-9 * photons) << images;
-  EXPECT_EQ(reconstruct::photons_needed(100), reconstruct::photons_needed(5000));
+  EXPECT_EQ(reconstruct::photons_needed(100), reconstruct::photons_needed(2000));
   EXPECT_EQ(reconstruct::photons_needed(1e6), reconstruct::photons_needed(50000));
   const double between = reconstruct::photons_needed(std::sqrt(20000.0 * 50000.0));  // geometric mean of the counts
   EXPECT_NEAR(between, std::sqrt(reconstruct::photons_needed(20000) * reconstruct::photons_needed(50000)), 1e-9 * between);
