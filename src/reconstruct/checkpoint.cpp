@@ -30,6 +30,7 @@ static_assert(sizeof(State) == 184, "State changed: update write_checkpoint/read
 struct DoubleField {
   const char* name;
   double Generation::*member;
+  bool later = false;  // added after version 3: absent in older files, which keep the default
 };
 constexpr DoubleField kDoubleFields[] = {
     {"slicing_s", &Generation::slicing_s},   {"matching_s", &Generation::matching_s},
@@ -37,9 +38,9 @@ constexpr DoubleField kDoubleFields[] = {
     {"fit", &Generation::fit},               {"change", &Generation::change},
     {"reassigned", &Generation::reassigned}, {"fourier_error", &Generation::fourier_error},
     {"median_error_deg", &Generation::median_error_deg}, {"refining_s", &Generation::local_s},
-    {"resolution_angstrom", &Generation::resolution_angstrom},  // absent in older files: -1
-    {"beta", &Generation::beta},              {"candidates", &Generation::candidates},  // absent in older: hard
-    {"moved_far", &Generation::moved_far},  // absent in older files: -1 (not measured)
+    {"resolution_angstrom", &Generation::resolution_angstrom, true},  // -1: none
+    {"beta", &Generation::beta, true},   {"candidates", &Generation::candidates, true},  // hard
+    {"moved_far", &Generation::moved_far, true},  // -1: not measured
 };
 
 std::string hex(std::uint64_t v) { return fmt::format("{:016x}", v); }
@@ -245,9 +246,7 @@ Checkpoint read_checkpoint(const std::string& path) {
   }
   for (const auto& f : kDoubleFields) {
     const std::string name = std::string("generations/") + f.name;
-    const bool later = f.member == &Generation::resolution_angstrom || f.member == &Generation::beta ||
-                       f.member == &Generation::candidates || f.member == &Generation::moved_far;
-    if (later && !r.has(name)) continue;  // fields added after version 3: their defaults
+    if (f.later && !r.has(name)) continue;  // fields added after version 3: their defaults
     const auto v = r.read<double>(name, {G});
     for (std::size_t i = 0; i < G; ++i) s.generations[i].*f.member = v[i];
   }

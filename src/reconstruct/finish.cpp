@@ -76,10 +76,11 @@ HalfMaps half_maps(Backend& backend, const Data& data, const Settings& st,
   HalfMaps halves;
   for (int h = 0; h < 2; ++h) {
     backend.progress().set_context(fmt::format("half map {} of 2", h + 1));
+    std::vector<double> merged_here;
     const auto& given = merged[static_cast<std::size_t>(h)];
-    const auto x = !given.empty()
-                       ? given
-                       : backend.merge(orientations, {}, [&](std::int64_t i) { return half_of(data, i) == h; }, scales).x;
+    if (given.empty())
+      merged_here = backend.merge(orientations, {}, [&](std::int64_t i) { return half_of(data, i) == h; }, scales).x;
+    const auto& x = given.empty() ? merged_here : given;
     const auto half_seed = seed + static_cast<std::uint64_t>((h + 1) * st.phasing.final_average);
     halves.density[static_cast<std::size_t>(h)] = phase_averaged(backend, st, x, half_seed).density;
   }

@@ -60,13 +60,13 @@ State fresh_state(const Data& data, const Settings& st) {
 void match(const Matches& matches, const std::vector<geometry::Quaternion>& references, const matching::Fit& fit,
            State& state, double sums[3]) {
   state.scores.resize(state.orientations.size());
-  const double far = far_move_deg(references.size());
+  const double far = far_move_deg(references.size()) * std::numbers::pi / 180;  // radians
   for (std::size_t i = 0; i < state.orientations.size(); ++i) {
     state.scores[i] = matches.score[i];
     const auto& q = references[static_cast<std::size_t>(matches.reference[i])];
     auto& mine = state.orientations[i];
     sums[1] += !(q.w == mine.w && q.x == mine.x && q.y == mine.y && q.z == mine.z);
-    sums[2] += geometry::angle_between(mine, q) * 180 / std::numbers::pi > far;
+    sums[2] += geometry::angle_between(mine, q) > far;
     mine = q;
     sums[0] += fit.excess(static_cast<std::int64_t>(i), matches.score[i]);
   }
@@ -81,12 +81,13 @@ void match_locally(Backend& backend, const Matches& matches, const matching::Fit
     starts[2 * i] = backend.references()[static_cast<std::size_t>(matches.reference[i])],
     starts[2 * i + 1] = state.orientations[i];
   const auto previous = state.orientations;
+  const double far = far_move_deg(backend.references().size()) * std::numbers::pi / 180;  // radians
   std::vector<double> scores(N);
   backend.refine(state.slicing_input, starts, 2, state.orientations, scores);
   for (std::size_t i = 0; i < N; ++i) {
     const double moved = geometry::angle_between(previous[i], state.orientations[i]);
     sums[1] += moved > 0;
-    sums[2] += moved * 180 / std::numbers::pi > far_move_deg(backend.references().size());
+    sums[2] += moved > far;
     sums[0] += fit.excess(static_cast<std::int64_t>(i), scores[i]);
   }
   state.scores = std::move(scores);
